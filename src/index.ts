@@ -1,1 +1,34 @@
-import * as core from "@actions/core"; core.info("hi " + process.version)
+import * as core from '@actions/core'
+import { context } from '@actions/github'
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { runBuild } from './build.js'
+import { ActionError, InputError } from './errors.js'
+import { toGitHubContext } from './github-context.js'
+import { parseConfig } from './inputs.js'
+import { runManifest } from './manifest.js'
+import { ClassifiedError } from './retry.js'
+
+/** Main entry: read and validate every input once, then hand a typed config to the mode's orchestrator. */
+async function main(): Promise<void> {
+  // mask before anything can print them
+  for (const secret of ['password', 'dockerhub-token']) {
+    const value = core.getInput(secret)
+    if (value) core.setSecret(value)
+  }
+  const github = toGitHubContext(context, process.env)
+  const workspace = process.env.GITHUB_WORKSPACE || process.cwd()
+  const config = parseConfig((name) => core.getInput(name), {
+    github,
+    exists: (path) => existsSync(resolve(workspace, path))
+  })
+  if (config.mode === 'build') await runBuild(config, github, process.env)
+  else await runManifest(config, github, process.env)
+}
+
+main().catch((error: unknown) => {
+  // user-facing failures are one line; anything else keeps its stack in the debug log
+  const known = error instanceof InputError || error instanceof ActionError || error instanceof ClassifiedError
+  if (!known && error instanceof Error && error.stack) core.debug(error.stack)
+  core.setFailed(error instanceof Error ? error.message : String(error))
+})

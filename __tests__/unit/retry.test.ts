@@ -1,0 +1,117 @@
+import { parseDuration } from '../../src/duration.js'
+import { backoffDelay, classifyDockerOutput, classifyStatus, ClassifiedError, parseRetryAfter, retryDelay, waitDelay, withRetries } from '../../src/retry.js'
+
+describe('status classification', () => {
+  it.each([
+    [404, 'absent'],
+    [401, 'auth'],
+    [403, 'auth'],
+    [408, 'transient'],
+    [429, 'transient'],
+    [500, 'transient'],
+    [502, 'transient'],
+    [503, 'transient'],
+    [504, 'transient'],
+    [400, 'fatal'],
+    [405, 'fatal']
+  ])('%i is %s', (status, outcome) => expect(classifyStatus(status)).toBe(outcome))
+})
+
+describe('docker output classification', () => {
+  it.each([
+    ['ERROR: failed to push 127.0.0.1:5000/a:b: unexpected status from PUT request to http://127.0.0.1:5000/v2/a/manifests/b: 503 Service Unavailable', 'transient'],
+    ['ERROR: failed to solve: failed to push: 429 Too Many Requests', 'transient'],
+    ['ERROR: failed to do request: Head "http://127.0.0.1:5000/v2/": read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer', 'transient'],
+    ['ERROR: failed to copy: httpReadSeeker: failed open: unexpected EOF', 'transient'],
+    ['Error response from daemon: Get "http://127.0.0.1:5000/v2/": unauthorized: authentication required', 'auth'],
+    ['ERROR: failed to push ghcr.io/a/b: denied: permission_denied: write_package', 'auth'],
+    ['ERROR: 127.0.0.1:5000/a:b: not found', 'fatal'],
+    ['ERROR: failed to solve: process "/bin/sh -c cargo build" did not complete successfully: exit code: 101', 'fatal']
+  ])('%s -> %s', (text, outcome) => expect(classifyDockerOutput(text)).toBe(outcome))
+})
+
+describe('backoff', () => {
+  const backoff = { baseMs: 1000, capMs: 30_000 }
+  it('doubles with jitter and stays under the cap', () => {
+    expect(backoffDelay(0, backoff, () => 0)).toBe(500)
+    expect(backoffDelay(0, backoff, () => 1)).toBe(1000)
+    expect(backoffDelay(3, backoff, () => 1)).toBe(8000)
+    expect(backoffDelay(20, backoff, () => 1)).toBe(30_000)
+  })
+  it('lets Retry-After win, up to a ceiling', () => {
+    expect(retryDelay(0, backoff, 7000)).toBe(7000)
+    expect(retryDelay(0, backoff, 3_600_000)).toBe(60_000)
+  })
+  it('reads Retry-After as seconds or a date', () => {
+    expect(parseRetryAfter('3', 0)).toBe(3000)
+    expect(parseRetryAfter(new Date(10_000).toUTCString(), 4000)).toBe(6000)
+    expect(parseRetryAfter('soon', 0)).toBeUndefined()
+    expect(parseRetryAfter(null, 0)).toBeUndefined()
+  })
+  it('polls densely at first and thins out later', () => {
+    expect(waitDelay(0, 1000, () => 1)).toBe(1000)
+    expect(waitDelay(8000, 1000, () => 1)).toBe(1000)
+    expect(waitDelay(120_000, 1000, () => 1)).toBe(12_000)
+    expect(waitDelay(3_600_000, 1000, () => 1)).toBe(30_000)
+  })
+})
+
+describe('withRetries', () => {
+  const fast = { backoff: { baseMs: 1, capMs: 1 }, sleep: async () => {} }
+  it('retries transient failures up to the limit', async () => {
+    let calls = 0
+    await expect(
+      withRetries(async () => {
+        calls++
+        throw new ClassifiedError('503', 'transient')
+      }, { retries: 3, ...fast })
+    ).rejects.toThrow('503')
+    expect(calls).toBe(4)
+  })
+  it('never retries an auth failure', async () => {
+    let calls = 0
+    await expect(
+      withRetries(async () => {
+        calls++
+        throw new ClassifiedError('denied', 'auth')
+      }, { retries: 5, ...fast })
+    ).rejects.toThrow('denied')
+    expect(calls).toBe(1)
+  })
+  it('returns once a try succeeds, waiting what Retry-After asked', async () => {
+    const waits: number[] = []
+    let calls = 0
+    const value = await withRetries(
+      async () => {
+        if (++calls < 3) throw new ClassifiedError('429', 'transient', 2000)
+        return 'ok'
+      },
+      { retries: 5, backoff: { baseMs: 1, capMs: 1 }, sleep: async (ms) => void waits.push(ms) }
+    )
+    expect(value).toBe('ok')
+    expect(waits).toEqual([2000, 2000])
+  })
+  it('retries absent only when asked', async () => {
+    let calls = 0
+    const fn = async () => {
+      if (++calls === 1) throw new ClassifiedError('404', 'absent')
+      return calls
+    }
+    await expect(withRetries(fn, { retries: 2, ...fast })).rejects.toThrow('404')
+    calls = 0
+    await expect(withRetries(fn, { retries: 2, retryOn: ['absent'], ...fast })).resolves.toBe(2)
+  })
+})
+
+describe('durations', () => {
+  it.each([
+    ['1s', 1000],
+    ['500ms', 500],
+    ['2m', 120_000],
+    ['1m30s', 90_000],
+    ['1.5s', 1500],
+    ['10', 10_000],
+    ['0', 0]
+  ])('%s = %i ms', (text, ms) => expect(parseDuration(text)).toBe(ms))
+  it.each(['', '-1s', 'soon', '1d', 's', '1 s'])('rejects %j', (text) => expect(parseDuration(text)).toBeUndefined())
+})

@@ -1,0 +1,82 @@
+import * as core from '@actions/core'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { dockerConfigDir } from './builder.js'
+import type { Docker } from './docker.js'
+import { ActionError } from './errors.js'
+import type { Config, Credentials } from './inputs.js'
+import { loginArgv } from './plan.js'
+import { ClassifiedError, withRetries, type Backoff } from './retry.js'
+import { saveState, type PostState } from './state.js'
+
+export function authHint(registry: string): string {
+  return `check username and password, and give the job \`permissions: packages: write\` when pushing to ${registry} with GITHUB_TOKEN`
+}
+
+/** Credentials a previous `docker login` stored in plain config.json (credential helpers are not read). */
+export function credentialsFromDockerConfig(registry: string, env: NodeJS.ProcessEnv): Credentials | undefined {
+  const file = join(dockerConfigDir(env), 'config.json')
+  if (!existsSync(file)) return undefined
+  try {
+    const auths = JSON.parse(readFileSync(file, 'utf8')).auths ?? {}
+    const entry = auths[registry] ?? (registry === 'docker.io' ? auths['https://index.docker.io/v1/'] : undefined)
+    if (!entry?.auth) return undefined
+    const decoded = Buffer.from(entry.auth, 'base64').toString('utf8')
+    const colon = decoded.indexOf(':')
+    return colon < 0 ? undefined : { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
+  } catch {
+    return undefined
+  }
+}
+
+/** `docker login` with the secret on stdin; wrong credentials fail at once, a flaky registry is retried. */
+export async function login(docker: Docker, registry: string, credentials: Credentials, retries: number, backoff: Backoff): Promise<void> {
+  try {
+    await withRetries(() => docker.mustRun(`docker login ${registry}`, loginArgv(registry, credentials.username), { input: credentials.password }), {
+      retries,
+      backoff,
+      onRetry: (e, attempt, delay) => core.warning(`${e.message}; try ${attempt + 1} in ${delay} ms`)
+    })
+  } catch (error) {
+    if (error instanceof ClassifiedError && error.outcome === 'auth') {
+      throw new ActionError(`login to ${registry} was refused: ${authHint(registry)}`)
+    }
+    throw error
+  }
+}
+
+/** Registry login when pushing, and Docker Hub login (never on pull requests or forks) for pull limits when both its inputs are set. */
+export async function logins(
+  config: Config,
+  docker: Docker,
+  { push, mayLogIn }: { push: boolean; mayLogIn: boolean },
+  state: PostState,
+  backoff: Backoff
+): Promise<void> {
+  const hub = config.dockerHub
+  if (!mayLogIn) {
+    if (hub.username || hub.password) core.notice('Docker Hub login skipped: pull requests and forks never log in')
+    return
+  }
+  const wanted: Array<[string, Config['credentials']]> = []
+  if (push) {
+    if (config.credentials.password) wanted.push([config.registry, config.credentials])
+    else core.notice(`password is empty: pushing to ${config.registry} with whatever login docker already has`)
+  }
+  if (hub.username && hub.password) {
+    if (!wanted.some(([r]) => r === 'docker.io')) wanted.push(['docker.io', hub])
+  } else if (hub.username || hub.password) {
+    core.notice(`Docker Hub login skipped: ${hub.username ? 'dockerhub-token' : 'dockerhub-username'} is empty (as on fork pull requests)`)
+  }
+  if (wanted.length === 0) return
+  core.startGroup('Login')
+  for (const [registry, credentials] of wanted) {
+    await login(docker, registry, credentials, config.retries, backoff)
+    if (!config.dryRun) {
+      state.logins = [...(state.logins ?? []), registry]
+      saveState(state)
+    }
+    core.info(`${config.dryRun ? 'would log in' : 'logged in'} to ${registry} as ${credentials.username}`)
+  }
+  core.endGroup()
+}

@@ -1,0 +1,124 @@
+import * as core from '@actions/core'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { logins } from './auth.js'
+import { decideBuilder, parseInspect } from './builder.js'
+import { Docker } from './docker.js'
+import { ActionError } from './errors.js'
+import { mayLogIn, type GitHubContext } from './github-context.js'
+import type { Config } from './inputs.js'
+import { hasLocalCache, localCacheKey, restoreLocalCache } from './local-cache.js'
+import { archRef, buildArgv, createBuilderArgv, decidePush, localCacheKeyPrefix, ociLabels, planCache, qemuInstallArgv } from './plan.js'
+import { archTag, formatPlatform } from './platform.js'
+import { binfmtRegistered, decideQemu } from './qemu.js'
+import { withRetries, type Backoff } from './retry.js'
+import { saveState, type PostState } from './state.js'
+import { writeSummary } from './summary.js'
+
+/** Build mode: one platform, one `docker buildx build`, pushed as <image>:<sha>-<arch>. */
+export async function runBuild(config: Config, github: GitHubContext, env: NodeJS.ProcessEnv): Promise<void> {
+  const startedAt = Date.now()
+  const platform = config.platform!
+  const docker = new Docker(config.dryRun)
+  const backoff: Backoff = { baseMs: config.retryDelayMs, capMs: 30_000 }
+  const state: PostState = { keepBuilder: config.keepBuilder }
+  const decision = decidePush(config.push, github)
+  if (decision.warning) core.warning(decision.warning)
+  const ref = archRef(config.image, config.sha, platform)
+  const cache = planCache(config, platform, decision.push, env, join(env.RUNNER_TEMP || tmpdir(), 'brokkr-build-cache', config.cacheScope))
+  if (cache.status === 'unavailable') core.warning(cache.note)
+  const qemu = decideQemu(config, platform, process.arch, binfmtRegistered(platform))
+
+  core.startGroup('Plan')
+  core.info(`image ${ref} (${formatPlatform(platform)})`)
+  core.info(`push: ${decision.push} (${decision.reason})`)
+  core.info(`cache: ${cache.status === 'unavailable' ? 'gha unavailable, building without a cache' : cache.note}`)
+  core.info(`qemu: ${qemu.install ? 'install' : 'no install'} (${qemu.reason})`)
+  if (config.dryRun) core.info('dry-run: commands that change anything are printed, not run')
+  core.endGroup()
+
+  if (qemu.install) {
+    core.startGroup('QEMU')
+    await docker.mustRun('installing the QEMU emulator', qemuInstallArgv(config.qemuImage, platform))
+    core.endGroup()
+  }
+
+  core.startGroup('Builder')
+  const inspected = config.driver === 'docker' ? undefined : await docker.probe(['buildx', 'inspect', config.builder])
+  const builder = decideBuilder(config, env, inspected && inspected.code === 0 ? parseInspect(inspected.stdout) : undefined)
+  if (builder.kind === 'conflict') throw new ActionError(builder.message)
+  if (builder.kind === 'create') {
+    await docker.mustRun(`creating builder ${builder.name}`, createBuilderArgv(config)!)
+    if (!config.dryRun) {
+      state.builderCreated = builder.name
+      saveState(state)
+    }
+  }
+  core.info(`builder ${builder.name} (${builder.kind === 'create' ? 'created' : builder.kind === 'reuse' ? 'reused' : 'docker driver'})`)
+  core.endGroup()
+
+  await logins(config, docker, { push: decision.push, mayLogIn: mayLogIn(github) }, state, backoff)
+
+  let restoredKey: string | undefined
+  const localKey = localCacheKey(localCacheKeyPrefix(config.cacheScope), env)
+  if (cache.backend === 'local' && cache.localDir && !config.dryRun) {
+    core.startGroup('Restore local build cache')
+    restoredKey = await restoreLocalCache(cache.localDir, localKey, localCacheKeyPrefix(config.cacheScope))
+    core.endGroup()
+  }
+
+  const metadataFile = join(mkdtempSync(join(env.RUNNER_TEMP || tmpdir(), 'brokkr-build-')), 'metadata.json')
+  const argv = buildArgv(config, platform, {
+    builder: builder.name,
+    push: decision.push,
+    metadataFile,
+    labels: ociLabels(config, github, new Date().toISOString()),
+    cache,
+    includeCacheFrom: cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir))
+  })
+  core.startGroup(`Build ${ref}`)
+  await withRetries(() => docker.mustRun('docker buildx build', argv, { stream: true }), {
+    retries: config.retries,
+    backoff,
+    onRetry: (e, attempt, delay) => core.warning(`${e.message}; build try ${attempt + 1} in ${delay} ms (layers come from cache)`)
+  })
+  core.endGroup()
+
+  if (cache.backend === 'local' && cache.localDir && cache.localExportDir && !config.dryRun) {
+    state.localCache = { dir: cache.localDir, exportDir: cache.localExportDir, key: localKey, restoredKey }
+    saveState(state)
+  }
+
+  const metadata = config.dryRun ? '{}' : readFileSync(metadataFile, 'utf8')
+  const digest: string = JSON.parse(metadata)['containerimage.digest'] ?? ''
+  const outputs: Record<string, string> = {
+    image: config.image,
+    tag: `${config.sha}-${archTag(platform)}`,
+    ref,
+    digest,
+    platform: formatPlatform(platform),
+    arch: archTag(platform),
+    'cache-scope': config.cacheScope,
+    pushed: String(decision.push && !config.dryRun),
+    metadata
+  }
+  for (const [name, value] of Object.entries(outputs)) core.setOutput(name, value)
+  core.info(decision.push && !config.dryRun ? `Pushed ${ref}@${digest}` : `Built ${ref} (not pushed: ${config.dryRun ? 'dry-run' : decision.reason})`)
+
+  await writeSummary(
+    `${config.dryRun ? 'Dry run: ' : ''}Brokkr build ${config.component} ${formatPlatform(platform)}`,
+    [
+      ['image', config.image],
+      ['platform', formatPlatform(platform)],
+      ['tag', outputs.tag],
+      ['digest', digest],
+      ['pushed', `${outputs.pushed} (${decision.reason})`],
+      ['cache', cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`],
+      ['cache scope', config.cacheScope],
+      ['execution', qemu.emulated ? `emulated (QEMU${qemu.install ? ', installed by this run' : ''})` : 'native'],
+      ...(config.dryRun ? ([['commands', docker.planned.join('\n')]] as Array<[string, string]>) : [])
+    ],
+    startedAt
+  )
+}

@@ -1,0 +1,73 @@
+import * as core from '@actions/core'
+import * as exec from '@actions/exec'
+import { ClassifiedError, classifyDockerOutput } from './retry.js'
+
+export interface DockerResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+export interface RunOptions {
+  /** written to the command's stdin (passwords travel only this way) */
+  input?: string
+  /** print the command's output live (builds); otherwise only on failure */
+  stream?: boolean
+}
+
+/** Quotes an argv for display, so a printed command can be pasted into a shell. */
+export function shellQuote(argv: string[]): string {
+  return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')
+}
+
+/**
+ * The only door to the docker CLI. `probe` runs read-only commands even in dry-run;
+ * `run` changes state, so in dry-run it prints the exact command and runs nothing.
+ */
+export class Docker {
+  /** every command `run` was asked for, in order: the plan a dry-run prints */
+  readonly planned: string[] = []
+
+  constructor(readonly dryRun: boolean) {}
+
+  async probe(args: string[]): Promise<DockerResult> {
+    return this.exec(args, {})
+  }
+
+  async run(args: string[], options: RunOptions = {}): Promise<DockerResult> {
+    const line = `docker ${shellQuote(args)}${options.input !== undefined ? ' < (secret on stdin)' : ''}`
+    this.planned.push(line)
+    if (this.dryRun) {
+      core.info(`[dry-run] ${line}`)
+      return { code: 0, stdout: '', stderr: '' }
+    }
+    return this.exec(args, options)
+  }
+
+  /** Like `run`, but a non-zero exit becomes a ClassifiedError built from the command's last error lines. */
+  async mustRun(what: string, args: string[], options: RunOptions = {}): Promise<DockerResult> {
+    const result = await this.run(args, options)
+    if (result.code !== 0) {
+      const reason = lastErrorLines(result.stderr || result.stdout)
+      throw new ClassifiedError(`${what} failed: ${reason}`, classifyDockerOutput(reason))
+    }
+    return result
+  }
+
+  private async exec(args: string[], options: RunOptions): Promise<DockerResult> {
+    const out = await exec.getExecOutput('docker', args, {
+      ignoreReturnCode: true,
+      silent: !options.stream,
+      input: options.input !== undefined ? Buffer.from(options.input) : undefined
+    })
+    return { code: out.exitCode, stdout: out.stdout, stderr: out.stderr }
+  }
+}
+
+/** What a failed docker command said last: buildx ends with `ERROR: ...`, the CLI with `Error ...`. */
+export function lastErrorLines(text: string): string {
+  const all = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean)
+  const errors = all.filter((l) => /^(error|ERROR)\b/.test(l) || /^#\d+ ERROR:/.test(l))
+  const chosen = errors.length ? errors.slice(-2) : all.slice(-2)
+  return chosen.join(' | ').slice(0, 600) || 'no output'
+}

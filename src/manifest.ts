@@ -1,0 +1,175 @@
+import * as core from '@actions/core'
+import { authHint, credentialsFromDockerConfig, logins } from './auth.js'
+import { Docker } from './docker.js'
+import { formatDuration } from './duration.js'
+import { ActionError } from './errors.js'
+import { mayLogIn, type GitHubContext } from './github-context.js'
+import type { Config } from './inputs.js'
+import { archRef, decidePush, imagetoolsCreateArgv } from './plan.js'
+import { archTag, formatPlatform, type Platform } from './platform.js'
+import { RegistryClient, type Manifest } from './registry.js'
+import { ClassifiedError, retryDelay, sleep, waitDelay, withRetries, type Backoff, type RetryOptions } from './retry.js'
+import type { PostState } from './state.js'
+import { writeSummary } from './summary.js'
+import { indexTags } from './tags.js'
+import { configPlatformProblem, listPlatforms, pickPlatformManifest, pushedIndexProblem, type VerifiedSource } from './verify.js'
+
+interface Source extends VerifiedSource {
+  ref: string
+  /** digest of what the arch tag points at (an index when BuildKit added attestations) */
+  tagDigest: string
+}
+
+/** Manifest mode: wait for every arch image, prove each is its platform, push the index, check what was pushed. */
+export async function runManifest(config: Config, github: GitHubContext, env: NodeJS.ProcessEnv): Promise<void> {
+  const startedAt = Date.now()
+  const docker = new Docker(config.dryRun)
+  const backoff: Backoff = { baseMs: config.retryDelayMs, capMs: 30_000 }
+  const decision = decidePush(config.push, github)
+  if (decision.warning) core.warning(decision.warning)
+  const tags = indexTags(config.sha, config.tags, config.autoTags, github)
+  const indexRef = `${config.image}:${config.sha}`
+  core.setOutput('image', config.image)
+
+  core.startGroup('Plan')
+  core.info(`index ${indexRef} for ${config.platforms.map(formatPlatform).join(', ')}`)
+  core.info(`tags: ${tags.join(', ')}`)
+  core.info(`push: ${decision.push} (${decision.reason})`)
+  for (const p of config.platforms) core.info(`source ${formatPlatform(p)}: ${archRef(config.image, config.sha, p)}`)
+  core.endGroup()
+
+  if (!decision.push) {
+    core.notice(`No index for ${indexRef}: ${decision.reason}, so no arch image was pushed either`)
+    await writeSummary(`Brokkr manifest ${config.component}: skipped`, [['image', config.image], ['pushed', `false (${decision.reason})`]], startedAt)
+    return
+  }
+  if (config.dryRun) {
+    const sources = config.platforms.map((p) => archRef(config.image, config.sha, p))
+    core.info('dry-run: each source is pinned by the digest it has when verified; nothing is pushed')
+    docker.run(imagetoolsCreateArgv(config.image, tags, sources))
+    await writeSummary(
+      `Dry run: Brokkr manifest ${config.component}`,
+      [
+        ['image', config.image],
+        ['platforms', config.platforms.map(formatPlatform).join(', ')],
+        ['tags', tags.join(', ')],
+        ['commands', docker.planned.join('\n')]
+      ],
+      startedAt
+    )
+    return
+  }
+
+  const state: PostState = {}
+  await logins(config, docker, { push: true, mayLogIn: mayLogIn(github) }, state, backoff)
+  const credentials = config.credentials.password ? config.credentials : credentialsFromDockerConfig(config.registry, env)
+  const client = new RegistryClient(config.image, config.registry, credentials)
+
+  core.startGroup('Wait for and verify the arch images')
+  const deadline = Date.now() + config.waitTimeoutMs
+  const sources = await Promise.all(config.platforms.map((p) => verifySource(client, config, p, deadline, backoff)))
+  core.endGroup()
+
+  core.startGroup(`Create ${indexRef}`)
+  const argv = imagetoolsCreateArgv(config.image, tags, sources.map((s) => `${config.image}@${s.tagDigest}`))
+  await withRetries(() => docker.mustRun('docker buildx imagetools create', argv, { stream: true }), {
+    retries: config.retries,
+    backoff,
+    onRetry: (e, attempt, delay) => core.warning(`${e.message}; try ${attempt + 1} in ${delay} ms`)
+  }).catch((error) => {
+    throw error instanceof ClassifiedError && error.outcome === 'auth' ? new ActionError(`${error.message}: ${authHint(config.registry)}`) : error
+  })
+  core.endGroup()
+
+  core.startGroup('Verify what was pushed')
+  const pushed = await readBack(client, config.sha, config, backoff)
+  const problem = pushedIndexProblem(indexRef, pushed, sources)
+  if (problem) throw new ActionError(`verification of the pushed index failed: ${problem}`)
+  for (const tag of tags.slice(1)) {
+    const other = await readBack(client, tag, config, backoff)
+    if (other.digest !== pushed.digest) throw new ActionError(`${config.image}:${tag} points at ${other.digest}, not the new index ${pushed.digest}`)
+  }
+  const platforms = listPlatforms(pushed)
+  core.info(`${indexRef}@${pushed.digest} holds ${platforms.join(', ')}`)
+  core.endGroup()
+
+  const sourceMap = Object.fromEntries(sources.map((s) => [formatPlatform(s.platform), s.tagDigest]))
+  core.setOutput('digest', pushed.digest)
+  core.setOutput('tags', tags.join(','))
+  core.setOutput('platforms', platforms.join(','))
+  core.setOutput('sources', JSON.stringify(sourceMap))
+  await writeSummary(
+    `Brokkr manifest ${config.component}`,
+    [
+      ['image', config.image],
+      ['platforms', platforms.join(', ')],
+      ['tags', tags.join(', ')],
+      ['digest', pushed.digest],
+      ...sources.map((s): [string, string] => [`source ${formatPlatform(s.platform)}`, `${s.ref}@${s.tagDigest}`])
+    ],
+    startedAt
+  )
+}
+
+/** Waits until the arch tag exists, then proves from its image config that it is the expected platform. */
+async function verifySource(client: RegistryClient, config: Config, platform: Platform, deadline: number, backoff: Backoff): Promise<Source> {
+  const ref = archRef(config.image, config.sha, platform)
+  const tag = `${config.sha}-${archTag(platform)}`
+  const answer = await waitForManifest(client, ref, tag, config, deadline, backoff)
+  const picked = pickPlatformManifest(ref, answer, platform)
+  if ('problem' in picked) throw new ActionError(`${picked.problem}; the index was not written`)
+  // a digest we were just given may lag behind the tag on a replicated registry: absent is retried too
+  const byDigest: RetryOptions = { retries: config.retries, backoff, retryOn: ['transient', 'absent'] }
+  const manifest = picked.digest === answer.digest ? answer : await withRetries(() => client.manifest(picked.digest), byDigest)
+  const configDigest = manifest.json?.config?.digest
+  if (!configDigest) throw new ActionError(`${ref} has no image config; the index was not written`)
+  const imageConfig = await withRetries(() => client.blobJson(configDigest), byDigest)
+  const problem = configPlatformProblem(ref, imageConfig, platform)
+  if (problem) throw new ActionError(`${problem}; the index was not written`)
+  core.info(`${ref} is ${formatPlatform(platform)} (${picked.digest})`)
+  return { platform, manifestDigest: picked.digest, tagDigest: answer.digest, ref }
+}
+
+/**
+ * Polls a tag until it appears or the deadline passes. Polls are dense at first (a fresh push is
+ * often invisible for seconds) and thin out while a sibling job may still be building.
+ */
+async function waitForManifest(client: RegistryClient, ref: string, tag: string, config: Config, deadline: number, backoff: Backoff): Promise<Manifest> {
+  const start = Date.now()
+  let transientStreak = 0
+  let announced = false
+  for (;;) {
+    try {
+      return await client.manifest(tag)
+    } catch (error) {
+      if (!(error instanceof ClassifiedError)) throw error
+      if (error.outcome === 'auth') throw new ActionError(`${error.message}: ${authHint(config.registry)}`)
+      if (error.outcome === 'fatal') throw new ActionError(error.message)
+      let delay: number
+      if (error.outcome === 'transient') {
+        if (++transientStreak > config.retries) throw new ActionError(`${error.message} (gave up after ${config.retries} retries)`)
+        delay = retryDelay(transientStreak - 1, backoff, error.retryAfterMs)
+        core.info(`${error.message}; retry ${transientStreak} in ${delay} ms`)
+      } else {
+        transientStreak = 0
+        delay = waitDelay(Date.now() - start, backoff.baseMs)
+        if (!announced) core.info(`${ref} is not there yet; waiting up to ${formatDuration(Math.max(0, deadline - Date.now()))}`)
+        announced = true
+      }
+      if (Date.now() + delay > deadline) {
+        if (error.outcome === 'absent') {
+          throw new ActionError(
+            `${ref} did not appear within ${formatDuration(config.waitTimeoutMs)}: check that the build job for it pushed (mode: build, same sha) or raise wait-timeout; the index was not written`
+          )
+        }
+        throw new ActionError(`${error.message} until wait-timeout expired; the index was not written`)
+      }
+      await sleep(delay)
+    }
+  }
+}
+
+/** Reads back a tag we just pushed: the registry may need a moment before it shows it. */
+async function readBack(client: RegistryClient, tag: string, config: Config, backoff: Backoff): Promise<Manifest> {
+  return withRetries(() => client.manifest(tag), { retries: Math.max(config.retries, 3), backoff, retryOn: ['transient', 'absent'] })
+}

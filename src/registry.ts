@@ -1,0 +1,158 @@
+import { createHash } from 'node:crypto'
+import type { Credentials } from './inputs.js'
+import { classifyStatus, ClassifiedError, parseRetryAfter } from './retry.js'
+
+/** What a registry answered for a manifest: its digest, media type and parsed body. */
+export interface Manifest {
+  digest: string
+  mediaType: string
+  json: any
+}
+
+const MANIFEST_TYPES = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json'
+].join(', ')
+
+/** Registries on the loopback interface speak plain http, as docker itself assumes. */
+export function registryBaseUrl(host: string): string {
+  const name = host.replace(/:\d+$/, '')
+  const loopback = name === 'localhost' || /^127\./.test(name) || name === '[::1]'
+  const apiHost = host === 'docker.io' ? 'registry-1.docker.io' : host
+  return `${loopback ? 'http' : 'https'}://${apiHost}`
+}
+
+/** Splits `host/path` into the registry and the repository path the API wants. */
+export function splitImage(image: string, registry: string): { repository: string } {
+  let repository = image.startsWith(`${registry}/`) ? image.slice(registry.length + 1) : image
+  if (registry === 'docker.io' && !repository.includes('/')) repository = `library/${repository}`
+  return { repository }
+}
+
+interface Challenge {
+  scheme: string
+  params: Record<string, string>
+}
+
+export function parseChallenge(header: string | null): Challenge | undefined {
+  if (!header) return undefined
+  const m = /^(\w+)\s*(.*)$/.exec(header.trim())
+  if (!m) return undefined
+  const params: Record<string, string> = {}
+  for (const [, key, value] of m[2].matchAll(/(\w+)="([^"]*)"/g)) params[key] = value
+  return { scheme: m[1].toLowerCase(), params }
+}
+
+const REQUEST_TIMEOUT_MS = 30_000
+
+/**
+ * A small read-only client of the distribution API. We read manifests and configs ourselves,
+ * rather than through `imagetools inspect`, to see real status codes and Retry-After headers.
+ */
+export class RegistryClient {
+  private readonly base: string
+  private readonly repository: string
+  private authorization?: string
+
+  constructor(
+    readonly image: string,
+    readonly registry: string,
+    private readonly credentials: Credentials | undefined,
+    private readonly fetchImpl: typeof fetch = fetch
+  ) {
+    this.base = registryBaseUrl(registry)
+    this.repository = splitImage(image, registry).repository
+  }
+
+  async manifest(reference: string): Promise<Manifest> {
+    const what = `${this.image}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`
+    const res = await this.get(`/v2/${this.repository}/manifests/${reference}`, { Accept: MANIFEST_TYPES }, what)
+    const body = Buffer.from(await res.arrayBuffer())
+    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`
+    let json: any
+    try {
+      json = JSON.parse(body.toString('utf8'))
+    } catch {
+      throw new ClassifiedError(`${what}: the registry sent a manifest that is not JSON`, 'transient')
+    }
+    const mediaType = json.mediaType || res.headers.get('content-type')?.split(';')[0] || ''
+    return { digest, mediaType, json }
+  }
+
+  async blobJson(digest: string): Promise<any> {
+    const what = `${this.image}@${digest}`
+    const res = await this.get(`/v2/${this.repository}/blobs/${digest}`, {}, what)
+    const text = await res.text()
+    try {
+      return JSON.parse(text)
+    } catch {
+      throw new ClassifiedError(`${what}: the image config is not JSON`, 'transient')
+    }
+  }
+
+  private async get(path: string, headers: Record<string, string>, what: string): Promise<Response> {
+    let res = await this.send(path, headers, what)
+    if (res.status === 401) {
+      const challenge = parseChallenge(res.headers.get('www-authenticate'))
+      await res.arrayBuffer().catch(() => undefined)
+      if (challenge && (await this.authenticate(challenge, what))) res = await this.send(path, headers, what)
+    }
+    if (res.ok) return res
+    await res.arrayBuffer().catch(() => undefined)
+    const outcome = classifyStatus(res.status)
+    const retryAfter = parseRetryAfter(res.headers.get('retry-after'), Date.now())
+    const reason =
+      outcome === 'absent' ? 'not found' : outcome === 'auth' ? `access denied (HTTP ${res.status})` : `HTTP ${res.status}`
+    throw new ClassifiedError(`${what}: ${reason}`, outcome, retryAfter)
+  }
+
+  private async send(path: string, headers: Record<string, string>, what: string): Promise<Response> {
+    const all: Record<string, string> = { ...headers }
+    if (this.authorization) all.Authorization = this.authorization
+    try {
+      return await this.fetchImpl(`${this.base}${path}`, { headers: all, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+    } catch (error) {
+      throw new ClassifiedError(`${what}: ${networkReason(error)}`, 'transient')
+    }
+  }
+
+  /** Answers a 401 challenge once: Basic with our credentials, or a Bearer token from the realm. */
+  private async authenticate(challenge: Challenge, what: string): Promise<boolean> {
+    const basic = this.credentials?.password
+      ? `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}`
+      : undefined
+    if (challenge.scheme === 'basic') {
+      if (!basic || this.authorization === basic) return false
+      this.authorization = basic
+      return true
+    }
+    if (challenge.scheme !== 'bearer' || !challenge.params.realm || this.authorization?.startsWith('Bearer ')) return false
+    const url = new URL(challenge.params.realm)
+    if (challenge.params.service) url.searchParams.set('service', challenge.params.service)
+    url.searchParams.set('scope', challenge.params.scope || `repository:${this.repository}:pull`)
+    let res: Response
+    try {
+      res = await this.fetchImpl(url, { headers: basic ? { Authorization: basic } : {}, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+    } catch (error) {
+      throw new ClassifiedError(`${what}: token request failed: ${networkReason(error)}`, 'transient')
+    }
+    if (!res.ok) {
+      await res.arrayBuffer().catch(() => undefined)
+      const outcome = classifyStatus(res.status) === 'transient' ? 'transient' : 'auth'
+      throw new ClassifiedError(`${what}: token request answered HTTP ${res.status}`, outcome, parseRetryAfter(res.headers.get('retry-after'), Date.now()))
+    }
+    const body = (await res.json()) as { token?: string; access_token?: string }
+    const token = body.token || body.access_token
+    if (!token) return false
+    this.authorization = `Bearer ${token}`
+    return true
+  }
+}
+
+function networkReason(error: unknown): string {
+  const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } }
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return 'request timed out'
+  return e?.cause?.code || e?.cause?.message || e?.message || String(error)
+}
