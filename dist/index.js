@@ -38005,7 +38005,7 @@ function planCache(config, platform, push, env, localDir) {
     const scope = config.cacheScope;
     switch (config.cache) {
         case 'none':
-            return { backend: 'none', status: 'off', from: [], to: [], note: 'cache: none' };
+            return { backend: 'none', status: 'off', from: [], to: [], note: 'none' };
         case 'gha':
             if (!ghaCacheAvailable(env)) {
                 return {
@@ -38435,6 +38435,9 @@ function formatDuration(ms) {
 
 /** One job-summary table per run: a row per fact, so build and manifest runs read alike. */
 async function writeSummary(title, rows, startedAt) {
+    // outside a runner (a plain `node dist/index.js`) there is no summary file: nothing to write
+    if (!process.env.GITHUB_STEP_SUMMARY)
+        return;
     const all = [...rows, ['duration', formatDuration(Date.now() - startedAt)]];
     await lib_core/* summary */.z
         .addHeading(title, 3)
@@ -38486,7 +38489,7 @@ async function runBuild(config, github, env) {
     lib_core/* startGroup */.Oh('Plan');
     lib_core/* info */.pq(`image ${ref} (${formatPlatform(platform)})`);
     lib_core/* info */.pq(`push: ${decision.push} (${decision.reason})`);
-    lib_core/* info */.pq(`cache: ${cache.note}`);
+    lib_core/* info */.pq(`cache: ${cache.status === 'unavailable' ? 'gha unavailable, building without a cache' : cache.note}`);
     lib_core/* info */.pq(`qemu: ${qemu.install ? 'install' : 'no install'} (${qemu.reason})`);
     if (config.dryRun)
         lib_core/* info */.pq('dry-run: commands that change anything are printed, not run');
@@ -38875,11 +38878,14 @@ class RegistryClient {
         }
     }
     async get(path, headers, what) {
+        const sentWith = this.authorization;
         let res = await this.send(path, headers, what);
         if (res.status === 401) {
             const challenge = parseChallenge(res.headers.get('www-authenticate'));
             await res.arrayBuffer().catch(() => undefined);
-            if (challenge && (await this.authenticate(challenge, what)))
+            // parallel reads share one client: another may have authenticated while this one was in flight
+            const renewed = this.authorization !== sentWith || (challenge !== undefined && (await this.authenticate(challenge, sentWith, what)));
+            if (renewed)
                 res = await this.send(path, headers, what);
         }
         if (res.ok)
@@ -38902,17 +38908,17 @@ class RegistryClient {
         }
     }
     /** Answers a 401 challenge once: Basic with our credentials, or a Bearer token from the realm. */
-    async authenticate(challenge, what) {
+    async authenticate(challenge, sentWith, what) {
         const basic = this.credentials?.password
             ? `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}`
             : undefined;
         if (challenge.scheme === 'basic') {
-            if (!basic || this.authorization === basic)
+            if (!basic || sentWith === basic)
                 return false;
             this.authorization = basic;
             return true;
         }
-        if (challenge.scheme !== 'bearer' || !challenge.params.realm || this.authorization?.startsWith('Bearer '))
+        if (challenge.scheme !== 'bearer' || !challenge.params.realm || sentWith?.startsWith('Bearer '))
             return false;
         const url = new URL(challenge.params.realm);
         if (challenge.params.service)

@@ -93,11 +93,14 @@ export class RegistryClient {
   }
 
   private async get(path: string, headers: Record<string, string>, what: string): Promise<Response> {
+    const sentWith = this.authorization
     let res = await this.send(path, headers, what)
     if (res.status === 401) {
       const challenge = parseChallenge(res.headers.get('www-authenticate'))
       await res.arrayBuffer().catch(() => undefined)
-      if (challenge && (await this.authenticate(challenge, what))) res = await this.send(path, headers, what)
+      // parallel reads share one client: another may have authenticated while this one was in flight
+      const renewed = this.authorization !== sentWith || (challenge !== undefined && (await this.authenticate(challenge, sentWith, what)))
+      if (renewed) res = await this.send(path, headers, what)
     }
     if (res.ok) return res
     await res.arrayBuffer().catch(() => undefined)
@@ -119,16 +122,16 @@ export class RegistryClient {
   }
 
   /** Answers a 401 challenge once: Basic with our credentials, or a Bearer token from the realm. */
-  private async authenticate(challenge: Challenge, what: string): Promise<boolean> {
+  private async authenticate(challenge: Challenge, sentWith: string | undefined, what: string): Promise<boolean> {
     const basic = this.credentials?.password
       ? `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}`
       : undefined
     if (challenge.scheme === 'basic') {
-      if (!basic || this.authorization === basic) return false
+      if (!basic || sentWith === basic) return false
       this.authorization = basic
       return true
     }
-    if (challenge.scheme !== 'bearer' || !challenge.params.realm || this.authorization?.startsWith('Bearer ')) return false
+    if (challenge.scheme !== 'bearer' || !challenge.params.realm || sentWith?.startsWith('Bearer ')) return false
     const url = new URL(challenge.params.realm)
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service)
     url.searchParams.set('scope', challenge.params.scope || `repository:${this.repository}:pull`)

@@ -14,6 +14,6 @@ export const pushToMain: GitHubContext = {
 
 /** A validated config from action.yml defaults plus overrides, as main would build it. */
 export function configWith(overrides: Record<string, string> = {}, github: GitHubContext = pushToMain): Config {
-  const inputs = { ...defaultInputs(), sha: 'abc1234', ...overrides }
+  const inputs: Record<string, string> = { ...defaultInputs(), sha: 'abc1234', ...overrides }
   return parseConfig((name) => (inputs[name] ?? '').trim(), { github, exists: () => true })
 }

@@ -26,7 +26,7 @@ import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import YAML from 'yaml'
 
-import { readStackEnvSync, trackProcess, untrackProcess } from './stack.mjs'
+import { makeDockerConfig, readStackEnvSync, trackProcess, untrackProcess } from './stack.mjs'
 
 /** Root of the repository (the action's directory). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
@@ -665,7 +665,8 @@ function killGroup (pgid) {
  * @param {Record<string,string>} [opts.env]  extra environment (wins over everything but the INPUT_ and file-command variables)
  * @param {string[]} [opts.secrets]  extra values masked in the log like workflow secrets (not reported in `masks`)
  * @param {string} [opts.node]       node binary (default process.execPath)
- * @param {string} [opts.dockerConfig]  DOCKER_CONFIG for the steps (default: the caller's DOCKER_CONFIG, if any)
+ * @param {string|null} [opts.dockerConfig]  DOCKER_CONFIG for the steps (default: the caller's DOCKER_CONFIG, else a
+ *   fresh makeDockerConfig() per run when the stack env is known; null: no DOCKER_CONFIG at all)
  * @param {{url:string, token:string}|null} [opts.cache]  cache service: ACTIONS_CACHE_URL / ACTIONS_RUNTIME_TOKEN (omitted when null)
  * @param {boolean} [opts.post=true] run the post step (always, even after a failed main)
  * @param {string} [opts.cwd]        working directory and GITHUB_WORKSPACE (default repo root)
@@ -707,7 +708,13 @@ export async function runAction (opts = {}) {
   if (process.env.HOME) base.HOME = process.env.HOME
   const dockerHost = stack?.env?.DOCKER_HOST ?? process.env.DOCKER_HOST
   if (dockerHost) base.DOCKER_HOST = dockerHost
-  const dockerConfig = opts.dockerConfig ?? process.env.DOCKER_CONFIG
+  // DOCKER_CONFIG: the given dir; else the caller's; else, when the stack is
+  // known, a fresh one per run holding the stack's buildx plugin (a hosted
+  // runner starts every job with no docker login either). null = none (HOME/.docker).
+  let dockerConfig = opts.dockerConfig === null ? undefined : (opts.dockerConfig ?? process.env.DOCKER_CONFIG)
+  if (dockerConfig === undefined && opts.dockerConfig !== null && stack?.env?.BROKKR_BUILDX_PLUGIN) {
+    try { dockerConfig = makeDockerConfig() } catch {}
+  }
   if (dockerConfig) base.DOCKER_CONFIG = dockerConfig
 
   const h = github
