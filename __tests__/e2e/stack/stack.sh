@@ -97,7 +97,15 @@ spawn() { # NAME CMD...
   local name=$1
   shift
   echo "=== $(date -Is) starting: $*" >>"$STATE/$name.log"
-  PATH="$BIN:$PATH" setsid "$@" </dev/null >>"$STATE/$name.log" 2>&1 9>&- &
+  (
+    # Close every inherited descriptor (our lock, a caller's pipes), then exec.
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    export PATH="$BIN:$PATH"
+    exec setsid "$@" </dev/null >>"$STATE/$name.log" 2>&1
+  ) &
   SPAWNED_PID=$!
   record_pid "$name" "$SPAWNED_PID"
   STARTED_ANY=1
@@ -143,10 +151,22 @@ ensure_host_packages() {
   ((${#missing[@]})) || return 0
   log "apt-get install ${missing[*]} (bookworm)"
   export DEBIAN_FRONTEND=noninteractive
+  # docker-registry ships an init script: keep its postinst from starting a registry on
+  # :5000 (only when the machine has no policy-rc.d of its own).
+  local policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\n# temporary, brokkr stack.sh\nexit 101\n' >"$policy"
+    chmod 0755 "$policy"
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >"$STATE/apt-install.log" 2>&1; then
     apt-get update -q >>"$STATE/apt-install.log" 2>&1 || true
     apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$STATE/apt-install.log" 2>&1 ||
       die "apt-get install ${missing[*]} failed; see $STATE/apt-install.log"
+  fi
+  if [[ $(trap -p EXIT) == *policy-rc.d* ]]; then
+    rm -f "$policy"
+    trap - EXIT
   fi
 }
 
@@ -637,8 +657,11 @@ cmd_up() {
 
 unmount_own() {
   local mp
-  # mountinfo field 5 is the mount point; deepest first.
-  awk -v s="$STATE/" -v c="$CACHE/" 'index($5, s) == 1 || index($5, c) == 1 {print $5}' /proc/self/mountinfo |
+  # Mounts our containerd/dockerd left behind in their own dirs (mountinfo field 5 is
+  # the mount point); deepest first.
+  awk -v s="$STATE/" -v d="$DOCKER_DATA" -v c="$CTD_ROOT" '
+    index($5, s) == 1 || $5 == d || index($5, d "/") == 1 || $5 == c || index($5, c "/") == 1 {print $5}
+  ' /proc/self/mountinfo |
     sort -r | while read -r mp; do
       mp=$(printf '%b' "$mp") # \040-style escapes
       log "unmounting $mp"
@@ -661,12 +684,16 @@ stop_orphan_shims() {
 cmd_down() {
   [[ -d $STATE ]] || { echo down; return 0; }
   lock
+  local own=0
+  if [[ -f $PIDS/dockerd.pid || -f $PIDS/containerd.pid ]]; then own=1; fi
   stop_pid registry
   stop_pid base-registry
   stop_pid dockerd
   stop_pid containerd
-  stop_orphan_shims
-  unmount_own
+  if ((own)); then # never touch the mounts of an engine we only reused
+    stop_orphan_shims
+    unmount_own
+  fi
   remove_bridge
   rm -f "$DOCKER_SOCK" "$CTD_SOCK" "$CTD_SOCK.ttrpc" "$STATE/dockerd.pid" \
     "$STATE/stack.env" "$STATE/stack.json" "$STATE/engine"
