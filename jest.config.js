@@ -20,5 +20,6 @@ export default {
       globalTeardown: '<rootDir>/__tests__/e2e/support/global-teardown.mjs'
     }
   ],
-  testTimeout: 600000
+  testTimeout: 600000,
+  reporters: ['default', '<rootDir>/__tests__/summary-reporter.mjs']
 }
