@@ -39056,7 +39056,7 @@ async function runManifest(config, github, env) {
     if (config.dryRun) {
         const sources = config.platforms.map((p) => archRef(config.image, config.sha, p));
         lib_core/* info */.pq('dry-run: each source is pinned by the digest it has when verified; nothing is pushed');
-        docker.run(imagetoolsCreateArgv(config.image, tags, sources));
+        await docker.run(imagetoolsCreateArgv(config.image, tags, sources));
         await writeSummary(`Dry run: Brokkr manifest ${config.component}`, [
             ['image', config.image],
             ['platforms', config.platforms.map(formatPlatform).join(', ')],

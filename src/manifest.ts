@@ -46,7 +46,7 @@ export async function runManifest(config: Config, github: GitHubContext, env: No
   if (config.dryRun) {
     const sources = config.platforms.map((p) => archRef(config.image, config.sha, p))
     core.info('dry-run: each source is pinned by the digest it has when verified; nothing is pushed')
-    docker.run(imagetoolsCreateArgv(config.image, tags, sources))
+    await docker.run(imagetoolsCreateArgv(config.image, tags, sources))
     await writeSummary(
       `Dry run: Brokkr manifest ${config.component}`,
       [
