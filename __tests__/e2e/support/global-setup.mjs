@@ -5,15 +5,14 @@
 // the tests started. Building dist/ (`npm run package`) is not its job; it only
 // warns when dist/ looks older than src/.
 //
-// BROKKR_E2E=0 skips the stack outside CI (the suites then skip themselves);
-// in CI (CI=true) the e2e suite is never skipped.
+// The e2e suites are never skipped: without the stack they fail.
 //
 // For the suites (jest workers inherit process.env set here):
 //   BROKKR_E2E_PIDFILE   processes started by tests are recorded here (see trackProcess) and
 //                        killed by teardown if still running
 //   BROKKR_E2E_STATE_DIR directory for --state-file files of cache-double.mjs / fault-proxy.mjs
 //                        CLIs; teardown kills the pids found there
-//   BROKKR_E2E_STACK=1   the stack is up (0 when skipped)
+//   BROKKR_E2E_STACK=1   the stack is up
 
 import * as fs from 'node:fs'
 import * as os from 'node:os'
@@ -40,7 +39,6 @@ function newestMtime (dir) {
 }
 
 export default async function globalSetup () {
-  const inCI = process.env.CI === 'true'
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'brokkr-e2e-run-'))
   const stateDir = path.join(work, 'state')
   fs.mkdirSync(stateDir)
@@ -52,14 +50,6 @@ export default async function globalSetup () {
   const record = { pid: process.pid, work, pidFile, stateDir, skipped: false, startedStack: false, stackEnvFile: stackEnvFile() }
   const save = () => fs.writeFileSync(setupRecordFile(), JSON.stringify(record, null, 2))
   save()
-
-  if (process.env.BROKKR_E2E === '0' && !inCI) {
-    record.skipped = true
-    save()
-    process.env.BROKKR_E2E_STACK = '0'
-    process.stderr.write('e2e: BROKKR_E2E=0 — not starting the stack; the e2e suites skip themselves\n')
-    return
-  }
 
   const dist = path.join(REPO_ROOT, 'dist', 'index.js')
   try {
@@ -77,7 +67,7 @@ export default async function globalSetup () {
   try {
     stack = await ensureStack({ lease: true })
   } catch (e) {
-    throw new Error(`e2e: the stack could not be brought up: ${e.message}${inCI ? '' : '\n(set BROKKR_E2E=0 to skip the e2e suites locally)'}`)
+    throw new Error(`e2e: the stack could not be brought up: ${e.message}`)
   }
   record.startedStack = stack.started
   save()
