@@ -38203,6 +38203,10 @@ function loadState() {
 function authHint(registry) {
     return `check username and password, and give the job \`permissions: packages: write\` when pushing to ${registry} with GITHUB_TOKEN`;
 }
+/** A refused registry call becomes one line that says what to do; anything else passes through. */
+function explainAuthFailure(error, registry) {
+    return error instanceof ClassifiedError && error.outcome === 'auth' ? new ActionError(`${error.message}: ${authHint(registry)}`) : error;
+}
 /** Credentials a previous `docker login` stored in plain config.json (credential helpers are not read). */
 function credentialsFromDockerConfig(registry, env) {
     const file = (0,external_node_path_.join)(dockerConfigDir(env), 'config.json');
@@ -38231,10 +38235,7 @@ async function login(docker, registry, credentials, retries, backoff) {
         });
     }
     catch (error) {
-        if (error instanceof ClassifiedError && error.outcome === 'auth') {
-            throw new ActionError(`login to ${registry} was refused: ${authHint(registry)}`);
-        }
-        throw error;
+        throw explainAuthFailure(error, registry);
     }
 }
 /** Registry login when pushing, and Docker Hub login (never on pull requests or forks) for pull limits when both its inputs are set. */
@@ -38535,6 +38536,8 @@ async function runBuild(config, github, env) {
         retries: config.retries,
         backoff,
         onRetry: (e, attempt, delay) => lib_core/* warning */.$e(`${e.message}; build try ${attempt + 1} in ${delay} ms (layers come from cache)`)
+    }).catch((error) => {
+        throw explainAuthFailure(error, config.registry);
     });
     lib_core/* endGroup */.N4();
     if (cache.backend === 'local' && cache.localDir && cache.localExportDir && !config.dryRun) {
@@ -38760,6 +38763,10 @@ function parseConfig(read, env) {
     }
     const retryDelayMs = duration(read, 'retry-delay', 1, 600_000);
     const waitTimeoutMs = duration(read, 'wait-timeout', 0, 6 * 3_600_000);
+    const username = read('username');
+    if (read('password') !== '' && username === '') {
+        throw new InputError('username', 'is empty but password is set; set username to the registry user (github.actor for ghcr.io)');
+    }
     return {
         mode,
         component,
@@ -38785,7 +38792,7 @@ function parseConfig(read, env) {
         keepBuilder,
         qemu,
         qemuImage,
-        credentials: { username: read('username'), password: read('password') },
+        credentials: { username, password: read('password') },
         dockerHub: { username: read('dockerhub-username'), password: read('dockerhub-token') },
         retries: Number(retriesText),
         retryDelayMs,
@@ -39080,7 +39087,7 @@ async function runManifest(config, github, env) {
         backoff,
         onRetry: (e, attempt, delay) => lib_core/* warning */.$e(`${e.message}; try ${attempt + 1} in ${delay} ms`)
     }).catch((error) => {
-        throw error instanceof ClassifiedError && error.outcome === 'auth' ? new ActionError(`${error.message}: ${authHint(config.registry)}`) : error;
+        throw explainAuthFailure(error, config.registry);
     });
     lib_core/* endGroup */.N4();
     lib_core/* startGroup */.Oh('Verify what was pushed');
@@ -39146,7 +39153,7 @@ async function waitForManifest(client, ref, tag, config, deadline, backoff) {
             if (!(error instanceof ClassifiedError))
                 throw error;
             if (error.outcome === 'auth')
-                throw new ActionError(`${error.message}: ${authHint(config.registry)}`);
+                throw explainAuthFailure(error, config.registry);
             if (error.outcome === 'fatal')
                 throw new ActionError(error.message);
             let delay;

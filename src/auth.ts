@@ -13,6 +13,11 @@ export function authHint(registry: string): string {
   return `check username and password, and give the job \`permissions: packages: write\` when pushing to ${registry} with GITHUB_TOKEN`
 }
 
+/** A refused registry call becomes one line that says what to do; anything else passes through. */
+export function explainAuthFailure(error: unknown, registry: string): unknown {
+  return error instanceof ClassifiedError && error.outcome === 'auth' ? new ActionError(`${error.message}: ${authHint(registry)}`) : error
+}
+
 /** Credentials a previous `docker login` stored in plain config.json (credential helpers are not read). */
 export function credentialsFromDockerConfig(registry: string, env: NodeJS.ProcessEnv): Credentials | undefined {
   const file = join(dockerConfigDir(env), 'config.json')
@@ -38,10 +43,7 @@ export async function login(docker: Docker, registry: string, credentials: Crede
       onRetry: (e, attempt, delay) => core.warning(`${e.message}; try ${attempt + 1} in ${delay} ms`)
     })
   } catch (error) {
-    if (error instanceof ClassifiedError && error.outcome === 'auth') {
-      throw new ActionError(`login to ${registry} was refused: ${authHint(registry)}`)
-    }
-    throw error
+    throw explainAuthFailure(error, registry)
   }
 }
 

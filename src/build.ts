@@ -2,7 +2,7 @@ import * as core from '@actions/core'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { logins } from './auth.js'
+import { explainAuthFailure, logins } from './auth.js'
 import { decideBuilder, parseInspect } from './builder.js'
 import { Docker } from './docker.js'
 import { ActionError } from './errors.js'
@@ -82,6 +82,8 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
     retries: config.retries,
     backoff,
     onRetry: (e, attempt, delay) => core.warning(`${e.message}; build try ${attempt + 1} in ${delay} ms (layers come from cache)`)
+  }).catch((error) => {
+    throw explainAuthFailure(error, config.registry)
   })
   core.endGroup()
 

@@ -247,6 +247,11 @@ export function parseConfig(read: InputReader, env: InputEnvironment): Config {
   const retryDelayMs = duration(read, 'retry-delay', 1, 600_000)
   const waitTimeoutMs = duration(read, 'wait-timeout', 0, 6 * 3_600_000)
 
+  const username = read('username')
+  if (read('password') !== '' && username === '') {
+    throw new InputError('username', 'is empty but password is set; set username to the registry user (github.actor for ghcr.io)')
+  }
+
   return {
     mode,
     component,
@@ -272,7 +277,7 @@ export function parseConfig(read: InputReader, env: InputEnvironment): Config {
     keepBuilder,
     qemu,
     qemuImage,
-    credentials: { username: read('username'), password: read('password') },
+    credentials: { username, password: read('password') },
     dockerHub: { username: read('dockerhub-username'), password: read('dockerhub-token') },
     retries: Number(retriesText),
     retryDelayMs,

@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import { authHint, credentialsFromDockerConfig, logins } from './auth.js'
+import { credentialsFromDockerConfig, explainAuthFailure, logins } from './auth.js'
 import { Docker } from './docker.js'
 import { formatDuration } from './duration.js'
 import { ActionError } from './errors.js'
@@ -77,7 +77,7 @@ export async function runManifest(config: Config, github: GitHubContext, env: No
     backoff,
     onRetry: (e, attempt, delay) => core.warning(`${e.message}; try ${attempt + 1} in ${delay} ms`)
   }).catch((error) => {
-    throw error instanceof ClassifiedError && error.outcome === 'auth' ? new ActionError(`${error.message}: ${authHint(config.registry)}`) : error
+    throw explainAuthFailure(error, config.registry)
   })
   core.endGroup()
 
@@ -143,7 +143,7 @@ async function waitForManifest(client: RegistryClient, ref: string, tag: string,
       return await client.manifest(tag)
     } catch (error) {
       if (!(error instanceof ClassifiedError)) throw error
-      if (error.outcome === 'auth') throw new ActionError(`${error.message}: ${authHint(config.registry)}`)
+      if (error.outcome === 'auth') throw explainAuthFailure(error, config.registry)
       if (error.outcome === 'fatal') throw new ActionError(error.message)
       let delay: number
       if (error.outcome === 'transient') {
