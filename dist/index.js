@@ -38115,6 +38115,25 @@ function classifyDockerOutput(text) {
     }
     return 'fatal';
 }
+/**
+ * A build fails either while solving (the Dockerfile's fault: final) or while exporting and
+ * pushing (the registry's: worth another try, the layers come from cache). BuildKit's messages
+ * from a flaky registry are poor (`failed to solve: not found` after a 502 on an upload), so the
+ * phase decides, read from the plain progress log: which step printed the ERROR.
+ */
+function classifyBuildFailure(log, errorText) {
+    const base = classifyDockerOutput(errorText);
+    if (base === 'auth')
+        return 'auth';
+    if (/failed to push|pushing|exporting to image/i.test(errorText))
+        return 'transient';
+    for (const [, id] of log.matchAll(/^#(\d+) ERROR:/gm)) {
+        const title = new RegExp(`^#${id} (?!\\d|ERROR|DONE|CANCELED)(.*)$`, 'm').exec(log)?.[1] ?? '';
+        if (/^(exporting|pushing|writing image|naming to|\[auth\])/.test(title))
+            return 'transient';
+    }
+    return base;
+}
 /** Seconds or an HTTP date, as registries send in Retry-After; undefined when absent or unreadable. */
 function parseRetryAfter(header, nowMs) {
     if (!header)
@@ -38311,8 +38330,10 @@ class Docker {
     async mustRun(what, args, options = {}) {
         const result = await this.run(args, options);
         if (result.code !== 0) {
+            const output = `${result.stdout}\n${result.stderr}`;
             const reason = lastErrorLines(result.stderr || result.stdout);
-            throw new ClassifiedError(`${what} failed: ${reason}`, classifyDockerOutput(reason));
+            const outcome = options.classify ? options.classify(output, reason) : classifyDockerOutput(reason);
+            throw new ClassifiedError(`${what} failed: ${reason}`, outcome);
         }
         return result;
     }
@@ -38532,7 +38553,7 @@ async function runBuild(config, github, env) {
         includeCacheFrom: cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir))
     });
     lib_core/* startGroup */.Oh(`Build ${ref}`);
-    await withRetries(() => docker.mustRun('docker buildx build', argv, { stream: true }), {
+    await withRetries(() => docker.mustRun('docker buildx build', argv, { stream: true, classify: classifyBuildFailure }), {
         retries: config.retries,
         backoff,
         onRetry: (e, attempt, delay) => lib_core/* warning */.$e(`${e.message}; build try ${attempt + 1} in ${delay} ms (layers come from cache)`)
@@ -39082,7 +39103,9 @@ async function runManifest(config, github, env) {
     lib_core/* endGroup */.N4();
     lib_core/* startGroup */.Oh(`Create ${indexRef}`);
     const argv = imagetoolsCreateArgv(config.image, tags, sources.map((s) => `${config.image}@${s.tagDigest}`));
-    await withRetries(() => docker.mustRun('docker buildx imagetools create', argv, { stream: true }), {
+    // every source was just verified, so anything but a refusal is the registry's flakiness
+    const classify = (_output, errorText) => (classifyDockerOutput(errorText) === 'auth' ? 'auth' : 'transient');
+    await withRetries(() => docker.mustRun('docker buildx imagetools create', argv, { stream: true, classify }), {
         retries: config.retries,
         backoff,
         onRetry: (e, attempt, delay) => lib_core/* warning */.$e(`${e.message}; try ${attempt + 1} in ${delay} ms`)

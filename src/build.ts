@@ -12,7 +12,7 @@ import { hasLocalCache, localCacheKey, restoreLocalCache } from './local-cache.j
 import { archRef, buildArgv, createBuilderArgv, decidePush, localCacheKeyPrefix, ociLabels, planCache, qemuInstallArgv } from './plan.js'
 import { archTag, formatPlatform } from './platform.js'
 import { binfmtRegistered, decideQemu } from './qemu.js'
-import { withRetries, type Backoff } from './retry.js'
+import { classifyBuildFailure, withRetries, type Backoff } from './retry.js'
 import { saveState, type PostState } from './state.js'
 import { writeSummary } from './summary.js'
 
@@ -78,7 +78,7 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
     includeCacheFrom: cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir))
   })
   core.startGroup(`Build ${ref}`)
-  await withRetries(() => docker.mustRun('docker buildx build', argv, { stream: true }), {
+  await withRetries(() => docker.mustRun('docker buildx build', argv, { stream: true, classify: classifyBuildFailure }), {
     retries: config.retries,
     backoff,
     onRetry: (e, attempt, delay) => core.warning(`${e.message}; build try ${attempt + 1} in ${delay} ms (layers come from cache)`)

@@ -1,6 +1,6 @@
 import * as core from '@actions/core'
 import * as exec from '@actions/exec'
-import { ClassifiedError, classifyDockerOutput } from './retry.js'
+import { ClassifiedError, classifyDockerOutput, type Outcome } from './retry.js'
 
 export interface DockerResult {
   code: number
@@ -11,8 +11,13 @@ export interface DockerResult {
 export interface RunOptions {
   /** written to the command's stdin (passwords travel only this way) */
   input?: string
-  /** print the command's output live (builds); otherwise only on failure */
+  /** echo the command and print its output live (builds); otherwise it runs quietly */
   stream?: boolean
+}
+
+export interface MustRunOptions extends RunOptions {
+  /** how a failure is treated, from the whole output and its last error lines; default: by the error lines */
+  classify?: (output: string, errorText: string) => Outcome
 }
 
 /** Quotes an argv for display, so a printed command can be pasted into a shell. */
@@ -45,11 +50,13 @@ export class Docker {
   }
 
   /** Like `run`, but a non-zero exit becomes a ClassifiedError built from the command's last error lines. */
-  async mustRun(what: string, args: string[], options: RunOptions = {}): Promise<DockerResult> {
+  async mustRun(what: string, args: string[], options: MustRunOptions = {}): Promise<DockerResult> {
     const result = await this.run(args, options)
     if (result.code !== 0) {
+      const output = `${result.stdout}\n${result.stderr}`
       const reason = lastErrorLines(result.stderr || result.stdout)
-      throw new ClassifiedError(`${what} failed: ${reason}`, classifyDockerOutput(reason))
+      const outcome = options.classify ? options.classify(output, reason) : classifyDockerOutput(reason)
+      throw new ClassifiedError(`${what} failed: ${reason}`, outcome)
     }
     return result
   }

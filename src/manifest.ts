@@ -8,7 +8,7 @@ import type { Config } from './inputs.js'
 import { archRef, decidePush, imagetoolsCreateArgv } from './plan.js'
 import { archTag, formatPlatform, type Platform } from './platform.js'
 import { RegistryClient, type Manifest } from './registry.js'
-import { ClassifiedError, retryDelay, sleep, waitDelay, withRetries, type Backoff, type RetryOptions } from './retry.js'
+import { ClassifiedError, classifyDockerOutput, retryDelay, sleep, waitDelay, withRetries, type Backoff, type RetryOptions } from './retry.js'
 import type { PostState } from './state.js'
 import { writeSummary } from './summary.js'
 import { indexTags } from './tags.js'
@@ -72,7 +72,9 @@ export async function runManifest(config: Config, github: GitHubContext, env: No
 
   core.startGroup(`Create ${indexRef}`)
   const argv = imagetoolsCreateArgv(config.image, tags, sources.map((s) => `${config.image}@${s.tagDigest}`))
-  await withRetries(() => docker.mustRun('docker buildx imagetools create', argv, { stream: true }), {
+  // every source was just verified, so anything but a refusal is the registry's flakiness
+  const classify = (_output: string, errorText: string) => (classifyDockerOutput(errorText) === 'auth' ? 'auth' : 'transient')
+  await withRetries(() => docker.mustRun('docker buildx imagetools create', argv, { stream: true, classify }), {
     retries: config.retries,
     backoff,
     onRetry: (e, attempt, delay) => core.warning(`${e.message}; try ${attempt + 1} in ${delay} ms`)

@@ -29,6 +29,23 @@ export function classifyDockerOutput(text: string): Outcome {
   return 'fatal'
 }
 
+/**
+ * A build fails either while solving (the Dockerfile's fault: final) or while exporting and
+ * pushing (the registry's: worth another try, the layers come from cache). BuildKit's messages
+ * from a flaky registry are poor (`failed to solve: not found` after a 502 on an upload), so the
+ * phase decides, read from the plain progress log: which step printed the ERROR.
+ */
+export function classifyBuildFailure(log: string, errorText: string): Outcome {
+  const base = classifyDockerOutput(errorText)
+  if (base === 'auth') return 'auth'
+  if (/failed to push|pushing|exporting to image/i.test(errorText)) return 'transient'
+  for (const [, id] of log.matchAll(/^#(\d+) ERROR:/gm)) {
+    const title = new RegExp(`^#${id} (?!\\d|ERROR|DONE|CANCELED)(.*)$`, 'm').exec(log)?.[1] ?? ''
+    if (/^(exporting|pushing|writing image|naming to|\[auth\])/.test(title)) return 'transient'
+  }
+  return base
+}
+
 /** Seconds or an HTTP date, as registries send in Retry-After; undefined when absent or unreadable. */
 export function parseRetryAfter(header: string | null | undefined, nowMs: number): number | undefined {
   if (!header) return undefined

@@ -1,5 +1,5 @@
 import { parseDuration } from '../../src/duration.js'
-import { backoffDelay, classifyDockerOutput, classifyStatus, ClassifiedError, parseRetryAfter, retryDelay, waitDelay, withRetries } from '../../src/retry.js'
+import { backoffDelay, classifyBuildFailure, classifyDockerOutput, classifyStatus, ClassifiedError, parseRetryAfter, retryDelay, waitDelay, withRetries } from '../../src/retry.js'
 
 describe('status classification', () => {
   it.each([
@@ -114,4 +114,32 @@ describe('durations', () => {
     ['0', 0]
   ])('%s = %i ms', (text, ms) => expect(parseDuration(text)).toBe(ms))
   it.each(['', '-1s', 'soon', '1d', 's', '1 s'])('rejects %j', (text) => expect(parseDuration(text)).toBeUndefined())
+})
+
+describe('build failure classification', () => {
+  const solveFailure = [
+    '#7 [build 2/3] RUN cargo build --release',
+    '#7 ERROR: process "/bin/sh -c cargo build --release" did not complete successfully: exit code: 101',
+    'ERROR: failed to solve: process "/bin/sh -c cargo build --release" did not complete successfully: exit code: 101'
+  ].join('\n')
+  const pushFailure = [
+    '#11 exporting to image',
+    '#11 exporting layers done',
+    '#11 pushing layers',
+    '#11 ERROR: not found',
+    '------',
+    ' > exporting to image:',
+    '------',
+    'ERROR: failed to solve: not found'
+  ].join('\n')
+  const dockerPushLag = ['#12 pushing 127.0.0.1:5000/a:b-arm64 with docker', '#12 ERROR: manifest unknown', 'ERROR: failed to solve: manifest unknown'].join('\n')
+  const refused = ['#11 exporting to image', '#11 ERROR: failed to push 127.0.0.1:5000/a:b: unexpected status: 401 Unauthorized', 'ERROR: failed to solve: unexpected status: 401 Unauthorized'].join('\n')
+
+  const last = (log: string) => log.split('\n').filter((l) => /ERROR/.test(l)).slice(-2).join(' | ')
+  it.each([
+    ['a RUN step failing', solveFailure, 'fatal'],
+    ['a registry error while pushing', pushFailure, 'transient'],
+    ["dockerd's read-back of a fresh push", dockerPushLag, 'transient'],
+    ['a refused push', refused, 'auth']
+  ])('%s is %s', (_name, log, outcome) => expect(classifyBuildFailure(log, last(log))).toBe(outcome))
 })

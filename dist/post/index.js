@@ -31976,6 +31976,25 @@ function classifyDockerOutput(text) {
     }
     return 'fatal';
 }
+/**
+ * A build fails either while solving (the Dockerfile's fault: final) or while exporting and
+ * pushing (the registry's: worth another try, the layers come from cache). BuildKit's messages
+ * from a flaky registry are poor (`failed to solve: not found` after a 502 on an upload), so the
+ * phase decides, read from the plain progress log: which step printed the ERROR.
+ */
+function classifyBuildFailure(log, errorText) {
+    const base = classifyDockerOutput(errorText);
+    if (base === 'auth')
+        return 'auth';
+    if (/failed to push|pushing|exporting to image/i.test(errorText))
+        return 'transient';
+    for (const [, id] of log.matchAll(/^#(\d+) ERROR:/gm)) {
+        const title = new RegExp(`^#${id} (?!\\d|ERROR|DONE|CANCELED)(.*)$`, 'm').exec(log)?.[1] ?? '';
+        if (/^(exporting|pushing|writing image|naming to|\[auth\])/.test(title))
+            return 'transient';
+    }
+    return base;
+}
 /** Seconds or an HTTP date, as registries send in Retry-After; undefined when absent or unreadable. */
 function parseRetryAfter(header, nowMs) {
     if (!header)
@@ -32068,8 +32087,10 @@ class Docker {
     async mustRun(what, args, options = {}) {
         const result = await this.run(args, options);
         if (result.code !== 0) {
+            const output = `${result.stdout}\n${result.stderr}`;
             const reason = lastErrorLines(result.stderr || result.stdout);
-            throw new ClassifiedError(`${what} failed: ${reason}`, classifyDockerOutput(reason));
+            const outcome = options.classify ? options.classify(output, reason) : classifyDockerOutput(reason);
+            throw new ClassifiedError(`${what} failed: ${reason}`, outcome);
         }
         return result;
     }
