@@ -38070,16 +38070,22 @@ function buildArgv(config, platform, o) {
     for (const to of o.cache.to)
         argv.push('--cache-to', to);
     argv.push('--metadata-file', o.metadataFile);
-    // without a push the result stays in the build cache: nothing is loaded or exported
-    argv.push(...(o.push ? ['--push'] : ['--output', 'type=cacheonly']));
+    if (o.layoutDir) {
+        // a push goes through our own pusher, which retries every request: BuildKit exports an OCI
+        // layout for it. The image exporter rides along because with the layout alone BuildKit 0.13
+        // stops reusing the final step from an imported cache (measured: 3 of 4 steps CACHED, not 4).
+        argv.push('--output', `type=image,name=${archRef(config.image, config.sha, platform)},push=false`);
+        argv.push('--output', `type=oci,dest=${o.layoutDir},tar=false`);
+    }
+    else {
+        // without a push the result stays in the build cache: nothing is loaded or exported
+        argv.push('--output', 'type=cacheonly');
+    }
     argv.push(config.context);
     return argv;
 }
 function loginArgv(registry, username) {
     return ['login', registry, '--username', username, '--password-stdin'];
-}
-function imagetoolsCreateArgv(image, tags, sources) {
-    return ['buildx', 'imagetools', 'create', ...tags.flatMap((t) => ['--tag', `${image}:${t}`]), ...sources];
 }
 function createBuilderArgv(config) {
     if (config.driver === 'docker')
@@ -38093,6 +38099,8 @@ function qemuInstallArgv(qemuImage, platform) {
     return ['run', '--privileged', '--rm', qemuImage, '--install', platform.architecture];
 }
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/retry.ts
 function classifyStatus(status) {
     if (status === 404)
@@ -38127,12 +38135,24 @@ function classifyBuildFailure(log, errorText) {
         return 'auth';
     if (/failed to push|pushing|exporting to image/i.test(errorText))
         return 'transient';
-    for (const [, id] of log.matchAll(/^#(\d+) ERROR:/gm)) {
-        const title = new RegExp(`^#${id} (?!\\d|ERROR|DONE|CANCELED)(.*)$`, 'm').exec(log)?.[1] ?? '';
-        if (/^(exporting|pushing|writing image|naming to|\[auth\])/.test(title))
-            return 'transient';
-    }
+    if (failedSteps(log).some((s) => /^(exporting|pushing|writing image|naming to|\[auth\])/.test(s.title)))
+        return 'transient';
     return base;
+}
+/** Steps of a BuildKit plain-progress log that ended in ERROR, with their titles (a step's first line). */
+function failedSteps(log) {
+    return [...log.matchAll(/^#(\d+) ERROR: (.*)$/gm)].map(([, id, error]) => ({
+        title: new RegExp(`^#${id} (?!\\d|ERROR|DONE|CANCELED)(.*)$`, 'm').exec(log)?.[1] ?? '',
+        error
+    }));
+}
+/**
+ * With ignore-error=true a broken cache never fails the build, and BuildKit only mentions it in the
+ * log. The first such error line, so the action can say it aloud.
+ */
+function cacheProblem(log) {
+    const step = failedSteps(log).find((s) => /cache/i.test(s.title));
+    return step && `${step.title}: ${step.error}`.slice(0, 300);
 }
 /** Seconds or an HTTP date, as registries send in Retry-After; undefined when absent or unreadable. */
 function parseRetryAfter(header, nowMs) {
@@ -38191,6 +38211,225 @@ async function withRetries(fn, options) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/registry.ts
+
+
+const MANIFEST_TYPES = [
+    'application/vnd.oci.image.index.v1+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json',
+    'application/vnd.oci.image.manifest.v1+json',
+    'application/vnd.docker.distribution.manifest.v2+json'
+].join(', ');
+/** Registries on the loopback interface speak plain http, as docker itself assumes. */
+function registryBaseUrl(host) {
+    const name = host.replace(/:\d+$/, '');
+    const loopback = name === 'localhost' || /^127\./.test(name) || name === '[::1]';
+    const apiHost = host === 'docker.io' ? 'registry-1.docker.io' : host;
+    return `${loopback ? 'http' : 'https'}://${apiHost}`;
+}
+/** Splits `host/path` into the registry and the repository path the API wants. */
+function splitImage(image, registry) {
+    if (image === registry)
+        return { repository: '' };
+    let repository = image.startsWith(`${registry}/`) ? image.slice(registry.length + 1) : image;
+    if (registry === 'docker.io' && !repository.includes('/'))
+        repository = `library/${repository}`;
+    return { repository };
+}
+function parseChallenge(header) {
+    if (!header)
+        return undefined;
+    const m = /^(\w+)\s*(.*)$/.exec(header.trim());
+    if (!m)
+        return undefined;
+    const params = {};
+    for (const [, key, value] of m[2].matchAll(/(\w+)="([^"]*)"/g))
+        params[key] = value;
+    return { scheme: m[1].toLowerCase(), params };
+}
+const REQUEST_TIMEOUT_MS = 30_000;
+const UPLOAD_TIMEOUT_MS = 15 * 60_000;
+/**
+ * A small client of the distribution API. Reads and pushes go through it rather than through
+ * docker so that every request sees real status codes and Retry-After headers and can be
+ * retried on its own: one flaky request must not cost a whole push.
+ */
+class RegistryClient {
+    image;
+    registry;
+    credentials;
+    access;
+    fetchImpl;
+    base;
+    repository;
+    authorization;
+    constructor(image, registry, credentials, access = 'pull', fetchImpl = fetch) {
+        this.image = image;
+        this.registry = registry;
+        this.credentials = credentials;
+        this.access = access;
+        this.fetchImpl = fetchImpl;
+        this.base = registryBaseUrl(registry);
+        this.repository = splitImage(image, registry).repository;
+    }
+    /** Checks that the registry accepts our credentials (`GET /v2/`). */
+    async ping() {
+        const res = await this.request('/v2/', { what: this.registry });
+        await res.arrayBuffer().catch(() => undefined);
+    }
+    async manifest(reference) {
+        const what = this.describe(reference);
+        const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, { headers: { Accept: MANIFEST_TYPES }, what });
+        const body = Buffer.from(await res.arrayBuffer());
+        const digest = `sha256:${(0,external_node_crypto_.createHash)('sha256').update(body).digest('hex')}`;
+        let json;
+        try {
+            json = JSON.parse(body.toString('utf8'));
+        }
+        catch {
+            throw new ClassifiedError(`${what}: the registry sent a manifest that is not JSON`, 'transient');
+        }
+        const mediaType = json.mediaType || res.headers.get('content-type')?.split(';')[0] || '';
+        return { digest, mediaType, size: body.length, json };
+    }
+    async blobJson(digest) {
+        const what = this.describe(digest);
+        const res = await this.request(`/v2/${this.repository}/blobs/${digest}`, { what });
+        const text = await res.text();
+        try {
+            return JSON.parse(text);
+        }
+        catch {
+            throw new ClassifiedError(`${what}: the image config is not JSON`, 'transient');
+        }
+    }
+    async hasBlob(digest) {
+        try {
+            const res = await this.request(`/v2/${this.repository}/blobs/${digest}`, { method: 'HEAD', what: this.describe(digest) });
+            await res.arrayBuffer().catch(() => undefined);
+            return true;
+        }
+        catch (error) {
+            if (error instanceof ClassifiedError && error.outcome === 'absent')
+                return false;
+            throw error;
+        }
+    }
+    /** A monolithic upload: open a session, then PUT the whole blob with its digest. */
+    async uploadBlob(digest, size, open) {
+        const what = this.describe(digest);
+        const started = await this.request(`/v2/${this.repository}/blobs/uploads/`, { method: 'POST', headers: { 'Content-Length': '0' }, what });
+        await started.arrayBuffer().catch(() => undefined);
+        const location = started.headers.get('location');
+        if (!location)
+            throw new ClassifiedError(`${what}: the registry opened an upload without a Location`, 'transient');
+        const url = new URL(location, this.base);
+        url.searchParams.set('digest', digest);
+        const done = await this.request(url.pathname + url.search, {
+            method: 'PUT',
+            headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
+            body: open,
+            timeoutMs: UPLOAD_TIMEOUT_MS,
+            what
+        });
+        await done.arrayBuffer().catch(() => undefined);
+    }
+    async putManifest(reference, mediaType, body) {
+        const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, {
+            method: 'PUT',
+            headers: { 'Content-Type': mediaType },
+            body: () => new Uint8Array(body),
+            what: this.describe(reference)
+        });
+        await res.arrayBuffer().catch(() => undefined);
+    }
+    describe(reference) {
+        return `${this.image}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;
+    }
+    async request(path, options) {
+        const sentWith = this.authorization;
+        let res = await this.send(path, options);
+        if (res.status === 401) {
+            const challenge = parseChallenge(res.headers.get('www-authenticate'));
+            await res.arrayBuffer().catch(() => undefined);
+            // parallel requests share one client: another may have authenticated while this one was in flight
+            const renewed = this.authorization !== sentWith || (challenge !== undefined && (await this.authenticate(challenge, sentWith, options.what)));
+            if (renewed)
+                res = await this.send(path, options);
+        }
+        if (res.ok)
+            return res;
+        await res.arrayBuffer().catch(() => undefined);
+        const outcome = classifyStatus(res.status);
+        const retryAfter = parseRetryAfter(res.headers.get('retry-after'), Date.now());
+        const reason = outcome === 'absent' ? 'not found' : outcome === 'auth' ? `access denied (HTTP ${res.status})` : `HTTP ${res.status}`;
+        throw new ClassifiedError(`${options.what}: ${reason}`, outcome, retryAfter);
+    }
+    async send(path, options) {
+        const headers = { ...options.headers };
+        if (this.authorization)
+            headers.Authorization = this.authorization;
+        const body = options.body?.();
+        try {
+            return await this.fetchImpl(`${this.base}${path}`, {
+                method: options.method ?? 'GET',
+                headers,
+                body,
+                // a streamed body needs half duplex in Node's fetch
+                ...(body && !(body instanceof Uint8Array) && typeof body !== 'string' ? { duplex: 'half' } : {}),
+                signal: AbortSignal.timeout(options.timeoutMs ?? REQUEST_TIMEOUT_MS)
+            });
+        }
+        catch (error) {
+            throw new ClassifiedError(`${options.what}: ${networkReason(error)}`, 'transient');
+        }
+    }
+    /** Answers a 401 challenge once: Basic with our credentials, or a Bearer token from the realm. */
+    async authenticate(challenge, sentWith, what) {
+        const basic = this.credentials?.password
+            ? `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}`
+            : undefined;
+        if (challenge.scheme === 'basic') {
+            if (!basic || sentWith === basic)
+                return false;
+            this.authorization = basic;
+            return true;
+        }
+        if (challenge.scheme !== 'bearer' || !challenge.params.realm || sentWith?.startsWith('Bearer '))
+            return false;
+        const url = new URL(challenge.params.realm);
+        if (challenge.params.service)
+            url.searchParams.set('service', challenge.params.service);
+        // a bare ping (login check) has no repository to ask a scope for
+        if (this.repository)
+            url.searchParams.set('scope', `repository:${this.repository}:${this.access === 'push' ? 'pull,push' : 'pull'}`);
+        let res;
+        try {
+            res = await this.fetchImpl(url, { headers: basic ? { Authorization: basic } : {}, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+        }
+        catch (error) {
+            throw new ClassifiedError(`${what}: token request failed: ${networkReason(error)}`, 'transient');
+        }
+        if (!res.ok) {
+            await res.arrayBuffer().catch(() => undefined);
+            const outcome = classifyStatus(res.status) === 'transient' ? 'transient' : 'auth';
+            throw new ClassifiedError(`${what}: token request answered HTTP ${res.status}`, outcome, parseRetryAfter(res.headers.get('retry-after'), Date.now()));
+        }
+        const body = (await res.json());
+        const token = body.token || body.access_token;
+        if (!token)
+            return false;
+        this.authorization = `Bearer ${token}`;
+        return true;
+    }
+}
+function networkReason(error) {
+    const e = error;
+    if (e?.name === 'TimeoutError' || e?.name === 'AbortError')
+        return 'request timed out';
+    return e?.cause?.code || e?.cause?.message || e?.message || String(error);
+}
+
 ;// CONCATENATED MODULE: ./src/state.ts
 
 const KEY = 'brokkr';
@@ -38211,6 +38450,7 @@ function loadState() {
 }
 
 ;// CONCATENATED MODULE: ./src/auth.ts
+
 
 
 
@@ -38244,14 +38484,28 @@ function credentialsFromDockerConfig(registry, env) {
         return undefined;
     }
 }
+/** The credentials our own registry client uses: the inputs, or what `docker login` stored before. */
+function registryCredentials(config, env) {
+    return config.credentials.password ? config.credentials : credentialsFromDockerConfig(config.registry, env);
+}
 /** `docker login` with the secret on stdin; wrong credentials fail at once, a flaky registry is retried. */
 async function login(docker, registry, credentials, retries, backoff) {
+    const options = { retries, backoff, onRetry: (e, attempt, delay) => lib_core/* warning */.$e(`${e.message}; try ${attempt + 1} in ${delay} ms`) };
+    const verifier = new RegistryClient(registry, registry, credentials);
+    const attempt = async () => {
+        try {
+            await docker.mustRun(`docker login ${registry}`, loginArgv(registry, credentials.username), { input: credentials.password });
+        }
+        catch (error) {
+            if (!(error instanceof ClassifiedError && error.outcome === 'auth'))
+                throw error;
+            // docker also says 401 when a flaky registry made it retry without credentials: ask the registry ourselves
+            await withRetries(() => verifier.ping(), options);
+            throw new ClassifiedError(error.message, 'transient');
+        }
+    };
     try {
-        await withRetries(() => docker.mustRun(`docker login ${registry}`, loginArgv(registry, credentials.username), { input: credentials.password }), {
-            retries,
-            backoff,
-            onRetry: (e, attempt, delay) => lib_core/* warning */.$e(`${e.message}; try ${attempt + 1} in ${delay} ms`)
-        });
+        await withRetries(attempt, options);
     }
     catch (error) {
         throw explainAuthFailure(error, registry);
@@ -38283,7 +38537,16 @@ async function logins(config, docker, { push, mayLogIn }, state, backoff) {
         return;
     lib_core/* startGroup */.Oh('Login');
     for (const [registry, credentials] of wanted) {
-        await login(docker, registry, credentials, config.retries, backoff);
+        try {
+            await login(docker, registry, credentials, config.retries, backoff);
+        }
+        catch (error) {
+            // the Docker Hub login only lifts pull limits: without it the build may still work
+            if (registry !== 'docker.io' || registry === config.registry)
+                throw error;
+            lib_core/* warning */.$e(`Docker Hub login failed, going on without it (pulls may hit rate limits): ${error.message}`);
+            continue;
+        }
         if (!config.dryRun) {
             state.logins = [...(state.logins ?? []), registry];
             saveState(state);
@@ -38434,6 +38697,63 @@ function decideQemu(config, platform, nodeArch, registered) {
     return { install: true, emulated: true, reason: `${platform.architecture} is foreign to this ${nodeArch} runner` };
 }
 
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: ./src/push.ts
+
+
+
+
+
+const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+/** at most this many blob uploads at once */
+const UPLOAD_CONCURRENCY = 4;
+/**
+ * Pushes what BuildKit exported to an OCI layout directory under one tag: blobs first, then
+ * manifests by digest, the tag last, so the tag never points at something incomplete. Every
+ * request is retried on its own (BuildKit's own push gives up a whole push on one 5xx).
+ * Returns the digest the tag now points at.
+ */
+async function pushLayout(client, layoutDir, tag, retry) {
+    const blobPath = (digest) => (0,external_node_path_.join)(layoutDir, 'blobs', ...digest.split(':'));
+    const read = (digest) => (0,external_node_fs_.readFileSync)(blobPath(digest));
+    const again = (fn) => withRetries(fn, retry);
+    let uploaded = 0;
+    let present = 0;
+    async function pushBlob(d) {
+        if (await again(() => client.hasBlob(d.digest))) {
+            present++;
+            return;
+        }
+        const size = (0,external_node_fs_.statSync)(blobPath(d.digest)).size;
+        await again(() => client.uploadBlob(d.digest, size, () => external_node_stream_.Readable.toWeb((0,external_node_fs_.createReadStream)(blobPath(d.digest)))));
+        uploaded++;
+    }
+    async function pushManifest(d, reference) {
+        const body = read(d.digest);
+        const json = JSON.parse(body.toString('utf8'));
+        if (INDEX_TYPES.has(d.mediaType) || Array.isArray(json.manifests)) {
+            for (const child of json.manifests)
+                await pushManifest(child, child.digest);
+        }
+        else {
+            await inBatches([json.config, ...json.layers], UPLOAD_CONCURRENCY, pushBlob);
+        }
+        await again(() => client.putManifest(reference, d.mediaType, body));
+    }
+    const layout = JSON.parse((0,external_node_fs_.readFileSync)((0,external_node_path_.join)(layoutDir, 'index.json'), 'utf8'));
+    const top = layout.manifests?.[0];
+    if (!top)
+        throw new Error(`the OCI layout in ${layoutDir} holds no image`);
+    await pushManifest(top, tag);
+    lib_core/* info */.pq(`pushed ${client.image}:${tag}@${top.digest} (${uploaded} blobs uploaded, ${present} already there)`);
+    return top.digest;
+}
+async function inBatches(items, size, fn) {
+    for (let i = 0; i < items.length; i += size)
+        await Promise.all(items.slice(i, i + size).map(fn));
+}
+
 ;// CONCATENATED MODULE: ./src/duration.ts
 const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 /** Parses `500ms`, `1s`, `2m`, `1m30s` or a bare number of seconds into milliseconds; undefined when malformed. */
@@ -38477,6 +38797,8 @@ function escapeHtml(text) {
 }
 
 ;// CONCATENATED MODULE: ./src/build.ts
+
+
 
 
 
@@ -38543,17 +38865,19 @@ async function runBuild(config, github, env) {
         restoredKey = await restoreLocalCache(cache.localDir, localKey, localCacheKeyPrefix(config.cacheScope));
         lib_core/* endGroup */.N4();
     }
-    const metadataFile = (0,external_node_path_.join)((0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'brokkr-build-')), 'metadata.json');
+    const workDir = (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'brokkr-build-'));
+    const metadataFile = (0,external_node_path_.join)(workDir, 'metadata.json');
+    const layoutDir = decision.push ? (0,external_node_path_.join)(workDir, 'oci') : undefined;
     const argv = buildArgv(config, platform, {
         builder: builder.name,
-        push: decision.push,
+        layoutDir,
         metadataFile,
         labels: ociLabels(config, github, new Date().toISOString()),
         cache,
         includeCacheFrom: cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir))
     });
     lib_core/* startGroup */.Oh(`Build ${ref}`);
-    await withRetries(() => docker.mustRun('docker buildx build', argv, { stream: true, classify: classifyBuildFailure }), {
+    const built = await withRetries(() => docker.mustRun('docker buildx build', argv, { stream: true, classify: classifyBuildFailure }), {
         retries: config.retries,
         backoff,
         onRetry: (e, attempt, delay) => lib_core/* warning */.$e(`${e.message}; build try ${attempt + 1} in ${delay} ms (layers come from cache)`)
@@ -38561,15 +38885,34 @@ async function runBuild(config, github, env) {
         throw explainAuthFailure(error, config.registry);
     });
     lib_core/* endGroup */.N4();
+    const problem = cacheProblem(`${built.stdout}\n${built.stderr}`);
+    if (problem && cache.status === 'on')
+        lib_core/* warning */.$e(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`);
+    const metadata = config.dryRun ? '{}' : (0,external_node_fs_.readFileSync)(metadataFile, 'utf8');
+    const tag = `${config.sha}-${archTag(platform)}`;
+    let digest = '';
+    if (layoutDir) {
+        lib_core/* startGroup */.Oh(`Push ${ref}`);
+        if (config.dryRun) {
+            lib_core/* info */.pq(`[dry-run] push the OCI layout ${layoutDir} to ${ref}, blobs first and the tag last, each request retried`);
+        }
+        else {
+            try {
+                digest = await pushAndCheck(config, tag, layoutDir, env, backoff);
+            }
+            finally {
+                (0,external_node_fs_.rmSync)(workDir, { recursive: true, force: true });
+            }
+        }
+        lib_core/* endGroup */.N4();
+    }
     if (cache.backend === 'local' && cache.localDir && cache.localExportDir && !config.dryRun) {
         state.localCache = { dir: cache.localDir, exportDir: cache.localExportDir, key: localKey, restoredKey };
         saveState(state);
     }
-    const metadata = config.dryRun ? '{}' : (0,external_node_fs_.readFileSync)(metadataFile, 'utf8');
-    const digest = JSON.parse(metadata)['containerimage.digest'] ?? '';
     const outputs = {
         image: config.image,
-        tag: `${config.sha}-${archTag(platform)}`,
+        tag,
         ref,
         digest,
         platform: formatPlatform(platform),
@@ -38592,6 +38935,25 @@ async function runBuild(config, github, env) {
         ['execution', qemu.emulated ? `emulated (QEMU${qemu.install ? ', installed by this run' : ''})` : 'native'],
         ...(config.dryRun ? [['commands', docker.planned.join('\n')]] : [])
     ], startedAt);
+}
+/** Pushes the exported layout under the arch tag, then reads the tag back: it must be what we pushed. */
+async function pushAndCheck(config, tag, layoutDir, env, backoff) {
+    const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push');
+    const retry = {
+        retries: config.retries,
+        backoff,
+        onRetry: (e, attempt, delay) => lib_core/* info */.pq(`${e.message}; retry ${attempt} in ${delay} ms`)
+    };
+    try {
+        const digest = await pushLayout(client, layoutDir, tag, retry);
+        const back = await withRetries(() => client.manifest(tag), { ...retry, retryOn: ['transient', 'absent'] });
+        if (back.digest !== digest)
+            throw new ActionError(`${config.image}:${tag} reads back as ${back.digest}, not the pushed ${digest}`);
+        return digest;
+    }
+    catch (error) {
+        throw explainAuthFailure(error, config.registry);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/inputs.ts
@@ -38822,168 +39184,11 @@ function parseConfig(read, env) {
     };
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./src/registry.ts
-
-
-const MANIFEST_TYPES = [
-    'application/vnd.oci.image.index.v1+json',
-    'application/vnd.docker.distribution.manifest.list.v2+json',
-    'application/vnd.oci.image.manifest.v1+json',
-    'application/vnd.docker.distribution.manifest.v2+json'
-].join(', ');
-/** Registries on the loopback interface speak plain http, as docker itself assumes. */
-function registryBaseUrl(host) {
-    const name = host.replace(/:\d+$/, '');
-    const loopback = name === 'localhost' || /^127\./.test(name) || name === '[::1]';
-    const apiHost = host === 'docker.io' ? 'registry-1.docker.io' : host;
-    return `${loopback ? 'http' : 'https'}://${apiHost}`;
-}
-/** Splits `host/path` into the registry and the repository path the API wants. */
-function splitImage(image, registry) {
-    let repository = image.startsWith(`${registry}/`) ? image.slice(registry.length + 1) : image;
-    if (registry === 'docker.io' && !repository.includes('/'))
-        repository = `library/${repository}`;
-    return { repository };
-}
-function parseChallenge(header) {
-    if (!header)
-        return undefined;
-    const m = /^(\w+)\s*(.*)$/.exec(header.trim());
-    if (!m)
-        return undefined;
-    const params = {};
-    for (const [, key, value] of m[2].matchAll(/(\w+)="([^"]*)"/g))
-        params[key] = value;
-    return { scheme: m[1].toLowerCase(), params };
-}
-const REQUEST_TIMEOUT_MS = 30_000;
-/**
- * A small read-only client of the distribution API. We read manifests and configs ourselves,
- * rather than through `imagetools inspect`, to see real status codes and Retry-After headers.
- */
-class RegistryClient {
-    image;
-    registry;
-    credentials;
-    fetchImpl;
-    base;
-    repository;
-    authorization;
-    constructor(image, registry, credentials, fetchImpl = fetch) {
-        this.image = image;
-        this.registry = registry;
-        this.credentials = credentials;
-        this.fetchImpl = fetchImpl;
-        this.base = registryBaseUrl(registry);
-        this.repository = splitImage(image, registry).repository;
-    }
-    async manifest(reference) {
-        const what = `${this.image}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;
-        const res = await this.get(`/v2/${this.repository}/manifests/${reference}`, { Accept: MANIFEST_TYPES }, what);
-        const body = Buffer.from(await res.arrayBuffer());
-        const digest = `sha256:${(0,external_node_crypto_.createHash)('sha256').update(body).digest('hex')}`;
-        let json;
-        try {
-            json = JSON.parse(body.toString('utf8'));
-        }
-        catch {
-            throw new ClassifiedError(`${what}: the registry sent a manifest that is not JSON`, 'transient');
-        }
-        const mediaType = json.mediaType || res.headers.get('content-type')?.split(';')[0] || '';
-        return { digest, mediaType, json };
-    }
-    async blobJson(digest) {
-        const what = `${this.image}@${digest}`;
-        const res = await this.get(`/v2/${this.repository}/blobs/${digest}`, {}, what);
-        const text = await res.text();
-        try {
-            return JSON.parse(text);
-        }
-        catch {
-            throw new ClassifiedError(`${what}: the image config is not JSON`, 'transient');
-        }
-    }
-    async get(path, headers, what) {
-        const sentWith = this.authorization;
-        let res = await this.send(path, headers, what);
-        if (res.status === 401) {
-            const challenge = parseChallenge(res.headers.get('www-authenticate'));
-            await res.arrayBuffer().catch(() => undefined);
-            // parallel reads share one client: another may have authenticated while this one was in flight
-            const renewed = this.authorization !== sentWith || (challenge !== undefined && (await this.authenticate(challenge, sentWith, what)));
-            if (renewed)
-                res = await this.send(path, headers, what);
-        }
-        if (res.ok)
-            return res;
-        await res.arrayBuffer().catch(() => undefined);
-        const outcome = classifyStatus(res.status);
-        const retryAfter = parseRetryAfter(res.headers.get('retry-after'), Date.now());
-        const reason = outcome === 'absent' ? 'not found' : outcome === 'auth' ? `access denied (HTTP ${res.status})` : `HTTP ${res.status}`;
-        throw new ClassifiedError(`${what}: ${reason}`, outcome, retryAfter);
-    }
-    async send(path, headers, what) {
-        const all = { ...headers };
-        if (this.authorization)
-            all.Authorization = this.authorization;
-        try {
-            return await this.fetchImpl(`${this.base}${path}`, { headers: all, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-        }
-        catch (error) {
-            throw new ClassifiedError(`${what}: ${networkReason(error)}`, 'transient');
-        }
-    }
-    /** Answers a 401 challenge once: Basic with our credentials, or a Bearer token from the realm. */
-    async authenticate(challenge, sentWith, what) {
-        const basic = this.credentials?.password
-            ? `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}`
-            : undefined;
-        if (challenge.scheme === 'basic') {
-            if (!basic || sentWith === basic)
-                return false;
-            this.authorization = basic;
-            return true;
-        }
-        if (challenge.scheme !== 'bearer' || !challenge.params.realm || sentWith?.startsWith('Bearer '))
-            return false;
-        const url = new URL(challenge.params.realm);
-        if (challenge.params.service)
-            url.searchParams.set('service', challenge.params.service);
-        url.searchParams.set('scope', challenge.params.scope || `repository:${this.repository}:pull`);
-        let res;
-        try {
-            res = await this.fetchImpl(url, { headers: basic ? { Authorization: basic } : {}, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-        }
-        catch (error) {
-            throw new ClassifiedError(`${what}: token request failed: ${networkReason(error)}`, 'transient');
-        }
-        if (!res.ok) {
-            await res.arrayBuffer().catch(() => undefined);
-            const outcome = classifyStatus(res.status) === 'transient' ? 'transient' : 'auth';
-            throw new ClassifiedError(`${what}: token request answered HTTP ${res.status}`, outcome, parseRetryAfter(res.headers.get('retry-after'), Date.now()));
-        }
-        const body = (await res.json());
-        const token = body.token || body.access_token;
-        if (!token)
-            return false;
-        this.authorization = `Bearer ${token}`;
-        return true;
-    }
-}
-function networkReason(error) {
-    const e = error;
-    if (e?.name === 'TimeoutError' || e?.name === 'AbortError')
-        return 'request timed out';
-    return e?.cause?.code || e?.cause?.message || e?.message || String(error);
-}
-
 ;// CONCATENATED MODULE: ./src/verify.ts
 
-const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+const verify_INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
 function isIndex(manifest) {
-    return INDEX_TYPES.has(manifest.mediaType) || Array.isArray(manifest.json?.manifests);
+    return verify_INDEX_TYPES.has(manifest.mediaType) || Array.isArray(manifest.json?.manifests);
 }
 /** BuildKit stores provenance and SBOM as extra index entries; they are not platforms. */
 function isAttestation(d) {
@@ -39040,6 +39245,18 @@ function pushedIndexProblem(ref, answer, sources) {
     }
     return undefined;
 }
+/**
+ * The multi-arch index: every entry of every arch image (platform manifests and their
+ * attestations), in the order of `platforms`. Serialised the same way every time, so two jobs
+ * assembling the same sources push the same digest.
+ */
+function composeIndex(sources) {
+    const manifests = sources.flatMap(({ answer, platform }) => isIndex(answer)
+        ? answer.json.manifests
+        : [{ mediaType: answer.mediaType, digest: answer.digest, size: answer.size, platform: normalizePlatform(platform) }]);
+    return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
+}
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 function listPlatforms(answer) {
     return platformEntries(answer.json).map((d) => describe(d.platform));
 }
@@ -39082,36 +39299,40 @@ async function runManifest(config, github, env) {
         return;
     }
     if (config.dryRun) {
-        const sources = config.platforms.map((p) => archRef(config.image, config.sha, p));
-        lib_core/* info */.pq('dry-run: each source is pinned by the digest it has when verified; nothing is pushed');
-        await docker.run(imagetoolsCreateArgv(config.image, tags, sources));
+        await logins(config, docker, { push: true, mayLogIn: mayLogIn(github) }, {}, backoff);
+        const plan = [
+            ...docker.planned,
+            `wait up to ${formatDuration(config.waitTimeoutMs)} for ${config.platforms.map((p) => archRef(config.image, config.sha, p)).join(', ')} and verify each image config`,
+            ...tags.map((t) => `push the index of those arch images as ${config.image}:${t}`),
+            `read ${indexRef} back and verify it`
+        ];
+        for (const line of plan.slice(docker.planned.length))
+            lib_core/* info */.pq(`[dry-run] ${line}`);
         await writeSummary(`Dry run: Brokkr manifest ${config.component}`, [
             ['image', config.image],
             ['platforms', config.platforms.map(formatPlatform).join(', ')],
             ['tags', tags.join(', ')],
-            ['commands', docker.planned.join('\n')]
+            ['plan', plan.join('\n')]
         ], startedAt);
         return;
     }
     const state = {};
     await logins(config, docker, { push: true, mayLogIn: mayLogIn(github) }, state, backoff);
-    const credentials = config.credentials.password ? config.credentials : credentialsFromDockerConfig(config.registry, env);
-    const client = new RegistryClient(config.image, config.registry, credentials);
+    const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push');
     lib_core/* startGroup */.Oh('Wait for and verify the arch images');
     const deadline = Date.now() + config.waitTimeoutMs;
     const sources = await Promise.all(config.platforms.map((p) => verifySource(client, config, p, deadline, backoff)));
     lib_core/* endGroup */.N4();
-    lib_core/* startGroup */.Oh(`Create ${indexRef}`);
-    const argv = imagetoolsCreateArgv(config.image, tags, sources.map((s) => `${config.image}@${s.tagDigest}`));
-    // every source was just verified, so anything but a refusal is the registry's flakiness
-    const classify = (_output, errorText) => (classifyDockerOutput(errorText) === 'auth' ? 'auth' : 'transient');
-    await withRetries(() => docker.mustRun('docker buildx imagetools create', argv, { stream: true, classify }), {
-        retries: config.retries,
-        backoff,
-        onRetry: (e, attempt, delay) => lib_core/* warning */.$e(`${e.message}; try ${attempt + 1} in ${delay} ms`)
-    }).catch((error) => {
-        throw explainAuthFailure(error, config.registry);
-    });
+    lib_core/* startGroup */.Oh(`Push ${indexRef}`);
+    // one PUT per tag, each retried on its own: a registry hiccup costs one request, not the whole index
+    const index = composeIndex(sources);
+    const retry = { retries: config.retries, backoff, onRetry: (e, attempt, delay) => lib_core/* info */.pq(`${e.message}; retry ${attempt} in ${delay} ms`) };
+    for (const tag of tags) {
+        await withRetries(() => client.putManifest(tag, OCI_INDEX, index), retry).catch((error) => {
+            throw explainAuthFailure(error, config.registry);
+        });
+        lib_core/* info */.pq(`pushed ${config.image}:${tag}`);
+    }
     lib_core/* endGroup */.N4();
     lib_core/* startGroup */.Oh('Verify what was pushed');
     const pushed = await readBack(client, config.sha, config, backoff);
@@ -39158,7 +39379,7 @@ async function verifySource(client, config, platform, deadline, backoff) {
     if (problem)
         throw new ActionError(`${problem}; the index was not written`);
     lib_core/* info */.pq(`${ref} is ${formatPlatform(platform)} (${picked.digest})`);
-    return { platform, manifestDigest: picked.digest, tagDigest: answer.digest, ref };
+    return { platform, manifestDigest: picked.digest, tagDigest: answer.digest, answer, ref };
 }
 /**
  * Polls a tag until it appears or the deadline passes. Polls are dense at first (a fresh push is
@@ -39193,13 +39414,15 @@ async function waitForManifest(client, ref, tag, config, deadline, backoff) {
                     lib_core/* info */.pq(`${ref} is not there yet; waiting up to ${formatDuration(Math.max(0, deadline - Date.now()))}`);
                 announced = true;
             }
-            if (Date.now() + delay > deadline) {
+            const remaining = deadline - Date.now();
+            if (remaining <= 0) {
                 if (error.outcome === 'absent') {
                     throw new ActionError(`${ref} did not appear within ${formatDuration(config.waitTimeoutMs)}: check that the build job for it pushed (mode: build, same sha) or raise wait-timeout; the index was not written`);
                 }
                 throw new ActionError(`${error.message} until wait-timeout expired; the index was not written`);
             }
-            await sleep(delay);
+            // the last poll lands on the deadline itself, not one step before it
+            await sleep(Math.min(delay, remaining));
         }
     }
 }

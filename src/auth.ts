@@ -6,6 +6,7 @@ import type { Docker } from './docker.js'
 import { ActionError } from './errors.js'
 import type { Config, Credentials } from './inputs.js'
 import { loginArgv } from './plan.js'
+import { RegistryClient } from './registry.js'
 import { ClassifiedError, withRetries, type Backoff } from './retry.js'
 import { saveState, type PostState } from './state.js'
 
@@ -34,14 +35,27 @@ export function credentialsFromDockerConfig(registry: string, env: NodeJS.Proces
   }
 }
 
+/** The credentials our own registry client uses: the inputs, or what `docker login` stored before. */
+export function registryCredentials(config: Config, env: NodeJS.ProcessEnv): Credentials | undefined {
+  return config.credentials.password ? config.credentials : credentialsFromDockerConfig(config.registry, env)
+}
+
 /** `docker login` with the secret on stdin; wrong credentials fail at once, a flaky registry is retried. */
 export async function login(docker: Docker, registry: string, credentials: Credentials, retries: number, backoff: Backoff): Promise<void> {
+  const options = { retries, backoff, onRetry: (e: Error, attempt: number, delay: number) => core.warning(`${e.message}; try ${attempt + 1} in ${delay} ms`) }
+  const verifier = new RegistryClient(registry, registry, credentials)
+  const attempt = async () => {
+    try {
+      await docker.mustRun(`docker login ${registry}`, loginArgv(registry, credentials.username), { input: credentials.password })
+    } catch (error) {
+      if (!(error instanceof ClassifiedError && error.outcome === 'auth')) throw error
+      // docker also says 401 when a flaky registry made it retry without credentials: ask the registry ourselves
+      await withRetries(() => verifier.ping(), options)
+      throw new ClassifiedError(error.message, 'transient')
+    }
+  }
   try {
-    await withRetries(() => docker.mustRun(`docker login ${registry}`, loginArgv(registry, credentials.username), { input: credentials.password }), {
-      retries,
-      backoff,
-      onRetry: (e, attempt, delay) => core.warning(`${e.message}; try ${attempt + 1} in ${delay} ms`)
-    })
+    await withRetries(attempt, options)
   } catch (error) {
     throw explainAuthFailure(error, registry)
   }
@@ -73,7 +87,14 @@ export async function logins(
   if (wanted.length === 0) return
   core.startGroup('Login')
   for (const [registry, credentials] of wanted) {
-    await login(docker, registry, credentials, config.retries, backoff)
+    try {
+      await login(docker, registry, credentials, config.retries, backoff)
+    } catch (error) {
+      // the Docker Hub login only lifts pull limits: without it the build may still work
+      if (registry !== 'docker.io' || registry === config.registry) throw error
+      core.warning(`Docker Hub login failed, going on without it (pulls may hit rate limits): ${(error as Error).message}`)
+      continue
+    }
     if (!config.dryRun) {
       state.logins = [...(state.logins ?? []), registry]
       saveState(state)

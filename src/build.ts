@@ -1,8 +1,8 @@
 import * as core from '@actions/core'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { explainAuthFailure, logins } from './auth.js'
+import { explainAuthFailure, logins, registryCredentials } from './auth.js'
 import { decideBuilder, parseInspect } from './builder.js'
 import { Docker } from './docker.js'
 import { ActionError } from './errors.js'
@@ -12,7 +12,9 @@ import { hasLocalCache, localCacheKey, restoreLocalCache } from './local-cache.j
 import { archRef, buildArgv, createBuilderArgv, decidePush, localCacheKeyPrefix, ociLabels, planCache, qemuInstallArgv } from './plan.js'
 import { archTag, formatPlatform } from './platform.js'
 import { binfmtRegistered, decideQemu } from './qemu.js'
-import { classifyBuildFailure, withRetries, type Backoff } from './retry.js'
+import { pushLayout } from './push.js'
+import { RegistryClient } from './registry.js'
+import { cacheProblem, classifyBuildFailure, withRetries, type Backoff, type RetryOptions } from './retry.js'
 import { saveState, type PostState } from './state.js'
 import { writeSummary } from './summary.js'
 
@@ -68,17 +70,19 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
     core.endGroup()
   }
 
-  const metadataFile = join(mkdtempSync(join(env.RUNNER_TEMP || tmpdir(), 'brokkr-build-')), 'metadata.json')
+  const workDir = mkdtempSync(join(env.RUNNER_TEMP || tmpdir(), 'brokkr-build-'))
+  const metadataFile = join(workDir, 'metadata.json')
+  const layoutDir = decision.push ? join(workDir, 'oci') : undefined
   const argv = buildArgv(config, platform, {
     builder: builder.name,
-    push: decision.push,
+    layoutDir,
     metadataFile,
     labels: ociLabels(config, github, new Date().toISOString()),
     cache,
     includeCacheFrom: cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir))
   })
   core.startGroup(`Build ${ref}`)
-  await withRetries(() => docker.mustRun('docker buildx build', argv, { stream: true, classify: classifyBuildFailure }), {
+  const built = await withRetries(() => docker.mustRun('docker buildx build', argv, { stream: true, classify: classifyBuildFailure }), {
     retries: config.retries,
     backoff,
     onRetry: (e, attempt, delay) => core.warning(`${e.message}; build try ${attempt + 1} in ${delay} ms (layers come from cache)`)
@@ -86,17 +90,34 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
     throw explainAuthFailure(error, config.registry)
   })
   core.endGroup()
+  const problem = cacheProblem(`${built.stdout}\n${built.stderr}`)
+  if (problem && cache.status === 'on') core.warning(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`)
+  const metadata = config.dryRun ? '{}' : readFileSync(metadataFile, 'utf8')
+
+  const tag = `${config.sha}-${archTag(platform)}`
+  let digest = ''
+  if (layoutDir) {
+    core.startGroup(`Push ${ref}`)
+    if (config.dryRun) {
+      core.info(`[dry-run] push the OCI layout ${layoutDir} to ${ref}, blobs first and the tag last, each request retried`)
+    } else {
+      try {
+        digest = await pushAndCheck(config, tag, layoutDir, env, backoff)
+      } finally {
+        rmSync(workDir, { recursive: true, force: true })
+      }
+    }
+    core.endGroup()
+  }
 
   if (cache.backend === 'local' && cache.localDir && cache.localExportDir && !config.dryRun) {
     state.localCache = { dir: cache.localDir, exportDir: cache.localExportDir, key: localKey, restoredKey }
     saveState(state)
   }
 
-  const metadata = config.dryRun ? '{}' : readFileSync(metadataFile, 'utf8')
-  const digest: string = JSON.parse(metadata)['containerimage.digest'] ?? ''
   const outputs: Record<string, string> = {
     image: config.image,
-    tag: `${config.sha}-${archTag(platform)}`,
+    tag,
     ref,
     digest,
     platform: formatPlatform(platform),
@@ -123,4 +144,22 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
     ],
     startedAt
   )
+}
+
+/** Pushes the exported layout under the arch tag, then reads the tag back: it must be what we pushed. */
+async function pushAndCheck(config: Config, tag: string, layoutDir: string, env: NodeJS.ProcessEnv, backoff: Backoff): Promise<string> {
+  const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push')
+  const retry: RetryOptions = {
+    retries: config.retries,
+    backoff,
+    onRetry: (e, attempt, delay) => core.info(`${e.message}; retry ${attempt} in ${delay} ms`)
+  }
+  try {
+    const digest = await pushLayout(client, layoutDir, tag, retry)
+    const back = await withRetries(() => client.manifest(tag), { ...retry, retryOn: ['transient', 'absent'] })
+    if (back.digest !== digest) throw new ActionError(`${config.image}:${tag} reads back as ${back.digest}, not the pushed ${digest}`)
+    return digest
+  } catch (error) {
+    throw explainAuthFailure(error, config.registry)
+  }
 }

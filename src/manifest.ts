@@ -1,22 +1,23 @@
 import * as core from '@actions/core'
-import { credentialsFromDockerConfig, explainAuthFailure, logins } from './auth.js'
+import { explainAuthFailure, logins, registryCredentials } from './auth.js'
 import { Docker } from './docker.js'
 import { formatDuration } from './duration.js'
 import { ActionError } from './errors.js'
 import { mayLogIn, type GitHubContext } from './github-context.js'
 import type { Config } from './inputs.js'
-import { archRef, decidePush, imagetoolsCreateArgv } from './plan.js'
+import { archRef, decidePush } from './plan.js'
 import { archTag, formatPlatform, type Platform } from './platform.js'
 import { RegistryClient, type Manifest } from './registry.js'
-import { ClassifiedError, classifyDockerOutput, retryDelay, sleep, waitDelay, withRetries, type Backoff, type RetryOptions } from './retry.js'
+import { ClassifiedError, retryDelay, sleep, waitDelay, withRetries, type Backoff, type RetryOptions } from './retry.js'
 import type { PostState } from './state.js'
 import { writeSummary } from './summary.js'
 import { indexTags } from './tags.js'
-import { configPlatformProblem, listPlatforms, pickPlatformManifest, pushedIndexProblem, type VerifiedSource } from './verify.js'
+import { composeIndex, configPlatformProblem, listPlatforms, OCI_INDEX, pickPlatformManifest, pushedIndexProblem, type VerifiedSource } from './verify.js'
 
 interface Source extends VerifiedSource {
   ref: string
-  /** digest of what the arch tag points at (an index when BuildKit added attestations) */
+  /** what the arch tag points at (an index when BuildKit added attestations) */
+  answer: Manifest
   tagDigest: string
 }
 
@@ -44,16 +45,21 @@ export async function runManifest(config: Config, github: GitHubContext, env: No
     return
   }
   if (config.dryRun) {
-    const sources = config.platforms.map((p) => archRef(config.image, config.sha, p))
-    core.info('dry-run: each source is pinned by the digest it has when verified; nothing is pushed')
-    await docker.run(imagetoolsCreateArgv(config.image, tags, sources))
+    await logins(config, docker, { push: true, mayLogIn: mayLogIn(github) }, {}, backoff)
+    const plan = [
+      ...docker.planned,
+      `wait up to ${formatDuration(config.waitTimeoutMs)} for ${config.platforms.map((p) => archRef(config.image, config.sha, p)).join(', ')} and verify each image config`,
+      ...tags.map((t) => `push the index of those arch images as ${config.image}:${t}`),
+      `read ${indexRef} back and verify it`
+    ]
+    for (const line of plan.slice(docker.planned.length)) core.info(`[dry-run] ${line}`)
     await writeSummary(
       `Dry run: Brokkr manifest ${config.component}`,
       [
         ['image', config.image],
         ['platforms', config.platforms.map(formatPlatform).join(', ')],
         ['tags', tags.join(', ')],
-        ['commands', docker.planned.join('\n')]
+        ['plan', plan.join('\n')]
       ],
       startedAt
     )
@@ -62,25 +68,23 @@ export async function runManifest(config: Config, github: GitHubContext, env: No
 
   const state: PostState = {}
   await logins(config, docker, { push: true, mayLogIn: mayLogIn(github) }, state, backoff)
-  const credentials = config.credentials.password ? config.credentials : credentialsFromDockerConfig(config.registry, env)
-  const client = new RegistryClient(config.image, config.registry, credentials)
+  const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push')
 
   core.startGroup('Wait for and verify the arch images')
   const deadline = Date.now() + config.waitTimeoutMs
   const sources = await Promise.all(config.platforms.map((p) => verifySource(client, config, p, deadline, backoff)))
   core.endGroup()
 
-  core.startGroup(`Create ${indexRef}`)
-  const argv = imagetoolsCreateArgv(config.image, tags, sources.map((s) => `${config.image}@${s.tagDigest}`))
-  // every source was just verified, so anything but a refusal is the registry's flakiness
-  const classify = (_output: string, errorText: string) => (classifyDockerOutput(errorText) === 'auth' ? 'auth' : 'transient')
-  await withRetries(() => docker.mustRun('docker buildx imagetools create', argv, { stream: true, classify }), {
-    retries: config.retries,
-    backoff,
-    onRetry: (e, attempt, delay) => core.warning(`${e.message}; try ${attempt + 1} in ${delay} ms`)
-  }).catch((error) => {
-    throw explainAuthFailure(error, config.registry)
-  })
+  core.startGroup(`Push ${indexRef}`)
+  // one PUT per tag, each retried on its own: a registry hiccup costs one request, not the whole index
+  const index = composeIndex(sources)
+  const retry: RetryOptions = { retries: config.retries, backoff, onRetry: (e, attempt, delay) => core.info(`${e.message}; retry ${attempt} in ${delay} ms`) }
+  for (const tag of tags) {
+    await withRetries(() => client.putManifest(tag, OCI_INDEX, index), retry).catch((error) => {
+      throw explainAuthFailure(error, config.registry)
+    })
+    core.info(`pushed ${config.image}:${tag}`)
+  }
   core.endGroup()
 
   core.startGroup('Verify what was pushed')
@@ -129,7 +133,7 @@ async function verifySource(client: RegistryClient, config: Config, platform: Pl
   const problem = configPlatformProblem(ref, imageConfig, platform)
   if (problem) throw new ActionError(`${problem}; the index was not written`)
   core.info(`${ref} is ${formatPlatform(platform)} (${picked.digest})`)
-  return { platform, manifestDigest: picked.digest, tagDigest: answer.digest, ref }
+  return { platform, manifestDigest: picked.digest, tagDigest: answer.digest, answer, ref }
 }
 
 /**
@@ -158,7 +162,8 @@ async function waitForManifest(client: RegistryClient, ref: string, tag: string,
         if (!announced) core.info(`${ref} is not there yet; waiting up to ${formatDuration(Math.max(0, deadline - Date.now()))}`)
         announced = true
       }
-      if (Date.now() + delay > deadline) {
+      const remaining = deadline - Date.now()
+      if (remaining <= 0) {
         if (error.outcome === 'absent') {
           throw new ActionError(
             `${ref} did not appear within ${formatDuration(config.waitTimeoutMs)}: check that the build job for it pushed (mode: build, same sha) or raise wait-timeout; the index was not written`
@@ -166,7 +171,8 @@ async function waitForManifest(client: RegistryClient, ref: string, tag: string,
         }
         throw new ActionError(`${error.message} until wait-timeout expired; the index was not written`)
       }
-      await sleep(delay)
+      // the last poll lands on the deadline itself, not one step before it
+      await sleep(Math.min(delay, remaining))
     }
   }
 }

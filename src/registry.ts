@@ -6,6 +6,7 @@ import { classifyStatus, ClassifiedError, parseRetryAfter } from './retry.js'
 export interface Manifest {
   digest: string
   mediaType: string
+  size: number
   json: any
 }
 
@@ -26,6 +27,7 @@ export function registryBaseUrl(host: string): string {
 
 /** Splits `host/path` into the registry and the repository path the API wants. */
 export function splitImage(image: string, registry: string): { repository: string } {
+  if (image === registry) return { repository: '' }
   let repository = image.startsWith(`${registry}/`) ? image.slice(registry.length + 1) : image
   if (registry === 'docker.io' && !repository.includes('/')) repository = `library/${repository}`
   return { repository }
@@ -46,10 +48,23 @@ export function parseChallenge(header: string | null): Challenge | undefined {
 }
 
 const REQUEST_TIMEOUT_MS = 30_000
+const UPLOAD_TIMEOUT_MS = 15 * 60_000
+
+export type Access = 'pull' | 'push'
+
+interface RequestOptions {
+  method?: string
+  headers?: Record<string, string>
+  /** made anew for every send, so a retried or re-authenticated request has a fresh body */
+  body?: () => BodyInit
+  timeoutMs?: number
+  what: string
+}
 
 /**
- * A small read-only client of the distribution API. We read manifests and configs ourselves,
- * rather than through `imagetools inspect`, to see real status codes and Retry-After headers.
+ * A small client of the distribution API. Reads and pushes go through it rather than through
+ * docker so that every request sees real status codes and Retry-After headers and can be
+ * retried on its own: one flaky request must not cost a whole push.
  */
 export class RegistryClient {
   private readonly base: string
@@ -60,15 +75,22 @@ export class RegistryClient {
     readonly image: string,
     readonly registry: string,
     private readonly credentials: Credentials | undefined,
+    private readonly access: Access = 'pull',
     private readonly fetchImpl: typeof fetch = fetch
   ) {
     this.base = registryBaseUrl(registry)
     this.repository = splitImage(image, registry).repository
   }
 
+  /** Checks that the registry accepts our credentials (`GET /v2/`). */
+  async ping(): Promise<void> {
+    const res = await this.request('/v2/', { what: this.registry })
+    await res.arrayBuffer().catch(() => undefined)
+  }
+
   async manifest(reference: string): Promise<Manifest> {
-    const what = `${this.image}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`
-    const res = await this.get(`/v2/${this.repository}/manifests/${reference}`, { Accept: MANIFEST_TYPES }, what)
+    const what = this.describe(reference)
+    const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, { headers: { Accept: MANIFEST_TYPES }, what })
     const body = Buffer.from(await res.arrayBuffer())
     const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`
     let json: any
@@ -78,12 +100,12 @@ export class RegistryClient {
       throw new ClassifiedError(`${what}: the registry sent a manifest that is not JSON`, 'transient')
     }
     const mediaType = json.mediaType || res.headers.get('content-type')?.split(';')[0] || ''
-    return { digest, mediaType, json }
+    return { digest, mediaType, size: body.length, json }
   }
 
   async blobJson(digest: string): Promise<any> {
-    const what = `${this.image}@${digest}`
-    const res = await this.get(`/v2/${this.repository}/blobs/${digest}`, {}, what)
+    const what = this.describe(digest)
+    const res = await this.request(`/v2/${this.repository}/blobs/${digest}`, { what })
     const text = await res.text()
     try {
       return JSON.parse(text)
@@ -92,15 +114,59 @@ export class RegistryClient {
     }
   }
 
-  private async get(path: string, headers: Record<string, string>, what: string): Promise<Response> {
+  async hasBlob(digest: string): Promise<boolean> {
+    try {
+      const res = await this.request(`/v2/${this.repository}/blobs/${digest}`, { method: 'HEAD', what: this.describe(digest) })
+      await res.arrayBuffer().catch(() => undefined)
+      return true
+    } catch (error) {
+      if (error instanceof ClassifiedError && error.outcome === 'absent') return false
+      throw error
+    }
+  }
+
+  /** A monolithic upload: open a session, then PUT the whole blob with its digest. */
+  async uploadBlob(digest: string, size: number, open: () => BodyInit): Promise<void> {
+    const what = this.describe(digest)
+    const started = await this.request(`/v2/${this.repository}/blobs/uploads/`, { method: 'POST', headers: { 'Content-Length': '0' }, what })
+    await started.arrayBuffer().catch(() => undefined)
+    const location = started.headers.get('location')
+    if (!location) throw new ClassifiedError(`${what}: the registry opened an upload without a Location`, 'transient')
+    const url = new URL(location, this.base)
+    url.searchParams.set('digest', digest)
+    const done = await this.request(url.pathname + url.search, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
+      body: open,
+      timeoutMs: UPLOAD_TIMEOUT_MS,
+      what
+    })
+    await done.arrayBuffer().catch(() => undefined)
+  }
+
+  async putManifest(reference: string, mediaType: string, body: Buffer): Promise<void> {
+    const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, {
+      method: 'PUT',
+      headers: { 'Content-Type': mediaType },
+      body: () => new Uint8Array(body),
+      what: this.describe(reference)
+    })
+    await res.arrayBuffer().catch(() => undefined)
+  }
+
+  private describe(reference: string): string {
+    return `${this.image}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`
+  }
+
+  private async request(path: string, options: RequestOptions): Promise<Response> {
     const sentWith = this.authorization
-    let res = await this.send(path, headers, what)
+    let res = await this.send(path, options)
     if (res.status === 401) {
       const challenge = parseChallenge(res.headers.get('www-authenticate'))
       await res.arrayBuffer().catch(() => undefined)
-      // parallel reads share one client: another may have authenticated while this one was in flight
-      const renewed = this.authorization !== sentWith || (challenge !== undefined && (await this.authenticate(challenge, sentWith, what)))
-      if (renewed) res = await this.send(path, headers, what)
+      // parallel requests share one client: another may have authenticated while this one was in flight
+      const renewed = this.authorization !== sentWith || (challenge !== undefined && (await this.authenticate(challenge, sentWith, options.what)))
+      if (renewed) res = await this.send(path, options)
     }
     if (res.ok) return res
     await res.arrayBuffer().catch(() => undefined)
@@ -108,16 +174,24 @@ export class RegistryClient {
     const retryAfter = parseRetryAfter(res.headers.get('retry-after'), Date.now())
     const reason =
       outcome === 'absent' ? 'not found' : outcome === 'auth' ? `access denied (HTTP ${res.status})` : `HTTP ${res.status}`
-    throw new ClassifiedError(`${what}: ${reason}`, outcome, retryAfter)
+    throw new ClassifiedError(`${options.what}: ${reason}`, outcome, retryAfter)
   }
 
-  private async send(path: string, headers: Record<string, string>, what: string): Promise<Response> {
-    const all: Record<string, string> = { ...headers }
-    if (this.authorization) all.Authorization = this.authorization
+  private async send(path: string, options: RequestOptions): Promise<Response> {
+    const headers: Record<string, string> = { ...options.headers }
+    if (this.authorization) headers.Authorization = this.authorization
+    const body = options.body?.()
     try {
-      return await this.fetchImpl(`${this.base}${path}`, { headers: all, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+      return await this.fetchImpl(`${this.base}${path}`, {
+        method: options.method ?? 'GET',
+        headers,
+        body,
+        // a streamed body needs half duplex in Node's fetch
+        ...(body && !(body instanceof Uint8Array) && typeof body !== 'string' ? { duplex: 'half' } : {}),
+        signal: AbortSignal.timeout(options.timeoutMs ?? REQUEST_TIMEOUT_MS)
+      } as RequestInit)
     } catch (error) {
-      throw new ClassifiedError(`${what}: ${networkReason(error)}`, 'transient')
+      throw new ClassifiedError(`${options.what}: ${networkReason(error)}`, 'transient')
     }
   }
 
@@ -134,7 +208,8 @@ export class RegistryClient {
     if (challenge.scheme !== 'bearer' || !challenge.params.realm || sentWith?.startsWith('Bearer ')) return false
     const url = new URL(challenge.params.realm)
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service)
-    url.searchParams.set('scope', challenge.params.scope || `repository:${this.repository}:pull`)
+    // a bare ping (login check) has no repository to ask a scope for
+    if (this.repository) url.searchParams.set('scope', `repository:${this.repository}:${this.access === 'push' ? 'pull,push' : 'pull'}`)
     let res: Response
     try {
       res = await this.fetchImpl(url, { headers: basic ? { Authorization: basic } : {}, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })

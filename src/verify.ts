@@ -82,6 +82,22 @@ export function pushedIndexProblem(ref: string, answer: Manifest, sources: Verif
   return undefined
 }
 
+/**
+ * The multi-arch index: every entry of every arch image (platform manifests and their
+ * attestations), in the order of `platforms`. Serialised the same way every time, so two jobs
+ * assembling the same sources push the same digest.
+ */
+export function composeIndex(sources: Array<{ answer: Manifest; platform: Platform }>): Buffer {
+  const manifests = sources.flatMap(({ answer, platform }) =>
+    isIndex(answer)
+      ? (answer.json.manifests as Descriptor[])
+      : [{ mediaType: answer.mediaType, digest: answer.digest, size: answer.size, platform: normalizePlatform(platform) }]
+  )
+  return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }))
+}
+
+export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
+
 export function listPlatforms(answer: Manifest): string[] {
   return platformEntries(answer.json).map((d) => describe(d.platform))
 }

@@ -1,5 +1,5 @@
 import { parseDuration } from '../../src/duration.js'
-import { backoffDelay, classifyBuildFailure, classifyDockerOutput, classifyStatus, ClassifiedError, parseRetryAfter, retryDelay, waitDelay, withRetries } from '../../src/retry.js'
+import { backoffDelay, cacheProblem, classifyBuildFailure, classifyDockerOutput, classifyStatus, ClassifiedError, parseRetryAfter, retryDelay, waitDelay, withRetries } from '../../src/retry.js'
 
 describe('status classification', () => {
   it.each([
@@ -142,4 +142,21 @@ describe('build failure classification', () => {
     ["dockerd's read-back of a fresh push", dockerPushLag, 'transient'],
     ['a refused push', refused, 'auth']
   ])('%s is %s', (_name, log, outcome) => expect(classifyBuildFailure(log, last(log))).toBe(outcome))
+})
+
+describe('cache problems in a build log', () => {
+  it('names the cache step that failed', () => {
+    const log = [
+      '#4 importing cache manifest from gha:123',
+      '#4 ERROR: failed to parse error response 500: Internal Server Error',
+      '#9 [2/2] RUN make',
+      '#9 DONE 0.3s',
+      '#12 exporting cache to GitHub Actions Cache',
+      '#12 ERROR: failed to reserve cache: 500'
+    ].join('\n')
+    expect(cacheProblem(log)).toBe('importing cache manifest from gha:123: failed to parse error response 500: Internal Server Error')
+  })
+  it('is quiet when the cache worked', () => {
+    expect(cacheProblem('#4 importing cache manifest from gha:1\n#4 DONE 0.1s')).toBeUndefined()
+  })
 })

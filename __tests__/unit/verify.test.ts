@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs'
 import type { Manifest } from '../../src/registry.js'
-import { configPlatformProblem, isAttestation, listPlatforms, pickPlatformManifest, pushedIndexProblem, type VerifiedSource } from '../../src/verify.js'
+import { composeIndex, configPlatformProblem, isAttestation, listPlatforms, pickPlatformManifest, pushedIndexProblem, type VerifiedSource } from '../../src/verify.js'
 
 /** Real answers captured with `docker buildx imagetools inspect --raw` from the e2e stack (BuildKit 0.13, provenance on). */
 function fixture(name: string): any {
   return JSON.parse(readFileSync(new URL(`../fixtures/registry/${name}.json`, import.meta.url), 'utf8'))
 }
 function answer(name: string, digest = `sha256:${name}`): Manifest {
-  const json = fixture(name)
-  return { digest, mediaType: json.mediaType, json }
+  const text = readFileSync(new URL(`../fixtures/registry/${name}.json`, import.meta.url))
+  const json = JSON.parse(text.toString('utf8'))
+  return { digest, mediaType: json.mediaType, size: text.length, json }
 }
 
 const arm64 = { os: 'linux', architecture: 'arm64' }
@@ -65,5 +66,29 @@ describe('pushed index checks', () => {
   })
   it('fails on a single-platform manifest', () => {
     expect(pushedIndexProblem('img:s', answer('manifest-arm64'), sources)).toMatch(/not a multi-arch index/)
+  })
+})
+
+describe('index composition', () => {
+  it('merges the arch images with their attestations, in platform order, the same bytes every time', () => {
+    const body = composeIndex([
+      { answer: answer('arch-amd64'), platform: amd64 },
+      { answer: answer('arch-arm64'), platform: arm64 }
+    ])
+    const index = JSON.parse(body.toString('utf8'))
+    expect(index.mediaType).toBe('application/vnd.oci.image.index.v1+json')
+    expect(index.manifests).toEqual([...fixture('arch-amd64').manifests, ...fixture('arch-arm64').manifests])
+    expect(pushedIndexProblem('img:s', { digest: 'sha256:x', mediaType: index.mediaType, size: body.length, json: index }, sources)).toBeUndefined()
+    const again = composeIndex([
+      { answer: answer('arch-amd64'), platform: amd64 },
+      { answer: answer('arch-arm64'), platform: arm64 }
+    ])
+    expect(again.equals(body)).toBe(true)
+  })
+  it('describes a plain manifest source by its digest, size and platform', () => {
+    const index = JSON.parse(composeIndex([{ answer: answer('manifest-arm64', 'sha256:m'), platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } }]).toString('utf8'))
+    expect(index.manifests).toEqual([
+      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: 'sha256:m', size: 857, platform: { os: 'linux', architecture: 'arm64' } }
+    ])
   })
 })

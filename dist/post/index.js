@@ -31988,12 +31988,24 @@ function classifyBuildFailure(log, errorText) {
         return 'auth';
     if (/failed to push|pushing|exporting to image/i.test(errorText))
         return 'transient';
-    for (const [, id] of log.matchAll(/^#(\d+) ERROR:/gm)) {
-        const title = new RegExp(`^#${id} (?!\\d|ERROR|DONE|CANCELED)(.*)$`, 'm').exec(log)?.[1] ?? '';
-        if (/^(exporting|pushing|writing image|naming to|\[auth\])/.test(title))
-            return 'transient';
-    }
+    if (failedSteps(log).some((s) => /^(exporting|pushing|writing image|naming to|\[auth\])/.test(s.title)))
+        return 'transient';
     return base;
+}
+/** Steps of a BuildKit plain-progress log that ended in ERROR, with their titles (a step's first line). */
+function failedSteps(log) {
+    return [...log.matchAll(/^#(\d+) ERROR: (.*)$/gm)].map(([, id, error]) => ({
+        title: new RegExp(`^#${id} (?!\\d|ERROR|DONE|CANCELED)(.*)$`, 'm').exec(log)?.[1] ?? '',
+        error
+    }));
+}
+/**
+ * With ignore-error=true a broken cache never fails the build, and BuildKit only mentions it in the
+ * log. The first such error line, so the action can say it aloud.
+ */
+function cacheProblem(log) {
+    const step = failedSteps(log).find((s) => /cache/i.test(s.title));
+    return step && `${step.title}: ${step.error}`.slice(0, 300);
 }
 /** Seconds or an HTTP date, as registries send in Retry-After; undefined when absent or unreadable. */
 function parseRetryAfter(header, nowMs) {
