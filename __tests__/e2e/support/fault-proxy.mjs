@@ -87,6 +87,10 @@ function normalizeRules(rules = {}) {
       tag: h.tag ?? undefined,
       seconds: Number(h.seconds ?? 0),
       from: h.from === 'push' ? 'push' : 'now',
+      // from:'push': every manifest PUT of the tag restarts the window (a client that re-pushes
+      // keeps seeing the lag); rearm:false → only the first PUT after configure() counts.
+      rearm: h.rearm !== false,
+      firstPush: undefined,
       methods: h.methods ? h.methods.map((m) => m.toUpperCase()) : ['GET', 'HEAD'],
     })),
     errorRate: Math.max(0, Math.min(1, Number(r.errorRate ?? 0))),
@@ -175,7 +179,7 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
       if (h.tag !== undefined && h.tag !== mp.ref) continue;
       let start;
       if (h.from === 'now') start = configuredAt;
-      else start = pushedAt.get(`${mp.repo}\0${mp.ref}`);
+      else start = h.rearm ? pushedAt.get(`${mp.repo}\0${mp.ref}`) : h.firstPush?.get(`${mp.repo}\0${mp.ref}`);
       if (start === undefined) continue;
       if (start <= now && now < start + h.seconds * 1000) return h;
     }
@@ -288,7 +292,13 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
         up.statusCode >= 200 &&
         up.statusCode < 300
       ) {
-        pushedAt.set(`${manifest.repo}\0${manifest.ref}`, Date.now());
+        const k = `${manifest.repo}\0${manifest.ref}`;
+        pushedAt.set(k, Date.now());
+        for (const h of cfg.hide) {
+          if (h.from !== 'push' || h.rearm) continue;
+          h.firstPush ??= new Map();
+          if (!h.firstPush.has(k)) h.firstPush.set(k, Date.now());
+        }
         entry.pushed = `${manifest.repo}:${manifest.ref}`;
       }
       const out = [];

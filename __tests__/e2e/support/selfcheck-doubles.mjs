@@ -14,7 +14,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startCacheDouble, mintRuntimeToken, decodeTokenScopes } from './cache-double.mjs';
 import { startFaultProxy } from './fault-proxy.mjs';
@@ -384,6 +384,13 @@ async function proxyChecks() {
     check('hide(push): other tag unaffected', otherTag.status === 200);
     await sleep(1100);
     check('hide(push): visible after N seconds', (await request(`${P}/v2/owner/app/manifests/v2`)).status === 200);
+    await request(`${P}/v2/owner/app/manifests/v2`, { method: 'PUT', body: '{"v":2}' });
+    check('hide(push): a re-push re-arms the window', (await request(`${P}/v2/owner/app/manifests/v2`)).status === 404);
+    proxy.configure({ hide: [{ tag: 'v2', seconds: 0.5, from: 'push', rearm: false }] });
+    await request(`${P}/v2/owner/app/manifests/v2`, { method: 'PUT', body: '{"v":2}' });
+    await sleep(600);
+    await request(`${P}/v2/owner/app/manifests/v2`, { method: 'PUT', body: '{"v":2}' });
+    check('hide(push, rearm:false): only the first push counts', (await request(`${P}/v2/owner/app/manifests/v2`)).status === 200);
 
     // --- errorRate reproducibility + Retry-After
     const runErrors = async () => {
@@ -547,9 +554,24 @@ function readEnvFile(file) {
   return env;
 }
 
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 10 * 60 * 1000, ...opts });
-  return { code: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}`, error: r.error };
+// Async on purpose: the doubles live in this process, so a spawnSync would block their event loop.
+function run(cmd, args, { input, timeoutMs = 10 * 60 * 1000, ...opts } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...opts });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      resolve({ code: -1, out: `${out}${error.message}`, error });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+    child.stdin.end(input ?? '');
+  });
 }
 
 async function realChecks() {
@@ -569,7 +591,7 @@ async function realChecks() {
     await fsp.mkdir(path.join(env.DOCKER_CONFIG, 'cli-plugins'), { recursive: true });
     await fsp.symlink(s.BROKKR_BUILDX_PLUGIN, path.join(env.DOCKER_CONFIG, 'cli-plugins', 'docker-buildx'));
   }
-  const ver = run(docker, ['version', '--format', '{{.Server.Version}}'], { env });
+  const ver = await run(docker, ['version', '--format', '{{.Server.Version}}'], { env });
   if (ver.code !== 0) {
     process.stderr.write(`  skip real-client checks: docker not reachable: ${ver.out}\n`);
     return;
@@ -588,26 +610,30 @@ async function realChecks() {
     delete benv.ACTIONS_CACHE_SERVICE_V2;
     delete benv.ACTIONS_RESULTS_URL;
     const builder = process.env.SELFCHECK_BUILDER ?? 'default';
-    const b1 = run(docker, ['buildx', 'build', '--builder', builder, '--progress', 'plain', '--cache-to', 'type=gha,scope=selfcheck,mode=max', '--cache-from', 'type=gha,scope=selfcheck', ctx], { env: benv });
+    const b1 = await run(docker, ['buildx', 'build', '--builder', builder, '--progress', 'plain', '--cache-to', 'type=gha,scope=selfcheck,mode=max', '--cache-from', 'type=gha,scope=selfcheck', ctx], { env: benv });
     const sum = double.summarize();
     check('real buildx: build with gha cache export succeeds', b1.code === 0, b1.out.slice(-3000));
     check('real buildx: committed blobs + index in the double', sum.saves.some((x) => x.committed && x.key.startsWith('buildkit-blob')) && sum.saves.some((x) => x.committed && /index/.test(x.key)), sum.saves.map((x) => `${x.key}:${x.status}:${x.committed}`));
+    double.setFailAll(true);
+    const bf = await run(docker, ['buildx', 'build', '--builder', builder, '--progress', 'plain', '--cache-to', 'type=gha,scope=selfcheck-outage,mode=max,ignore-error=true', '--cache-from', 'type=gha,scope=selfcheck-outage', ctx], { env: benv });
+    check('real buildx: cache outage (500s) + ignore-error=true → build still succeeds', bf.code === 0 && double.requests.some((r) => r.status === 500), bf.out.slice(-2000));
+    double.setFailAll(false);
     double.clearLog();
-    const b2 = run(docker, ['buildx', 'build', '--builder', builder, '--progress', 'plain', '--cache-from', 'type=gha,scope=selfcheck', ctx], { env: benv });
+    const b2 = await run(docker, ['buildx', 'build', '--builder', builder, '--progress', 'plain', '--cache-from', 'type=gha,scope=selfcheck', ctx], { env: benv });
     const sum2 = double.summarize();
     check('real buildx: import from gha cache looks up + hits', b2.code === 0 && sum2.counts.hits > 0, { code: b2.code, counts: sum2.counts, out: b2.out.slice(-2000) });
 
     // push through the proxy
-    const login = run(docker, ['login', proxy.host, '-u', s.BROKKR_REGISTRY_USER ?? '', '--password-stdin'], { env, input: s.BROKKR_REGISTRY_PASSWORD ?? '' });
+    const login = await run(docker, ['login', proxy.host, '-u', s.BROKKR_REGISTRY_USER ?? '', '--password-stdin'], { env, input: s.BROKKR_REGISTRY_PASSWORD ?? '' });
     check('docker login via proxy', login.code === 0 || !s.BROKKR_REGISTRY_USER, login.out);
     const tag = `${proxy.host}/selfcheck/proxy:${nonce}`;
-    const push = run(docker, ['buildx', 'build', '--builder', builder, '--progress', 'plain', '--output', `type=image,name=${tag},push=true,registry.insecure=true`, ctx], { env });
+    const push = await run(docker, ['buildx', 'build', '--builder', builder, '--progress', 'plain', '--output', `type=image,name=${tag},push=true,registry.insecure=true`, ctx], { env });
     check('buildx push through the proxy', push.code === 0 && proxy.log.some((e) => e.method === 'PUT' && /manifests/.test(e.path) && e.status === 201), push.out.slice(-3000));
     proxy.configure({ hide: [{ tag: nonce, seconds: 2, from: 'now' }] });
-    const insp = run(docker, ['buildx', 'imagetools', 'inspect', tag], { env });
+    const insp = await run(docker, ['buildx', 'imagetools', 'inspect', tag], { env });
     check('hidden tag not found by imagetools', insp.code !== 0);
     await sleep(2100);
-    const insp2 = run(docker, ['buildx', 'imagetools', 'inspect', tag], { env });
+    const insp2 = await run(docker, ['buildx', 'imagetools', 'inspect', tag], { env });
     check('tag visible after hide window', insp2.code === 0, insp2.out);
   } finally {
     await proxy.close();

@@ -1,0 +1,727 @@
+/**
+ * Issue 4: reliability scenarios, end to end.
+ *
+ * Every scenario is a real run of the bundled action (dist/ through the runner harness) against
+ * the e2e stack: a real Docker engine + buildx + QEMU and an htpasswd registry, with the fault
+ * proxy in front of the registry (the action's `registry` input is the proxy's host, so the
+ * proxy sees every request of the action, of docker login, of buildx and of imagetools).
+ *
+ * Each scenario records what was injected, what the action did and the figures of its last run;
+ * afterAll writes them to docs/reliability.md, so that file always describes the last run.
+ *
+ * Checks are collected per scenario (so one failing check does not hide the figures of the
+ * others) and asserted together at the end of each test.
+ *
+ * Run (the stack is shared: never overlap runs):
+ *   flock /tmp/brokkr-stack.lock node --experimental-vm-modules node_modules/jest/bin/jest.js \
+ *     --selectProjects e2e __tests__/e2e/reliability.test.ts
+ */
+import { randomBytes } from 'node:crypto'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+
+import { BAD_INPUTS, defaultInputs } from '../fixtures/inputs.js'
+// @ts-ignore -- plain ESM support module without type declarations (typed below)
+import * as harnessModule from './support/harness.mjs'
+// @ts-ignore -- plain ESM support module without type declarations (typed below)
+import * as stackModule from './support/stack.mjs'
+// @ts-ignore -- plain ESM support module without type declarations (typed below)
+import * as faultProxyModule from './support/fault-proxy.mjs'
+// @ts-ignore -- plain ESM support module without type declarations (typed below)
+import * as cacheDoubleModule from './support/cache-double.mjs'
+
+// ---------------------------------------------------------------------------------------------
+// Types of the support modules (only what this suite uses)
+
+interface Annotation {
+  level: string
+  message: string
+  properties: Record<string, string>
+  step: string
+}
+
+interface StepResult {
+  code: number | null
+  signal: string | null
+  timedOut: boolean
+  stdout: string
+  stderr: string
+  log: string
+  durationMs: number
+  outputs: Record<string, string>
+  summary: string
+  spawnEnv: Record<string, string>
+}
+
+interface ActionResult {
+  main: StepResult
+  post: StepResult | null
+  outputs: Record<string, string>
+  summary: string
+  masks: string[]
+  annotations: Annotation[]
+  log: string
+}
+
+interface RunOptions {
+  inputs?: Record<string, string | undefined>
+  sha?: string
+  env?: Record<string, string>
+  secrets?: string[]
+  dockerConfig?: string | null
+  cache?: { url: string; token: string } | null
+  timeoutMs?: number
+  post?: boolean
+}
+
+interface ProxyLogEntry {
+  t: number
+  method: string
+  path: string
+  fate: 'forwarded' | 'forced' | 'outage' | 'hidden' | 'reset' | 'error'
+  status: number | null
+  pushed?: string
+  ms?: number
+}
+
+interface FaultProxy {
+  url: string
+  host: string
+  log: ProxyLogEntry[]
+  configure: (rules: Record<string, unknown>) => unknown
+  clearLog: () => void
+  close: () => Promise<void>
+}
+
+interface CacheDouble {
+  url: string
+  token: string
+  requests: Array<{ method: string; path: string; status: number }>
+  setFailAll: (v: boolean | number) => void
+  clearLog: () => void
+  close: () => Promise<void>
+}
+
+interface DockerRun {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+const harness = harnessModule as unknown as {
+  runAction: (opts: RunOptions) => Promise<ActionResult>
+  resultExitCode: (r: ActionResult) => number
+}
+const stack = stackModule as unknown as {
+  readStackEnvSync: () => Record<string, string>
+  makeDockerConfig: (o?: { auth?: boolean }) => string
+  dockerEnv: (dir?: string) => Record<string, string>
+  docker: (args: string[], o?: { env?: Record<string, string>; input?: string; allowFail?: boolean }) => Promise<DockerRun>
+  registryFetch: (p: string, o?: { method?: string; headers?: Record<string, string>; body?: unknown }) => Promise<Response>
+  registryManifest: (repo: string, ref: string) => Promise<{ status: number; digest: string | null; mediaType: string | null; manifest: any }>
+}
+const { startFaultProxy } = faultProxyModule as unknown as {
+  startFaultProxy: (o: { target: string; seed?: number }) => Promise<FaultProxy>
+}
+const { startCacheDouble, mintRuntimeToken } = cacheDoubleModule as unknown as {
+  startCacheDouble: (o?: { token?: string }) => Promise<CacheDouble>
+  mintRuntimeToken: (o?: { scope?: string }) => string
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared state
+
+const SKIP = process.env.BROKKR_E2E_STACK === '0'
+const describeE2E = SKIP ? describe.skip : describe
+
+/** Repository inside the registry used only by this suite. */
+const REPO = 'reliability/brokkr-agent'
+const DOCS = path.resolve(process.cwd(), 'docs', 'reliability.md')
+
+let env: Record<string, string> = {}
+let proxy: FaultProxy
+let image = '' // <proxy host>/reliability/brokkr-agent
+let suiteStarted = 0
+
+interface Row {
+  n: string
+  title: string
+  injected: string
+  did: string[]
+  figures: string[]
+  failed: string[]
+}
+const rows = new Map<string, Row>()
+
+function row(n: string, title: string, injected: string): Row {
+  const r: Row = { n, title, injected, did: [], figures: [], failed: [] }
+  rows.set(n, r)
+  return r
+}
+
+/** A soft check: recorded in the row (and the docs), asserted at the end of the test. */
+function check(r: Row, ok: boolean, what: string, detail?: string): boolean {
+  if (!ok) r.failed.push(detail ? `${what} — ${detail}` : what)
+  return ok
+}
+
+function finish(r: Row): void {
+  expect(r.failed).toEqual([])
+}
+
+const newSha = (): string => randomBytes(20).toString('hex')
+const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
+
+// ---------------------------------------------------------------------------------------------
+// Running the action
+
+/** Inputs every run gets: the proxied registry, the stack's credentials, the docker driver. */
+function baseInputs(sha: string): Record<string, string> {
+  return {
+    component: 'agent',
+    registry: proxy.host,
+    image,
+    username: env.BROKKR_REGISTRY_USER,
+    password: env.BROKKR_REGISTRY_PASSWORD,
+    driver: 'docker',
+    sha,
+    'build-args': `BASE_IMAGE=${env.BROKKR_BASE_IMAGE}`,
+    cache: 'none',
+    'retry-delay': '200ms'
+  }
+}
+
+async function run(sha: string, inputs: Record<string, string | undefined>, opts: RunOptions = {}): Promise<ActionResult> {
+  return harness.runAction({
+    sha,
+    secrets: [env.BROKKR_REGISTRY_PASSWORD],
+    timeoutMs: 5 * 60_000,
+    ...opts,
+    inputs: { ...baseInputs(sha), ...inputs, ...(opts.inputs ?? {}) }
+  })
+}
+
+const build = (sha: string, platform: string, inputs: Record<string, string | undefined> = {}, opts: RunOptions = {}) =>
+  run(sha, { mode: 'build', platform, ...inputs }, opts)
+const manifest = (sha: string, inputs: Record<string, string | undefined> = {}, opts: RunOptions = {}) =>
+  run(sha, { mode: 'manifest', ...inputs }, opts)
+
+/** Builds and pushes the arch images of a sha through the proxy with no faults. */
+async function buildArchImages(sha: string, platforms = ['linux/amd64', 'linux/arm64']): Promise<Record<string, string>> {
+  proxy.configure({})
+  const digests: Record<string, string> = {}
+  for (const p of platforms) {
+    const r = await build(sha, p)
+    if (harness.resultExitCode(r) !== 0) throw new Error(`setup build ${p} failed:\n${r.log}`)
+    digests[p] = r.outputs.digest
+  }
+  return digests
+}
+
+const errorsOf = (r: ActionResult): string[] => r.annotations.filter((a) => a.level === 'error' && a.step === 'main').map((a) => a.message)
+const warningsOf = (r: ActionResult): string[] => r.annotations.filter((a) => a.level === 'warning').map((a) => a.message)
+const firstError = (r: ActionResult): string => errorsOf(r)[0] ?? '(no error annotation)'
+
+/** Retries the action announced, and the push retries buildkit printed, in a run's log. */
+function retriesIn(r: ActionResult): { action: number; buildkit: number } {
+  const lines = r.log.split('\n')
+  return {
+    action: lines.filter((l) => /; (?:build )?try \d+ in \d+ ms|; retry \d+ in \d+ ms/.test(l)).length,
+    buildkit: lines.filter((l) => /retrying in \d/.test(l)).length
+  }
+}
+
+/** Faults the proxy injected since its log was last cleared, by kind. */
+function faults(entries: ProxyLogEntry[] = proxy.log): { total: number; byFate: Record<string, number> } {
+  const byFate: Record<string, number> = {}
+  for (const e of entries) if (e.fate !== 'forwarded') byFate[e.fate] = (byFate[e.fate] ?? 0) + 1
+  return { total: Object.values(byFate).reduce((a, b) => a + b, 0), byFate }
+}
+
+function faultText(entries: ProxyLogEntry[] = proxy.log): string {
+  const f = faults(entries)
+  const kinds = Object.entries(f.byFate).map(([k, v]) => `${k} ${v}`).join(', ')
+  return `${f.total} fault(s) injected${kinds ? ` (${kinds})` : ''} of ${entries.length} requests`
+}
+
+function figures(r: ActionResult, entries: ProxyLogEntry[] = proxy.log): string {
+  const rt = retriesIn(r)
+  return `main ${secs(r.main.durationMs)}, exit ${harness.resultExitCode(r)}; ${faultText(entries)}; retries in log: action ${rt.action}, buildkit ${rt.buildkit}`
+}
+
+/** The registry's view of a tag of our repository (read directly, not through the proxy). */
+const registryTag = (tag: string) => stack.registryManifest(REPO, tag)
+
+/** Writes tag `to` with the manifest of tag `from` by a PUT through the proxy (the proxy records it as a push). */
+async function retagThroughProxy(from: string, to: string): Promise<void> {
+  const src = await stack.registryFetch(`/v2/${REPO}/manifests/${from}`)
+  if (src.status !== 200) throw new Error(`retag: GET ${from} answered ${src.status}`)
+  const type = (src.headers.get('content-type') ?? '').split(';')[0]
+  const body = Buffer.from(await src.arrayBuffer())
+  const auth = Buffer.from(`${env.BROKKR_REGISTRY_USER}:${env.BROKKR_REGISTRY_PASSWORD}`).toString('base64')
+  const put = await fetch(`${proxy.url}/v2/${REPO}/manifests/${to}`, { method: 'PUT', headers: { Authorization: `Basic ${auth}`, 'Content-Type': type }, body })
+  if (put.status !== 201) throw new Error(`retag: PUT ${to} answered ${put.status}`)
+}
+
+/** Platforms of an index, attestation entries left out. */
+function indexPlatforms(m: any): string[] {
+  return ((m?.manifests ?? []) as any[])
+    .map((d) => d.platform)
+    .filter((p) => p && p.os !== 'unknown' && p.architecture !== 'unknown')
+    .map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join('/'))
+    .sort()
+}
+
+/** Last lines of a log, for failure details. */
+const tail = (text: string, n = 25): string => text.split('\n').slice(-n).join('\n')
+
+/** Runs fn over items with at most `limit` at once. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      out[i] = await fn(items[i], i)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return out
+}
+
+const shimDirs: string[] = []
+
+/** A directory holding an executable `docker` script. */
+function dockerShim(body: string): { dir: string; log: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brokkr-docker-shim-'))
+  const log = path.join(dir, 'argv.log')
+  fs.writeFileSync(log, '')
+  fs.writeFileSync(path.join(dir, 'docker'), `#!/bin/sh\n${body.replace(/@LOG@/g, log)}\n`, { mode: 0o755 })
+  shimDirs.push(dir)
+  return { dir, log }
+}
+
+/** PATH with a directory first, the stack's bin dir next (so the harness does not put it before). */
+function pathWithFirst(dir: string): string {
+  return [dir, env.BROKKR_STACK_BIN, process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'].filter(Boolean).join(path.delimiter)
+}
+
+// ---------------------------------------------------------------------------------------------
+// docs/reliability.md
+
+function writeDocs(): void {
+  const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ')
+  const ordered = [...rows.values()].sort((a, b) => Number.parseFloat(a.n) - Number.parseFloat(b.n) || a.n.localeCompare(b.n))
+  const lines = [
+    '# Reliability scenarios',
+    '',
+    'Generated by `__tests__/e2e/reliability.test.ts` at the end of its last run; do not edit by hand.',
+    'Each scenario is a real run of the bundled action (`dist/`, through the runner harness) against the',
+    'e2e stack (Docker engine, buildx, QEMU, htpasswd registry) with the fault proxy in front of the registry.',
+    '',
+    `Last run: ${new Date().toISOString()}, Docker ${env.BROKKR_DOCKER_VERSION ?? '?'}, buildx ${env.BROKKR_BUILDX_VERSION ?? '?'}, ` +
+      `suite ${secs(Date.now() - suiteStarted)}. ` +
+      `Figures: main step duration, faults the proxy injected (from its log), retries announced in the action's log ` +
+      '(`action`: the action\'s own retries; `buildkit`: buildkit\'s push retries).',
+    '',
+    '| # | scenario | injected | what the action did | figures (last run) | result |',
+    '| --- | --- | --- | --- | --- | --- |'
+  ]
+  for (const r of ordered) {
+    const result = r.failed.length === 0 ? 'pass' : `**FAIL**: ${r.failed.join('; ')}`
+    lines.push(`| ${r.n} | ${esc(r.title)} | ${esc(r.injected)} | ${esc(r.did.join('; '))} | ${esc(r.figures.join('; '))} | ${esc(result)} |`)
+  }
+  lines.push('')
+  fs.mkdirSync(path.dirname(DOCS), { recursive: true })
+  fs.writeFileSync(DOCS, lines.join('\n'))
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describeE2E('reliability (bundled action against the real stack behind the fault proxy)', () => {
+  beforeAll(async () => {
+    suiteStarted = Date.now()
+    env = stack.readStackEnvSync()
+    proxy = await startFaultProxy({ target: `http://${env.BROKKR_REGISTRY}`, seed: 1 })
+    image = `${proxy.host}/${REPO}`
+  })
+
+  afterAll(async () => {
+    if (rows.size > 0) writeDocs()
+    await proxy?.close()
+    for (const d of shimDirs) fs.rmSync(d, { recursive: true, force: true })
+  })
+
+  test('1. arm64 tag invisible for 6 s: manifest succeeds within 6 s + one backoff step (default retry settings)', async () => {
+    const r = row('1', 'arm64 tag invisible for 6 s (read-after-write lag), default retries and retry-delay', '')
+    const tagOf = (sha: string) => `${sha}-arm64`
+
+    // (a) hidden from the moment the manifest job starts, both arch images already pushed
+    const sha = newSha()
+    await buildArchImages(sha)
+    r.injected = 'a) `hide` GET/HEAD of `<sha>-arm64` (404) for 6 s from the start of the manifest run; b) the same for 6 s from its push, manifest job started before the arm64 build'
+    proxy.configure({ hide: [{ repo: REPO, tag: tagOf(sha), seconds: 6, from: 'now' }] })
+    proxy.clearLog()
+    const a = await manifest(sha, { 'retry-delay': undefined, retries: undefined })
+    const aLog = [...proxy.log]
+    const hiddenA = aLog.filter((e) => e.fate === 'hidden').length
+    check(r, harness.resultExitCode(a) === 0, 'a) manifest run succeeds', tail(a.log))
+    check(r, a.main.durationMs > 6000, 'a) main step waited out the 6 s', secs(a.main.durationMs))
+    check(r, a.main.durationMs < 8000, 'a) main step < 6 s + 2 s', secs(a.main.durationMs))
+    check(r, hiddenA > 0, 'a) the proxy hid the tag at least once')
+    r.did.push(`a) polled the tag ${hiddenA} time(s) while hidden, then verified and pushed the index (${a.outputs.platforms ?? 'no platforms output'})`)
+    r.figures.push(`a) ${figures(a, aLog)}`)
+
+    // (b) hidden for 6 s after its push; the manifest job starts before the arch images exist.
+    // The arch images are real builds of another sha; their tags are written under this sha by a
+    // manifest PUT through the proxy (the last step of any push), which starts the 6 s.
+    const src = newSha()
+    await buildArchImages(src)
+    const shaB = newSha()
+    proxy.configure({ hide: [{ repo: REPO, tag: tagOf(shaB), seconds: 6, from: 'push' }] })
+    proxy.clearLog()
+    const t0 = Date.now()
+    const pending = manifest(shaB, { 'retry-delay': undefined, retries: undefined })
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    for (const arch of ['amd64', 'arm64']) await retagThroughProxy(`${src}-${arch}`, `${shaB}-${arch}`)
+    const b = await pending
+    const bLog = [...proxy.log]
+    const pushedAt = bLog.find((e) => e.pushed === `${REPO}:${tagOf(shaB)}`)?.t
+    check(r, harness.resultExitCode(b) === 0, 'b) manifest run succeeds', tail(b.log))
+    check(r, pushedAt !== undefined, 'b) the proxy saw the arm64 push')
+    const latency = pushedAt !== undefined ? t0 + b.main.durationMs - pushedAt : NaN
+    check(r, latency > 6000 && latency < 8000, 'b) index done between 6 s and 6 s + 2 s after the arm64 push', secs(latency))
+    r.did.push(`b) waited for the missing tags, then for the hidden one; index done ${secs(latency)} after the arm64 push`)
+    r.figures.push(`b) ${figures(b, bLog)}; index ${secs(latency)} after the arm64 push`)
+
+    // (c) observation, not a requirement of this scenario: build mode itself under the same lag
+    const shaC = newSha()
+    proxy.configure({ hide: [{ repo: REPO, tag: tagOf(shaC), seconds: 6, from: 'push' }] })
+    proxy.clearLog()
+    const c = await build(shaC, 'linux/arm64', { 'retry-delay': undefined, retries: undefined })
+    const hiddenC = proxy.log.filter((e) => e.fate === 'hidden').map((e) => e.method)
+    proxy.configure({})
+    r.did.push(
+      `c) (observed, not asserted) build mode with its own tag invisible for 6 s after each push: ${harness.resultExitCode(c) === 0 ? 'succeeded' : `failed: "${firstError(c)}"`} — docker read the tag back ${hiddenC.length} time(s) (${[...new Set(hiddenC)].join('/')}) while hidden`
+    )
+    r.figures.push(`c) ${figures(c)}`)
+    finish(r)
+  }, 120_000)
+
+  test('2. 10% 5xx/429 with Retry-After + 5% connection resets: manifest 5/5, build push gets through', async () => {
+    const r = row('2', 'random registry faults on every request', '10% 500/502/503/429 (Retry-After: 1) + 5% connection resets on every `/v2/` request, a new seed per run (5 manifest runs, 1 build); then exactly one 503 on the first `GET /v2/` of docker login; retry-delay 200ms, retries 5')
+    const sha = newSha()
+    await buildArchImages(sha)
+    const digests: string[] = []
+    const lastLines: string[] = []
+    let ok = 0
+    let last: { res: ActionResult; log: ProxyLogEntry[] } | undefined
+    const allLog: ProxyLogEntry[] = []
+    for (let i = 0; i < 5; i++) {
+      const seed = 1000 + i * 7919
+      proxy.configure({ errorRate: 0.1, statuses: [500, 502, 503, 429], retryAfter: 1, resetRate: 0.05, seed })
+      proxy.clearLog()
+      const m = await manifest(sha)
+      const log = [...proxy.log]
+      allLog.push(...log)
+      last = { res: m, log }
+      const code = harness.resultExitCode(m)
+      if (code === 0) {
+        ok++
+        digests.push(m.outputs.digest)
+      } else {
+        lastLines.push(`run ${i + 1} (seed ${seed}) failed after ${retriesIn(m).action} retries in ${secs(m.main.durationMs)}: ${firstError(m)}`)
+      }
+    }
+    proxy.configure({})
+    const now = await registryTag(sha)
+    check(r, ok === 5, 'manifest mode succeeds in 5 runs out of 5', `${ok}/5; ${lastLines.join(' / ')}`)
+    check(r, digests.every((d) => d === now.digest), 'every successful run reported the digest the registry holds')
+    check(r, JSON.stringify(indexPlatforms(now.manifest)) === JSON.stringify(['linux/amd64', 'linux/arm64']), 'index holds exactly amd64+arm64', JSON.stringify(indexPlatforms(now.manifest)))
+    r.did.push(`manifest: ${ok}/5 runs succeeded${lastLines.length ? ` (failed: ${lastLines.join(' / ')})` : ''}; all 5 runs: ${faultText(allLog)}`)
+    if (last) r.figures.push(`manifest run 5: ${figures(last.res, last.log)}`)
+
+    // one 503 on docker login's first request (a fault the random runs above hit at random)
+    proxy.configure({ status: [{ pathRegex: '^/v2/$', status: 503, count: 1 }] })
+    proxy.clearLog()
+    const one = await manifest(sha)
+    const oneLog = [...proxy.log]
+    check(r, harness.resultExitCode(one) === 0, 'a single 503 on the login ping is retried, not reported as refused credentials', firstError(one))
+    r.did.push(`one 503 on the login ping: ${harness.resultExitCode(one) === 0 ? 'retried, index pushed' : `failed: "${firstError(one)}"`}`)
+    r.figures.push(`one 503 on the login ping: ${figures(one, oneLog)}`)
+
+    // a build push through the same faults
+    const shaB = newSha()
+    proxy.configure({ errorRate: 0.1, statuses: [500, 502, 503, 429], retryAfter: 1, resetRate: 0.05, seed: 424242 })
+    proxy.clearLog()
+    const b = await build(shaB, 'linux/amd64')
+    const bLog = [...proxy.log]
+    proxy.configure({})
+    const pushed = await registryTag(`${shaB}-amd64`)
+    const bOk = harness.resultExitCode(b) === 0
+    check(r, bOk, 'build mode pushes through the faults', firstError(b))
+    if (bOk) check(r, pushed.status === 200 && pushed.digest === b.outputs.digest, 'the pushed tag has the digest the build reported', `${pushed.status} ${pushed.digest} vs ${b.outputs.digest}`)
+    const tries = 1 + (b.log.match(/; build try \d+ in/g)?.length ?? 0)
+    r.did.push(`build: ${bOk ? 'pushed' : `failed (${firstError(b)})`} after ${tries} build tr${tries === 1 ? 'y' : 'ies'}`)
+    r.figures.push(`build: ${figures(b, bLog)}`)
+    finish(r)
+  }, 240_000)
+
+  test('3. 4 s registry outage at the start: manifest succeeds (default retry settings)', async () => {
+    const r = row('3', '4 s registry outage at the start of the manifest run, default retries and retry-delay', '503 (Retry-After: 1) to every `/v2/` request for the first 4 s')
+    const sha = newSha()
+    await buildArchImages(sha)
+    proxy.configure({ outageSeconds: 4 })
+    proxy.clearLog()
+    const m = await manifest(sha, { 'retry-delay': undefined, retries: undefined })
+    const log = [...proxy.log]
+    proxy.configure({})
+    const now = await registryTag(sha)
+    check(r, harness.resultExitCode(m) === 0, 'manifest run succeeds', firstError(m))
+    check(r, log.some((e) => e.fate === 'outage'), 'the outage was hit')
+    check(r, now.status === 200 && now.digest === m.outputs.digest, 'the index is in the registry with the reported digest')
+    r.did.push(harness.resultExitCode(m) === 0 ? `retried through the outage, then pushed and verified the index` : `failed: ${firstError(m)}`)
+    r.figures.push(figures(m, log))
+    finish(r)
+  }, 120_000)
+
+  test('4. an amd64 image under the -arm64 tag: manifest fails naming tag, expected and real platform; <sha> not written', async () => {
+    const r = row('4', 'wrong platform under `<sha>-arm64`', 'a) `imagetools create` copies `<sha>-amd64` to `<sha>-arm64` as an index that says linux/amd64; b) the bare amd64 image manifest (no platform in any index; only its config tells) PUT as `<sha>-arm64`')
+    const sha = newSha()
+    await buildArchImages(sha, ['linux/amd64'])
+    const direct = `${env.BROKKR_REGISTRY}/${REPO}`
+    const cp = await stack.docker(['buildx', 'imagetools', 'create', '-t', `${direct}:${sha}-arm64`, `${direct}:${sha}-amd64`], {
+      env: stack.dockerEnv(stack.makeDockerConfig({ auth: true })),
+      allowFail: true
+    })
+    if (cp.code !== 0) throw new Error(`imagetools create (setup) failed: ${cp.stderr}`)
+    const armTag = `${image}:${sha}-arm64`
+
+    const expectWrongPlatform = async (label: string): Promise<ActionResult> => {
+      proxy.clearLog()
+      const m = await manifest(sha)
+      const err = firstError(m)
+      check(r, harness.resultExitCode(m) === 1, `${label}) manifest run fails`, tail(m.log))
+      check(r, err.includes(armTag) && err.includes('linux/amd64') && err.includes('linux/arm64'), `${label}) the error names the tag, the expected and the real platform`, err)
+      const index = await registryTag(sha)
+      check(r, index.status === 404, `${label}) <sha> was not written`, `HTTP ${index.status}`)
+      r.did.push(`${label}) failed: "${err}"; <sha> → HTTP ${index.status}`)
+      r.figures.push(`${label}) ${figures(m)}`)
+      return m
+    }
+    await expectWrongPlatform('a')
+
+    // b) a single-platform manifest: only the image config says it is amd64
+    const list = await registryTag(`${sha}-amd64`)
+    // the arch tag is a bare manifest, or an index when provenance attestations were asked for
+    const entry = Array.isArray(list.manifest?.manifests)
+      ? list.manifest.manifests.find((d: any) => d.platform?.architecture === 'amd64')
+      : { digest: list.digest, mediaType: list.mediaType }
+    if (!entry) throw new Error('setup: no amd64 entry in the amd64 tag')
+    const raw = await stack.registryFetch(`/v2/${REPO}/manifests/${entry.digest}`, { headers: { Accept: entry.mediaType } })
+    const body = Buffer.from(await raw.arrayBuffer())
+    const put = await stack.registryFetch(`/v2/${REPO}/manifests/${sha}-arm64`, { method: 'PUT', headers: { 'Content-Type': entry.mediaType }, body })
+    if (put.status !== 201) throw new Error(`setup: PUT bare manifest answered ${put.status}`)
+    await expectWrongPlatform('b')
+    finish(r)
+  }, 120_000)
+
+  test('5. one arch image never arrives: fails at wait-timeout naming it; the existing index is unchanged', async () => {
+    const r = row('5', 'an arch image never arrives', 'nothing: `<sha>-arm-v7` is simply never pushed; platforms linux/amd64,linux/arm64,linux/arm/v7, wait-timeout 5s, after a good index was pushed for `<sha>`')
+    const sha = newSha()
+    await buildArchImages(sha)
+    proxy.configure({})
+    const good = await manifest(sha)
+    if (harness.resultExitCode(good) !== 0) throw new Error(`setup: first manifest run failed:\n${tail(good.log)}`)
+    const before = await registryTag(sha)
+    proxy.clearLog()
+    const m = await manifest(sha, { platforms: 'linux/amd64,linux/arm64,linux/arm/v7', 'wait-timeout': '5s' })
+    const after = await registryTag(sha)
+    const err = firstError(m)
+    const polls = proxy.log.filter((e) => e.path.endsWith(`/manifests/${sha}-arm-v7`) && e.status === 404).length
+    check(r, harness.resultExitCode(m) === 1, 'manifest run fails', tail(m.log))
+    check(r, err.includes(`${image}:${sha}-arm-v7`), 'the error names the missing image', err)
+    check(r, m.main.durationMs >= 5000 && m.main.durationMs < 15_000, 'it fails when wait-timeout (5 s) expires', `main step ${m.main.durationMs} ms`)
+    check(r, before.digest !== null && after.digest === before.digest, '<sha> still points at the earlier index', `${before.digest} → ${after.digest}`)
+    r.did.push(`polled ${polls} time(s), then failed: "${err}"; <sha> unchanged (${after.digest?.slice(0, 19)}…)`)
+    r.figures.push(figures(m))
+    finish(r)
+  }, 120_000)
+
+  test('6. 401/403 from the registry: fails at once with a hint about permissions and login', async () => {
+    const r = row('6', '401/403 from the registry, wait-timeout 600s', 'a) wrong password (registry answers 401 to the login); b) proxy answers 401 to every manifest GET/HEAD; c) proxy answers 403 to every manifest PUT (push denied, as GHCR without `packages: write`)')
+    const hint = /permissions: packages: write/
+    const cases: Array<[string, Record<string, unknown>, () => Promise<ActionResult>]> = []
+    const sha = newSha()
+    await buildArchImages(sha)
+    cases.push(['a', {}, () => manifest(sha, { password: `wrong-${randomBytes(6).toString('hex')}`, 'wait-timeout': '600s' })])
+    cases.push(['b', { status: [{ pathRegex: '/manifests/', status: 401, methods: ['GET', 'HEAD'] }] }, () => manifest(sha, { 'wait-timeout': '600s' })])
+    cases.push(['c', { status: [{ pathRegex: '/manifests/', status: 403, methods: ['PUT'] }] }, () => build(newSha(), 'linux/amd64')])
+    for (const [label, rules, go] of cases) {
+      proxy.configure(rules)
+      proxy.clearLog()
+      const m = await go()
+      const err = firstError(m)
+      check(r, harness.resultExitCode(m) === 1, `${label}) fails`, tail(m.log))
+      check(r, m.main.durationMs < 10_000, `${label}) fails at once (< 10 s)`, secs(m.main.durationMs))
+      check(r, hint.test(err) && /login|username and password/.test(err), `${label}) the error hints at \`permissions: packages: write\` and the login`, err)
+      r.did.push(`${label}) failed in ${secs(m.main.durationMs)}: "${err}"`)
+      r.figures.push(`${label}) ${figures(m)}`)
+    }
+    proxy.configure({})
+    finish(r)
+  }, 120_000)
+
+  test('7. the Actions cache service answers 500 to everything: cache gha build succeeds and warns', async () => {
+    const r = row('7', 'GitHub Actions cache service down, cache: gha', 'the cache double answers 500 to every request (`setFailAll(true)`)')
+    const cache = await startCacheDouble({ token: mintRuntimeToken({ scope: 'refs/heads/main' }) })
+    try {
+      cache.setFailAll(true)
+      proxy.configure({})
+      proxy.clearLog()
+      const sha = newSha()
+      const b = await build(sha, 'linux/amd64', { cache: 'gha' }, { cache: { url: cache.url, token: cache.token } })
+      const annotation = warningsOf(b).find((w) => /cache/i.test(w))
+      const buildxLines = b.log.split('\n').filter((l) => /^#\d+ ERROR: .*cache/i.test(l) || /^#\d+ (importing cache manifest from gha|exporting to GitHub Actions Cache)/.test(l))
+      const importErr = /importing cache manifest from gha[^]*?ERROR/.test(b.log)
+      const exportErr = /exporting to GitHub Actions Cache[^]*?ERROR/.test(b.log)
+      check(r, harness.resultExitCode(b) === 0, 'the build succeeds', firstError(b))
+      check(r, annotation !== undefined, 'the action warns with an annotation naming the cache', tail(b.log))
+      const pushed = await registryTag(`${sha}-amd64`)
+      check(r, pushed.status === 200 && pushed.digest === b.outputs.digest, 'the image was pushed')
+      r.did.push(
+        `built and pushed; ${annotation ? `warning annotation: "${annotation}"` : 'no warning annotation from the action'}; ` +
+          `buildx log: ${importErr ? 'cache import ERROR' : 'no import error'}, ${exportErr ? 'cache export ERROR' : 'no export error'} (${buildxLines.filter((l) => /ERROR/.test(l)).length} ERROR lines)`
+      )
+      r.figures.push(`${figures(b)}; cache double: ${cache.requests.length} request(s), all answered 500`)
+    } finally {
+      await cache.close()
+    }
+    finish(r)
+  }, 120_000)
+
+  test('8. two manifest runs for the same sha at once: both succeed, the index is correct', async () => {
+    const r = row('8', 'two manifest jobs for one sha at the same time', 'none: `Promise.all` of two manifest runs (re-run of a workflow while the first still runs)')
+    const sha = newSha()
+    const sources = await buildArchImages(sha)
+    proxy.configure({})
+    proxy.clearLog()
+    const [m1, m2] = await Promise.all([manifest(sha), manifest(sha)])
+    const now = await registryTag(sha)
+    check(r, harness.resultExitCode(m1) === 0 && harness.resultExitCode(m2) === 0, 'both succeed', `${firstError(m1)} / ${firstError(m2)}`)
+    check(r, m1.outputs.digest === now.digest && m2.outputs.digest === now.digest, 'the index digest equals both outputs', `${m1.outputs.digest} / ${m2.outputs.digest} / registry ${now.digest}`)
+    check(r, JSON.stringify(indexPlatforms(now.manifest)) === JSON.stringify(['linux/amd64', 'linux/arm64']), 'the index holds exactly amd64+arm64', JSON.stringify(indexPlatforms(now.manifest)))
+    const entries = (now.manifest?.manifests ?? []).filter((d: any) => d.platform?.os !== 'unknown')
+    check(r, entries.length === 2, 'exactly two platform entries', String(entries.length))
+    const src = JSON.parse(m1.outputs.sources ?? '{}')
+    check(r, src['linux/amd64'] === sources['linux/amd64'] && src['linux/arm64'] === sources['linux/arm64'], 'sources are the pushed arch images')
+    r.did.push(`both pushed and verified ${now.digest?.slice(0, 19)}… (${indexPlatforms(now.manifest).join(', ')})`)
+    r.figures.push(`run 1: main ${secs(m1.main.durationMs)}; run 2: main ${secs(m2.main.durationMs)}; ${faultText()}`)
+    finish(r)
+  }, 120_000)
+
+  test('9. bad inputs: exit 1, exactly one error naming the input, no docker command', async () => {
+    const r = row('9', `bad input (all ${BAD_INPUTS.length} cases of BAD_INPUTS)`, 'one broken input per run; a recording `docker` shim (exits 1) first on PATH')
+    const shim = dockerShim('printf \'%s\\n\' "$*" >> "@LOG@"\nexit 1')
+    const started = Date.now()
+    const results = await mapLimit(BAD_INPUTS, 4, async (c) => {
+      const inputs: Record<string, string> = { ...defaultInputs(), ...c.set }
+      const res = await harness.runAction({ inputs, env: { PATH: pathWithFirst(shim.dir) }, timeoutMs: 60_000 })
+      return { c, res }
+    })
+    const elapsed = Date.now() - started
+    let good = 0
+    for (const { c, res } of results) {
+      const raw = [res.main.stdout, res.main.stderr, res.post?.stdout ?? '', res.post?.stderr ?? ''].join('\n')
+      const errorLines = raw.split('\n').filter((l) => /^::error(?: [^:]*)?::/.test(l.trimStart()))
+      const errs = errorsOf(res)
+      const ok =
+        check(r, res.main.code === 1, `${c.name}: exit 1`, `exit ${res.main.code}`) &&
+        check(r, errorLines.length === 1, `${c.name}: exactly one ::error:: line`, `${errorLines.length}: ${errorLines.join(' / ')}`) &&
+        check(r, errs.length === 1 && errs[0].startsWith(`${c.input}: `), `${c.name}: the error starts with "${c.input}: "`, errs.join(' / '))
+      if (ok) good++
+    }
+    const calls = fs.readFileSync(shim.log, 'utf8').trim()
+    check(r, calls === '', 'no docker command ran', calls.split('\n').slice(0, 5).join(' / '))
+    // control: the same PATH with valid inputs (dry-run) does reach the shim, so the empty record above means something
+    const control = await harness.runAction({ inputs: { ...defaultInputs(), 'dry-run': 'true' }, env: { PATH: pathWithFirst(shim.dir) }, timeoutMs: 60_000 })
+    const controlCalls = fs.readFileSync(shim.log, 'utf8').trim()
+    check(r, controlCalls !== '', 'control: a valid dry-run with the same PATH does call the shim', tail(control.log, 5))
+    const sample = results.slice(0, 3).map(({ c, res }) => `"${errorsOf(res)[0]}"`).join(', ')
+    r.did.push(`${good}/${BAD_INPUTS.length} failed with exit 1 and one error naming the input (e.g. ${sample}); docker invocations: ${calls === '' ? 0 : calls.split('\n').length} (control run with valid inputs: ${controlCalls === '' ? 0 : controlCalls.split('\n').length})`)
+    const durations = results.map(({ res }) => res.main.durationMs).sort((a, b) => a - b)
+    r.figures.push(`${BAD_INPUTS.length} runs (4 at once) in ${secs(elapsed)}; main median ${(durations[Math.floor(durations.length / 2)] / 1000).toFixed(2)} s, max ${(durations[durations.length - 1] / 1000).toFixed(2)} s`)
+    finish(r)
+  }, 120_000)
+
+  test('10. secrets never leak: debug logs, summary, outputs, docker argv; config.json clean after post', async () => {
+    const r = row('10', 'secrets with ACTIONS_STEP_DEBUG=true', 'the real registry password (36 hex chars) as `password`; a recorded `docker` shim that execs the real docker; b) additionally `dockerhub-username` + a `dckr_pat_SECRET…` `dockerhub-token`')
+    const shim = dockerShim(`printf '%s\\n' "$*" >> "@LOG@"\nexec ${env.BROKKR_STACK_BIN}/docker "$@"`)
+    const password = env.BROKKR_REGISTRY_PASSWORD
+    const basic = Buffer.from(`${env.BROKKR_REGISTRY_USER}:${password}`).toString('base64')
+    const hubToken = `dckr_pat_SECRET${randomBytes(12).toString('hex')}`
+    const opts: RunOptions = { env: { ACTIONS_STEP_DEBUG: 'true', PATH: pathWithFirst(shim.dir) } }
+
+    /** Where a secret shows up in a run, leaving out the ::add-mask:: command itself. */
+    const leaks = (res: ActionResult, secret: string): string[] => {
+      const where: string[] = []
+      const scrub = (text: string) => text.split('\n').filter((l) => !l.trimStart().startsWith('::add-mask::')).join('\n')
+      for (const [name, s] of [['main', res.main], ['post', res.post]] as const) {
+        if (!s) continue
+        if (scrub(s.stdout).includes(secret)) where.push(`${name} stdout`)
+        if (scrub(s.stderr).includes(secret)) where.push(`${name} stderr`)
+      }
+      if (res.summary.includes(secret)) where.push('job summary')
+      if (JSON.stringify(res.outputs).includes(secret)) where.push('outputs')
+      if (res.log.includes(secret)) where.push('masked log')
+      return where
+    }
+    const credentialsLeft = (res: ActionResult): string[] => {
+      const dir = res.main.spawnEnv.DOCKER_CONFIG
+      const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'))
+      return Object.entries<any>(cfg.auths ?? {}).filter(([, v]) => v && (v.auth || v.identitytoken || v.password)).map(([k]) => k)
+    }
+
+    proxy.configure({})
+    proxy.clearLog()
+    const sha = newSha()
+    const runs: Array<[string, ActionResult]> = []
+    runs.push(['build amd64', await build(sha, 'linux/amd64', {}, opts)])
+    runs.push(['build arm64', await build(sha, 'linux/arm64', {}, opts)])
+    runs.push(['manifest', await manifest(sha, {}, opts)])
+    for (const [name, res] of runs) {
+      check(r, harness.resultExitCode(res) === 0, `${name} succeeds`, firstError(res))
+      check(r, res.main.spawnEnv.RUNNER_DEBUG === '1', `${name} ran with debug logging (RUNNER_DEBUG=1)`)
+      for (const [label, secret] of [['password', password], ['basic auth', basic]] as const) {
+        const where = leaks(res, secret)
+        check(r, where.length === 0, `${name}: the ${label} appears nowhere`, where.join(', '))
+      }
+      const left = credentialsLeft(res)
+      check(r, left.length === 0, `${name}: no credential left in config.json after post`, left.join(', '))
+    }
+
+    // b) Docker Hub login (no network here): what happens, and no leak either way
+    const hub = await build(sha, 'linux/amd64', { 'dockerhub-username': 'brokkrbot', 'dockerhub-token': hubToken }, opts)
+    runs.push(['build with Docker Hub login', hub])
+    for (const [label, secret] of [['password', password], ['dockerhub-token', hubToken]] as const) {
+      const where = leaks(hub, secret)
+      check(r, where.length === 0, `b) the ${label} appears nowhere`, where.join(', '))
+    }
+    const hubLeft = credentialsLeft(hub)
+    check(r, hubLeft.length === 0, 'b) no credential left in config.json after post', hubLeft.join(', '))
+
+    const argv = fs.readFileSync(shim.log, 'utf8')
+    check(r, argv.split('\n').filter(Boolean).length > 0, 'the docker shim recorded the commands')
+    for (const [label, secret] of [['password', password], ['basic auth', basic], ['dockerhub-token', hubToken]] as const) {
+      check(r, !argv.includes(secret), `the ${label} is in no docker argv`)
+    }
+    const hubOk = harness.resultExitCode(hub) === 0
+    r.did.push(
+      `build ×2 + manifest with debug logging: no secret in raw stdout/stderr (outside ::add-mask::), summary, outputs or ${argv.split('\n').filter(Boolean).length} recorded docker argv; config.json without credentials after post`,
+      `b) Docker Hub login ${hubOk ? 'failed softly, the build went on' : `failed the build: "${firstError(hub)}"`}; token not leaked`
+    )
+    r.figures.push(runs.map(([name, res]) => `${name}: main ${secs(res.main.durationMs)}, exit ${harness.resultExitCode(res)}`).join('; '))
+    finish(r)
+  }, 180_000)
+})
