@@ -38070,17 +38070,13 @@ function buildArgv(config, platform, o) {
     for (const to of o.cache.to)
         argv.push('--cache-to', to);
     argv.push('--metadata-file', o.metadataFile);
-    if (o.layoutDir) {
-        // a push goes through our own pusher, which retries every request: BuildKit exports an OCI
-        // layout for it. The image exporter rides along because with the layout alone BuildKit 0.13
-        // stops reusing the final step from an imported cache (measured: 3 of 4 steps CACHED, not 4).
-        argv.push('--output', `type=image,name=${archRef(config.image, config.sha, platform)},push=false`);
-        argv.push('--output', `type=oci,dest=${o.layoutDir},tar=false`);
-    }
-    else {
-        // without a push the result stays in the build cache: nothing is loaded or exported
+    if (o.output.kind === 'push')
+        argv.push('--push');
+    else if (o.output.kind === 'layout')
+        argv.push('--output', `type=oci,dest=${o.output.dir},tar=false`);
+    // without a push the result stays in the build cache: nothing is loaded or exported
+    else
         argv.push('--output', 'type=cacheonly');
-    }
     argv.push(config.context);
     return argv;
 }
@@ -38133,11 +38129,11 @@ function classifyBuildFailure(log, errorText) {
     const base = classifyDockerOutput(errorText);
     if (base === 'auth')
         return 'auth';
-    if (/failed to push|pushing|exporting to image/i.test(errorText))
-        return 'transient';
-    if (failedSteps(log).some((s) => /^(exporting|pushing|writing image|naming to|\[auth\])/.test(s.title)))
-        return 'transient';
-    return base;
+    return failedWhilePushing(log, errorText) ? 'transient' : base;
+}
+function failedWhilePushing(log, errorText) {
+    return (/failed to push|pushing|exporting to image/i.test(errorText) ||
+        failedSteps(log).some((s) => /^(exporting|pushing|writing image|naming to|\[auth\])/.test(s.title)));
 }
 /** Steps of a BuildKit plain-progress log that ended in ERROR, with their titles (a step's first line). */
 function failedSteps(log) {
@@ -38867,20 +38863,26 @@ async function runBuild(config, github, env) {
     }
     const workDir = (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'brokkr-build-'));
     const metadataFile = (0,external_node_path_.join)(workDir, 'metadata.json');
-    const layoutDir = decision.push ? (0,external_node_path_.join)(workDir, 'oci') : undefined;
-    const argv = buildArgv(config, platform, {
-        builder: builder.name,
-        layoutDir,
-        metadataFile,
-        labels: ociLabels(config, github, new Date().toISOString()),
-        cache,
-        includeCacheFrom: cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir))
-    });
+    const tag = `${config.sha}-${archTag(platform)}`;
+    const labels = ociLabels(config, github, new Date().toISOString());
+    const includeCacheFrom = cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir));
+    // BuildKit's own push first; if the registry fails it mid-push, export a layout and push that ourselves
+    const target = { output: decision.push ? { kind: 'push' } : { kind: 'none' } };
+    let pushFailed = false;
+    const classify = (log, errorText) => {
+        pushFailed = target.output.kind === 'push' && failedWhilePushing(log, errorText);
+        return classifyBuildFailure(log, errorText);
+    };
     lib_core/* startGroup */.Oh(`Build ${ref}`);
-    const built = await withRetries(() => docker.mustRun('docker buildx build', argv, { stream: true, classify: classifyBuildFailure }), {
+    const built = await withRetries(() => docker.mustRun('docker buildx build', buildArgv(config, platform, { builder: builder.name, output: target.output, metadataFile, labels, cache, includeCacheFrom }), { stream: true, classify }), {
         retries: config.retries,
         backoff,
-        onRetry: (e, attempt, delay) => lib_core/* warning */.$e(`${e.message}; build try ${attempt + 1} in ${delay} ms (layers come from cache)`)
+        onRetry: (e, attempt, delay) => {
+            if (pushFailed)
+                target.output = { kind: 'layout', dir: (0,external_node_path_.join)(workDir, 'oci') };
+            const next = pushFailed ? 'exporting an OCI layout to push request by request' : 'layers come from cache';
+            lib_core/* warning */.$e(`${e.message}; build try ${attempt + 1} in ${delay} ms (${next})`);
+        }
     }).catch((error) => {
         throw explainAuthFailure(error, config.registry);
     });
@@ -38889,20 +38891,14 @@ async function runBuild(config, github, env) {
     if (problem && cache.status === 'on')
         lib_core/* warning */.$e(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`);
     const metadata = config.dryRun ? '{}' : (0,external_node_fs_.readFileSync)(metadataFile, 'utf8');
-    const tag = `${config.sha}-${archTag(platform)}`;
     let digest = '';
-    if (layoutDir) {
-        lib_core/* startGroup */.Oh(`Push ${ref}`);
-        if (config.dryRun) {
-            lib_core/* info */.pq(`[dry-run] push the OCI layout ${layoutDir} to ${ref}, blobs first and the tag last, each request retried`);
+    if (decision.push && !config.dryRun) {
+        lib_core/* startGroup */.Oh(`Check ${ref}`);
+        try {
+            digest = await pushAndCheck(config, tag, target.output.kind === 'layout' ? target.output.dir : undefined, JSON.parse(metadata)['containerimage.digest'], env, backoff);
         }
-        else {
-            try {
-                digest = await pushAndCheck(config, tag, layoutDir, env, backoff);
-            }
-            finally {
-                (0,external_node_fs_.rmSync)(workDir, { recursive: true, force: true });
-            }
+        finally {
+            (0,external_node_fs_.rmSync)(workDir, { recursive: true, force: true });
         }
         lib_core/* endGroup */.N4();
     }
@@ -38936,8 +38932,11 @@ async function runBuild(config, github, env) {
         ...(config.dryRun ? [['commands', docker.planned.join('\n')]] : [])
     ], startedAt);
 }
-/** Pushes the exported layout under the arch tag, then reads the tag back: it must be what we pushed. */
-async function pushAndCheck(config, tag, layoutDir, env, backoff) {
+/**
+ * Pushes the exported layout when there is one (BuildKit already pushed otherwise), then reads
+ * the tag back: it must be there and be what was pushed.
+ */
+async function pushAndCheck(config, tag, layoutDir, builtDigest, env, backoff) {
     const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push');
     const retry = {
         retries: config.retries,
@@ -38945,11 +38944,12 @@ async function pushAndCheck(config, tag, layoutDir, env, backoff) {
         onRetry: (e, attempt, delay) => lib_core/* info */.pq(`${e.message}; retry ${attempt} in ${delay} ms`)
     };
     try {
-        const digest = await pushLayout(client, layoutDir, tag, retry);
+        const digest = layoutDir ? await pushLayout(client, layoutDir, tag, retry) : builtDigest;
         const back = await withRetries(() => client.manifest(tag), { ...retry, retryOn: ['transient', 'absent'] });
-        if (back.digest !== digest)
+        if (digest && back.digest !== digest)
             throw new ActionError(`${config.image}:${tag} reads back as ${back.digest}, not the pushed ${digest}`);
-        return digest;
+        lib_core/* info */.pq(`${config.image}:${tag} is ${back.digest}`);
+        return back.digest;
     }
     catch (error) {
         throw explainAuthFailure(error, config.registry);

@@ -9,12 +9,12 @@ import { ActionError } from './errors.js'
 import { mayLogIn, type GitHubContext } from './github-context.js'
 import type { Config } from './inputs.js'
 import { hasLocalCache, localCacheKey, restoreLocalCache } from './local-cache.js'
-import { archRef, buildArgv, createBuilderArgv, decidePush, localCacheKeyPrefix, ociLabels, planCache, qemuInstallArgv } from './plan.js'
+import { archRef, buildArgv, type BuildOutput, createBuilderArgv, decidePush, localCacheKeyPrefix, ociLabels, planCache, qemuInstallArgv } from './plan.js'
 import { archTag, formatPlatform } from './platform.js'
 import { binfmtRegistered, decideQemu } from './qemu.js'
 import { pushLayout } from './push.js'
 import { RegistryClient } from './registry.js'
-import { cacheProblem, classifyBuildFailure, withRetries, type Backoff, type RetryOptions } from './retry.js'
+import { cacheProblem, classifyBuildFailure, failedWhilePushing, withRetries, type Backoff, type RetryOptions } from './retry.js'
 import { saveState, type PostState } from './state.js'
 import { writeSummary } from './summary.js'
 
@@ -72,21 +72,29 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
 
   const workDir = mkdtempSync(join(env.RUNNER_TEMP || tmpdir(), 'brokkr-build-'))
   const metadataFile = join(workDir, 'metadata.json')
-  const layoutDir = decision.push ? join(workDir, 'oci') : undefined
-  const argv = buildArgv(config, platform, {
-    builder: builder.name,
-    layoutDir,
-    metadataFile,
-    labels: ociLabels(config, github, new Date().toISOString()),
-    cache,
-    includeCacheFrom: cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir))
-  })
+  const tag = `${config.sha}-${archTag(platform)}`
+  const labels = ociLabels(config, github, new Date().toISOString())
+  const includeCacheFrom = cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir))
+  // BuildKit's own push first; if the registry fails it mid-push, export a layout and push that ourselves
+  const target: { output: BuildOutput } = { output: decision.push ? { kind: 'push' } : { kind: 'none' } }
+  let pushFailed = false
+  const classify = (log: string, errorText: string) => {
+    pushFailed = target.output.kind === 'push' && failedWhilePushing(log, errorText)
+    return classifyBuildFailure(log, errorText)
+  }
   core.startGroup(`Build ${ref}`)
-  const built = await withRetries(() => docker.mustRun('docker buildx build', argv, { stream: true, classify: classifyBuildFailure }), {
-    retries: config.retries,
-    backoff,
-    onRetry: (e, attempt, delay) => core.warning(`${e.message}; build try ${attempt + 1} in ${delay} ms (layers come from cache)`)
-  }).catch((error) => {
+  const built = await withRetries(
+    () => docker.mustRun('docker buildx build', buildArgv(config, platform, { builder: builder.name, output: target.output, metadataFile, labels, cache, includeCacheFrom }), { stream: true, classify }),
+    {
+      retries: config.retries,
+      backoff,
+      onRetry: (e, attempt, delay) => {
+        if (pushFailed) target.output = { kind: 'layout', dir: join(workDir, 'oci') }
+        const next = pushFailed ? 'exporting an OCI layout to push request by request' : 'layers come from cache'
+        core.warning(`${e.message}; build try ${attempt + 1} in ${delay} ms (${next})`)
+      }
+    }
+  ).catch((error) => {
     throw explainAuthFailure(error, config.registry)
   })
   core.endGroup()
@@ -94,18 +102,13 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
   if (problem && cache.status === 'on') core.warning(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`)
   const metadata = config.dryRun ? '{}' : readFileSync(metadataFile, 'utf8')
 
-  const tag = `${config.sha}-${archTag(platform)}`
   let digest = ''
-  if (layoutDir) {
-    core.startGroup(`Push ${ref}`)
-    if (config.dryRun) {
-      core.info(`[dry-run] push the OCI layout ${layoutDir} to ${ref}, blobs first and the tag last, each request retried`)
-    } else {
-      try {
-        digest = await pushAndCheck(config, tag, layoutDir, env, backoff)
-      } finally {
-        rmSync(workDir, { recursive: true, force: true })
-      }
+  if (decision.push && !config.dryRun) {
+    core.startGroup(`Check ${ref}`)
+    try {
+      digest = await pushAndCheck(config, tag, target.output.kind === 'layout' ? target.output.dir : undefined, JSON.parse(metadata)['containerimage.digest'], env, backoff)
+    } finally {
+      rmSync(workDir, { recursive: true, force: true })
     }
     core.endGroup()
   }
@@ -146,8 +149,18 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
   )
 }
 
-/** Pushes the exported layout under the arch tag, then reads the tag back: it must be what we pushed. */
-async function pushAndCheck(config: Config, tag: string, layoutDir: string, env: NodeJS.ProcessEnv, backoff: Backoff): Promise<string> {
+/**
+ * Pushes the exported layout when there is one (BuildKit already pushed otherwise), then reads
+ * the tag back: it must be there and be what was pushed.
+ */
+async function pushAndCheck(
+  config: Config,
+  tag: string,
+  layoutDir: string | undefined,
+  builtDigest: string | undefined,
+  env: NodeJS.ProcessEnv,
+  backoff: Backoff
+): Promise<string> {
   const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push')
   const retry: RetryOptions = {
     retries: config.retries,
@@ -155,10 +168,11 @@ async function pushAndCheck(config: Config, tag: string, layoutDir: string, env:
     onRetry: (e, attempt, delay) => core.info(`${e.message}; retry ${attempt} in ${delay} ms`)
   }
   try {
-    const digest = await pushLayout(client, layoutDir, tag, retry)
+    const digest = layoutDir ? await pushLayout(client, layoutDir, tag, retry) : builtDigest
     const back = await withRetries(() => client.manifest(tag), { ...retry, retryOn: ['transient', 'absent'] })
-    if (back.digest !== digest) throw new ActionError(`${config.image}:${tag} reads back as ${back.digest}, not the pushed ${digest}`)
-    return digest
+    if (digest && back.digest !== digest) throw new ActionError(`${config.image}:${tag} reads back as ${back.digest}, not the pushed ${digest}`)
+    core.info(`${config.image}:${tag} is ${back.digest}`)
+    return back.digest
   } catch (error) {
     throw explainAuthFailure(error, config.registry)
   }

@@ -34,7 +34,7 @@ describe('build argv', () => {
   const labels = ociLabels(config, pushToMain, '2026-01-01T00:00:00Z')
 
   it('is one buildx build with every flag in order', () => {
-    expect(buildArgv(config, config.platform!, { builder: 'brokkr-builder', layoutDir: '/tmp/oci', metadataFile: '/tmp/m.json', labels, cache, includeCacheFrom: true })).toEqual([
+    expect(buildArgv(config, config.platform!, { builder: 'brokkr-builder', output: { kind: 'push' }, metadataFile: '/tmp/m.json', labels, cache, includeCacheFrom: true })).toEqual([
       'buildx', 'build', '--builder', 'brokkr-builder', '--platform', 'linux/arm64', '--file', 'docker/Dockerfile.agent',
       '--target', 'runtime', '--tag', 'ghcr.io/colliery-io/brokkr-agent:abc1234-arm64', '--build-arg', 'RUST_VERSION=1.80',
       '--label', 'org.opencontainers.image.source=https://github.com/colliery-io/brokkr',
@@ -46,16 +46,20 @@ describe('build argv', () => {
       '--provenance=mode=max',
       '--cache-from', 'type=gha,scope=agent-arm64',
       '--cache-to', 'type=gha,scope=agent-arm64,mode=max,ignore-error=true',
-      '--metadata-file', '/tmp/m.json',
-      '--output', 'type=image,name=ghcr.io/colliery-io/brokkr-agent:abc1234-arm64,push=false',
-      '--output', 'type=oci,dest=/tmp/oci,tar=false', '.'
+      '--metadata-file', '/tmp/m.json', '--push', '.'
     ])
   })
 
   it('keeps the result in the build cache when not pushing', () => {
-    const argv = buildArgv(config, config.platform!, { builder: 'b', metadataFile: 'm', labels: [], cache, includeCacheFrom: true })
+    const argv = buildArgv(config, config.platform!, { builder: 'b', output: { kind: 'none' }, metadataFile: 'm', labels: [], cache, includeCacheFrom: true })
     expect(argv.slice(-3)).toEqual(['--output', 'type=cacheonly', '.'])
     expect(argv.join(' ')).not.toMatch(/--push|type=oci|type=image/)
+  })
+
+  it('exports an OCI layout for our own pusher after BuildKit failed to push', () => {
+    const argv = buildArgv(config, config.platform!, { builder: 'b', output: { kind: 'layout', dir: '/t/oci' }, metadataFile: 'm', labels: [], cache, includeCacheFrom: true })
+    expect(argv.slice(-3)).toEqual(['--output', 'type=oci,dest=/t/oci,tar=false', '.'])
+    expect(argv).not.toContain('--push')
   })
 
   it('labels a release with its version', () => {

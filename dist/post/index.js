@@ -31986,11 +31986,11 @@ function classifyBuildFailure(log, errorText) {
     const base = classifyDockerOutput(errorText);
     if (base === 'auth')
         return 'auth';
-    if (/failed to push|pushing|exporting to image/i.test(errorText))
-        return 'transient';
-    if (failedSteps(log).some((s) => /^(exporting|pushing|writing image|naming to|\[auth\])/.test(s.title)))
-        return 'transient';
-    return base;
+    return failedWhilePushing(log, errorText) ? 'transient' : base;
+}
+function failedWhilePushing(log, errorText) {
+    return (/failed to push|pushing|exporting to image/i.test(errorText) ||
+        failedSteps(log).some((s) => /^(exporting|pushing|writing image|naming to|\[auth\])/.test(s.title)));
 }
 /** Steps of a BuildKit plain-progress log that ended in ERROR, with their titles (a step's first line). */
 function failedSteps(log) {
