@@ -133,6 +133,14 @@ describe('build failure classification', () => {
     'ERROR: failed to solve: not found'
   ].join('\n')
   const dockerPushLag = ['#12 pushing 127.0.0.1:5000/a:b-arm64 with docker', '#12 ERROR: manifest unknown', 'ERROR: failed to solve: manifest unknown'].join('\n')
+  const daemonReadBack = [
+    '#0 building with "default" instance using docker driver',
+    '#10 exporting to image',
+    '#10 DONE 0.2s',
+    '#11 pushing 127.0.0.1:5000/a:b-arm64 with docker',
+    '#11 pushing layer 9c6ab6f4e2a1 done',
+    'ERROR: Error response from daemon: manifest unknown: manifest unknown'
+  ].join('\n')
   const refused = ['#11 exporting to image', '#11 ERROR: failed to push 127.0.0.1:5000/a:b: unexpected status: 401 Unauthorized', 'ERROR: failed to solve: unexpected status: 401 Unauthorized'].join('\n')
 
   const last = (log: string) => log.split('\n').filter((l) => /ERROR/.test(l)).slice(-2).join(' | ')
@@ -140,6 +148,8 @@ describe('build failure classification', () => {
     ['a RUN step failing', solveFailure, 'fatal'],
     ['a registry error while pushing', pushFailure, 'transient'],
     ["dockerd's read-back of a fresh push", dockerPushLag, 'transient'],
+    ["dockerd's push failing without a step error", daemonReadBack, 'transient'],
+    ["dockerd's read-back after every step was done", daemonReadBack.replace('#11 pushing layer 9c6ab6f4e2a1 done', '#11 DONE 0.1s'), 'transient'],
     ['a refused push', refused, 'auth']
   ])('%s is %s', (_name, log, outcome) => expect(classifyBuildFailure(log, last(log))).toBe(outcome))
 })

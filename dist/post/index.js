@@ -31988,9 +31988,28 @@ function classifyBuildFailure(log, errorText) {
         return 'auth';
     return failedWhilePushing(log, errorText) ? 'transient' : base;
 }
+const PUSH_STEP = /^(exporting|pushing|writing image|naming to|\[auth\])/;
 function failedWhilePushing(log, errorText) {
-    return (/failed to push|pushing|exporting to image/i.test(errorText) ||
-        failedSteps(log).some((s) => /^(exporting|pushing|writing image|naming to|\[auth\])/.test(s.title)));
+    if (/failed to push|pushing|exporting to image/i.test(errorText))
+        return true;
+    if (failedSteps(log).some((s) => PUSH_STEP.test(s.title)))
+        return true;
+    // dockerd pushes again after BuildKit ("pushing <ref> with docker") and reads the tag back; those
+    // fail without an ERROR line of their own step, or after every step printed DONE
+    const steps = stepStates(log);
+    const unfinished = steps.filter((s) => !s.finished);
+    return unfinished.length > 0 ? unfinished.some((s) => PUSH_STEP.test(s.title)) : steps.some((s) => PUSH_STEP.test(s.title));
+}
+/** Every step of a plain-progress log: its title and whether it printed DONE or CACHED. */
+function stepStates(log) {
+    const titles = new Map();
+    for (const [, id, title] of log.matchAll(/^#(\d+) (?!\d|ERROR|DONE|CANCELED|CACHED)(.*)$/gm)) {
+        // #0 is buildx's banner ("building with ... instance"), not a step
+        if (id !== '0' && !titles.has(id))
+            titles.set(id, title);
+    }
+    const finished = new Set([...log.matchAll(/^#(\d+) (?:DONE|CACHED)\b/gm)].map((m) => m[1]));
+    return [...titles].map(([id, title]) => ({ title, finished: finished.has(id) }));
 }
 /** Steps of a BuildKit plain-progress log that ended in ERROR, with their titles (a step's first line). */
 function failedSteps(log) {
