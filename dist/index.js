@@ -38107,7 +38107,7 @@ function classifyStatus(status) {
         return 'transient';
     return 'fatal';
 }
-/** Classifies what a docker CLI command printed when it failed (imagetools create, push). */
+/** Classifies what a docker CLI command printed when it failed (login, build, push). */
 function classifyDockerOutput(text) {
     const t = text.toLowerCase();
     if (/\b(401|403)\b|unauthorized|denied|authentication required|forbidden|insufficient_scope/.test(t))
@@ -38833,6 +38833,7 @@ function escapeHtml(text) {
 /** Build mode: one platform, one `docker buildx build`, pushed as <image>:<sha>-<arch>. */
 async function runBuild(config, github, env) {
     const startedAt = Date.now();
+    const startedAtIso = new Date(startedAt).toISOString();
     const platform = config.platform;
     const docker = new Docker(config.dryRun);
     const backoff = { baseMs: config.retryDelayMs, capMs: 30_000 };
@@ -38858,20 +38859,7 @@ async function runBuild(config, github, env) {
         await docker.mustRun('installing the QEMU emulator', qemuInstallArgv(config.qemuImage, platform));
         lib_core/* endGroup */.N4();
     }
-    lib_core/* startGroup */.Oh('Builder');
-    const inspected = config.driver === 'docker' ? undefined : await docker.probe(['buildx', 'inspect', config.builder]);
-    const builder = decideBuilder(config, env, inspected && inspected.code === 0 ? parseInspect(inspected.stdout) : undefined);
-    if (builder.kind === 'conflict')
-        throw new ActionError(builder.message);
-    if (builder.kind === 'create') {
-        await docker.mustRun(`creating builder ${builder.name}`, createBuilderArgv(config));
-        if (!config.dryRun) {
-            state.builderCreated = builder.name;
-            saveState(state);
-        }
-    }
-    lib_core/* info */.pq(`builder ${builder.name} (${builder.kind === 'create' ? 'created' : builder.kind === 'reuse' ? 'reused' : 'docker driver'})`);
-    lib_core/* endGroup */.N4();
+    const builder = await setUpBuilder(config, docker, env, state);
     await logins(config, docker, { push: decision.push, mayLogIn: mayLogIn(github) }, state, backoff);
     let restoredKey;
     const localKey = localCacheKey(localCacheKeyPrefix(config.cacheScope), env);
@@ -38880,46 +38868,33 @@ async function runBuild(config, github, env) {
         restoredKey = await restoreLocalCache(cache.localDir, localKey, localCacheKeyPrefix(config.cacheScope));
         lib_core/* endGroup */.N4();
     }
-    const workDir = (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'brokkr-build-'));
-    const metadataFile = (0,external_node_path_.join)(workDir, 'metadata.json');
     const tag = `${config.sha}-${archTag(platform)}`;
-    const labels = ociLabels(config, github, new Date().toISOString());
-    const includeCacheFrom = cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir));
-    // BuildKit's own push first; if the registry fails it mid-push, export a layout and push that ourselves
-    const target = { output: decision.push ? { kind: 'push' } : { kind: 'none' } };
-    let pushFailed = false;
-    const classify = (log, errorText) => {
-        pushFailed = target.output.kind === 'push' && failedWhilePushing(log, errorText);
-        return classifyBuildFailure(log, errorText);
-    };
-    lib_core/* startGroup */.Oh(`Build ${ref}`);
-    const built = await withRetries(() => docker.mustRun('docker buildx build', buildArgv(config, platform, { builder: builder.name, output: target.output, metadataFile, labels, cache, includeCacheFrom }), { stream: true, classify }), {
-        retries: config.retries,
-        backoff,
-        onRetry: (e, attempt, delay) => {
-            if (pushFailed)
-                target.output = { kind: 'layout', dir: (0,external_node_path_.join)(workDir, 'oci') };
-            const next = pushFailed ? 'exporting an OCI layout to push request by request' : 'layers come from cache';
-            lib_core/* warning */.$e(`${e.message}; build try ${attempt + 1} in ${delay} ms (${next})`);
-        }
-    }).catch((error) => {
-        throw explainAuthFailure(error, config.registry);
-    });
-    lib_core/* endGroup */.N4();
-    const problem = cacheProblem(`${built.stdout}\n${built.stderr}`);
-    if (problem && cache.status === 'on')
-        lib_core/* warning */.$e(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`);
-    const metadata = config.dryRun ? '{}' : (0,external_node_fs_.readFileSync)(metadataFile, 'utf8');
+    const workDir = (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'brokkr-build-'));
     let digest = '';
-    if (decision.push && !config.dryRun) {
-        lib_core/* startGroup */.Oh(`Check ${ref}`);
-        try {
-            digest = await pushAndCheck(config, tag, target.output.kind === 'layout' ? target.output.dir : undefined, JSON.parse(metadata)['containerimage.digest'], env, backoff);
+    let metadata = '{}';
+    try {
+        const argv = (output) => buildArgv(config, platform, {
+            builder,
+            output,
+            metadataFile: (0,external_node_path_.join)(workDir, 'metadata.json'),
+            labels: ociLabels(config, github, startedAtIso),
+            cache,
+            includeCacheFrom: cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir))
+        });
+        const { built, output } = await build(config, docker, ref, argv, decision.push ? { kind: 'push' } : { kind: 'none' }, (0,external_node_path_.join)(workDir, 'oci'), backoff);
+        const problem = cacheProblem(`${built.stdout}\n${built.stderr}`);
+        if (problem && cache.status === 'on')
+            lib_core/* warning */.$e(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`);
+        if (!config.dryRun)
+            metadata = (0,external_node_fs_.readFileSync)((0,external_node_path_.join)(workDir, 'metadata.json'), 'utf8');
+        if (decision.push && !config.dryRun) {
+            lib_core/* startGroup */.Oh(`Check ${ref}`);
+            digest = await pushAndCheck(config, tag, output.kind === 'layout' ? output.dir : undefined, JSON.parse(metadata)['containerimage.digest'], env, backoff);
+            lib_core/* endGroup */.N4();
         }
-        finally {
-            (0,external_node_fs_.rmSync)(workDir, { recursive: true, force: true });
-        }
-        lib_core/* endGroup */.N4();
+    }
+    finally {
+        (0,external_node_fs_.rmSync)(workDir, { recursive: true, force: true });
     }
     if (cache.backend === 'local' && cache.localDir && cache.localExportDir && !config.dryRun) {
         state.localCache = { dir: cache.localDir, exportDir: cache.localExportDir, key: localKey, restoredKey };
@@ -38950,6 +38925,56 @@ async function runBuild(config, github, env) {
         ['execution', qemu.emulated ? `emulated (QEMU${qemu.install ? ', installed by this run' : ''})` : 'native'],
         ...(config.dryRun ? [['commands', docker.planned.join('\n')]] : [])
     ], startedAt);
+}
+/** Reuses the docker context's builder, or an existing builder of ours, or creates (and remembers) one. */
+async function setUpBuilder(config, docker, env, state) {
+    lib_core/* startGroup */.Oh('Builder');
+    const inspected = config.driver === 'docker' ? undefined : await docker.probe(['buildx', 'inspect', config.builder]);
+    const builder = decideBuilder(config, env, inspected && inspected.code === 0 ? parseInspect(inspected.stdout) : undefined);
+    if (builder.kind === 'conflict')
+        throw new ActionError(builder.message);
+    if (builder.kind === 'create') {
+        await docker.mustRun(`creating builder ${builder.name}`, createBuilderArgv(config));
+        if (!config.dryRun) {
+            state.builderCreated = builder.name;
+            saveState(state);
+        }
+    }
+    lib_core/* info */.pq(`builder ${builder.name} (${builder.kind === 'create' ? 'created' : builder.kind === 'reuse' ? 'reused' : 'docker driver'})`);
+    lib_core/* endGroup */.N4();
+    return builder.name;
+}
+/**
+ * Runs the build, retrying what is worth it. BuildKit's own push comes first; when the registry
+ * fails it mid-push, the next try exports an OCI layout instead, for our request-by-request pusher.
+ */
+async function build(config, docker, ref, argv, first, layoutDir, backoff) {
+    let output = first;
+    let pushFailed = false;
+    const classify = (log, errorText) => {
+        pushFailed = output.kind === 'push' && failedWhilePushing(log, errorText);
+        return classifyBuildFailure(log, errorText);
+    };
+    lib_core/* startGroup */.Oh(`Build ${ref}`);
+    try {
+        const built = await withRetries(() => docker.mustRun('docker buildx build', argv(output), { stream: true, classify }), {
+            retries: config.retries,
+            backoff,
+            onRetry: (e, attempt, delay) => {
+                if (pushFailed)
+                    output = { kind: 'layout', dir: layoutDir };
+                const next = pushFailed ? 'exporting an OCI layout to push request by request' : 'layers come from cache';
+                lib_core/* warning */.$e(`${e.message}; build try ${attempt + 1} in ${delay} ms (${next})`);
+            }
+        });
+        return { built, output };
+    }
+    catch (error) {
+        throw explainAuthFailure(error, config.registry);
+    }
+    finally {
+        lib_core/* endGroup */.N4();
+    }
 }
 /**
  * Pushes the exported layout when there is one (BuildKit already pushed otherwise), then reads
@@ -39292,12 +39317,9 @@ function listPlatforms(answer) {
 
 
 
-
-
 /** Manifest mode: wait for every arch image, prove each is its platform, push the index, check what was pushed. */
 async function runManifest(config, github, env) {
     const startedAt = Date.now();
-    const docker = new Docker(config.dryRun);
     const backoff = { baseMs: config.retryDelayMs, capMs: 30_000 };
     const decision = decidePush(config.push, github);
     if (decision.warning)
@@ -39318,14 +39340,12 @@ async function runManifest(config, github, env) {
         return;
     }
     if (config.dryRun) {
-        await logins(config, docker, { push: true, mayLogIn: mayLogIn(github) }, {}, backoff);
         const plan = [
-            ...docker.planned,
             `wait up to ${formatDuration(config.waitTimeoutMs)} for ${config.platforms.map((p) => archRef(config.image, config.sha, p)).join(', ')} and verify each image config`,
             ...tags.map((t) => `push the index of those arch images as ${config.image}:${t}`),
             `read ${indexRef} back and verify it`
         ];
-        for (const line of plan.slice(docker.planned.length))
+        for (const line of plan)
             lib_core/* info */.pq(`[dry-run] ${line}`);
         await writeSummary(`Dry run: Brokkr manifest ${config.component}`, [
             ['image', config.image],
@@ -39335,8 +39355,7 @@ async function runManifest(config, github, env) {
         ], startedAt);
         return;
     }
-    const state = {};
-    await logins(config, docker, { push: true, mayLogIn: mayLogIn(github) }, state, backoff);
+    // every read and write goes through our own client with the credentials in hand: docker's login is not needed
     const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push');
     lib_core/* startGroup */.Oh('Wait for and verify the arch images');
     const deadline = Date.now() + config.waitTimeoutMs;

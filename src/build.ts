@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { explainAuthFailure, logins, registryCredentials } from './auth.js'
 import { decideBuilder, parseInspect } from './builder.js'
-import { Docker } from './docker.js'
+import { Docker, type DockerResult } from './docker.js'
 import { ActionError } from './errors.js'
 import { mayLogIn, type GitHubContext } from './github-context.js'
 import type { Config } from './inputs.js'
@@ -21,6 +21,7 @@ import { writeSummary } from './summary.js'
 /** Build mode: one platform, one `docker buildx build`, pushed as <image>:<sha>-<arch>. */
 export async function runBuild(config: Config, github: GitHubContext, env: NodeJS.ProcessEnv): Promise<void> {
   const startedAt = Date.now()
+  const startedAtIso = new Date(startedAt).toISOString()
   const platform = config.platform!
   const docker = new Docker(config.dryRun)
   const backoff: Backoff = { baseMs: config.retryDelayMs, capMs: 30_000 }
@@ -45,21 +46,7 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
     await docker.mustRun('installing the QEMU emulator', qemuInstallArgv(config.qemuImage, platform))
     core.endGroup()
   }
-
-  core.startGroup('Builder')
-  const inspected = config.driver === 'docker' ? undefined : await docker.probe(['buildx', 'inspect', config.builder])
-  const builder = decideBuilder(config, env, inspected && inspected.code === 0 ? parseInspect(inspected.stdout) : undefined)
-  if (builder.kind === 'conflict') throw new ActionError(builder.message)
-  if (builder.kind === 'create') {
-    await docker.mustRun(`creating builder ${builder.name}`, createBuilderArgv(config)!)
-    if (!config.dryRun) {
-      state.builderCreated = builder.name
-      saveState(state)
-    }
-  }
-  core.info(`builder ${builder.name} (${builder.kind === 'create' ? 'created' : builder.kind === 'reuse' ? 'reused' : 'docker driver'})`)
-  core.endGroup()
-
+  const builder = await setUpBuilder(config, docker, env, state)
   await logins(config, docker, { push: decision.push, mayLogIn: mayLogIn(github) }, state, backoff)
 
   let restoredKey: string | undefined
@@ -70,47 +57,31 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
     core.endGroup()
   }
 
-  const workDir = mkdtempSync(join(env.RUNNER_TEMP || tmpdir(), 'brokkr-build-'))
-  const metadataFile = join(workDir, 'metadata.json')
   const tag = `${config.sha}-${archTag(platform)}`
-  const labels = ociLabels(config, github, new Date().toISOString())
-  const includeCacheFrom = cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir))
-  // BuildKit's own push first; if the registry fails it mid-push, export a layout and push that ourselves
-  const target: { output: BuildOutput } = { output: decision.push ? { kind: 'push' } : { kind: 'none' } }
-  let pushFailed = false
-  const classify = (log: string, errorText: string) => {
-    pushFailed = target.output.kind === 'push' && failedWhilePushing(log, errorText)
-    return classifyBuildFailure(log, errorText)
-  }
-  core.startGroup(`Build ${ref}`)
-  const built = await withRetries(
-    () => docker.mustRun('docker buildx build', buildArgv(config, platform, { builder: builder.name, output: target.output, metadataFile, labels, cache, includeCacheFrom }), { stream: true, classify }),
-    {
-      retries: config.retries,
-      backoff,
-      onRetry: (e, attempt, delay) => {
-        if (pushFailed) target.output = { kind: 'layout', dir: join(workDir, 'oci') }
-        const next = pushFailed ? 'exporting an OCI layout to push request by request' : 'layers come from cache'
-        core.warning(`${e.message}; build try ${attempt + 1} in ${delay} ms (${next})`)
-      }
-    }
-  ).catch((error) => {
-    throw explainAuthFailure(error, config.registry)
-  })
-  core.endGroup()
-  const problem = cacheProblem(`${built.stdout}\n${built.stderr}`)
-  if (problem && cache.status === 'on') core.warning(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`)
-  const metadata = config.dryRun ? '{}' : readFileSync(metadataFile, 'utf8')
-
+  const workDir = mkdtempSync(join(env.RUNNER_TEMP || tmpdir(), 'brokkr-build-'))
   let digest = ''
-  if (decision.push && !config.dryRun) {
-    core.startGroup(`Check ${ref}`)
-    try {
-      digest = await pushAndCheck(config, tag, target.output.kind === 'layout' ? target.output.dir : undefined, JSON.parse(metadata)['containerimage.digest'], env, backoff)
-    } finally {
-      rmSync(workDir, { recursive: true, force: true })
+  let metadata = '{}'
+  try {
+    const argv = (output: BuildOutput) =>
+      buildArgv(config, platform, {
+        builder,
+        output,
+        metadataFile: join(workDir, 'metadata.json'),
+        labels: ociLabels(config, github, startedAtIso),
+        cache,
+        includeCacheFrom: cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir))
+      })
+    const { built, output } = await build(config, docker, ref, argv, decision.push ? { kind: 'push' } : { kind: 'none' }, join(workDir, 'oci'), backoff)
+    const problem = cacheProblem(`${built.stdout}\n${built.stderr}`)
+    if (problem && cache.status === 'on') core.warning(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`)
+    if (!config.dryRun) metadata = readFileSync(join(workDir, 'metadata.json'), 'utf8')
+    if (decision.push && !config.dryRun) {
+      core.startGroup(`Check ${ref}`)
+      digest = await pushAndCheck(config, tag, output.kind === 'layout' ? output.dir : undefined, JSON.parse(metadata)['containerimage.digest'], env, backoff)
+      core.endGroup()
     }
-    core.endGroup()
+  } finally {
+    rmSync(workDir, { recursive: true, force: true })
   }
 
   if (cache.backend === 'local' && cache.localDir && cache.localExportDir && !config.dryRun) {
@@ -147,6 +118,62 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
     ],
     startedAt
   )
+}
+
+/** Reuses the docker context's builder, or an existing builder of ours, or creates (and remembers) one. */
+async function setUpBuilder(config: Config, docker: Docker, env: NodeJS.ProcessEnv, state: PostState): Promise<string> {
+  core.startGroup('Builder')
+  const inspected = config.driver === 'docker' ? undefined : await docker.probe(['buildx', 'inspect', config.builder])
+  const builder = decideBuilder(config, env, inspected && inspected.code === 0 ? parseInspect(inspected.stdout) : undefined)
+  if (builder.kind === 'conflict') throw new ActionError(builder.message)
+  if (builder.kind === 'create') {
+    await docker.mustRun(`creating builder ${builder.name}`, createBuilderArgv(config)!)
+    if (!config.dryRun) {
+      state.builderCreated = builder.name
+      saveState(state)
+    }
+  }
+  core.info(`builder ${builder.name} (${builder.kind === 'create' ? 'created' : builder.kind === 'reuse' ? 'reused' : 'docker driver'})`)
+  core.endGroup()
+  return builder.name
+}
+
+/**
+ * Runs the build, retrying what is worth it. BuildKit's own push comes first; when the registry
+ * fails it mid-push, the next try exports an OCI layout instead, for our request-by-request pusher.
+ */
+async function build(
+  config: Config,
+  docker: Docker,
+  ref: string,
+  argv: (output: BuildOutput) => string[],
+  first: BuildOutput,
+  layoutDir: string,
+  backoff: Backoff
+): Promise<{ built: DockerResult; output: BuildOutput }> {
+  let output = first
+  let pushFailed = false
+  const classify = (log: string, errorText: string) => {
+    pushFailed = output.kind === 'push' && failedWhilePushing(log, errorText)
+    return classifyBuildFailure(log, errorText)
+  }
+  core.startGroup(`Build ${ref}`)
+  try {
+    const built = await withRetries(() => docker.mustRun('docker buildx build', argv(output), { stream: true, classify }), {
+      retries: config.retries,
+      backoff,
+      onRetry: (e, attempt, delay) => {
+        if (pushFailed) output = { kind: 'layout', dir: layoutDir }
+        const next = pushFailed ? 'exporting an OCI layout to push request by request' : 'layers come from cache'
+        core.warning(`${e.message}; build try ${attempt + 1} in ${delay} ms (${next})`)
+      }
+    })
+    return { built, output }
+  } catch (error) {
+    throw explainAuthFailure(error, config.registry)
+  } finally {
+    core.endGroup()
+  }
 }
 
 /**

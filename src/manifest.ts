@@ -1,15 +1,13 @@
 import * as core from '@actions/core'
-import { explainAuthFailure, logins, registryCredentials } from './auth.js'
-import { Docker } from './docker.js'
+import { explainAuthFailure, registryCredentials } from './auth.js'
 import { formatDuration } from './duration.js'
 import { ActionError } from './errors.js'
-import { mayLogIn, type GitHubContext } from './github-context.js'
+import type { GitHubContext } from './github-context.js'
 import type { Config } from './inputs.js'
 import { archRef, decidePush } from './plan.js'
 import { archTag, formatPlatform, type Platform } from './platform.js'
 import { RegistryClient, type Manifest } from './registry.js'
 import { ClassifiedError, retryDelay, sleep, waitDelay, withRetries, type Backoff, type RetryOptions } from './retry.js'
-import type { PostState } from './state.js'
 import { writeSummary } from './summary.js'
 import { indexTags } from './tags.js'
 import { composeIndex, configPlatformProblem, listPlatforms, OCI_INDEX, pickPlatformManifest, pushedIndexProblem, type VerifiedSource } from './verify.js'
@@ -24,7 +22,6 @@ interface Source extends VerifiedSource {
 /** Manifest mode: wait for every arch image, prove each is its platform, push the index, check what was pushed. */
 export async function runManifest(config: Config, github: GitHubContext, env: NodeJS.ProcessEnv): Promise<void> {
   const startedAt = Date.now()
-  const docker = new Docker(config.dryRun)
   const backoff: Backoff = { baseMs: config.retryDelayMs, capMs: 30_000 }
   const decision = decidePush(config.push, github)
   if (decision.warning) core.warning(decision.warning)
@@ -45,14 +42,12 @@ export async function runManifest(config: Config, github: GitHubContext, env: No
     return
   }
   if (config.dryRun) {
-    await logins(config, docker, { push: true, mayLogIn: mayLogIn(github) }, {}, backoff)
     const plan = [
-      ...docker.planned,
       `wait up to ${formatDuration(config.waitTimeoutMs)} for ${config.platforms.map((p) => archRef(config.image, config.sha, p)).join(', ')} and verify each image config`,
       ...tags.map((t) => `push the index of those arch images as ${config.image}:${t}`),
       `read ${indexRef} back and verify it`
     ]
-    for (const line of plan.slice(docker.planned.length)) core.info(`[dry-run] ${line}`)
+    for (const line of plan) core.info(`[dry-run] ${line}`)
     await writeSummary(
       `Dry run: Brokkr manifest ${config.component}`,
       [
@@ -66,8 +61,7 @@ export async function runManifest(config: Config, github: GitHubContext, env: No
     return
   }
 
-  const state: PostState = {}
-  await logins(config, docker, { push: true, mayLogIn: mayLogIn(github) }, state, backoff)
+  // every read and write goes through our own client with the credentials in hand: docker's login is not needed
   const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push')
 
   core.startGroup('Wait for and verify the arch images')

@@ -14,7 +14,7 @@ export function classifyStatus(status: number): Outcome {
   return 'fatal'
 }
 
-/** Classifies what a docker CLI command printed when it failed (imagetools create, push). */
+/** Classifies what a docker CLI command printed when it failed (login, build, push). */
 export function classifyDockerOutput(text: string): Outcome {
   const t = text.toLowerCase()
   if (/\b(401|403)\b|unauthorized|denied|authentication required|forbidden|insufficient_scope/.test(t)) return 'auth'

@@ -4,7 +4,7 @@
  * Every scenario is a real run of the bundled action (dist/ through the runner harness) against
  * the e2e stack: a real Docker engine + buildx + QEMU and an htpasswd registry, with the fault
  * proxy in front of the registry (the action's `registry` input is the proxy's host, so the
- * proxy sees every request of the action, of docker login, of buildx and of imagetools).
+ * proxy sees every request of the action, of docker login and of buildx).
  *
  * Each scenario records what was injected, what the action did and the figures of its last run;
  * afterAll writes them to docs/reliability.md, so that file always describes the last run.
@@ -412,7 +412,7 @@ describeE2E('reliability (bundled action against the real stack behind the fault
   }, 120_000)
 
   test('2. 10% 5xx/429 with Retry-After + 5% connection resets: manifest 5/5, build push gets through', async () => {
-    const r = row('2', 'random registry faults on every request', '10% 500/502/503/429 (Retry-After: 1) + 5% connection resets on every `/v2/` request, a new seed per run (5 manifest runs, 1 build); then exactly one 503 on the first `GET /v2/` of docker login; retry-delay 200ms, retries 5')
+    const r = row('2', 'random registry faults on every request', '10% 500/502/503/429 (Retry-After: 1) + 5% connection resets on every `/v2/` request, a new seed per run (5 manifest runs, 1 build); then exactly one 503 on the first `GET /v2/` of docker login in a build; retry-delay 200ms, retries 5')
     const sha = newSha()
     await buildArchImages(sha)
     const digests: string[] = []
@@ -444,13 +444,15 @@ describeE2E('reliability (bundled action against the real stack behind the fault
     r.did.push(`manifest: ${ok}/5 runs succeeded${lastLines.length ? ` (failed: ${lastLines.join(' / ')})` : ''}; all 5 runs: ${faultText(allLog)}`)
     if (last) r.figures.push(`manifest run 5: ${figures(last.res, last.log)}`)
 
-    // one 503 on docker login's first request (a fault the random runs above hit at random)
+    // one 503 on docker login's first request (a fault the random runs above hit at random);
+    // build mode logs in with docker, manifest mode needs no docker login
     proxy.configure({ status: [{ pathRegex: '^/v2/$', status: 503, count: 1 }] })
     proxy.clearLog()
-    const one = await manifest(sha)
+    const one = await build(sha, 'linux/amd64')
     const oneLog = [...proxy.log]
+    check(r, oneLog.some((e) => e.fate === 'forced'), 'the 503 was really injected', JSON.stringify(oneLog.slice(0, 3)))
     check(r, harness.resultExitCode(one) === 0, 'a single 503 on the login ping is retried, not reported as refused credentials', firstError(one))
-    r.did.push(`one 503 on the login ping: ${harness.resultExitCode(one) === 0 ? 'retried, index pushed' : `failed: "${firstError(one)}"`}`)
+    r.did.push(`one 503 on the login ping of a build: ${harness.resultExitCode(one) === 0 ? 'retried, image pushed' : `failed: "${firstError(one)}"`}`)
     r.figures.push(`one 503 on the login ping: ${figures(one, oneLog)}`)
 
     // a build push through the same faults
@@ -552,7 +554,7 @@ describeE2E('reliability (bundled action against the real stack behind the fault
   }, 120_000)
 
   test('6. 401/403 from the registry: fails at once with a hint about permissions and login', async () => {
-    const r = row('6', '401/403 from the registry, wait-timeout 600s', 'a) wrong password (registry answers 401 to the login); b) proxy answers 401 to every manifest GET/HEAD; c) proxy answers 403 to every manifest PUT (push denied, as GHCR without `packages: write`)')
+    const r = row('6', '401/403 from the registry, wait-timeout 600s', 'a) wrong password (the registry refuses the credentials); b) proxy answers 401 to every manifest GET/HEAD; c) proxy answers 403 to every manifest PUT of a build (push denied, as GHCR without `packages: write`); d) the same 403 for the index PUT of manifest mode')
     const hint = /permissions: packages: write/
     const cases: Array<[string, Record<string, unknown>, () => Promise<ActionResult>]> = []
     const sha = newSha()
@@ -560,6 +562,7 @@ describeE2E('reliability (bundled action against the real stack behind the fault
     cases.push(['a', {}, () => manifest(sha, { password: `wrong-${randomBytes(6).toString('hex')}`, 'wait-timeout': '600s' })])
     cases.push(['b', { status: [{ pathRegex: '/manifests/', status: 401, methods: ['GET', 'HEAD'] }] }, () => manifest(sha, { 'wait-timeout': '600s' })])
     cases.push(['c', { status: [{ pathRegex: '/manifests/', status: 403, methods: ['PUT'] }] }, () => build(newSha(), 'linux/amd64')])
+    cases.push(['d', { status: [{ pathRegex: '/manifests/', status: 403, methods: ['PUT'] }] }, () => manifest(sha, { 'wait-timeout': '600s' })])
     for (const [label, rules, go] of cases) {
       proxy.configure(rules)
       proxy.clearLog()

@@ -31964,7 +31964,7 @@ function classifyStatus(status) {
         return 'transient';
     return 'fatal';
 }
-/** Classifies what a docker CLI command printed when it failed (imagetools create, push). */
+/** Classifies what a docker CLI command printed when it failed (login, build, push). */
 function classifyDockerOutput(text) {
     const t = text.toLowerCase();
     if (/\b(401|403)\b|unauthorized|denied|authentication required|forbidden|insufficient_scope/.test(t))

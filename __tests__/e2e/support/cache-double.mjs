@@ -24,7 +24,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
-import { fileURLToPath } from 'node:url';
+import { listen, runServiceCli } from './service.mjs';
 
 const API_PREFIX = '/_apis/artifactcache/';
 const ARCHIVE_PREFIX = '/_archives/';
@@ -697,26 +697,12 @@ export async function startCacheDouble({
   server.keepAliveTimeout = 30_000;
   server.requestTimeout = 0; // big uploads
 
-  const sockets = new Set();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address();
-  const hostForUrl = addr.family === 'IPv6' || addr.address.includes(':') ? `[${addr.address}]` : addr.address;
-  baseUrl = `http://${hostForUrl}:${addr.port}/`;
+  const listening = await listen(server, { port, host });
+  baseUrl = `${listening.origin}/`;
 
   const api = {
     url: baseUrl,
-    port: addr.port,
+    port: listening.port,
     token,
     storageDir: dir,
     requests,
@@ -755,10 +741,7 @@ export async function startCacheDouble({
       return mintRuntimeToken(opts);
     },
     async close() {
-      await new Promise((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
+      await listening.close();
       if (ownsStorage) await fsp.rm(dir, { recursive: true, force: true });
     },
   };
@@ -768,63 +751,20 @@ export async function startCacheDouble({
 // ---------------------------------------------------------------------------------------------
 // CLI
 
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const eq = a.indexOf('=');
-    const [name, inline] = eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined];
-    const val = () => (inline !== undefined ? inline : argv[++i]);
-    if (name === '--port') out.port = Number(val());
-    else if (name === '--host') out.host = val();
-    else if (name === '--state-file') out.stateFile = val();
-    else if (name === '--storage-dir') out.storageDir = val();
-    else if (name === '--scope') out.scope = val();
-    else if (name === '--quiet') out.quiet = true;
-    else if (name === '--help' || name === '-h') out.help = true;
-    else throw new Error(`unknown argument ${a}`);
-  }
-  return out;
-}
-
-async function main() {
-  const args = parseArgs(process.argv.slice(2));
-  if (args.help) {
-    process.stdout.write(
-      'usage: cache-double.mjs [--port N] [--host H] [--state-file F] [--storage-dir D] [--scope refs/heads/main] [--quiet]\n',
-    );
-    return;
-  }
-  const double = await startCacheDouble({
-    port: args.port ?? 0,
-    host: args.host ?? '127.0.0.1',
-    storageDir: args.storageDir,
-    token: mintRuntimeToken(args.scope ? { scope: args.scope } : {}),
-    onRequest: args.quiet ? undefined : (e) => process.stderr.write(`${JSON.stringify(e)}\n`),
-  });
-  const state = { url: double.url, token: double.token, pid: process.pid, storageDir: double.storageDir };
-  const line = JSON.stringify(state);
-  if (args.stateFile) {
-    const tmp = `${args.stateFile}.tmp-${process.pid}`;
-    await fsp.writeFile(tmp, `${line}\n`);
-    await fsp.rename(tmp, args.stateFile);
-  }
-  process.stdout.write(`${line}\n`);
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    await double.close();
-    if (args.stateFile) await fsp.rm(args.stateFile, { force: true });
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().catch((err) => {
-    process.stderr.write(`cache-double: ${err?.stack ?? err}\n`);
-    process.exit(1);
-  });
-}
+runServiceCli(import.meta.url, {
+  usage: '[--port N] [--host H] [--state-file F] [--storage-dir D] [--scope refs/heads/main] [--quiet]',
+  options: { storageDir: 'string', scope: 'string' },
+  async start(args, log) {
+    const double = await startCacheDouble({
+      port: args.port,
+      host: args.host,
+      storageDir: args.storageDir,
+      token: mintRuntimeToken(args.scope ? { scope: args.scope } : {}),
+      onRequest: log,
+    });
+    return {
+      state: { url: double.url, token: double.token, pid: process.pid, storageDir: double.storageDir },
+      close: () => double.close(),
+    };
+  },
+});

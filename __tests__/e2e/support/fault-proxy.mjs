@@ -19,8 +19,8 @@
 // Node 20 built-ins only.
 
 import http from 'node:http';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFile } from 'node:fs/promises';
+import { listen, runServiceCli } from './service.mjs';
 
 const CONTROL_PREFIX = '/__fault/';
 const HOP_BY_HOP = new Set([
@@ -412,27 +412,13 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
 
-  const sockets = new Set();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address();
-  const hostPort = `${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
-  selfOrigin = `http://${hostPort}`;
+  const listening = await listen(server, { port, host });
+  selfOrigin = listening.origin;
 
   const api = {
     url: selfOrigin,
-    host: hostPort,
-    port: addr.port,
+    host: listening.hostPort,
+    port: listening.port,
     target: targetOrigin,
     log,
     configure,
@@ -447,10 +433,7 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
       return out;
     },
     async close() {
-      await new Promise((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
+      await listening.close();
       agent.destroy();
     },
   };
@@ -461,74 +444,24 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
 // ---------------------------------------------------------------------------------------------
 // CLI
 
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const eq = a.indexOf('=');
-    const [name, inline] = eq > 0 && a.startsWith('--') ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined];
-    const val = () => (inline !== undefined ? inline : argv[++i]);
-    if (name === '--target') out.target = val();
-    else if (name === '--port') out.port = Number(val());
-    else if (name === '--host') out.host = val();
-    else if (name === '--seed') out.seed = Number(val());
-    else if (name === '--rules') out.rules = val();
-    else if (name === '--state-file') out.stateFile = val();
-    else if (name === '--quiet') out.quiet = true;
-    else if (name === '--help' || name === '-h') out.help = true;
-    else throw new Error(`unknown argument ${a}`);
-  }
-  return out;
-}
-
-async function main() {
-  const args = parseArgs(process.argv.slice(2));
-  if (args.help || !args.target) {
-    process.stdout.write(
-      'usage: fault-proxy.mjs --target http://127.0.0.1:5000 [--port N] [--host H] [--seed N] [--rules JSON|@file] [--state-file F] [--quiet]\n',
-    );
-    process.exit(args.help ? 0 : 2);
-  }
-  let rules;
-  if (args.rules) {
-    const { readFile } = await import('node:fs/promises');
-    const txt = args.rules.startsWith('@') ? await readFile(args.rules.slice(1), 'utf8') : args.rules;
-    rules = JSON.parse(txt);
-  }
-  const proxy = await startFaultProxy({
-    target: args.target,
-    port: args.port ?? 0,
-    host: args.host ?? '127.0.0.1',
-    seed: args.seed ?? 1,
-    rules,
-    onLog: args.quiet ? undefined : (e) => process.stderr.write(`${JSON.stringify(e)}\n`),
-  });
-  const line = JSON.stringify({ url: proxy.url, host: proxy.host, pid: process.pid });
-  if (args.stateFile) {
-    const { writeFile, rename } = await import('node:fs/promises');
-    const tmp = `${args.stateFile}.tmp-${process.pid}`;
-    await writeFile(tmp, `${line}\n`);
-    await rename(tmp, args.stateFile);
-  }
-  process.stdout.write(`${line}\n`);
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    await proxy.close();
-    if (args.stateFile) {
-      const { rm } = await import('node:fs/promises');
-      await rm(args.stateFile, { force: true });
+runServiceCli(import.meta.url, {
+  usage: '--target http://127.0.0.1:5000 [--port N] [--host H] [--seed N] [--rules JSON|@file] [--state-file F] [--quiet]',
+  required: ['target'],
+  options: { target: 'string', seed: 'number', rules: 'string' },
+  async start(args, log) {
+    let rules;
+    if (args.rules) {
+      const txt = args.rules.startsWith('@') ? await readFile(args.rules.slice(1), 'utf8') : args.rules;
+      rules = JSON.parse(txt);
     }
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().catch((err) => {
-    process.stderr.write(`fault-proxy: ${err?.stack ?? err}\n`);
-    process.exit(1);
-  });
-}
+    const proxy = await startFaultProxy({
+      target: args.target,
+      port: args.port,
+      host: args.host,
+      seed: args.seed ?? 1,
+      rules,
+      onLog: log,
+    });
+    return { state: { url: proxy.url, host: proxy.host, pid: process.pid }, close: () => proxy.close() };
+  },
+});
