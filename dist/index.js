@@ -38119,56 +38119,6 @@ function classifyDockerOutput(text) {
     }
     return 'fatal';
 }
-/**
- * A build fails either while solving (the Dockerfile's fault: final) or while exporting and
- * pushing (the registry's: worth another try, the layers come from cache). BuildKit's messages
- * from a flaky registry are poor (`failed to solve: not found` after a 502 on an upload), so the
- * phase decides, read from the plain progress log: which step printed the ERROR.
- */
-function classifyBuildFailure(log, errorText) {
-    const base = classifyDockerOutput(errorText);
-    if (base === 'auth')
-        return 'auth';
-    return failedWhilePushing(log, errorText) ? 'transient' : base;
-}
-const PUSH_STEP = /^(exporting|pushing|writing image|naming to|\[auth\])/;
-function failedWhilePushing(log, errorText) {
-    if (/failed to push|pushing|exporting to image/i.test(errorText))
-        return true;
-    if (failedSteps(log).some((s) => PUSH_STEP.test(s.title)))
-        return true;
-    // dockerd pushes again after BuildKit ("pushing <ref> with docker") and reads the tag back; those
-    // fail without an ERROR line of their own step, or after every step printed DONE
-    const steps = stepStates(log);
-    const unfinished = steps.filter((s) => !s.finished);
-    return unfinished.length > 0 ? unfinished.some((s) => PUSH_STEP.test(s.title)) : steps.some((s) => PUSH_STEP.test(s.title));
-}
-/** Every step of a plain-progress log: its title and whether it printed DONE or CACHED. */
-function stepStates(log) {
-    const titles = new Map();
-    for (const [, id, title] of log.matchAll(/^#(\d+) (?!\d|ERROR|DONE|CANCELED|CACHED)(.*)$/gm)) {
-        // #0 is buildx's banner ("building with ... instance"), not a step
-        if (id !== '0' && !titles.has(id))
-            titles.set(id, title);
-    }
-    const finished = new Set([...log.matchAll(/^#(\d+) (?:DONE|CACHED)\b/gm)].map((m) => m[1]));
-    return [...titles].map(([id, title]) => ({ title, finished: finished.has(id) }));
-}
-/** Steps of a BuildKit plain-progress log that ended in ERROR, with their titles (a step's first line). */
-function failedSteps(log) {
-    return [...log.matchAll(/^#(\d+) ERROR: (.*)$/gm)].map(([, id, error]) => ({
-        title: new RegExp(`^#${id} (?!\\d|ERROR|DONE|CANCELED)(.*)$`, 'm').exec(log)?.[1] ?? '',
-        error
-    }));
-}
-/**
- * With ignore-error=true a broken cache never fails the build, and BuildKit only mentions it in the
- * log. The first such error line, so the action can say it aloud.
- */
-function cacheProblem(log) {
-    const step = failedSteps(log).find((s) => /cache/i.test(s.title));
-    return step && `${step.title}: ${step.error}`.slice(0, 300);
-}
 /** Seconds or an HTTP date, as registries send in Retry-After; undefined when absent or unreadable. */
 function parseRetryAfter(header, nowMs) {
     if (!header)
@@ -38714,13 +38664,90 @@ function decideQemu(config, platform, nodeArch, registered) {
 
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: ./src/verify.ts
+
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const INDEX_TYPES = new Set([OCI_INDEX, 'application/vnd.docker.distribution.manifest.list.v2+json']);
+function isIndex(manifest) {
+    return INDEX_TYPES.has(manifest.mediaType) || Array.isArray(manifest.json?.manifests);
+}
+/** BuildKit stores provenance and SBOM as extra index entries; they are not platforms. */
+function isAttestation(d) {
+    return (d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
+        (d.platform?.os === 'unknown' && d.platform?.architecture === 'unknown'));
+}
+function platformEntries(index) {
+    return (index?.manifests ?? []).filter((d) => !isAttestation(d));
+}
+function describe(p) {
+    return p ? formatPlatform(normalizePlatform(p)) : 'an unknown platform';
+}
+/**
+ * For an arch image `<sha>-<arch>` (a single manifest, or an index of one platform plus attestations),
+ * the digest of the one platform manifest, or a problem naming what was found instead.
+ */
+function pickPlatformManifest(ref, answer, expected) {
+    if (!isIndex(answer))
+        return { digest: answer.digest };
+    const entries = platformEntries(answer.json);
+    if (entries.length !== 1) {
+        const found = entries.map((d) => describe(d.platform)).join(', ') || 'no platform';
+        return { problem: `${ref} holds ${found}; expected exactly ${describe(expected)}` };
+    }
+    const [entry] = entries;
+    if (entry.platform && !samePlatform(entry.platform, expected)) {
+        return { problem: `${ref} is ${describe(entry.platform)}, expected ${describe(expected)}` };
+    }
+    return { digest: entry.digest };
+}
+/** The image config says which platform the binaries are for: it is the proof, not the tag. */
+function configPlatformProblem(ref, config, expected) {
+    if (!config || typeof config.os !== 'string' || typeof config.architecture !== 'string') {
+        return `${ref} has no os/architecture in its image config`;
+    }
+    const actual = { os: config.os, architecture: config.architecture, variant: config.variant };
+    return samePlatform(actual, expected) ? undefined : `${ref} is ${describe(actual)}, expected ${describe(expected)}`;
+}
+/** What was pushed must hold exactly the expected platforms, each the very manifest we verified. */
+function pushedIndexProblem(ref, answer, sources) {
+    if (!isIndex(answer))
+        return `${ref} is a single-platform manifest, not a multi-arch index`;
+    const entries = platformEntries(answer.json);
+    const expected = sources.map((s) => describe(s.platform)).sort();
+    const found = entries.map((d) => describe(d.platform)).sort();
+    if (JSON.stringify(expected) !== JSON.stringify(found)) {
+        return `${ref} holds ${found.join(', ') || 'no platform'}; expected exactly ${expected.join(', ')}`;
+    }
+    for (const source of sources) {
+        const entry = entries.find((d) => d.platform && samePlatform(d.platform, source.platform));
+        if (entry?.digest !== source.manifestDigest) {
+            return `${ref} points ${describe(source.platform)} at ${entry?.digest}, expected ${source.manifestDigest}`;
+        }
+    }
+    return undefined;
+}
+/**
+ * The multi-arch index: every entry of every arch image (platform manifests and their
+ * attestations), in the order of `platforms`. Serialised the same way every time, so two jobs
+ * assembling the same sources push the same digest.
+ */
+function composeIndex(sources) {
+    const manifests = sources.flatMap(({ answer, platform }) => isIndex(answer)
+        ? answer.json.manifests
+        : [{ mediaType: answer.mediaType, digest: answer.digest, size: answer.size, platform: normalizePlatform(platform) }]);
+    return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
+}
+function listPlatforms(answer) {
+    return platformEntries(answer.json).map((d) => describe(d.platform));
+}
+
 ;// CONCATENATED MODULE: ./src/push.ts
 
 
 
 
 
-const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+
 /** at most this many blob uploads at once */
 const UPLOAD_CONCURRENCY = 4;
 /**
@@ -38747,14 +38774,14 @@ async function pushLayout(client, layoutDir, tag, retry) {
     async function pushManifest(d, reference) {
         const body = read(d.digest);
         const json = JSON.parse(body.toString('utf8'));
-        if (INDEX_TYPES.has(d.mediaType) || Array.isArray(json.manifests)) {
+        if (isIndex({ mediaType: d.mediaType ?? '', json })) {
             for (const child of json.manifests)
                 await pushManifest(child, child.digest);
         }
         else {
             await inBatches([json.config, ...json.layers], UPLOAD_CONCURRENCY, pushBlob);
         }
-        await again(() => client.putManifest(reference, d.mediaType, body));
+        await again(() => client.putManifest(reference, d.mediaType ?? json.mediaType, body));
     }
     const layout = JSON.parse((0,external_node_fs_.readFileSync)((0,external_node_path_.join)(layoutDir, 'index.json'), 'utf8'));
     const top = layout.manifests?.[0];
@@ -38767,6 +38794,60 @@ async function pushLayout(client, layoutDir, tag, retry) {
 async function inBatches(items, size, fn) {
     for (let i = 0; i < items.length; i += size)
         await Promise.all(items.slice(i, i + size).map(fn));
+}
+
+;// CONCATENATED MODULE: ./src/buildkit-log.ts
+
+// Reading BuildKit's plain progress log: `#N <title>` opens a step, `#N DONE|CACHED|ERROR: ...` ends it.
+/**
+ * A build fails either while solving (the Dockerfile's fault: final) or while exporting and
+ * pushing (the registry's: worth another try, the layers come from cache). BuildKit's messages
+ * from a flaky registry are poor (`failed to solve: not found` after a 502 on an upload), so the
+ * phase decides, read from the plain progress log: which step printed the ERROR.
+ */
+function classifyBuildFailure(log, errorText) {
+    const base = classifyDockerOutput(errorText);
+    if (base === 'auth')
+        return 'auth';
+    return failedWhilePushing(log, errorText) ? 'transient' : base;
+}
+const PUSH_STEP = /^(exporting|pushing|writing image|naming to|\[auth\])/;
+function failedWhilePushing(log, errorText) {
+    if (/failed to push|pushing|exporting to image/i.test(errorText))
+        return true;
+    if (failedSteps(log).some((s) => PUSH_STEP.test(s.title)))
+        return true;
+    // dockerd pushes again after BuildKit ("pushing <ref> with docker") and reads the tag back; those
+    // fail without an ERROR line of their own step, or after every step printed DONE
+    const steps = stepStates(log);
+    const unfinished = steps.filter((s) => !s.finished);
+    return unfinished.length > 0 ? unfinished.some((s) => PUSH_STEP.test(s.title)) : steps.some((s) => PUSH_STEP.test(s.title));
+}
+/** Every step of a plain-progress log: its title and whether it printed DONE or CACHED. */
+function stepStates(log) {
+    const titles = new Map();
+    for (const [, id, title] of log.matchAll(/^#(\d+) (?!\d|ERROR|DONE|CANCELED|CACHED)(.*)$/gm)) {
+        // #0 is buildx's banner ("building with ... instance"), not a step
+        if (id !== '0' && !titles.has(id))
+            titles.set(id, title);
+    }
+    const finished = new Set([...log.matchAll(/^#(\d+) (?:DONE|CACHED)\b/gm)].map((m) => m[1]));
+    return [...titles].map(([id, title]) => ({ title, finished: finished.has(id) }));
+}
+/** Steps of a BuildKit plain-progress log that ended in ERROR, with their titles (a step's first line). */
+function failedSteps(log) {
+    return [...log.matchAll(/^#(\d+) ERROR: (.*)$/gm)].map(([, id, error]) => ({
+        title: new RegExp(`^#${id} (?!\\d|ERROR|DONE|CANCELED)(.*)$`, 'm').exec(log)?.[1] ?? '',
+        error
+    }));
+}
+/**
+ * With ignore-error=true a broken cache never fails the build, and BuildKit only mentions it in the
+ * log. The first such error line, so the action can say it aloud.
+ */
+function cacheProblem(log) {
+    const step = failedSteps(log).find((s) => /cache/i.test(s.title));
+    return step && `${step.title}: ${step.error}`.slice(0, 300);
 }
 
 ;// CONCATENATED MODULE: ./src/duration.ts
@@ -38812,6 +38893,7 @@ function escapeHtml(text) {
 }
 
 ;// CONCATENATED MODULE: ./src/build.ts
+
 
 
 
@@ -39226,83 +39308,6 @@ function parseConfig(read, env) {
         waitTimeoutMs,
         dryRun: bool(read, 'dry-run')
     };
-}
-
-;// CONCATENATED MODULE: ./src/verify.ts
-
-const verify_INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
-function isIndex(manifest) {
-    return verify_INDEX_TYPES.has(manifest.mediaType) || Array.isArray(manifest.json?.manifests);
-}
-/** BuildKit stores provenance and SBOM as extra index entries; they are not platforms. */
-function isAttestation(d) {
-    return (d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
-        (d.platform?.os === 'unknown' && d.platform?.architecture === 'unknown'));
-}
-function platformEntries(index) {
-    return (index?.manifests ?? []).filter((d) => !isAttestation(d));
-}
-function describe(p) {
-    return p ? formatPlatform(normalizePlatform(p)) : 'an unknown platform';
-}
-/**
- * For an arch image `<sha>-<arch>` (a single manifest, or an index of one platform plus attestations),
- * the digest of the one platform manifest, or a problem naming what was found instead.
- */
-function pickPlatformManifest(ref, answer, expected) {
-    if (!isIndex(answer))
-        return { digest: answer.digest };
-    const entries = platformEntries(answer.json);
-    if (entries.length !== 1) {
-        const found = entries.map((d) => describe(d.platform)).join(', ') || 'no platform';
-        return { problem: `${ref} holds ${found}; expected exactly ${describe(expected)}` };
-    }
-    const [entry] = entries;
-    if (entry.platform && !samePlatform(entry.platform, expected)) {
-        return { problem: `${ref} is ${describe(entry.platform)}, expected ${describe(expected)}` };
-    }
-    return { digest: entry.digest };
-}
-/** The image config says which platform the binaries are for: it is the proof, not the tag. */
-function configPlatformProblem(ref, config, expected) {
-    if (!config || typeof config.os !== 'string' || typeof config.architecture !== 'string') {
-        return `${ref} has no os/architecture in its image config`;
-    }
-    const actual = { os: config.os, architecture: config.architecture, variant: config.variant };
-    return samePlatform(actual, expected) ? undefined : `${ref} is ${describe(actual)}, expected ${describe(expected)}`;
-}
-/** What was pushed must hold exactly the expected platforms, each the very manifest we verified. */
-function pushedIndexProblem(ref, answer, sources) {
-    if (!isIndex(answer))
-        return `${ref} is a single-platform manifest, not a multi-arch index`;
-    const entries = platformEntries(answer.json);
-    const expected = sources.map((s) => describe(s.platform)).sort();
-    const found = entries.map((d) => describe(d.platform)).sort();
-    if (JSON.stringify(expected) !== JSON.stringify(found)) {
-        return `${ref} holds ${found.join(', ') || 'no platform'}; expected exactly ${expected.join(', ')}`;
-    }
-    for (const source of sources) {
-        const entry = entries.find((d) => d.platform && samePlatform(d.platform, source.platform));
-        if (entry?.digest !== source.manifestDigest) {
-            return `${ref} points ${describe(source.platform)} at ${entry?.digest}, expected ${source.manifestDigest}`;
-        }
-    }
-    return undefined;
-}
-/**
- * The multi-arch index: every entry of every arch image (platform manifests and their
- * attestations), in the order of `platforms`. Serialised the same way every time, so two jobs
- * assembling the same sources push the same digest.
- */
-function composeIndex(sources) {
-    const manifests = sources.flatMap(({ answer, platform }) => isIndex(answer)
-        ? answer.json.manifests
-        : [{ mediaType: answer.mediaType, digest: answer.digest, size: answer.size, platform: normalizePlatform(platform) }]);
-    return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
-}
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-function listPlatforms(answer) {
-    return platformEntries(answer.json).map((d) => describe(d.platform));
 }
 
 ;// CONCATENATED MODULE: ./src/manifest.ts

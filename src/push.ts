@@ -4,14 +4,8 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import type { RegistryClient } from './registry.js'
 import { withRetries, type RetryOptions } from './retry.js'
+import { isIndex, type Descriptor } from './verify.js'
 
-interface Descriptor {
-  mediaType: string
-  digest: string
-  size: number
-}
-
-const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'])
 /** at most this many blob uploads at once */
 const UPLOAD_CONCURRENCY = 4
 
@@ -41,12 +35,12 @@ export async function pushLayout(client: RegistryClient, layoutDir: string, tag:
   async function pushManifest(d: Descriptor, reference: string): Promise<void> {
     const body = read(d.digest)
     const json = JSON.parse(body.toString('utf8'))
-    if (INDEX_TYPES.has(d.mediaType) || Array.isArray(json.manifests)) {
+    if (isIndex({ mediaType: d.mediaType ?? '', json })) {
       for (const child of json.manifests as Descriptor[]) await pushManifest(child, child.digest)
     } else {
       await inBatches([json.config as Descriptor, ...(json.layers as Descriptor[])], UPLOAD_CONCURRENCY, pushBlob)
     }
-    await again(() => client.putManifest(reference, d.mediaType, body))
+    await again(() => client.putManifest(reference, d.mediaType ?? json.mediaType, body))
   }
 
   const layout = JSON.parse(readFileSync(join(layoutDir, 'index.json'), 'utf8'))

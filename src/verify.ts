@@ -9,9 +9,10 @@ export interface Descriptor {
   annotations?: Record<string, string>
 }
 
-const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'])
+export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
+const INDEX_TYPES = new Set([OCI_INDEX, 'application/vnd.docker.distribution.manifest.list.v2+json'])
 
-export function isIndex(manifest: Manifest): boolean {
+export function isIndex(manifest: Pick<Manifest, 'mediaType' | 'json'>): boolean {
   return INDEX_TYPES.has(manifest.mediaType) || Array.isArray(manifest.json?.manifests)
 }
 
@@ -95,8 +96,6 @@ export function composeIndex(sources: Array<{ answer: Manifest; platform: Platfo
   )
   return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }))
 }
-
-export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
 
 export function listPlatforms(answer: Manifest): string[] {
   return platformEntries(answer.json).map((d) => describe(d.platform))

@@ -1,5 +1,5 @@
 import { parseDuration } from '../../src/duration.js'
-import { backoffDelay, cacheProblem, classifyBuildFailure, classifyDockerOutput, classifyStatus, ClassifiedError, parseRetryAfter, retryDelay, waitDelay, withRetries } from '../../src/retry.js'
+import { backoffDelay, classifyDockerOutput, classifyStatus, ClassifiedError, parseRetryAfter, retryDelay, waitDelay, withRetries } from '../../src/retry.js'
 
 describe('status classification', () => {
   it.each([
@@ -114,59 +114,4 @@ describe('durations', () => {
     ['0', 0]
   ])('%s = %i ms', (text, ms) => expect(parseDuration(text)).toBe(ms))
   it.each(['', '-1s', 'soon', '1d', 's', '1 s'])('rejects %j', (text) => expect(parseDuration(text)).toBeUndefined())
-})
-
-describe('build failure classification', () => {
-  const solveFailure = [
-    '#7 [build 2/3] RUN cargo build --release',
-    '#7 ERROR: process "/bin/sh -c cargo build --release" did not complete successfully: exit code: 101',
-    'ERROR: failed to solve: process "/bin/sh -c cargo build --release" did not complete successfully: exit code: 101'
-  ].join('\n')
-  const pushFailure = [
-    '#11 exporting to image',
-    '#11 exporting layers done',
-    '#11 pushing layers',
-    '#11 ERROR: not found',
-    '------',
-    ' > exporting to image:',
-    '------',
-    'ERROR: failed to solve: not found'
-  ].join('\n')
-  const dockerPushLag = ['#12 pushing 127.0.0.1:5000/a:b-arm64 with docker', '#12 ERROR: manifest unknown', 'ERROR: failed to solve: manifest unknown'].join('\n')
-  const daemonReadBack = [
-    '#0 building with "default" instance using docker driver',
-    '#10 exporting to image',
-    '#10 DONE 0.2s',
-    '#11 pushing 127.0.0.1:5000/a:b-arm64 with docker',
-    '#11 pushing layer 9c6ab6f4e2a1 done',
-    'ERROR: Error response from daemon: manifest unknown: manifest unknown'
-  ].join('\n')
-  const refused = ['#11 exporting to image', '#11 ERROR: failed to push 127.0.0.1:5000/a:b: unexpected status: 401 Unauthorized', 'ERROR: failed to solve: unexpected status: 401 Unauthorized'].join('\n')
-
-  const last = (log: string) => log.split('\n').filter((l) => /ERROR/.test(l)).slice(-2).join(' | ')
-  it.each([
-    ['a RUN step failing', solveFailure, 'fatal'],
-    ['a registry error while pushing', pushFailure, 'transient'],
-    ["dockerd's read-back of a fresh push", dockerPushLag, 'transient'],
-    ["dockerd's push failing without a step error", daemonReadBack, 'transient'],
-    ["dockerd's read-back after every step was done", daemonReadBack.replace('#11 pushing layer 9c6ab6f4e2a1 done', '#11 DONE 0.1s'), 'transient'],
-    ['a refused push', refused, 'auth']
-  ])('%s is %s', (_name, log, outcome) => expect(classifyBuildFailure(log, last(log))).toBe(outcome))
-})
-
-describe('cache problems in a build log', () => {
-  it('names the cache step that failed', () => {
-    const log = [
-      '#4 importing cache manifest from gha:123',
-      '#4 ERROR: failed to parse error response 500: Internal Server Error',
-      '#9 [2/2] RUN make',
-      '#9 DONE 0.3s',
-      '#12 exporting cache to GitHub Actions Cache',
-      '#12 ERROR: failed to reserve cache: 500'
-    ].join('\n')
-    expect(cacheProblem(log)).toBe('importing cache manifest from gha:123: failed to parse error response 500: Internal Server Error')
-  })
-  it('is quiet when the cache worked', () => {
-    expect(cacheProblem('#4 importing cache manifest from gha:1\n#4 DONE 0.1s')).toBeUndefined()
-  })
 })
