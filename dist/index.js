@@ -38134,12 +38134,16 @@ function backoffDelay(attempt, backoff, random = Math.random) {
     const step = Math.min(backoff.capMs, backoff.baseMs * 2 ** attempt);
     return Math.round(step * (0.5 + random() / 2));
 }
-/** A registry's Retry-After wins over our own backoff, but never beyond a sane ceiling. */
+/**
+ * A registry's Retry-After is a floor, never beyond a sane ceiling: a short one must not burn
+ * the retries faster than our own backoff would.
+ */
 const RETRY_AFTER_CEILING_MS = 60_000;
 function retryDelay(attempt, backoff, retryAfterMs, random) {
-    if (retryAfterMs !== undefined)
-        return Math.min(retryAfterMs, RETRY_AFTER_CEILING_MS);
-    return backoffDelay(attempt, backoff, random);
+    const ours = backoffDelay(attempt, backoff, random);
+    if (retryAfterMs === undefined)
+        return ours;
+    return Math.min(Math.max(retryAfterMs, ours), Math.max(RETRY_AFTER_CEILING_MS, ours));
 }
 /** Not-found polling: about a tenth of the time waited so far, between the first backoff step and 30 s, with jitter. */
 function waitDelay(elapsedMs, baseMs, random = Math.random) {

@@ -38,9 +38,10 @@ describe('backoff', () => {
     expect(backoffDelay(3, backoff, () => 1)).toBe(8000)
     expect(backoffDelay(20, backoff, () => 1)).toBe(30_000)
   })
-  it('lets Retry-After win, up to a ceiling', () => {
-    expect(retryDelay(0, backoff, 7000)).toBe(7000)
-    expect(retryDelay(0, backoff, 3_600_000)).toBe(60_000)
+  it('waits at least Retry-After, up to a ceiling, and never less than our own backoff', () => {
+    expect(retryDelay(0, backoff, 7000, () => 1)).toBe(7000)
+    expect(retryDelay(0, backoff, 3_600_000, () => 1)).toBe(60_000)
+    expect(retryDelay(4, backoff, 1000, () => 1)).toBe(16_000)
   })
   it('reads Retry-After as seconds or a date', () => {
     expect(parseRetryAfter('3', 0)).toBe(3000)
