@@ -38161,7 +38161,14 @@ class ClassifiedError extends Error {
         this.name = 'ClassifiedError';
     }
 }
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits, or stops early (without error) when the signal is aborted. */
+const sleep = (ms, signal) => new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+    });
+});
 /** Runs `fn`, retrying only transient failures, at most `retries` more times. */
 async function withRetries(fn, options) {
     const wait = options.sleep ?? sleep;
@@ -38249,7 +38256,7 @@ class RegistryClient {
     async manifest(reference) {
         const what = this.describe(reference);
         const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, { headers: { Accept: MANIFEST_TYPES }, what });
-        const body = Buffer.from(await res.arrayBuffer());
+        const body = await readBody(res, what);
         const digest = `sha256:${(0,external_node_crypto_.createHash)('sha256').update(body).digest('hex')}`;
         let json;
         try {
@@ -38264,7 +38271,7 @@ class RegistryClient {
     async blobJson(digest) {
         const what = this.describe(digest);
         const res = await this.request(`/v2/${this.repository}/blobs/${digest}`, { what });
-        const text = await res.text();
+        const text = (await readBody(res, what)).toString('utf8');
         try {
             return JSON.parse(text);
         }
@@ -38292,9 +38299,10 @@ class RegistryClient {
         const location = started.headers.get('location');
         if (!location)
             throw new ClassifiedError(`${what}: the registry opened an upload without a Location`, 'transient');
+        // keep the registry's upload URL as it is (a signed query must not be re-encoded), add the digest
         const url = new URL(location, this.base);
-        url.searchParams.set('digest', digest);
-        const done = await this.request(url.pathname + url.search, {
+        const target = `${url.href}${url.search ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
+        const done = await this.request(target, {
             method: 'PUT',
             headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
             body: open,
@@ -38334,13 +38342,16 @@ class RegistryClient {
         const reason = outcome === 'absent' ? 'not found' : outcome === 'auth' ? `access denied (HTTP ${res.status})` : `HTTP ${res.status}`;
         throw new ClassifiedError(`${options.what}: ${reason}`, outcome, retryAfter);
     }
+    /** `path` is below the registry, or an absolute URL it handed out (an upload location). */
     async send(path, options) {
+        const url = new URL(path, this.base);
         const headers = { ...options.headers };
-        if (this.authorization)
+        // credentials go to the registry only, never to another host it points us at
+        if (this.authorization && url.origin === new URL(this.base).origin)
             headers.Authorization = this.authorization;
         const body = options.body?.();
         try {
-            return await this.fetchImpl(`${this.base}${path}`, {
+            return await this.fetchImpl(url, {
                 method: options.method ?? 'GET',
                 headers,
                 body,
@@ -38364,9 +38375,19 @@ class RegistryClient {
             this.authorization = basic;
             return true;
         }
-        if (challenge.scheme !== 'bearer' || !challenge.params.realm || sentWith?.startsWith('Bearer '))
+        // a Bearer token may simply have expired: fetch a fresh one (each request renews at most once)
+        if (challenge.scheme !== 'bearer' || !challenge.params.realm)
             return false;
-        const url = new URL(challenge.params.realm);
+        let url;
+        try {
+            url = new URL(challenge.params.realm, this.base);
+        }
+        catch {
+            throw new ClassifiedError(`${what}: the registry sent an unusable token realm`, 'fatal');
+        }
+        if (url.protocol !== 'https:' && !this.base.startsWith('http:')) {
+            throw new ClassifiedError(`${what}: the registry asked for credentials over plain http (${url.origin}); refusing`, 'fatal');
+        }
         if (challenge.params.service)
             url.searchParams.set('service', challenge.params.service);
         // a bare ping (login check) has no repository to ask a scope for
@@ -38384,12 +38405,29 @@ class RegistryClient {
             const outcome = classifyStatus(res.status) === 'transient' ? 'transient' : 'auth';
             throw new ClassifiedError(`${what}: token request answered HTTP ${res.status}`, outcome, parseRetryAfter(res.headers.get('retry-after'), Date.now()));
         }
-        const body = (await res.json());
+        let body;
+        try {
+            body = JSON.parse((await readBody(res, what)).toString('utf8'));
+        }
+        catch (error) {
+            if (error instanceof ClassifiedError)
+                throw error;
+            throw new ClassifiedError(`${what}: the token answer is not JSON`, 'transient');
+        }
         const token = body.token || body.access_token;
         if (!token)
             return false;
         this.authorization = `Bearer ${token}`;
         return true;
+    }
+}
+/** Reads a whole body; a connection that drops halfway is a transient failure like any other. */
+async function readBody(res, what) {
+    try {
+        return Buffer.from(await res.arrayBuffer());
+    }
+    catch (error) {
+        throw new ClassifiedError(`${what}: ${networkReason(error)}`, 'transient');
     }
 }
 function networkReason(error) {
@@ -38447,7 +38485,11 @@ function credentialsFromDockerConfig(registry, env) {
             return undefined;
         const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
         const colon = decoded.indexOf(':');
-        return colon < 0 ? undefined : { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+        if (colon < 0)
+            return undefined;
+        const password = decoded.slice(colon + 1);
+        lib_core/* setSecret */.Pq(password);
+        return { username: decoded.slice(0, colon), password };
     }
     catch {
         return undefined;
@@ -38699,7 +38741,10 @@ function pickPlatformManifest(ref, answer, expected) {
         return { problem: `${ref} holds ${found}; expected exactly ${describe(expected)}` };
     }
     const [entry] = entries;
-    if (entry.platform && !samePlatform(entry.platform, expected)) {
+    // an entry without a platform would enter the multi-arch index unnamed
+    if (!entry.platform)
+        return { problem: `${ref} holds an image without a platform; expected ${describe(expected)}` };
+    if (!samePlatform(entry.platform, expected)) {
         return { problem: `${ref} is ${describe(entry.platform)}, expected ${describe(expected)}` };
     }
     return { digest: entry.digest };
@@ -38810,6 +38855,9 @@ async function inBatches(items, size, fn) {
  * phase decides, read from the plain progress log: which step printed the ERROR.
  */
 function classifyBuildFailure(log, errorText) {
+    // a Dockerfile step that exited non-zero is the Dockerfile's fault, whatever words its command holds
+    if (/did not complete successfully: exit code/.test(errorText))
+        return 'fatal';
     const base = classifyDockerOutput(errorText);
     if (base === 'auth')
         return 'auth';
@@ -38959,12 +39007,12 @@ async function runBuild(config, github, env) {
     let digest = '';
     let metadata = '{}';
     try {
-        const argv = (output) => buildArgv(config, platform, {
+        const argv = (output, exportCache) => buildArgv(config, platform, {
             builder,
             output,
             metadataFile: (0,external_node_path_.join)(workDir, 'metadata.json'),
             labels: ociLabels(config, github, startedAtIso),
-            cache,
+            cache: exportCache ? cache : { ...cache, to: [] },
             includeCacheFrom: cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir))
         });
         const { built, output } = await build(config, docker, ref, argv, decision.push ? { kind: 'push' } : { kind: 'none' }, (0,external_node_path_.join)(workDir, 'oci'), backoff);
@@ -39030,27 +39078,53 @@ async function setUpBuilder(config, docker, env, state) {
     lib_core/* endGroup */.N4();
     return builder.name;
 }
+/** What the engine may refuse: the docker driver on the classic image store exports neither cache nor layouts. */
+const NO_CACHE_EXPORT = /cache export is not supported/i;
+const NO_LAYOUT_EXPORT = /oci exporter is not supported|exporter "?oci"? is not supported|not supported for the docker driver/i;
 /**
  * Runs the build, retrying what is worth it. BuildKit's own push comes first; when the registry
- * fails it mid-push, the next try exports an OCI layout instead, for our request-by-request pusher.
+ * fails it mid-push, the next try exports an OCI layout instead, for our request-by-request
+ * pusher. An engine that cannot export cache or layouts is met halfway rather than failed.
  */
 async function build(config, docker, ref, argv, first, layoutDir, backoff) {
     let output = first;
-    let pushFailed = false;
+    let exportCache = true;
+    let layoutAllowed = true;
+    let next = 'again';
     const classify = (log, errorText) => {
-        pushFailed = output.kind === 'push' && failedWhilePushing(log, errorText);
-        return classifyBuildFailure(log, errorText);
+        if (exportCache && NO_CACHE_EXPORT.test(errorText))
+            next = 'no-cache-export';
+        else if (output.kind === 'layout' && NO_LAYOUT_EXPORT.test(errorText))
+            next = 'push-again';
+        else if (output.kind === 'push' && layoutAllowed && failedWhilePushing(log, errorText))
+            next = 'layout';
+        else {
+            next = 'again';
+            return classifyBuildFailure(log, errorText);
+        }
+        return 'transient';
+    };
+    const steps = {
+        layout: 'exporting an OCI layout to push request by request',
+        'no-cache-export': 'this engine cannot export build cache (docker driver on the classic image store): building without --cache-to',
+        'push-again': 'this engine cannot export an OCI layout: pushing with BuildKit again',
+        again: 'layers come from cache'
     };
     lib_core/* startGroup */.Oh(`Build ${ref}`);
     try {
-        const built = await withRetries(() => docker.mustRun('docker buildx build', argv(output), { stream: true, classify }), {
+        const built = await withRetries(() => docker.mustRun('docker buildx build', argv(output, exportCache), { stream: true, classify }), {
             retries: config.retries,
             backoff,
             onRetry: (e, attempt, delay) => {
-                if (pushFailed)
+                if (next === 'layout')
                     output = { kind: 'layout', dir: layoutDir };
-                const next = pushFailed ? 'exporting an OCI layout to push request by request' : 'layers come from cache';
-                lib_core/* warning */.$e(`${e.message}; build try ${attempt + 1} in ${delay} ms (${next})`);
+                if (next === 'no-cache-export')
+                    exportCache = false;
+                if (next === 'push-again') {
+                    layoutAllowed = false;
+                    output = { kind: 'push' };
+                }
+                lib_core/* warning */.$e(`${e.message}; build try ${attempt + 1} in ${delay} ms (${steps[next]})`);
             }
         });
         return { built, output };
@@ -39268,7 +39342,8 @@ function parseConfig(read, env) {
     const keepBuilder = bool(read, 'keep-builder');
     const qemu = oneOf(read, 'qemu', ['auto', 'true', 'false']);
     const qemuImage = read('qemu-image');
-    if (!/^\S+$/.test(qemuImage))
+    // never a leading dash: the value is an argument of `docker run`
+    if (!/^[A-Za-z0-9][^\s]*$/.test(qemuImage))
         throw new InputError('qemu-image', `'${qemuImage}' is not an image reference`);
     const retriesText = read('retries');
     if (!/^\d+$/.test(retriesText) || Number(retriesText) > 100) {
@@ -39368,7 +39443,12 @@ async function runManifest(config, github, env) {
     const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push');
     lib_core/* startGroup */.Oh('Wait for and verify the arch images');
     const deadline = Date.now() + config.waitTimeoutMs;
-    const sources = await Promise.all(config.platforms.map((p) => verifySource(client, config, p, deadline, backoff)));
+    // one failed arch image ends the job: the other waits are called off rather than run to wait-timeout
+    const stop = new AbortController();
+    const sources = await Promise.all(config.platforms.map((p) => verifySource(client, config, p, deadline, backoff, stop.signal))).catch((error) => {
+        stop.abort();
+        throw error;
+    });
     lib_core/* endGroup */.N4();
     lib_core/* startGroup */.Oh(`Push ${indexRef}`);
     // one PUT per tag, each retried on its own: a registry hiccup costs one request, not the whole index
@@ -39408,10 +39488,10 @@ async function runManifest(config, github, env) {
     ], startedAt);
 }
 /** Waits until the arch tag exists, then proves from its image config that it is the expected platform. */
-async function verifySource(client, config, platform, deadline, backoff) {
+async function verifySource(client, config, platform, deadline, backoff, signal) {
     const ref = archRef(config.image, config.sha, platform);
     const tag = `${config.sha}-${archTag(platform)}`;
-    const answer = await waitForManifest(client, ref, tag, config, deadline, backoff);
+    const answer = await waitForManifest(client, ref, tag, config, deadline, backoff, signal);
     const picked = pickPlatformManifest(ref, answer, platform);
     if ('problem' in picked)
         throw new ActionError(`${picked.problem}; the index was not written`);
@@ -39432,11 +39512,13 @@ async function verifySource(client, config, platform, deadline, backoff) {
  * Polls a tag until it appears or the deadline passes. Polls are dense at first (a fresh push is
  * often invisible for seconds) and thin out while a sibling job may still be building.
  */
-async function waitForManifest(client, ref, tag, config, deadline, backoff) {
+async function waitForManifest(client, ref, tag, config, deadline, backoff, signal) {
     const start = Date.now();
     let transientStreak = 0;
     let announced = false;
     for (;;) {
+        if (signal.aborted)
+            throw new ActionError(`stopped waiting for ${ref}: another arch image failed`);
         try {
             return await client.manifest(tag);
         }
@@ -39469,7 +39551,7 @@ async function waitForManifest(client, ref, tag, config, deadline, backoff) {
                 throw new ActionError(`${error.message} until wait-timeout expired; the index was not written`);
             }
             // the last poll lands on the deadline itself, not one step before it
-            await sleep(Math.min(delay, remaining));
+            await sleep(Math.min(delay, remaining), signal);
         }
     }
 }

@@ -29,7 +29,10 @@ export function credentialsFromDockerConfig(registry: string, env: NodeJS.Proces
     if (!entry?.auth) return undefined
     const decoded = Buffer.from(entry.auth, 'base64').toString('utf8')
     const colon = decoded.indexOf(':')
-    return colon < 0 ? undefined : { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
+    if (colon < 0) return undefined
+    const password = decoded.slice(colon + 1)
+    core.setSecret(password)
+    return { username: decoded.slice(0, colon), password }
   } catch {
     return undefined
   }

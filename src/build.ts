@@ -15,7 +15,7 @@ import { binfmtRegistered, decideQemu } from './qemu.js'
 import { pushLayout } from './push.js'
 import { RegistryClient } from './registry.js'
 import { cacheProblem, classifyBuildFailure, failedWhilePushing } from './buildkit-log.js'
-import { withRetries, type Backoff, type RetryOptions } from './retry.js'
+import { withRetries, type Backoff, type Outcome, type RetryOptions } from './retry.js'
 import { saveState, type PostState } from './state.js'
 import { writeSummary } from './summary.js'
 
@@ -63,13 +63,13 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
   let digest = ''
   let metadata = '{}'
   try {
-    const argv = (output: BuildOutput) =>
+    const argv = (output: BuildOutput, exportCache: boolean) =>
       buildArgv(config, platform, {
         builder,
         output,
         metadataFile: join(workDir, 'metadata.json'),
         labels: ociLabels(config, github, startedAtIso),
-        cache,
+        cache: exportCache ? cache : { ...cache, to: [] },
         includeCacheFrom: cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir))
       })
     const { built, output } = await build(config, docker, ref, argv, decision.push ? { kind: 'push' } : { kind: 'none' }, join(workDir, 'oci'), backoff)
@@ -139,34 +139,57 @@ async function setUpBuilder(config: Config, docker: Docker, env: NodeJS.ProcessE
   return builder.name
 }
 
+/** What the engine may refuse: the docker driver on the classic image store exports neither cache nor layouts. */
+const NO_CACHE_EXPORT = /cache export is not supported/i
+const NO_LAYOUT_EXPORT = /oci exporter is not supported|exporter "?oci"? is not supported|not supported for the docker driver/i
+
 /**
  * Runs the build, retrying what is worth it. BuildKit's own push comes first; when the registry
- * fails it mid-push, the next try exports an OCI layout instead, for our request-by-request pusher.
+ * fails it mid-push, the next try exports an OCI layout instead, for our request-by-request
+ * pusher. An engine that cannot export cache or layouts is met halfway rather than failed.
  */
 async function build(
   config: Config,
   docker: Docker,
   ref: string,
-  argv: (output: BuildOutput) => string[],
+  argv: (output: BuildOutput, exportCache: boolean) => string[],
   first: BuildOutput,
   layoutDir: string,
   backoff: Backoff
 ): Promise<{ built: DockerResult; output: BuildOutput }> {
   let output = first
-  let pushFailed = false
-  const classify = (log: string, errorText: string) => {
-    pushFailed = output.kind === 'push' && failedWhilePushing(log, errorText)
-    return classifyBuildFailure(log, errorText)
+  let exportCache = true
+  let layoutAllowed = true
+  let next: 'layout' | 'no-cache-export' | 'push-again' | 'again' = 'again'
+  const classify = (log: string, errorText: string): Outcome => {
+    if (exportCache && NO_CACHE_EXPORT.test(errorText)) next = 'no-cache-export'
+    else if (output.kind === 'layout' && NO_LAYOUT_EXPORT.test(errorText)) next = 'push-again'
+    else if (output.kind === 'push' && layoutAllowed && failedWhilePushing(log, errorText)) next = 'layout'
+    else {
+      next = 'again'
+      return classifyBuildFailure(log, errorText)
+    }
+    return 'transient'
+  }
+  const steps = {
+    layout: 'exporting an OCI layout to push request by request',
+    'no-cache-export': 'this engine cannot export build cache (docker driver on the classic image store): building without --cache-to',
+    'push-again': 'this engine cannot export an OCI layout: pushing with BuildKit again',
+    again: 'layers come from cache'
   }
   core.startGroup(`Build ${ref}`)
   try {
-    const built = await withRetries(() => docker.mustRun('docker buildx build', argv(output), { stream: true, classify }), {
+    const built = await withRetries(() => docker.mustRun('docker buildx build', argv(output, exportCache), { stream: true, classify }), {
       retries: config.retries,
       backoff,
       onRetry: (e, attempt, delay) => {
-        if (pushFailed) output = { kind: 'layout', dir: layoutDir }
-        const next = pushFailed ? 'exporting an OCI layout to push request by request' : 'layers come from cache'
-        core.warning(`${e.message}; build try ${attempt + 1} in ${delay} ms (${next})`)
+        if (next === 'layout') output = { kind: 'layout', dir: layoutDir }
+        if (next === 'no-cache-export') exportCache = false
+        if (next === 'push-again') {
+          layoutAllowed = false
+          output = { kind: 'push' }
+        }
+        core.warning(`${e.message}; build try ${attempt + 1} in ${delay} ms (${steps[next]})`)
       }
     })
     return { built, output }

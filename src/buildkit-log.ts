@@ -9,6 +9,8 @@ import { classifyDockerOutput, type Outcome } from './retry.js'
  * phase decides, read from the plain progress log: which step printed the ERROR.
  */
 export function classifyBuildFailure(log: string, errorText: string): Outcome {
+  // a Dockerfile step that exited non-zero is the Dockerfile's fault, whatever words its command holds
+  if (/did not complete successfully: exit code/.test(errorText)) return 'fatal'
   const base = classifyDockerOutput(errorText)
   if (base === 'auth') return 'auth'
   return failedWhilePushing(log, errorText) ? 'transient' : base

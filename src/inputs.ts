@@ -238,7 +238,8 @@ export function parseConfig(read: InputReader, env: InputEnvironment): Config {
   const keepBuilder = bool(read, 'keep-builder')
   const qemu = oneOf(read, 'qemu', ['auto', 'true', 'false'] as const)
   const qemuImage = read('qemu-image')
-  if (!/^\S+$/.test(qemuImage)) throw new InputError('qemu-image', `'${qemuImage}' is not an image reference`)
+  // never a leading dash: the value is an argument of `docker run`
+  if (!/^[A-Za-z0-9][^\s]*$/.test(qemuImage)) throw new InputError('qemu-image', `'${qemuImage}' is not an image reference`)
 
   const retriesText = read('retries')
   if (!/^\d+$/.test(retriesText) || Number(retriesText) > 100) {

@@ -66,7 +66,12 @@ export async function runManifest(config: Config, github: GitHubContext, env: No
 
   core.startGroup('Wait for and verify the arch images')
   const deadline = Date.now() + config.waitTimeoutMs
-  const sources = await Promise.all(config.platforms.map((p) => verifySource(client, config, p, deadline, backoff)))
+  // one failed arch image ends the job: the other waits are called off rather than run to wait-timeout
+  const stop = new AbortController()
+  const sources = await Promise.all(config.platforms.map((p) => verifySource(client, config, p, deadline, backoff, stop.signal))).catch((error) => {
+    stop.abort()
+    throw error
+  })
   core.endGroup()
 
   core.startGroup(`Push ${indexRef}`)
@@ -112,10 +117,17 @@ export async function runManifest(config: Config, github: GitHubContext, env: No
 }
 
 /** Waits until the arch tag exists, then proves from its image config that it is the expected platform. */
-async function verifySource(client: RegistryClient, config: Config, platform: Platform, deadline: number, backoff: Backoff): Promise<Source> {
+async function verifySource(
+  client: RegistryClient,
+  config: Config,
+  platform: Platform,
+  deadline: number,
+  backoff: Backoff,
+  signal: AbortSignal
+): Promise<Source> {
   const ref = archRef(config.image, config.sha, platform)
   const tag = `${config.sha}-${archTag(platform)}`
-  const answer = await waitForManifest(client, ref, tag, config, deadline, backoff)
+  const answer = await waitForManifest(client, ref, tag, config, deadline, backoff, signal)
   const picked = pickPlatformManifest(ref, answer, platform)
   if ('problem' in picked) throw new ActionError(`${picked.problem}; the index was not written`)
   // a digest we were just given may lag behind the tag on a replicated registry: absent is retried too
@@ -134,11 +146,20 @@ async function verifySource(client: RegistryClient, config: Config, platform: Pl
  * Polls a tag until it appears or the deadline passes. Polls are dense at first (a fresh push is
  * often invisible for seconds) and thin out while a sibling job may still be building.
  */
-async function waitForManifest(client: RegistryClient, ref: string, tag: string, config: Config, deadline: number, backoff: Backoff): Promise<Manifest> {
+async function waitForManifest(
+  client: RegistryClient,
+  ref: string,
+  tag: string,
+  config: Config,
+  deadline: number,
+  backoff: Backoff,
+  signal: AbortSignal
+): Promise<Manifest> {
   const start = Date.now()
   let transientStreak = 0
   let announced = false
   for (;;) {
+    if (signal.aborted) throw new ActionError(`stopped waiting for ${ref}: another arch image failed`)
     try {
       return await client.manifest(tag)
     } catch (error) {
@@ -166,7 +187,7 @@ async function waitForManifest(client: RegistryClient, ref: string, tag: string,
         throw new ActionError(`${error.message} until wait-timeout expired; the index was not written`)
       }
       // the last poll lands on the deadline itself, not one step before it
-      await sleep(Math.min(delay, remaining))
+      await sleep(Math.min(delay, remaining), signal)
     }
   }
 }

@@ -91,7 +91,7 @@ export class RegistryClient {
   async manifest(reference: string): Promise<Manifest> {
     const what = this.describe(reference)
     const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, { headers: { Accept: MANIFEST_TYPES }, what })
-    const body = Buffer.from(await res.arrayBuffer())
+    const body = await readBody(res, what)
     const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`
     let json: any
     try {
@@ -106,7 +106,7 @@ export class RegistryClient {
   async blobJson(digest: string): Promise<any> {
     const what = this.describe(digest)
     const res = await this.request(`/v2/${this.repository}/blobs/${digest}`, { what })
-    const text = await res.text()
+    const text = (await readBody(res, what)).toString('utf8')
     try {
       return JSON.parse(text)
     } catch {
@@ -132,9 +132,10 @@ export class RegistryClient {
     await started.arrayBuffer().catch(() => undefined)
     const location = started.headers.get('location')
     if (!location) throw new ClassifiedError(`${what}: the registry opened an upload without a Location`, 'transient')
+    // keep the registry's upload URL as it is (a signed query must not be re-encoded), add the digest
     const url = new URL(location, this.base)
-    url.searchParams.set('digest', digest)
-    const done = await this.request(url.pathname + url.search, {
+    const target = `${url.href}${url.search ? '&' : '?'}digest=${encodeURIComponent(digest)}`
+    const done = await this.request(target, {
       method: 'PUT',
       headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
       body: open,
@@ -177,12 +178,15 @@ export class RegistryClient {
     throw new ClassifiedError(`${options.what}: ${reason}`, outcome, retryAfter)
   }
 
+  /** `path` is below the registry, or an absolute URL it handed out (an upload location). */
   private async send(path: string, options: RequestOptions): Promise<Response> {
+    const url = new URL(path, this.base)
     const headers: Record<string, string> = { ...options.headers }
-    if (this.authorization) headers.Authorization = this.authorization
+    // credentials go to the registry only, never to another host it points us at
+    if (this.authorization && url.origin === new URL(this.base).origin) headers.Authorization = this.authorization
     const body = options.body?.()
     try {
-      return await this.fetchImpl(`${this.base}${path}`, {
+      return await this.fetchImpl(url, {
         method: options.method ?? 'GET',
         headers,
         body,
@@ -205,8 +209,17 @@ export class RegistryClient {
       this.authorization = basic
       return true
     }
-    if (challenge.scheme !== 'bearer' || !challenge.params.realm || sentWith?.startsWith('Bearer ')) return false
-    const url = new URL(challenge.params.realm)
+    // a Bearer token may simply have expired: fetch a fresh one (each request renews at most once)
+    if (challenge.scheme !== 'bearer' || !challenge.params.realm) return false
+    let url: URL
+    try {
+      url = new URL(challenge.params.realm, this.base)
+    } catch {
+      throw new ClassifiedError(`${what}: the registry sent an unusable token realm`, 'fatal')
+    }
+    if (url.protocol !== 'https:' && !this.base.startsWith('http:')) {
+      throw new ClassifiedError(`${what}: the registry asked for credentials over plain http (${url.origin}); refusing`, 'fatal')
+    }
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service)
     // a bare ping (login check) has no repository to ask a scope for
     if (this.repository) url.searchParams.set('scope', `repository:${this.repository}:${this.access === 'push' ? 'pull,push' : 'pull'}`)
@@ -221,11 +234,26 @@ export class RegistryClient {
       const outcome = classifyStatus(res.status) === 'transient' ? 'transient' : 'auth'
       throw new ClassifiedError(`${what}: token request answered HTTP ${res.status}`, outcome, parseRetryAfter(res.headers.get('retry-after'), Date.now()))
     }
-    const body = (await res.json()) as { token?: string; access_token?: string }
+    let body: { token?: string; access_token?: string }
+    try {
+      body = JSON.parse((await readBody(res, what)).toString('utf8'))
+    } catch (error) {
+      if (error instanceof ClassifiedError) throw error
+      throw new ClassifiedError(`${what}: the token answer is not JSON`, 'transient')
+    }
     const token = body.token || body.access_token
     if (!token) return false
     this.authorization = `Bearer ${token}`
     return true
+  }
+}
+
+/** Reads a whole body; a connection that drops halfway is a transient failure like any other. */
+async function readBody(res: Response, what: string): Promise<Buffer> {
+  try {
+    return Buffer.from(await res.arrayBuffer())
+  } catch (error) {
+    throw new ClassifiedError(`${what}: ${networkReason(error)}`, 'transient')
   }
 }
 

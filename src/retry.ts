@@ -90,7 +90,15 @@ export interface RetryOptions {
   onRetry?: (error: ClassifiedError, attempt: number, delayMs: number) => void
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+/** Waits, or stops early (without error) when the signal is aborted. */
+export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
 
 /** Runs `fn`, retrying only transient failures, at most `retries` more times. */
 export async function withRetries<T>(fn: () => Promise<T>, options: RetryOptions): Promise<T> {

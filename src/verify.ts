@@ -44,7 +44,9 @@ export function pickPlatformManifest(ref: string, answer: Manifest, expected: Pl
     return { problem: `${ref} holds ${found}; expected exactly ${describe(expected)}` }
   }
   const [entry] = entries
-  if (entry.platform && !samePlatform(entry.platform, expected)) {
+  // an entry without a platform would enter the multi-arch index unnamed
+  if (!entry.platform) return { problem: `${ref} holds an image without a platform; expected ${describe(expected)}` }
+  if (!samePlatform(entry.platform, expected)) {
     return { problem: `${ref} is ${describe(entry.platform)}, expected ${describe(expected)}` }
   }
   return { digest: entry.digest }

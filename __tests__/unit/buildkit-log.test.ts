@@ -30,6 +30,7 @@ describe('build failure classification', () => {
   const last = (log: string) => log.split('\n').filter((l) => /ERROR/.test(l)).slice(-2).join(' | ')
   it.each([
     ['a RUN step failing', solveFailure, 'fatal'],
+    ['a RUN step whose command mentions a timeout or a 403', solveFailure.replace(/cargo build --release/g, 'timeout 60 curl -f https://x/403'), 'fatal'],
     ['a registry error while pushing', pushFailure, 'transient'],
     ["dockerd's read-back of a fresh push", dockerPushLag, 'transient'],
     ["dockerd's push failing without a step error", daemonReadBack, 'transient'],

@@ -32,6 +32,11 @@ describe('arch image checks', () => {
     const result = pickPlatformManifest('img:s-arm64', answer('index'), arm64)
     expect(result).toEqual({ problem: 'img:s-arm64 holds linux/amd64, linux/arm64; expected exactly linux/arm64' })
   })
+  it('refuses an index entry that names no platform', () => {
+    const bare = answer('arch-arm64')
+    bare.json = { ...bare.json, manifests: [{ ...bare.json.manifests[0], platform: undefined }, bare.json.manifests[1]] }
+    expect(pickPlatformManifest('img:s-arm64', bare, arm64)).toEqual({ problem: 'img:s-arm64 holds an image without a platform; expected linux/arm64' })
+  })
   it('takes a plain manifest as it is', () => {
     expect(pickPlatformManifest('img:s-arm64', answer('manifest-arm64', 'sha256:m'), arm64)).toEqual({ digest: 'sha256:m' })
   })

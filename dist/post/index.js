@@ -32018,7 +32018,14 @@ class ClassifiedError extends Error {
         this.name = 'ClassifiedError';
     }
 }
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits, or stops early (without error) when the signal is aborted. */
+const sleep = (ms, signal) => new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+    });
+});
 /** Runs `fn`, retrying only transient failures, at most `retries` more times. */
 async function withRetries(fn, options) {
     const wait = options.sleep ?? sleep;
