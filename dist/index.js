@@ -38995,11 +38995,10 @@ async function runBuild(config, github, env) {
     }
     const builder = await setUpBuilder(config, docker, env, state);
     await logins(config, docker, { push: decision.push, mayLogIn: mayLogIn(github) }, state, backoff);
-    let restoredKey;
     const localKey = localCacheKey(localCacheKeyPrefix(config.cacheScope), env);
     if (cache.backend === 'local' && cache.localDir && !config.dryRun) {
         lib_core/* startGroup */.Oh('Restore local build cache');
-        restoredKey = await restoreLocalCache(cache.localDir, localKey, localCacheKeyPrefix(config.cacheScope));
+        await restoreLocalCache(cache.localDir, localKey, localCacheKeyPrefix(config.cacheScope));
         lib_core/* endGroup */.N4();
     }
     const tag = `${config.sha}-${archTag(platform)}`;
@@ -39021,17 +39020,21 @@ async function runBuild(config, github, env) {
             lib_core/* warning */.$e(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`);
         if (!config.dryRun)
             metadata = (0,external_node_fs_.readFileSync)((0,external_node_path_.join)(workDir, 'metadata.json'), 'utf8');
-        if (decision.push && !config.dryRun) {
-            lib_core/* startGroup */.Oh(`Check ${ref}`);
-            digest = await pushAndCheck(config, tag, output.kind === 'layout' ? output.dir : undefined, JSON.parse(metadata)['containerimage.digest'], env, backoff);
+        if (output.kind === 'layout') {
+            lib_core/* startGroup */.Oh(`Push ${ref}`);
+            digest = await pushAndCheck(config, tag, output.dir, env, backoff);
             lib_core/* endGroup */.N4();
+        }
+        else if (decision.push && !config.dryRun) {
+            // BuildKit's push succeeded: its metadata names what the tag now points at
+            digest = JSON.parse(metadata)['containerimage.digest'] ?? '';
         }
     }
     finally {
         (0,external_node_fs_.rmSync)(workDir, { recursive: true, force: true });
     }
     if (cache.backend === 'local' && cache.localDir && cache.localExportDir && !config.dryRun) {
-        state.localCache = { dir: cache.localDir, exportDir: cache.localExportDir, key: localKey, restoredKey };
+        state.localCache = { dir: cache.localDir, exportDir: cache.localExportDir, key: localKey };
         saveState(state);
     }
     const outputs = {
@@ -39136,11 +39139,8 @@ async function build(config, docker, ref, argv, first, layoutDir, backoff) {
         lib_core/* endGroup */.N4();
     }
 }
-/**
- * Pushes the exported layout when there is one (BuildKit already pushed otherwise), then reads
- * the tag back: it must be there and be what was pushed.
- */
-async function pushAndCheck(config, tag, layoutDir, builtDigest, env, backoff) {
+/** Pushes the exported layout under the arch tag, then reads the tag back: it must be what we pushed. */
+async function pushAndCheck(config, tag, layoutDir, env, backoff) {
     const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push');
     const retry = {
         retries: config.retries,
@@ -39148,12 +39148,11 @@ async function pushAndCheck(config, tag, layoutDir, builtDigest, env, backoff) {
         onRetry: (e, attempt, delay) => lib_core/* info */.pq(`${e.message}; retry ${attempt} in ${delay} ms`)
     };
     try {
-        const digest = layoutDir ? await pushLayout(client, layoutDir, tag, retry) : builtDigest;
+        const digest = await pushLayout(client, layoutDir, tag, retry);
         const back = await withRetries(() => client.manifest(tag), { ...retry, retryOn: ['transient', 'absent'] });
-        if (digest && back.digest !== digest)
+        if (back.digest !== digest)
             throw new ActionError(`${config.image}:${tag} reads back as ${back.digest}, not the pushed ${digest}`);
-        lib_core/* info */.pq(`${config.image}:${tag} is ${back.digest}`);
-        return back.digest;
+        return digest;
     }
     catch (error) {
         throw explainAuthFailure(error, config.registry);

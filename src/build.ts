@@ -50,11 +50,10 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
   const builder = await setUpBuilder(config, docker, env, state)
   await logins(config, docker, { push: decision.push, mayLogIn: mayLogIn(github) }, state, backoff)
 
-  let restoredKey: string | undefined
   const localKey = localCacheKey(localCacheKeyPrefix(config.cacheScope), env)
   if (cache.backend === 'local' && cache.localDir && !config.dryRun) {
     core.startGroup('Restore local build cache')
-    restoredKey = await restoreLocalCache(cache.localDir, localKey, localCacheKeyPrefix(config.cacheScope))
+    await restoreLocalCache(cache.localDir, localKey, localCacheKeyPrefix(config.cacheScope))
     core.endGroup()
   }
 
@@ -76,17 +75,20 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
     const problem = cacheProblem(`${built.stdout}\n${built.stderr}`)
     if (problem && cache.status === 'on') core.warning(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`)
     if (!config.dryRun) metadata = readFileSync(join(workDir, 'metadata.json'), 'utf8')
-    if (decision.push && !config.dryRun) {
-      core.startGroup(`Check ${ref}`)
-      digest = await pushAndCheck(config, tag, output.kind === 'layout' ? output.dir : undefined, JSON.parse(metadata)['containerimage.digest'], env, backoff)
+    if (output.kind === 'layout') {
+      core.startGroup(`Push ${ref}`)
+      digest = await pushAndCheck(config, tag, output.dir, env, backoff)
       core.endGroup()
+    } else if (decision.push && !config.dryRun) {
+      // BuildKit's push succeeded: its metadata names what the tag now points at
+      digest = JSON.parse(metadata)['containerimage.digest'] ?? ''
     }
   } finally {
     rmSync(workDir, { recursive: true, force: true })
   }
 
   if (cache.backend === 'local' && cache.localDir && cache.localExportDir && !config.dryRun) {
-    state.localCache = { dir: cache.localDir, exportDir: cache.localExportDir, key: localKey, restoredKey }
+    state.localCache = { dir: cache.localDir, exportDir: cache.localExportDir, key: localKey }
     saveState(state)
   }
 
@@ -200,18 +202,8 @@ async function build(
   }
 }
 
-/**
- * Pushes the exported layout when there is one (BuildKit already pushed otherwise), then reads
- * the tag back: it must be there and be what was pushed.
- */
-async function pushAndCheck(
-  config: Config,
-  tag: string,
-  layoutDir: string | undefined,
-  builtDigest: string | undefined,
-  env: NodeJS.ProcessEnv,
-  backoff: Backoff
-): Promise<string> {
+/** Pushes the exported layout under the arch tag, then reads the tag back: it must be what we pushed. */
+async function pushAndCheck(config: Config, tag: string, layoutDir: string, env: NodeJS.ProcessEnv, backoff: Backoff): Promise<string> {
   const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push')
   const retry: RetryOptions = {
     retries: config.retries,
@@ -219,11 +211,10 @@ async function pushAndCheck(
     onRetry: (e, attempt, delay) => core.info(`${e.message}; retry ${attempt} in ${delay} ms`)
   }
   try {
-    const digest = layoutDir ? await pushLayout(client, layoutDir, tag, retry) : builtDigest
+    const digest = await pushLayout(client, layoutDir, tag, retry)
     const back = await withRetries(() => client.manifest(tag), { ...retry, retryOn: ['transient', 'absent'] })
-    if (digest && back.digest !== digest) throw new ActionError(`${config.image}:${tag} reads back as ${back.digest}, not the pushed ${digest}`)
-    core.info(`${config.image}:${tag} is ${back.digest}`)
-    return back.digest
+    if (back.digest !== digest) throw new ActionError(`${config.image}:${tag} reads back as ${back.digest}, not the pushed ${digest}`)
+    return digest
   } catch (error) {
     throw explainAuthFailure(error, config.registry)
   }

@@ -8,7 +8,7 @@ export interface PostState {
   /** registries this run logged in to, to log out of */
   logins?: string[]
   /** cache: local, set only after a successful build */
-  localCache?: { dir: string; exportDir: string; key: string; restoredKey?: string }
+  localCache?: { dir: string; exportDir: string; key: string }
 }
 
 const KEY = 'brokkr'
