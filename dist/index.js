@@ -39095,6 +39095,9 @@ async function build(config, docker, ref, argv, first, layoutDir, backoff) {
     let layoutAllowed = true;
     let next = 'again';
     const classify = (log, errorText) => {
+        // a refused push stays refused whichever way we push
+        if (classifyDockerOutput(errorText) === 'auth')
+            return 'auth';
         if (exportCache && NO_CACHE_EXPORT.test(errorText))
             next = 'no-cache-export';
         else if (output.kind === 'layout' && NO_LAYOUT_EXPORT.test(errorText))

@@ -15,7 +15,7 @@ import { binfmtRegistered, decideQemu } from './qemu.js'
 import { pushLayout } from './push.js'
 import { RegistryClient } from './registry.js'
 import { cacheProblem, classifyBuildFailure, failedWhilePushing } from './buildkit-log.js'
-import { withRetries, type Backoff, type Outcome, type RetryOptions } from './retry.js'
+import { classifyDockerOutput, withRetries, type Backoff, type Outcome, type RetryOptions } from './retry.js'
 import { saveState, type PostState } from './state.js'
 import { writeSummary } from './summary.js'
 
@@ -164,6 +164,8 @@ async function build(
   let layoutAllowed = true
   let next: 'layout' | 'no-cache-export' | 'push-again' | 'again' = 'again'
   const classify = (log: string, errorText: string): Outcome => {
+    // a refused push stays refused whichever way we push
+    if (classifyDockerOutput(errorText) === 'auth') return 'auth'
     if (exportCache && NO_CACHE_EXPORT.test(errorText)) next = 'no-cache-export'
     else if (output.kind === 'layout' && NO_LAYOUT_EXPORT.test(errorText)) next = 'push-again'
     else if (output.kind === 'push' && layoutAllowed && failedWhilePushing(log, errorText)) next = 'layout'
