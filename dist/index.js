@@ -37977,8 +37977,12 @@ function decidePush(setting, github) {
         ? { push: true, reason: `${github.eventName} event` }
         : { push: false, reason: `push: auto does not publish on ${github.eventName || 'an unknown'} event` };
 }
+/** The per-arch tag, `<sha>-<arch>`: what build mode pushes and manifest mode waits for. */
+function archImageTag(sha, platform) {
+    return `${sha}-${archTag(platform)}`;
+}
 function archRef(image, sha, platform) {
-    return `${image}:${sha}-${archTag(platform)}`;
+    return `${image}:${archImageTag(sha, platform)}`;
 }
 /** The version label: the release for v* tags, else the branch, else the sha. */
 function versionLabel(github, sha) {
@@ -38161,6 +38165,15 @@ class ClassifiedError extends Error {
         this.name = 'ClassifiedError';
     }
 }
+/** Retries of single registry requests, each announced through `log`; `alsoAbsent` for reads of what was just pushed. */
+function requestRetries(retries, backoff, log, alsoAbsent = false) {
+    return {
+        retries,
+        backoff,
+        retryOn: alsoAbsent ? ['transient', 'absent'] : ['transient'],
+        onRetry: (e, attempt, delay) => log(`${e.message}; retry ${attempt} in ${delay} ms`)
+    };
+}
 /** Waits, or stops early (without error) when the signal is aborted. */
 const sleep = (ms, signal) => new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
@@ -38203,14 +38216,14 @@ function registryBaseUrl(host) {
     const apiHost = host === 'docker.io' ? 'registry-1.docker.io' : host;
     return `${loopback ? 'http' : 'https'}://${apiHost}`;
 }
-/** Splits `host/path` into the registry and the repository path the API wants. */
-function splitImage(image, registry) {
+/** The repository path the API wants for `host/path` (Docker Hub's bare names live under library/). */
+function repositoryOf(image, registry) {
     if (image === registry)
-        return { repository: '' };
+        return '';
     let repository = image.startsWith(`${registry}/`) ? image.slice(registry.length + 1) : image;
     if (registry === 'docker.io' && !repository.includes('/'))
         repository = `library/${repository}`;
-    return { repository };
+    return repository;
 }
 function parseChallenge(header) {
     if (!header)
@@ -38246,7 +38259,7 @@ class RegistryClient {
         this.access = access;
         this.fetchImpl = fetchImpl;
         this.base = registryBaseUrl(registry);
-        this.repository = splitImage(image, registry).repository;
+        this.repository = repositoryOf(image, registry);
     }
     /** Checks that the registry accepts our credentials (`GET /v2/`). */
     async ping() {
@@ -38510,8 +38523,9 @@ async function login(docker, registry, credentials, retries, backoff) {
         catch (error) {
             if (!(error instanceof ClassifiedError && error.outcome === 'auth'))
                 throw error;
-            // docker also says 401 when a flaky registry made it retry without credentials: ask the registry ourselves
-            await withRetries(() => verifier.ping(), options);
+            // docker also says 401 when a flaky registry made it retry without credentials: ask the registry
+            // ourselves; a refusal ends it, anything else (an accepted ping, a flaky one) is worth another try
+            await verifier.ping();
             throw new ClassifiedError(error.message, 'transient');
         }
     };
@@ -38976,7 +38990,8 @@ async function runBuild(config, github, env) {
     if (decision.warning)
         lib_core/* warning */.$e(decision.warning);
     const ref = archRef(config.image, config.sha, platform);
-    const cache = planCache(config, platform, decision.push, env, (0,external_node_path_.join)(env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'brokkr-build-cache', config.cacheScope));
+    const runnerTemp = env.RUNNER_TEMP || (0,external_node_os_.tmpdir)();
+    const cache = planCache(config, platform, decision.push, env, (0,external_node_path_.join)(runnerTemp, 'brokkr-build-cache', config.cacheScope));
     if (cache.status === 'unavailable')
         lib_core/* warning */.$e(cache.note);
     const qemu = decideQemu(config, platform, process.arch, binfmtRegistered(platform));
@@ -39001,8 +39016,10 @@ async function runBuild(config, github, env) {
         await restoreLocalCache(cache.localDir, localKey, localCacheKeyPrefix(config.cacheScope));
         lib_core/* endGroup */.N4();
     }
-    const tag = `${config.sha}-${archTag(platform)}`;
-    const workDir = (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'brokkr-build-'));
+    const tag = archImageTag(config.sha, platform);
+    // a local cache is read only when the restore brought one back
+    const includeCacheFrom = cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir));
+    const workDir = (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(runnerTemp, 'brokkr-build-'));
     let digest = '';
     let metadata = '{}';
     try {
@@ -39012,7 +39029,7 @@ async function runBuild(config, github, env) {
             metadataFile: (0,external_node_path_.join)(workDir, 'metadata.json'),
             labels: ociLabels(config, github, startedAtIso),
             cache: exportCache ? cache : { ...cache, to: [] },
-            includeCacheFrom: cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir))
+            includeCacheFrom
         });
         const { built, output } = await build(config, docker, ref, argv, decision.push ? { kind: 'push' } : { kind: 'none' }, (0,external_node_path_.join)(workDir, 'oci'), backoff);
         const problem = cacheProblem(`${built.stdout}\n${built.stderr}`);
@@ -39145,14 +39162,10 @@ async function build(config, docker, ref, argv, first, layoutDir, backoff) {
 /** Pushes the exported layout under the arch tag, then reads the tag back: it must be what we pushed. */
 async function pushAndCheck(config, tag, layoutDir, env, backoff) {
     const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push');
-    const retry = {
-        retries: config.retries,
-        backoff,
-        onRetry: (e, attempt, delay) => lib_core/* info */.pq(`${e.message}; retry ${attempt} in ${delay} ms`)
-    };
+    const retry = requestRetries(config.retries, backoff, lib_core/* info */.pq);
     try {
         const digest = await pushLayout(client, layoutDir, tag, retry);
-        const back = await withRetries(() => client.manifest(tag), { ...retry, retryOn: ['transient', 'absent'] });
+        const back = await withRetries(() => client.manifest(tag), requestRetries(config.retries, backoff, lib_core/* info */.pq, true));
         if (back.digest !== digest)
             throw new ActionError(`${config.image}:${tag} reads back as ${back.digest}, not the pushed ${digest}`);
         return digest;
@@ -39455,7 +39468,7 @@ async function runManifest(config, github, env) {
     lib_core/* startGroup */.Oh(`Push ${indexRef}`);
     // one PUT per tag, each retried on its own: a registry hiccup costs one request, not the whole index
     const index = composeIndex(sources);
-    const retry = { retries: config.retries, backoff, onRetry: (e, attempt, delay) => lib_core/* info */.pq(`${e.message}; retry ${attempt} in ${delay} ms`) };
+    const retry = requestRetries(config.retries, backoff, lib_core/* info */.pq);
     for (const tag of tags) {
         await withRetries(() => client.putManifest(tag, OCI_INDEX, index), retry).catch((error) => {
             throw explainAuthFailure(error, config.registry);
@@ -39492,13 +39505,13 @@ async function runManifest(config, github, env) {
 /** Waits until the arch tag exists, then proves from its image config that it is the expected platform. */
 async function verifySource(client, config, platform, deadline, backoff, signal) {
     const ref = archRef(config.image, config.sha, platform);
-    const tag = `${config.sha}-${archTag(platform)}`;
+    const tag = archImageTag(config.sha, platform);
     const answer = await waitForManifest(client, ref, tag, config, deadline, backoff, signal);
     const picked = pickPlatformManifest(ref, answer, platform);
     if ('problem' in picked)
         throw new ActionError(`${picked.problem}; the index was not written`);
     // a digest we were just given may lag behind the tag on a replicated registry: absent is retried too
-    const byDigest = { retries: config.retries, backoff, retryOn: ['transient', 'absent'] };
+    const byDigest = requestRetries(config.retries, backoff, lib_core/* info */.pq, true);
     const manifest = picked.digest === answer.digest ? answer : await withRetries(() => client.manifest(picked.digest), byDigest);
     const configDigest = manifest.json?.config?.digest;
     if (!configDigest)
@@ -39559,7 +39572,7 @@ async function waitForManifest(client, ref, tag, config, deadline, backoff, sign
 }
 /** Reads back a tag we just pushed: the registry may need a moment before it shows it. */
 async function readBack(client, tag, config, backoff) {
-    return withRetries(() => client.manifest(tag), { retries: Math.max(config.retries, 3), backoff, retryOn: ['transient', 'absent'] });
+    return withRetries(() => client.manifest(tag), requestRetries(Math.max(config.retries, 3), backoff, lib_core/* info */.pq, true));
 }
 
 ;// CONCATENATED MODULE: ./src/index.ts

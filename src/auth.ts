@@ -52,8 +52,9 @@ export async function login(docker: Docker, registry: string, credentials: Crede
       await docker.mustRun(`docker login ${registry}`, loginArgv(registry, credentials.username), { input: credentials.password })
     } catch (error) {
       if (!(error instanceof ClassifiedError && error.outcome === 'auth')) throw error
-      // docker also says 401 when a flaky registry made it retry without credentials: ask the registry ourselves
-      await withRetries(() => verifier.ping(), options)
+      // docker also says 401 when a flaky registry made it retry without credentials: ask the registry
+      // ourselves; a refusal ends it, anything else (an accepted ping, a flaky one) is worth another try
+      await verifier.ping()
       throw new ClassifiedError(error.message, 'transient')
     }
   }

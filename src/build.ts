@@ -9,13 +9,13 @@ import { ActionError } from './errors.js'
 import { mayLogIn, type GitHubContext } from './github-context.js'
 import type { Config } from './inputs.js'
 import { hasLocalCache, localCacheKey, restoreLocalCache } from './local-cache.js'
-import { archRef, buildArgv, type BuildOutput, createBuilderArgv, decidePush, localCacheKeyPrefix, ociLabels, planCache, qemuInstallArgv } from './plan.js'
+import { archImageTag, archRef, buildArgv, type BuildOutput, createBuilderArgv, decidePush, localCacheKeyPrefix, ociLabels, planCache, qemuInstallArgv } from './plan.js'
 import { archTag, formatPlatform } from './platform.js'
 import { binfmtRegistered, decideQemu } from './qemu.js'
 import { pushLayout } from './push.js'
 import { RegistryClient } from './registry.js'
 import { cacheProblem, classifyBuildFailure, failedWhilePushing } from './buildkit-log.js'
-import { classifyDockerOutput, withRetries, type Backoff, type Outcome, type RetryOptions } from './retry.js'
+import { classifyDockerOutput, requestRetries, withRetries, type Backoff, type Outcome } from './retry.js'
 import { saveState, type PostState } from './state.js'
 import { writeSummary } from './summary.js'
 
@@ -30,7 +30,8 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
   const decision = decidePush(config.push, github)
   if (decision.warning) core.warning(decision.warning)
   const ref = archRef(config.image, config.sha, platform)
-  const cache = planCache(config, platform, decision.push, env, join(env.RUNNER_TEMP || tmpdir(), 'brokkr-build-cache', config.cacheScope))
+  const runnerTemp = env.RUNNER_TEMP || tmpdir()
+  const cache = planCache(config, platform, decision.push, env, join(runnerTemp, 'brokkr-build-cache', config.cacheScope))
   if (cache.status === 'unavailable') core.warning(cache.note)
   const qemu = decideQemu(config, platform, process.arch, binfmtRegistered(platform))
 
@@ -57,8 +58,10 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
     core.endGroup()
   }
 
-  const tag = `${config.sha}-${archTag(platform)}`
-  const workDir = mkdtempSync(join(env.RUNNER_TEMP || tmpdir(), 'brokkr-build-'))
+  const tag = archImageTag(config.sha, platform)
+  // a local cache is read only when the restore brought one back
+  const includeCacheFrom = cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir))
+  const workDir = mkdtempSync(join(runnerTemp, 'brokkr-build-'))
   let digest = ''
   let metadata = '{}'
   try {
@@ -69,7 +72,7 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
         metadataFile: join(workDir, 'metadata.json'),
         labels: ociLabels(config, github, startedAtIso),
         cache: exportCache ? cache : { ...cache, to: [] },
-        includeCacheFrom: cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir))
+        includeCacheFrom
       })
     const { built, output } = await build(config, docker, ref, argv, decision.push ? { kind: 'push' } : { kind: 'none' }, join(workDir, 'oci'), backoff)
     const problem = cacheProblem(`${built.stdout}\n${built.stderr}`)
@@ -207,14 +210,10 @@ async function build(
 /** Pushes the exported layout under the arch tag, then reads the tag back: it must be what we pushed. */
 async function pushAndCheck(config: Config, tag: string, layoutDir: string, env: NodeJS.ProcessEnv, backoff: Backoff): Promise<string> {
   const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push')
-  const retry: RetryOptions = {
-    retries: config.retries,
-    backoff,
-    onRetry: (e, attempt, delay) => core.info(`${e.message}; retry ${attempt} in ${delay} ms`)
-  }
+  const retry = requestRetries(config.retries, backoff, core.info)
   try {
     const digest = await pushLayout(client, layoutDir, tag, retry)
-    const back = await withRetries(() => client.manifest(tag), { ...retry, retryOn: ['transient', 'absent'] })
+    const back = await withRetries(() => client.manifest(tag), requestRetries(config.retries, backoff, core.info, true))
     if (back.digest !== digest) throw new ActionError(`${config.image}:${tag} reads back as ${back.digest}, not the pushed ${digest}`)
     return digest
   } catch (error) {

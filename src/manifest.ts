@@ -4,10 +4,10 @@ import { formatDuration } from './duration.js'
 import { ActionError } from './errors.js'
 import type { GitHubContext } from './github-context.js'
 import type { Config } from './inputs.js'
-import { archRef, decidePush } from './plan.js'
-import { archTag, formatPlatform, type Platform } from './platform.js'
+import { archImageTag, archRef, decidePush } from './plan.js'
+import { formatPlatform, type Platform } from './platform.js'
 import { RegistryClient, type Manifest } from './registry.js'
-import { ClassifiedError, retryDelay, sleep, waitDelay, withRetries, type Backoff, type RetryOptions } from './retry.js'
+import { ClassifiedError, requestRetries, retryDelay, sleep, waitDelay, withRetries, type Backoff } from './retry.js'
 import { writeSummary } from './summary.js'
 import { indexTags } from './tags.js'
 import { composeIndex, configPlatformProblem, listPlatforms, OCI_INDEX, pickPlatformManifest, pushedIndexProblem, type VerifiedSource } from './verify.js'
@@ -77,7 +77,7 @@ export async function runManifest(config: Config, github: GitHubContext, env: No
   core.startGroup(`Push ${indexRef}`)
   // one PUT per tag, each retried on its own: a registry hiccup costs one request, not the whole index
   const index = composeIndex(sources)
-  const retry: RetryOptions = { retries: config.retries, backoff, onRetry: (e, attempt, delay) => core.info(`${e.message}; retry ${attempt} in ${delay} ms`) }
+  const retry = requestRetries(config.retries, backoff, core.info)
   for (const tag of tags) {
     await withRetries(() => client.putManifest(tag, OCI_INDEX, index), retry).catch((error) => {
       throw explainAuthFailure(error, config.registry)
@@ -126,12 +126,12 @@ async function verifySource(
   signal: AbortSignal
 ): Promise<Source> {
   const ref = archRef(config.image, config.sha, platform)
-  const tag = `${config.sha}-${archTag(platform)}`
+  const tag = archImageTag(config.sha, platform)
   const answer = await waitForManifest(client, ref, tag, config, deadline, backoff, signal)
   const picked = pickPlatformManifest(ref, answer, platform)
   if ('problem' in picked) throw new ActionError(`${picked.problem}; the index was not written`)
   // a digest we were just given may lag behind the tag on a replicated registry: absent is retried too
-  const byDigest: RetryOptions = { retries: config.retries, backoff, retryOn: ['transient', 'absent'] }
+  const byDigest = requestRetries(config.retries, backoff, core.info, true)
   const manifest = picked.digest === answer.digest ? answer : await withRetries(() => client.manifest(picked.digest), byDigest)
   const configDigest = manifest.json?.config?.digest
   if (!configDigest) throw new ActionError(`${ref} has no image config; the index was not written`)
@@ -194,5 +194,5 @@ async function waitForManifest(
 
 /** Reads back a tag we just pushed: the registry may need a moment before it shows it. */
 async function readBack(client: RegistryClient, tag: string, config: Config, backoff: Backoff): Promise<Manifest> {
-  return withRetries(() => client.manifest(tag), { retries: Math.max(config.retries, 3), backoff, retryOn: ['transient', 'absent'] })
+  return withRetries(() => client.manifest(tag), requestRetries(Math.max(config.retries, 3), backoff, core.info, true))
 }

@@ -29,8 +29,13 @@ export function decidePush(setting: Config['push'], github: GitHubContext): Push
     : { push: false, reason: `push: auto does not publish on ${github.eventName || 'an unknown'} event` }
 }
 
+/** The per-arch tag, `<sha>-<arch>`: what build mode pushes and manifest mode waits for. */
+export function archImageTag(sha: string, platform: Platform): string {
+  return `${sha}-${archTag(platform)}`
+}
+
 export function archRef(image: string, sha: string, platform: Platform): string {
-  return `${image}:${sha}-${archTag(platform)}`
+  return `${image}:${archImageTag(sha, platform)}`
 }
 
 /** The version label: the release for v* tags, else the branch, else the sha. */

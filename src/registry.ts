@@ -25,12 +25,12 @@ export function registryBaseUrl(host: string): string {
   return `${loopback ? 'http' : 'https'}://${apiHost}`
 }
 
-/** Splits `host/path` into the registry and the repository path the API wants. */
-export function splitImage(image: string, registry: string): { repository: string } {
-  if (image === registry) return { repository: '' }
+/** The repository path the API wants for `host/path` (Docker Hub's bare names live under library/). */
+export function repositoryOf(image: string, registry: string): string {
+  if (image === registry) return ''
   let repository = image.startsWith(`${registry}/`) ? image.slice(registry.length + 1) : image
   if (registry === 'docker.io' && !repository.includes('/')) repository = `library/${repository}`
-  return { repository }
+  return repository
 }
 
 interface Challenge {
@@ -79,7 +79,7 @@ export class RegistryClient {
     private readonly fetchImpl: typeof fetch = fetch
   ) {
     this.base = registryBaseUrl(registry)
-    this.repository = splitImage(image, registry).repository
+    this.repository = repositoryOf(image, registry)
   }
 
   /** Checks that the registry accepts our credentials (`GET /v2/`). */

@@ -90,6 +90,16 @@ export interface RetryOptions {
   onRetry?: (error: ClassifiedError, attempt: number, delayMs: number) => void
 }
 
+/** Retries of single registry requests, each announced through `log`; `alsoAbsent` for reads of what was just pushed. */
+export function requestRetries(retries: number, backoff: Backoff, log: (line: string) => void, alsoAbsent = false): RetryOptions {
+  return {
+    retries,
+    backoff,
+    retryOn: alsoAbsent ? ['transient', 'absent'] : ['transient'],
+    onRetry: (e, attempt, delay) => log(`${e.message}; retry ${attempt} in ${delay} ms`)
+  }
+}
+
 /** Waits, or stops early (without error) when the signal is aborted. */
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {

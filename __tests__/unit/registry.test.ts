@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { parseChallenge, registryBaseUrl, RegistryClient, splitImage } from '../../src/registry.js'
+import { parseChallenge, registryBaseUrl, RegistryClient, repositoryOf } from '../../src/registry.js'
 import { ClassifiedError } from '../../src/retry.js'
 
 /** A tiny registry on loopback: real HTTP, scripted answers. */
@@ -94,8 +94,8 @@ describe('registry client', () => {
     expect(registryBaseUrl('localhost')).toBe('http://localhost')
     expect(registryBaseUrl('ghcr.io')).toBe('https://ghcr.io')
     expect(registryBaseUrl('docker.io')).toBe('https://registry-1.docker.io')
-    expect(splitImage('docker.io/busybox', 'docker.io').repository).toBe('library/busybox')
-    expect(splitImage('ghcr.io/colliery-io/brokkr-agent', 'ghcr.io').repository).toBe('colliery-io/brokkr-agent')
+    expect(repositoryOf('docker.io/busybox', 'docker.io')).toBe('library/busybox')
+    expect(repositoryOf('ghcr.io/colliery-io/brokkr-agent', 'ghcr.io')).toBe('colliery-io/brokkr-agent')
     expect(parseChallenge('Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:a:pull"')).toEqual({
       scheme: 'bearer',
       params: { realm: 'https://ghcr.io/token', service: 'ghcr.io', scope: 'repository:a:pull' }

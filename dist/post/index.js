@@ -32018,6 +32018,15 @@ class ClassifiedError extends Error {
         this.name = 'ClassifiedError';
     }
 }
+/** Retries of single registry requests, each announced through `log`; `alsoAbsent` for reads of what was just pushed. */
+function requestRetries(retries, backoff, log, alsoAbsent = false) {
+    return {
+        retries,
+        backoff,
+        retryOn: alsoAbsent ? ['transient', 'absent'] : ['transient'],
+        onRetry: (e, attempt, delay) => log(`${e.message}; retry ${attempt} in ${delay} ms`)
+    };
+}
 /** Waits, or stops early (without error) when the signal is aborted. */
 const sleep = (ms, signal) => new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
