@@ -30487,9 +30487,10 @@ function getIDToken(aud) {
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  m: () => (/* binding */ exec),
-  H: () => (/* binding */ getExecOutput)
+  m: () => (/* binding */ exec)
 });
+
+// UNUSED EXPORTS: getExecOutput
 
 // EXTERNAL MODULE: external "string_decoder"
 var external_string_decoder_ = __nccwpck_require__(3193);
@@ -31146,8 +31147,8 @@ function getExecOutput(commandLine, args, options) {
         let stdout = '';
         let stderr = '';
         //Using string decoder covers the case where a mult-byte character is split
-        const stdoutDecoder = new external_string_decoder_.StringDecoder('utf8');
-        const stderrDecoder = new external_string_decoder_.StringDecoder('utf8');
+        const stdoutDecoder = new StringDecoder('utf8');
+        const stderrDecoder = new StringDecoder('utf8');
         const originalStdoutListener = (_a = options === null || options === void 0 ? void 0 : options.listeners) === null || _a === void 0 ? void 0 : _a.stdout;
         const originalStdErrListener = (_b = options === null || options === void 0 ? void 0 : options.listeners) === null || _b === void 0 ? void 0 : _b.stderr;
         const stdErrListener = (data) => {
@@ -37825,10 +37826,6 @@ const PULL_REQUEST_EVENTS = new Set(['pull_request', 'pull_request_target', 'pul
 function isPullRequestEvent(eventName) {
     return PULL_REQUEST_EVENTS.has(eventName);
 }
-/** Pull requests and forks never log in: their code must not reach registry credentials. */
-function mayLogIn(github) {
-    return !isPullRequestEvent(github.eventName) && !github.fromFork;
-}
 function toGitHubContext(raw, env) {
     const repository = env.GITHUB_REPOSITORY || raw.payload.repository?.full_name || '';
     const owner = env.GITHUB_REPOSITORY_OWNER || raw.payload.repository?.owner?.login || repository.split('/')[0] || '';
@@ -38056,6 +38053,14 @@ function planCache(config, platform, push, env, localDir) {
 function localCacheKeyPrefix(scope) {
     return `brokkr-buildx-${scope}-`;
 }
+/**
+ * buildx attests provenance (mode=min) by default when it pushes, but not when it exports an OCI
+ * layout: the layout push names it explicitly, so both ways publish the same shape.
+ */
+function defaultProvenance(env) {
+    const off = env.BUILDX_NO_DEFAULT_ATTESTATIONS;
+    return off && !/^(0|false)$/i.test(off) ? 'false' : 'mode=min';
+}
 /** The one `docker buildx build` this run executes. */
 function buildArgv(config, platform, o) {
     const argv = ['buildx', 'build', '--builder', o.builder, '--platform', formatPlatform(platform), '--file', config.file];
@@ -38066,8 +38071,9 @@ function buildArgv(config, platform, o) {
         argv.push('--build-arg', arg);
     for (const label of o.labels)
         argv.push('--label', label);
-    if (config.provenance)
-        argv.push(`--provenance=${config.provenance}`);
+    const provenance = config.provenance || (o.output.kind === 'layout' ? o.defaultProvenance : '');
+    if (provenance)
+        argv.push(`--provenance=${provenance}`);
     if (o.includeCacheFrom)
         for (const from of o.cache.from)
             argv.push('--cache-from', from);
@@ -38536,12 +38542,16 @@ async function login(docker, registry, credentials, retries, backoff) {
         throw explainAuthFailure(error, registry);
     }
 }
-/** Registry login when pushing, and Docker Hub login (never on pull requests or forks) for pull limits when both its inputs are set. */
-async function logins(config, docker, { push, mayLogIn }, state, backoff) {
+/**
+ * Logs in before anything pulls (the QEMU image, the BuildKit image, base images): to the target
+ * registry when pushing, and to Docker Hub, for its pull limits, whenever both Docker Hub inputs are
+ * set, pull requests from the same repository included (they pull just as much). Forks never log in.
+ */
+async function logins(config, docker, { push, fromFork }, state, backoff) {
     const hub = config.dockerHub;
-    if (!mayLogIn) {
+    if (fromFork) {
         if (hub.username || hub.password)
-            lib_core/* notice */.lm('Docker Hub login skipped: pull requests and forks never log in');
+            lib_core/* notice */.lm('Docker Hub login skipped: runs from forks never log in');
         return;
     }
     const wanted = [];
@@ -38581,8 +38591,143 @@ async function logins(config, docker, { push, mayLogIn }, state, backoff) {
     lib_core/* endGroup */.N4();
 }
 
-// EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 3 modules
-var src_exec = __nccwpck_require__(7187);
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./src/process.ts
+
+
+const running = new Set();
+/**
+ * Starts a command. `stop` ends the whole process tree, not just the child: the docker CLI runs
+ * `docker-buildx` in a process group of its own and outlives a SIGTERM, so killing only the CLI
+ * would leave the build (and its cache export) running.
+ */
+function startProcess(command, args, options = {}) {
+    const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let stopped = false;
+    const pending = { out: '', err: '' };
+    const feed = (which, chunk) => {
+        const text = chunk.toString('utf8');
+        if (which === 'out')
+            stdout += text;
+        else
+            stderr += text;
+        if (options.stream)
+            (which === 'out' ? process.stdout : process.stderr).write(text);
+        if (!options.onLine)
+            return;
+        const parts = (pending[which] + text).split(/\r?\n/);
+        pending[which] = parts.pop() ?? '';
+        for (const line of parts)
+            options.onLine(line);
+    };
+    child.stdout.on('data', (c) => feed('out', c));
+    child.stderr.on('data', (c) => feed('err', c));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
+    const done = new Promise((resolve) => {
+        child.on('error', (error) => {
+            stderr += `${error.message}\n`;
+            resolve({ code: 127, stdout, stderr, stopped });
+        });
+        child.on('close', (code, signal) => {
+            for (const which of ['out', 'err'])
+                if (pending[which])
+                    options.onLine?.(pending[which]);
+            resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, stopped });
+        });
+    });
+    const handle = {
+        done,
+        stop: async () => {
+            stopped = true;
+            if (child.pid !== undefined)
+                await killTree(child.pid, done);
+            await done;
+        }
+    };
+    running.add(handle);
+    void done.then(() => running.delete(handle));
+    return handle;
+}
+/** Stops every command still running (cancellation of the job). */
+async function stopAll() {
+    await Promise.all([...running].map((p) => p.stop()));
+}
+/** Pids of every descendant of `pid`, children first, read from /proc (empty where there is none). */
+function descendants(pid, procRoot = '/proc') {
+    const children = new Map();
+    let entries = [];
+    try {
+        entries = (0,external_node_fs_.readdirSync)(procRoot).filter((e) => /^\d+$/.test(e));
+    }
+    catch {
+        return [];
+    }
+    for (const entry of entries) {
+        try {
+            // the command name is in parentheses and may hold spaces: the ppid follows the last ')'
+            const stat = (0,external_node_fs_.readFileSync)(`${procRoot}/${entry}/stat`, 'utf8');
+            const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+            children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+        }
+        catch {
+            // the process ended while we looked
+        }
+    }
+    const found = [];
+    const walk = (p) => {
+        for (const c of children.get(p) ?? []) {
+            found.push(c);
+            walk(c);
+        }
+    };
+    walk(pid);
+    return found;
+}
+function signal(pids, sig) {
+    for (const pid of pids) {
+        try {
+            process.kill(pid, sig);
+        }
+        catch {
+            // already gone
+        }
+    }
+}
+/**
+ * SIGINT first (buildx then cancels the build in BuildKit and leaves cleanly), SIGKILL to whatever
+ * is left after a grace period.
+ */
+async function killTree(pid, done, graceMs = 5_000) {
+    const tree = [pid, ...descendants(pid)];
+    signal(tree.slice(1), 'SIGINT');
+    signal([pid], 'SIGINT');
+    const ended = await Promise.race([done.then(() => true), new Promise((r) => setTimeout(() => r(false), graceMs).unref())]);
+    // the CLI may have ended while a plugin it started goes on: look again
+    const left = [pid, ...tree.slice(1), ...descendants(pid)].filter((p) => isAlive(p));
+    if (!ended || left.length > 0)
+        signal(left, 'SIGKILL');
+}
+/** Running, and not a zombie waiting for a parent that may never reap it. */
+function isAlive(pid) {
+    try {
+        process.kill(pid, 0);
+    }
+    catch {
+        return false;
+    }
+    try {
+        const stat = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    }
+    catch {
+        return true;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/docker.ts
 
 
@@ -38617,7 +38762,7 @@ class Docker {
     /** Like `run`, but a non-zero exit becomes a ClassifiedError built from the command's last error lines. */
     async mustRun(what, args, options = {}) {
         const result = await this.run(args, options);
-        if (result.code !== 0) {
+        if (result.code !== 0 && !result.stopped) {
             const output = `${result.stdout}\n${result.stderr}`;
             const reason = lastErrorLines(result.stderr || result.stdout);
             const outcome = options.classify ? options.classify(output, reason) : classifyDockerOutput(reason);
@@ -38626,12 +38771,21 @@ class Docker {
         return result;
     }
     async exec(args, options) {
-        const out = await src_exec/* getExecOutput */.H('docker', args, {
-            ignoreReturnCode: true,
-            silent: !options.stream,
-            input: options.input !== undefined ? Buffer.from(options.input) : undefined
+        if (options.stream)
+            lib_core/* info */.pq(`[command]docker ${shellQuote(args)}`);
+        const onLine = options.onLine;
+        let stoppedByCaller = false;
+        const child = startProcess('docker', args, {
+            input: options.input,
+            stream: options.stream,
+            onLine: onLine &&
+                ((line) => onLine(line, () => {
+                    stoppedByCaller = true;
+                    void child.stop();
+                }))
         });
-        return { code: out.exitCode, stdout: out.stdout, stderr: out.stderr };
+        const { code, stdout, stderr } = await child.done;
+        return { code, stdout, stderr, stopped: stoppedByCaller };
     }
 }
 /** What a failed docker command said last: buildx ends with `ERROR: ...`, the CLI with `Error ...`. */
@@ -38648,7 +38802,7 @@ function lastErrorLines(text) {
 
 /** @actions/cache is large and only `cache: local` needs it: load it on demand to keep start-up fast. */
 async function actionsCache() {
-    return __nccwpck_require__.e(/* import() */ 691).then(__nccwpck_require__.bind(__nccwpck_require__, 1691));
+    return __nccwpck_require__.e(/* import() */ 735).then(__nccwpck_require__.bind(__nccwpck_require__, 5735));
 }
 function localCacheKey(prefix, env) {
     return `${prefix}${env.GITHUB_RUN_ID || Date.now()}-${env.GITHUB_RUN_ATTEMPT || '1'}`;
@@ -38689,6 +38843,24 @@ async function saveLocalCache(dir, exportDir, key) {
     catch (error) {
         core.warning(`Saving the local build cache failed (the next build will be colder): ${error.message}`);
     }
+}
+
+;// CONCATENATED MODULE: ./src/duration.ts
+const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** Parses `500ms`, `1s`, `2m`, `1m30s` or a bare number of seconds into milliseconds; undefined when malformed. */
+function parseDuration(text) {
+    const t = text.trim();
+    if (/^\d+(\.\d+)?$/.test(t))
+        return Math.round(Number(t) * 1000);
+    if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(t))
+        return undefined;
+    let total = 0;
+    for (const [, value, , unit] of t.matchAll(/(\d+(\.\d+)?)(ms|s|m|h)/g))
+        total += Number(value) * UNITS[unit];
+    return Math.round(total);
+}
+function formatDuration(ms) {
+    return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
 ;// CONCATENATED MODULE: ./src/qemu.ts
@@ -38915,23 +39087,38 @@ function cacheProblem(log) {
     const step = failedSteps(log).find((s) => /cache/i.test(s.title));
     return step && `${step.title}: ${step.error}`.slice(0, 300);
 }
-
-;// CONCATENATED MODULE: ./src/duration.ts
-const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-/** Parses `500ms`, `1s`, `2m`, `1m30s` or a bare number of seconds into milliseconds; undefined when malformed. */
-function parseDuration(text) {
-    const t = text.trim();
-    if (/^\d+(\.\d+)?$/.test(t))
-        return Math.round(Number(t) * 1000);
-    if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(t))
-        return undefined;
-    let total = 0;
-    for (const [, value, , unit] of t.matchAll(/(\d+(\.\d+)?)(ms|s|m|h)/g))
-        total += Number(value) * UNITS[unit];
-    return Math.round(total);
+/** Title of the step that writes the build result (an image push, an OCI layout, a docker tarball). */
+const OUTPUT_STEP = /^exporting to (image|oci image format|docker image format)\b/;
+/** Steps of cache export: BuildKit writes the image first, then the cache. */
+const CACHE_EXPORT_STEP = /^(exporting cache\b|preparing build cache for export\b|exporting content cache\b)/;
+/** Follows a plain-progress log line by line: has cache export begun, has the result been written? */
+class BuildProgress {
+    titles = new Map();
+    finished = new Set();
+    /** a cache export step has started */
+    cacheExportStarted = false;
+    observe(line) {
+        const step = /^#(\d+) (.*)$/.exec(line);
+        if (!step || step[1] === '0')
+            return;
+        const [, id, rest] = step;
+        if (/^(DONE|CACHED)\b/.test(rest))
+            this.finished.add(id);
+        else if (!/^(\d|ERROR|CANCELED)/.test(rest) && !this.titles.has(id)) {
+            this.titles.set(id, rest);
+            if (CACHE_EXPORT_STEP.test(rest))
+                this.cacheExportStarted = true;
+        }
+    }
+    /** every output step seen has finished, and there was one */
+    get outputWritten() {
+        const outputs = [...this.titles].filter(([, title]) => OUTPUT_STEP.test(title));
+        return outputs.length > 0 && outputs.every(([id]) => this.finished.has(id));
+    }
 }
-function formatDuration(ms) {
-    return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+/** The cache service turned down the v1 protocol (switched off by GitHub on 2025-04-15). */
+function refusedLegacyCacheProtocol(log) {
+    return /legacy service is shutting down|gha-cache-sunset|twirp error bad_route|"code":"bad_route"/i.test(log);
 }
 
 ;// CONCATENATED MODULE: ./src/summary.ts
@@ -39003,13 +39190,14 @@ async function runBuild(config, github, env) {
     if (config.dryRun)
         lib_core/* info */.pq('dry-run: commands that change anything are printed, not run');
     lib_core/* endGroup */.N4();
+    // first: the QEMU image, the BuildKit image and base images are pulled from here on
+    await logins(config, docker, { push: decision.push, fromFork: github.fromFork }, state, backoff);
     if (qemu.install) {
         lib_core/* startGroup */.Oh('QEMU');
         await docker.mustRun('installing the QEMU emulator', qemuInstallArgv(config.qemuImage, platform));
         lib_core/* endGroup */.N4();
     }
     const builder = await setUpBuilder(config, docker, env, state);
-    await logins(config, docker, { push: decision.push, mayLogIn: mayLogIn(github) }, state, backoff);
     const localKey = localCacheKey(localCacheKeyPrefix(config.cacheScope), env);
     if (cache.backend === 'local' && cache.localDir && !config.dryRun) {
         lib_core/* startGroup */.Oh('Restore local build cache');
@@ -39029,22 +39217,31 @@ async function runBuild(config, github, env) {
             metadataFile: (0,external_node_path_.join)(workDir, 'metadata.json'),
             labels: ociLabels(config, github, startedAtIso),
             cache: exportCache ? cache : { ...cache, to: [] },
-            includeCacheFrom
+            includeCacheFrom,
+            defaultProvenance: defaultProvenance(env)
         });
         const { built, output } = await build(config, docker, ref, argv, decision.push ? { kind: 'push' } : { kind: 'none' }, (0,external_node_path_.join)(workDir, 'oci'), backoff);
-        const problem = cacheProblem(`${built.stdout}\n${built.stderr}`);
-        if (problem && cache.status === 'on')
+        const log = `${built.stdout}\n${built.stderr}`;
+        const problem = cacheProblem(log);
+        if (cache.backend === 'gha' && refusedLegacyCacheProtocol(log))
+            lib_core/* warning */.$e(LEGACY_CACHE_HINT);
+        else if (problem && cache.status === 'on')
             lib_core/* warning */.$e(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`);
-        if (!config.dryRun)
+        if (built.stopped) {
+            lib_core/* warning */.$e(`Cache export took longer than cache-timeout (${formatDuration(config.cacheTimeoutMs)}): stopped waiting for it after the image was written; the ${cache.backend} cache of this build may be incomplete`);
+        }
+        else if (!config.dryRun) {
             metadata = (0,external_node_fs_.readFileSync)((0,external_node_path_.join)(workDir, 'metadata.json'), 'utf8');
+        }
         if (output.kind === 'layout') {
             lib_core/* startGroup */.Oh(`Push ${ref}`);
             digest = await pushAndCheck(config, tag, output.dir, env, backoff);
             lib_core/* endGroup */.N4();
         }
         else if (decision.push && !config.dryRun) {
-            // BuildKit's push succeeded: its metadata names what the tag now points at
-            digest = JSON.parse(metadata)['containerimage.digest'] ?? '';
+            // BuildKit's push succeeded: its metadata names what the tag now points at (the registry
+            // does, when the build was stopped during cache export, before buildx wrote the metadata)
+            digest = built.stopped ? await pushedDigest(config, tag, env, backoff) : (JSON.parse(metadata)['containerimage.digest'] ?? '');
         }
     }
     finally {
@@ -39080,23 +39277,48 @@ async function runBuild(config, github, env) {
         ...(config.dryRun ? [['commands', docker.planned.join('\n')]] : [])
     ], startedAt);
 }
-/** Reuses the docker context's builder, or an existing builder of ours, or creates (and remembers) one. */
+/**
+ * Reuses the docker context's builder, or an existing builder of ours, or creates (and remembers) one.
+ * A builder this run tried to create is remembered before `buildx create` runs and removed at once
+ * when creation fails: a half-made builder would be "reused" by the next run and fail it again.
+ */
 async function setUpBuilder(config, docker, env, state) {
     lib_core/* startGroup */.Oh('Builder');
-    const inspected = config.driver === 'docker' ? undefined : await docker.probe(['buildx', 'inspect', config.builder]);
-    const builder = decideBuilder(config, env, inspected && inspected.code === 0 ? parseInspect(inspected.stdout) : undefined);
-    if (builder.kind === 'conflict')
-        throw new ActionError(builder.message);
-    if (builder.kind === 'create') {
-        await docker.mustRun(`creating builder ${builder.name}`, createBuilderArgv(config));
-        if (!config.dryRun) {
-            state.builderCreated = builder.name;
-            saveState(state);
+    try {
+        const inspected = config.driver === 'docker' ? undefined : await docker.probe(['buildx', 'inspect', config.builder]);
+        const builder = decideBuilder(config, env, inspected && inspected.code === 0 ? parseInspect(inspected.stdout) : undefined);
+        if (builder.kind === 'conflict')
+            throw new ActionError(builder.message);
+        if (builder.kind === 'create') {
+            if (!config.dryRun) {
+                state.builderCreated = builder.name;
+                saveState(state);
+            }
+            try {
+                await docker.mustRun(`creating builder ${builder.name}`, createBuilderArgv(config));
+            }
+            catch (error) {
+                if (!config.dryRun) {
+                    await docker.run(['buildx', 'rm', builder.name]);
+                    state.builderCreated = undefined;
+                    saveState(state);
+                }
+                throw error;
+            }
         }
+        else if (builder.kind === 'reuse' && !config.dryRun) {
+            // a builder that cannot start fails here in one line, not after six build tries
+            const started = await docker.run(['buildx', 'inspect', '--bootstrap', builder.name]);
+            if (started.code !== 0) {
+                throw new ActionError(`builder: '${builder.name}' exists but does not start (${lastErrorLines(started.stderr || started.stdout)}); remove it with docker buildx rm ${builder.name} or pick another builder name`);
+            }
+        }
+        lib_core/* info */.pq(`builder ${builder.name} (${builder.kind === 'create' ? 'created' : builder.kind === 'reuse' ? 'reused' : 'docker driver'})`);
+        return builder.name;
     }
-    lib_core/* info */.pq(`builder ${builder.name} (${builder.kind === 'create' ? 'created' : builder.kind === 'reuse' ? 'reused' : 'docker driver'})`);
-    lib_core/* endGroup */.N4();
-    return builder.name;
+    finally {
+        lib_core/* endGroup */.N4();
+    }
 }
 /** What the engine may refuse: the docker driver on the classic image store exports neither cache nor layouts. */
 const NO_CACHE_EXPORT = /cache export is not supported/i;
@@ -39133,9 +39355,28 @@ async function build(config, docker, ref, argv, first, layoutDir, backoff) {
         'push-again': 'this engine cannot export an OCI layout: pushing with BuildKit again',
         again: 'layers come from cache'
     };
+    // cache export comes after the result is written: past the bound, stop waiting for it once the result is out
+    const boundedTry = () => {
+        const progress = new BuildProgress();
+        let timer;
+        let overdue = false;
+        const onLine = (line, stop) => {
+            progress.observe(line);
+            if (progress.cacheExportStarted && timer === undefined && config.cacheTimeoutMs > 0) {
+                timer = setTimeout(() => {
+                    overdue = true;
+                    if (output.kind === 'none' || progress.outputWritten)
+                        stop();
+                }, config.cacheTimeoutMs);
+            }
+            if (overdue && (output.kind === 'none' || progress.outputWritten))
+                stop();
+        };
+        return docker.mustRun('docker buildx build', argv(output, exportCache), { stream: true, classify, onLine }).finally(() => clearTimeout(timer));
+    };
     lib_core/* startGroup */.Oh(`Build ${ref}`);
     try {
-        const built = await withRetries(() => docker.mustRun('docker buildx build', argv(output, exportCache), { stream: true, classify }), {
+        const built = await withRetries(boundedTry, {
             retries: config.retries,
             backoff,
             onRetry: (e, attempt, delay) => {
@@ -39174,6 +39415,20 @@ async function pushAndCheck(config, tag, layoutDir, env, backoff) {
         throw explainAuthFailure(error, config.registry);
     }
 }
+/** What the registry holds under the arch tag BuildKit just pushed. */
+async function pushedDigest(config, tag, env, backoff) {
+    const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env));
+    try {
+        return (await withRetries(() => client.manifest(tag), requestRetries(config.retries, backoff, lib_core/* info */.pq, true))).digest;
+    }
+    catch (error) {
+        throw explainAuthFailure(error, config.registry);
+    }
+}
+/** Said once when the cache service turned down buildx's v1 protocol. */
+const LEGACY_CACHE_HINT = 'The GitHub Actions cache service refused the legacy v1 protocol (switched off on 2025-04-15), so this build ran without its gha cache: ' +
+    'the v2 protocol needs buildx 0.21 or newer and BuildKit 0.20 or newer (a docker-container builder on moby/buildkit:buildx-stable-1, or Docker Engine 28 for the docker driver); ' +
+    'update buildx and the builder, or use cache: registry';
 
 ;// CONCATENATED MODULE: ./src/inputs.ts
 
@@ -39366,6 +39621,7 @@ function parseConfig(read, env) {
     }
     const retryDelayMs = duration(read, 'retry-delay', 1, 600_000);
     const waitTimeoutMs = duration(read, 'wait-timeout', 0, 6 * 3_600_000);
+    const cacheTimeoutMs = duration(read, 'cache-timeout', 0, 6 * 3_600_000);
     const username = read('username');
     if (read('password') !== '' && username === '') {
         throw new InputError('username', 'is empty but password is set; set username to the registry user (github.actor for ghcr.io)');
@@ -39389,6 +39645,7 @@ function parseConfig(read, env) {
         push,
         cache,
         cacheScope,
+        cacheTimeoutMs,
         driver,
         endpoint,
         builder,
@@ -39586,6 +39843,7 @@ async function readBack(client, tag, config, backoff) {
 
 
 
+
 /** Main entry: read and validate every input once, then hand a typed config to the mode's orchestrator. */
 async function main() {
     // mask before anything can print them
@@ -39605,6 +39863,23 @@ async function main() {
     else
         await runManifest(config, github, process.env);
 }
+/**
+ * Cancellation: the runner sends SIGINT, then SIGTERM. Stop the build with everything docker started
+ * (buildx runs in a process group of its own and would go on), then fail; the post step cleans up.
+ */
+let cancelling = false;
+function cancel(signal) {
+    if (cancelling)
+        return;
+    cancelling = true;
+    lib_core/* info */.pq(`${signal}: the job is being cancelled; stopping docker and everything it started`);
+    void stopAll().finally(() => {
+        lib_core/* setFailed */.C1(`cancelled (${signal}); the post step removes the builder and logs out`);
+        process.exit(1);
+    });
+}
+process.on('SIGINT', () => cancel('SIGINT'));
+process.on('SIGTERM', () => cancel('SIGTERM'));
 main().catch((error) => {
     // user-facing failures are one line; anything else keeps its stack in the debug log
     const known = error instanceof InputError || error instanceof ActionError || error instanceof ClassifiedError;

@@ -65,17 +65,21 @@ export async function login(docker: Docker, registry: string, credentials: Crede
   }
 }
 
-/** Registry login when pushing, and Docker Hub login (never on pull requests or forks) for pull limits when both its inputs are set. */
+/**
+ * Logs in before anything pulls (the QEMU image, the BuildKit image, base images): to the target
+ * registry when pushing, and to Docker Hub, for its pull limits, whenever both Docker Hub inputs are
+ * set, pull requests from the same repository included (they pull just as much). Forks never log in.
+ */
 export async function logins(
   config: Config,
   docker: Docker,
-  { push, mayLogIn }: { push: boolean; mayLogIn: boolean },
+  { push, fromFork }: { push: boolean; fromFork: boolean },
   state: PostState,
   backoff: Backoff
 ): Promise<void> {
   const hub = config.dockerHub
-  if (!mayLogIn) {
-    if (hub.username || hub.password) core.notice('Docker Hub login skipped: pull requests and forks never log in')
+  if (fromFork) {
+    if (hub.username || hub.password) core.notice('Docker Hub login skipped: runs from forks never log in')
     return
   }
   const wanted: Array<[string, Config['credentials']]> = []

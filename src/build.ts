@@ -4,17 +4,18 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { explainAuthFailure, logins, registryCredentials } from './auth.js'
 import { decideBuilder, parseInspect } from './builder.js'
-import { Docker, type DockerResult } from './docker.js'
+import { Docker, lastErrorLines, type DockerResult } from './docker.js'
 import { ActionError } from './errors.js'
-import { mayLogIn, type GitHubContext } from './github-context.js'
+import type { GitHubContext } from './github-context.js'
 import type { Config } from './inputs.js'
 import { hasLocalCache, localCacheKey, restoreLocalCache } from './local-cache.js'
-import { archImageTag, archRef, buildArgv, type BuildOutput, createBuilderArgv, decidePush, localCacheKeyPrefix, ociLabels, planCache, qemuInstallArgv } from './plan.js'
+import { archImageTag, archRef, buildArgv, type BuildOutput, createBuilderArgv, decidePush, defaultProvenance, localCacheKeyPrefix, ociLabels, planCache, qemuInstallArgv } from './plan.js'
+import { formatDuration } from './duration.js'
 import { archTag, formatPlatform } from './platform.js'
 import { binfmtRegistered, decideQemu } from './qemu.js'
 import { pushLayout } from './push.js'
 import { RegistryClient } from './registry.js'
-import { cacheProblem, classifyBuildFailure, failedWhilePushing } from './buildkit-log.js'
+import { BuildProgress, cacheProblem, classifyBuildFailure, failedWhilePushing, refusedLegacyCacheProtocol } from './buildkit-log.js'
 import { classifyDockerOutput, requestRetries, withRetries, type Backoff, type Outcome } from './retry.js'
 import { saveState, type PostState } from './state.js'
 import { writeSummary } from './summary.js'
@@ -43,13 +44,14 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
   if (config.dryRun) core.info('dry-run: commands that change anything are printed, not run')
   core.endGroup()
 
+  // first: the QEMU image, the BuildKit image and base images are pulled from here on
+  await logins(config, docker, { push: decision.push, fromFork: github.fromFork }, state, backoff)
   if (qemu.install) {
     core.startGroup('QEMU')
     await docker.mustRun('installing the QEMU emulator', qemuInstallArgv(config.qemuImage, platform))
     core.endGroup()
   }
   const builder = await setUpBuilder(config, docker, env, state)
-  await logins(config, docker, { push: decision.push, mayLogIn: mayLogIn(github) }, state, backoff)
 
   const localKey = localCacheKey(localCacheKeyPrefix(config.cacheScope), env)
   if (cache.backend === 'local' && cache.localDir && !config.dryRun) {
@@ -72,19 +74,29 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
         metadataFile: join(workDir, 'metadata.json'),
         labels: ociLabels(config, github, startedAtIso),
         cache: exportCache ? cache : { ...cache, to: [] },
-        includeCacheFrom
+        includeCacheFrom,
+        defaultProvenance: defaultProvenance(env)
       })
     const { built, output } = await build(config, docker, ref, argv, decision.push ? { kind: 'push' } : { kind: 'none' }, join(workDir, 'oci'), backoff)
-    const problem = cacheProblem(`${built.stdout}\n${built.stderr}`)
-    if (problem && cache.status === 'on') core.warning(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`)
-    if (!config.dryRun) metadata = readFileSync(join(workDir, 'metadata.json'), 'utf8')
+    const log = `${built.stdout}\n${built.stderr}`
+    const problem = cacheProblem(log)
+    if (cache.backend === 'gha' && refusedLegacyCacheProtocol(log)) core.warning(LEGACY_CACHE_HINT)
+    else if (problem && cache.status === 'on') core.warning(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`)
+    if (built.stopped) {
+      core.warning(
+        `Cache export took longer than cache-timeout (${formatDuration(config.cacheTimeoutMs)}): stopped waiting for it after the image was written; the ${cache.backend} cache of this build may be incomplete`
+      )
+    } else if (!config.dryRun) {
+      metadata = readFileSync(join(workDir, 'metadata.json'), 'utf8')
+    }
     if (output.kind === 'layout') {
       core.startGroup(`Push ${ref}`)
       digest = await pushAndCheck(config, tag, output.dir, env, backoff)
       core.endGroup()
     } else if (decision.push && !config.dryRun) {
-      // BuildKit's push succeeded: its metadata names what the tag now points at
-      digest = JSON.parse(metadata)['containerimage.digest'] ?? ''
+      // BuildKit's push succeeded: its metadata names what the tag now points at (the registry
+      // does, when the build was stopped during cache export, before buildx wrote the metadata)
+      digest = built.stopped ? await pushedDigest(config, tag, env, backoff) : (JSON.parse(metadata)['containerimage.digest'] ?? '')
     }
   } finally {
     rmSync(workDir, { recursive: true, force: true })
@@ -126,22 +138,46 @@ export async function runBuild(config: Config, github: GitHubContext, env: NodeJ
   )
 }
 
-/** Reuses the docker context's builder, or an existing builder of ours, or creates (and remembers) one. */
+/**
+ * Reuses the docker context's builder, or an existing builder of ours, or creates (and remembers) one.
+ * A builder this run tried to create is remembered before `buildx create` runs and removed at once
+ * when creation fails: a half-made builder would be "reused" by the next run and fail it again.
+ */
 async function setUpBuilder(config: Config, docker: Docker, env: NodeJS.ProcessEnv, state: PostState): Promise<string> {
   core.startGroup('Builder')
-  const inspected = config.driver === 'docker' ? undefined : await docker.probe(['buildx', 'inspect', config.builder])
-  const builder = decideBuilder(config, env, inspected && inspected.code === 0 ? parseInspect(inspected.stdout) : undefined)
-  if (builder.kind === 'conflict') throw new ActionError(builder.message)
-  if (builder.kind === 'create') {
-    await docker.mustRun(`creating builder ${builder.name}`, createBuilderArgv(config)!)
-    if (!config.dryRun) {
-      state.builderCreated = builder.name
-      saveState(state)
+  try {
+    const inspected = config.driver === 'docker' ? undefined : await docker.probe(['buildx', 'inspect', config.builder])
+    const builder = decideBuilder(config, env, inspected && inspected.code === 0 ? parseInspect(inspected.stdout) : undefined)
+    if (builder.kind === 'conflict') throw new ActionError(builder.message)
+    if (builder.kind === 'create') {
+      if (!config.dryRun) {
+        state.builderCreated = builder.name
+        saveState(state)
+      }
+      try {
+        await docker.mustRun(`creating builder ${builder.name}`, createBuilderArgv(config)!)
+      } catch (error) {
+        if (!config.dryRun) {
+          await docker.run(['buildx', 'rm', builder.name])
+          state.builderCreated = undefined
+          saveState(state)
+        }
+        throw error
+      }
+    } else if (builder.kind === 'reuse' && !config.dryRun) {
+      // a builder that cannot start fails here in one line, not after six build tries
+      const started = await docker.run(['buildx', 'inspect', '--bootstrap', builder.name])
+      if (started.code !== 0) {
+        throw new ActionError(
+          `builder: '${builder.name}' exists but does not start (${lastErrorLines(started.stderr || started.stdout)}); remove it with docker buildx rm ${builder.name} or pick another builder name`
+        )
+      }
     }
+    core.info(`builder ${builder.name} (${builder.kind === 'create' ? 'created' : builder.kind === 'reuse' ? 'reused' : 'docker driver'})`)
+    return builder.name
+  } finally {
+    core.endGroup()
   }
-  core.info(`builder ${builder.name} (${builder.kind === 'create' ? 'created' : builder.kind === 'reuse' ? 'reused' : 'docker driver'})`)
-  core.endGroup()
-  return builder.name
 }
 
 /** What the engine may refuse: the docker driver on the classic image store exports neither cache nor layouts. */
@@ -184,9 +220,26 @@ async function build(
     'push-again': 'this engine cannot export an OCI layout: pushing with BuildKit again',
     again: 'layers come from cache'
   }
+  // cache export comes after the result is written: past the bound, stop waiting for it once the result is out
+  const boundedTry = () => {
+    const progress = new BuildProgress()
+    let timer: NodeJS.Timeout | undefined
+    let overdue = false
+    const onLine = (line: string, stop: () => void) => {
+      progress.observe(line)
+      if (progress.cacheExportStarted && timer === undefined && config.cacheTimeoutMs > 0) {
+        timer = setTimeout(() => {
+          overdue = true
+          if (output.kind === 'none' || progress.outputWritten) stop()
+        }, config.cacheTimeoutMs)
+      }
+      if (overdue && (output.kind === 'none' || progress.outputWritten)) stop()
+    }
+    return docker.mustRun('docker buildx build', argv(output, exportCache), { stream: true, classify, onLine }).finally(() => clearTimeout(timer))
+  }
   core.startGroup(`Build ${ref}`)
   try {
-    const built = await withRetries(() => docker.mustRun('docker buildx build', argv(output, exportCache), { stream: true, classify }), {
+    const built = await withRetries(boundedTry, {
       retries: config.retries,
       backoff,
       onRetry: (e, attempt, delay) => {
@@ -220,3 +273,19 @@ async function pushAndCheck(config: Config, tag: string, layoutDir: string, env:
     throw explainAuthFailure(error, config.registry)
   }
 }
+
+/** What the registry holds under the arch tag BuildKit just pushed. */
+async function pushedDigest(config: Config, tag: string, env: NodeJS.ProcessEnv, backoff: Backoff): Promise<string> {
+  const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env))
+  try {
+    return (await withRetries(() => client.manifest(tag), requestRetries(config.retries, backoff, core.info, true))).digest
+  } catch (error) {
+    throw explainAuthFailure(error, config.registry)
+  }
+}
+
+/** Said once when the cache service turned down buildx's v1 protocol. */
+const LEGACY_CACHE_HINT =
+  'The GitHub Actions cache service refused the legacy v1 protocol (switched off on 2025-04-15), so this build ran without its gha cache: ' +
+  'the v2 protocol needs buildx 0.21 or newer and BuildKit 0.20 or newer (a docker-container builder on moby/buildkit:buildx-stable-1, or Docker Engine 28 for the docker driver); ' +
+  'update buildx and the builder, or use cache: registry'

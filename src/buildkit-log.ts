@@ -55,3 +55,38 @@ export function cacheProblem(log: string): string | undefined {
   const step = failedSteps(log).find((s) => /cache/i.test(s.title))
   return step && `${step.title}: ${step.error}`.slice(0, 300)
 }
+
+/** Title of the step that writes the build result (an image push, an OCI layout, a docker tarball). */
+const OUTPUT_STEP = /^exporting to (image|oci image format|docker image format)\b/
+/** Steps of cache export: BuildKit writes the image first, then the cache. */
+const CACHE_EXPORT_STEP = /^(exporting cache\b|preparing build cache for export\b|exporting content cache\b)/
+
+/** Follows a plain-progress log line by line: has cache export begun, has the result been written? */
+export class BuildProgress {
+  private readonly titles = new Map<string, string>()
+  private readonly finished = new Set<string>()
+  /** a cache export step has started */
+  cacheExportStarted = false
+
+  observe(line: string): void {
+    const step = /^#(\d+) (.*)$/.exec(line)
+    if (!step || step[1] === '0') return
+    const [, id, rest] = step
+    if (/^(DONE|CACHED)\b/.test(rest)) this.finished.add(id)
+    else if (!/^(\d|ERROR|CANCELED)/.test(rest) && !this.titles.has(id)) {
+      this.titles.set(id, rest)
+      if (CACHE_EXPORT_STEP.test(rest)) this.cacheExportStarted = true
+    }
+  }
+
+  /** every output step seen has finished, and there was one */
+  get outputWritten(): boolean {
+    const outputs = [...this.titles].filter(([, title]) => OUTPUT_STEP.test(title))
+    return outputs.length > 0 && outputs.every(([id]) => this.finished.has(id))
+  }
+}
+
+/** The cache service turned down the v1 protocol (switched off by GitHub on 2025-04-15). */
+export function refusedLegacyCacheProtocol(log: string): boolean {
+  return /legacy service is shutting down|gha-cache-sunset|twirp error bad_route|"code":"bad_route"/i.test(log)
+}

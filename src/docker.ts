@@ -1,11 +1,13 @@
 import * as core from '@actions/core'
-import * as exec from '@actions/exec'
+import { startProcess } from './process.js'
 import { ClassifiedError, classifyDockerOutput, type Outcome } from './retry.js'
 
 export interface DockerResult {
   code: number
   stdout: string
   stderr: string
+  /** stopped by `onLine`'s stop (a time bound), not ended by docker itself */
+  stopped?: boolean
 }
 
 export interface RunOptions {
@@ -13,6 +15,8 @@ export interface RunOptions {
   input?: string
   /** echo the command and print its output live (builds); otherwise it runs quietly */
   stream?: boolean
+  /** sees each output line as it comes; `stop` ends the command and everything it started */
+  onLine?: (line: string, stop: () => void) => void
 }
 
 export interface MustRunOptions extends RunOptions {
@@ -52,7 +56,7 @@ export class Docker {
   /** Like `run`, but a non-zero exit becomes a ClassifiedError built from the command's last error lines. */
   async mustRun(what: string, args: string[], options: MustRunOptions = {}): Promise<DockerResult> {
     const result = await this.run(args, options)
-    if (result.code !== 0) {
+    if (result.code !== 0 && !result.stopped) {
       const output = `${result.stdout}\n${result.stderr}`
       const reason = lastErrorLines(result.stderr || result.stdout)
       const outcome = options.classify ? options.classify(output, reason) : classifyDockerOutput(reason)
@@ -62,12 +66,22 @@ export class Docker {
   }
 
   private async exec(args: string[], options: RunOptions): Promise<DockerResult> {
-    const out = await exec.getExecOutput('docker', args, {
-      ignoreReturnCode: true,
-      silent: !options.stream,
-      input: options.input !== undefined ? Buffer.from(options.input) : undefined
+    if (options.stream) core.info(`[command]docker ${shellQuote(args)}`)
+    const onLine = options.onLine
+    let stoppedByCaller = false
+    const child = startProcess('docker', args, {
+      input: options.input,
+      stream: options.stream,
+      onLine:
+        onLine &&
+        ((line) =>
+          onLine(line, () => {
+            stoppedByCaller = true
+            void child.stop()
+          }))
     })
-    return { code: out.exitCode, stdout: out.stdout, stderr: out.stderr }
+    const { code, stdout, stderr } = await child.done
+    return { code, stdout, stderr, stopped: stoppedByCaller }
   }
 }
 

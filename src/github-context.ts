@@ -17,11 +17,6 @@ export function isPullRequestEvent(eventName: string): boolean {
   return PULL_REQUEST_EVENTS.has(eventName)
 }
 
-/** Pull requests and forks never log in: their code must not reach registry credentials. */
-export function mayLogIn(github: GitHubContext): boolean {
-  return !isPullRequestEvent(github.eventName) && !github.fromFork
-}
-
 /** The subset of @actions/github's Context we read; a plain object so tests can build one. */
 export interface RawContext {
   eventName: string

@@ -40,6 +40,8 @@ export interface Config {
   cache: CacheBackend
   /** build mode: resolved cache scope */
   cacheScope: string
+  /** build mode: how long cache export may run once the image is written; 0 = unbounded */
+  cacheTimeoutMs: number
   driver: Driver
   endpoint: string
   builder: string
@@ -247,6 +249,7 @@ export function parseConfig(read: InputReader, env: InputEnvironment): Config {
   }
   const retryDelayMs = duration(read, 'retry-delay', 1, 600_000)
   const waitTimeoutMs = duration(read, 'wait-timeout', 0, 6 * 3_600_000)
+  const cacheTimeoutMs = duration(read, 'cache-timeout', 0, 6 * 3_600_000)
 
   const username = read('username')
   if (read('password') !== '' && username === '') {
@@ -272,6 +275,7 @@ export function parseConfig(read: InputReader, env: InputEnvironment): Config {
     push,
     cache,
     cacheScope,
+    cacheTimeoutMs,
     driver,
     endpoint,
     builder,

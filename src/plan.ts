@@ -148,6 +148,17 @@ export interface BuildArgvOptions {
   cache: CachePlan
   /** drop cache-from entries whose source is missing (a local cache not restored yet) */
   includeCacheFrom: boolean
+  /** what buildx attests by default when pushing (see defaultProvenance) */
+  defaultProvenance: string
+}
+
+/**
+ * buildx attests provenance (mode=min) by default when it pushes, but not when it exports an OCI
+ * layout: the layout push names it explicitly, so both ways publish the same shape.
+ */
+export function defaultProvenance(env: NodeJS.ProcessEnv): string {
+  const off = env.BUILDX_NO_DEFAULT_ATTESTATIONS
+  return off && !/^(0|false)$/i.test(off) ? 'false' : 'mode=min'
 }
 
 /** The one `docker buildx build` this run executes. */
@@ -157,7 +168,8 @@ export function buildArgv(config: Config, platform: Platform, o: BuildArgvOption
   argv.push('--tag', archRef(config.image, config.sha, platform))
   for (const arg of config.buildArgs) argv.push('--build-arg', arg)
   for (const label of o.labels) argv.push('--label', label)
-  if (config.provenance) argv.push(`--provenance=${config.provenance}`)
+  const provenance = config.provenance || (o.output.kind === 'layout' ? o.defaultProvenance : '')
+  if (provenance) argv.push(`--provenance=${provenance}`)
   if (o.includeCacheFrom) for (const from of o.cache.from) argv.push('--cache-from', from)
   for (const to of o.cache.to) argv.push('--cache-to', to)
   argv.push('--metadata-file', o.metadataFile)

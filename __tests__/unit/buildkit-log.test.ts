@@ -1,4 +1,4 @@
-import { cacheProblem, classifyBuildFailure } from '../../src/buildkit-log.js'
+import { BuildProgress, cacheProblem, classifyBuildFailure, refusedLegacyCacheProtocol } from '../../src/buildkit-log.js'
 
 describe('build failure classification', () => {
   const solveFailure = [
@@ -53,5 +53,33 @@ describe('cache problems in a build log', () => {
   })
   it('is quiet when the cache worked', () => {
     expect(cacheProblem('#4 importing cache manifest from gha:1\n#4 DONE 0.1s')).toBeUndefined()
+  })
+})
+
+describe('build progress', () => {
+  const feed = (lines: string[]) => {
+    const progress = new BuildProgress()
+    for (const line of lines) progress.observe(line)
+    return progress
+  }
+  it('sees the image written before cache export starts', () => {
+    const progress = feed(['#0 building with "default" instance using docker driver', '#9 exporting to image', '#9 pushing layers 0.1s done', '#9 DONE 0.4s'])
+    expect(progress.outputWritten).toBe(true)
+    expect(progress.cacheExportStarted).toBe(false)
+    for (const line of ['#10 exporting cache to GitHub Actions Cache', '#10 preparing build cache for export', '#10 writing layer sha256:ab 12.0s']) progress.observe(line)
+    expect(progress.cacheExportStarted).toBe(true)
+  })
+  it('knows an output step still running, or none at all', () => {
+    expect(feed(['#9 exporting to oci image format', '#9 exporting layers']).outputWritten).toBe(false)
+    expect(feed(['#4 [build 1/2] RUN true', '#4 DONE 0.1s']).outputWritten).toBe(false)
+    expect(feed(['#12 preparing build cache for export', '#12 writing layer sha256:1']).cacheExportStarted).toBe(true)
+  })
+})
+
+describe('legacy cache protocol refusal', () => {
+  it('recognises what the switched-off v1 service answers', () => {
+    expect(refusedLegacyCacheProtocol('error: failed to reserve cache: This legacy service is shutting down, effective April 15, 2025.')).toBe(true)
+    expect(refusedLegacyCacheProtocol('twirp error bad_route: no handler for path')).toBe(true)
+    expect(refusedLegacyCacheProtocol('#10 ERROR: failed to push: 503 Service Unavailable')).toBe(false)
   })
 })

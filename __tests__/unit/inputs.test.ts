@@ -36,6 +36,7 @@ describe('parseConfig', () => {
       context: '.',
       cache: 'gha',
       cacheScope: 'agent-arm64',
+      cacheTimeoutMs: 600_000,
       driver: 'docker-container',
       builder: 'brokkr-builder',
       push: 'auto',

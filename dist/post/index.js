@@ -29641,9 +29641,10 @@ function getIDToken(aud) {
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  m: () => (/* binding */ exec),
-  H: () => (/* binding */ getExecOutput)
+  m: () => (/* binding */ exec)
 });
+
+// UNUSED EXPORTS: getExecOutput
 
 // EXTERNAL MODULE: external "string_decoder"
 var external_string_decoder_ = __nccwpck_require__(3193);
@@ -30300,8 +30301,8 @@ function getExecOutput(commandLine, args, options) {
         let stdout = '';
         let stderr = '';
         //Using string decoder covers the case where a mult-byte character is split
-        const stdoutDecoder = new external_string_decoder_.StringDecoder('utf8');
-        const stderrDecoder = new external_string_decoder_.StringDecoder('utf8');
+        const stdoutDecoder = new StringDecoder('utf8');
+        const stderrDecoder = new StringDecoder('utf8');
         const originalStdoutListener = (_a = options === null || options === void 0 ? void 0 : options.listeners) === null || _a === void 0 ? void 0 : _a.stdout;
         const originalStdErrListener = (_b = options === null || options === void 0 ? void 0 : options.listeners) === null || _b === void 0 ? void 0 : _b.stderr;
         const stdErrListener = (data) => {
@@ -31952,8 +31953,143 @@ function shouldRemoveBuilder(created, keep) {
     return Boolean(created) && !keep;
 }
 
-// EXTERNAL MODULE: ./node_modules/@actions/exec/lib/exec.js + 3 modules
-var post_exec = __nccwpck_require__(7187);
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./src/process.ts
+
+
+const running = new Set();
+/**
+ * Starts a command. `stop` ends the whole process tree, not just the child: the docker CLI runs
+ * `docker-buildx` in a process group of its own and outlives a SIGTERM, so killing only the CLI
+ * would leave the build (and its cache export) running.
+ */
+function startProcess(command, args, options = {}) {
+    const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let stopped = false;
+    const pending = { out: '', err: '' };
+    const feed = (which, chunk) => {
+        const text = chunk.toString('utf8');
+        if (which === 'out')
+            stdout += text;
+        else
+            stderr += text;
+        if (options.stream)
+            (which === 'out' ? process.stdout : process.stderr).write(text);
+        if (!options.onLine)
+            return;
+        const parts = (pending[which] + text).split(/\r?\n/);
+        pending[which] = parts.pop() ?? '';
+        for (const line of parts)
+            options.onLine(line);
+    };
+    child.stdout.on('data', (c) => feed('out', c));
+    child.stderr.on('data', (c) => feed('err', c));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
+    const done = new Promise((resolve) => {
+        child.on('error', (error) => {
+            stderr += `${error.message}\n`;
+            resolve({ code: 127, stdout, stderr, stopped });
+        });
+        child.on('close', (code, signal) => {
+            for (const which of ['out', 'err'])
+                if (pending[which])
+                    options.onLine?.(pending[which]);
+            resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, stopped });
+        });
+    });
+    const handle = {
+        done,
+        stop: async () => {
+            stopped = true;
+            if (child.pid !== undefined)
+                await killTree(child.pid, done);
+            await done;
+        }
+    };
+    running.add(handle);
+    void done.then(() => running.delete(handle));
+    return handle;
+}
+/** Stops every command still running (cancellation of the job). */
+async function stopAll() {
+    await Promise.all([...running].map((p) => p.stop()));
+}
+/** Pids of every descendant of `pid`, children first, read from /proc (empty where there is none). */
+function descendants(pid, procRoot = '/proc') {
+    const children = new Map();
+    let entries = [];
+    try {
+        entries = (0,external_node_fs_.readdirSync)(procRoot).filter((e) => /^\d+$/.test(e));
+    }
+    catch {
+        return [];
+    }
+    for (const entry of entries) {
+        try {
+            // the command name is in parentheses and may hold spaces: the ppid follows the last ')'
+            const stat = (0,external_node_fs_.readFileSync)(`${procRoot}/${entry}/stat`, 'utf8');
+            const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+            children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+        }
+        catch {
+            // the process ended while we looked
+        }
+    }
+    const found = [];
+    const walk = (p) => {
+        for (const c of children.get(p) ?? []) {
+            found.push(c);
+            walk(c);
+        }
+    };
+    walk(pid);
+    return found;
+}
+function signal(pids, sig) {
+    for (const pid of pids) {
+        try {
+            process.kill(pid, sig);
+        }
+        catch {
+            // already gone
+        }
+    }
+}
+/**
+ * SIGINT first (buildx then cancels the build in BuildKit and leaves cleanly), SIGKILL to whatever
+ * is left after a grace period.
+ */
+async function killTree(pid, done, graceMs = 5_000) {
+    const tree = [pid, ...descendants(pid)];
+    signal(tree.slice(1), 'SIGINT');
+    signal([pid], 'SIGINT');
+    const ended = await Promise.race([done.then(() => true), new Promise((r) => setTimeout(() => r(false), graceMs).unref())]);
+    // the CLI may have ended while a plugin it started goes on: look again
+    const left = [pid, ...tree.slice(1), ...descendants(pid)].filter((p) => isAlive(p));
+    if (!ended || left.length > 0)
+        signal(left, 'SIGKILL');
+}
+/** Running, and not a zombie waiting for a parent that may never reap it. */
+function isAlive(pid) {
+    try {
+        process.kill(pid, 0);
+    }
+    catch {
+        return false;
+    }
+    try {
+        const stat = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    }
+    catch {
+        return true;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/retry.ts
 function classifyStatus(status) {
     if (status === 404)
@@ -32087,7 +32223,7 @@ class Docker {
     /** Like `run`, but a non-zero exit becomes a ClassifiedError built from the command's last error lines. */
     async mustRun(what, args, options = {}) {
         const result = await this.run(args, options);
-        if (result.code !== 0) {
+        if (result.code !== 0 && !result.stopped) {
             const output = `${result.stdout}\n${result.stderr}`;
             const reason = lastErrorLines(result.stderr || result.stdout);
             const outcome = options.classify ? options.classify(output, reason) : classifyDockerOutput(reason);
@@ -32096,12 +32232,21 @@ class Docker {
         return result;
     }
     async exec(args, options) {
-        const out = await post_exec/* getExecOutput */.H('docker', args, {
-            ignoreReturnCode: true,
-            silent: !options.stream,
-            input: options.input !== undefined ? Buffer.from(options.input) : undefined
+        if (options.stream)
+            lib_core/* info */.pq(`[command]docker ${shellQuote(args)}`);
+        const onLine = options.onLine;
+        let stoppedByCaller = false;
+        const child = startProcess('docker', args, {
+            input: options.input,
+            stream: options.stream,
+            onLine: onLine &&
+                ((line) => onLine(line, () => {
+                    stoppedByCaller = true;
+                    void child.stop();
+                }))
         });
-        return { code: out.exitCode, stdout: out.stdout, stderr: out.stderr };
+        const { code, stdout, stderr } = await child.done;
+        return { code, stdout, stderr, stopped: stoppedByCaller };
     }
 }
 /** What a failed docker command said last: buildx ends with `ERROR: ...`, the CLI with `Error ...`. */
@@ -32118,7 +32263,7 @@ function lastErrorLines(text) {
 
 /** @actions/cache is large and only `cache: local` needs it: load it on demand to keep start-up fast. */
 async function actionsCache() {
-    return __nccwpck_require__.e(/* import() */ 691).then(__nccwpck_require__.bind(__nccwpck_require__, 1691));
+    return __nccwpck_require__.e(/* import() */ 735).then(__nccwpck_require__.bind(__nccwpck_require__, 5735));
 }
 function localCacheKey(prefix, env) {
     return `${prefix}${env.GITHUB_RUN_ID || Date.now()}-${env.GITHUB_RUN_ATTEMPT || '1'}`;
