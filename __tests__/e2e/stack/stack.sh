@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Provision and run a real container build stack for the e2e tests:
-#   containerd + dockerd (Docker Engine 26, containerd image store) + buildx 0.13
-#   from Debian trixie packages unpacked into a private prefix, runc/qemu/registry
-#   from bookworm, an htpasswd-protected registry on 127.0.0.1, and a locally
-#   built multi-platform base image (busybox, amd64 + arm64).
+# Provision and run a real container build stack for the e2e tests, with two engine
+# generations side by side:
+#   previous: containerd 1.7 + dockerd (Docker Engine 26, containerd image store) +
+#             buildx 0.13 from Debian trixie packages unpacked into a private prefix
+#   current:  containerd 2.1 + dockerd 28 + buildx 0.29 from Debian sid packages,
+#             unpacked into a second prefix, with its own sockets, data and bridge
+# plus runc/qemu/registry/socat from bookworm, an htpasswd-protected registry on
+# 127.0.0.1, an auth-less base registry, a locally built multi-platform base image
+# (busybox, amd64 + arm64), TCP forwarders from the current bridge's address to both
+# registries (for BuildKit in a container) and, when __tests__/e2e/stack/buildkit-image.sh
+# exists, the moby/buildkit:buildx-stable-1 image loaded into both engines.
 #
 #   stack.sh up      provision if needed, start what is not running; prints started|reused
 #   stack.sh down    stop what `up` started (by recorded pid), unmount our mounts
@@ -12,9 +18,11 @@
 # See README.md next to this file.
 set -euo pipefail
 
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${BROKKR_STACK_CACHE:-/var/cache/brokkr-stack}
 STATE=${BROKKR_STACK_STATE:-/run/brokkr-stack}
 
+# ---- previous generation (trixie); these names and paths predate "current"
 PREFIX=$CACHE/prefix                  # dpkg -x of the trixie packages
 BIN=$CACHE/bin                        # symlinks: docker, dockerd, containerd, runc, ...
 PIDS=$STATE/pids                      # NAME.pid = "PID STARTTIME"
@@ -38,25 +46,66 @@ BRIDGE=${BROKKR_STACK_BRIDGE:-brokkr0}
 BRIDGE_CIDR=${BROKKR_STACK_BRIDGE_CIDR:-172.29.213.1/24}
 
 TRIXIE_PKGS=(docker.io docker-cli docker-buildx containerd tini)
-HOST_PKGS=(runc iptables qemu-user-static docker-registry apache2-utils curl iproute2)
+HOST_PKGS=(runc iptables qemu-user-static docker-registry apache2-utils curl iproute2 socat)
 PREFIX_STAMP="v1 ${TRIXIE_PKGS[*]}"
 DEBIAN_SOURCES=/etc/apt/sources.list.d/debian.sources
 DEFAULT_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+
+# ---- current generation (sid): everything under $CACHE/current and $STATE/current.
+# Process names "current/X" keep their pid file in $STATE/current/pids/X.pid and their
+# log in $STATE/current/X.log.
+CURRENT_ENABLED=${BROKKR_STACK_CURRENT:-1}      # 0: previous generation only
+CUR=$CACHE/current
+CUR_PREFIX=$CUR/prefix
+CUR_BIN=$CUR/bin
+CUR_STATE=$STATE/current
+CUR_DOCKER_SOCK=$CUR_STATE/docker.sock
+CUR_CTD_SOCK=$CUR_STATE/containerd.sock
+CUR_DOCKER_HOST=unix://$CUR_DOCKER_SOCK
+CUR_DOCKER_CONFIG=$CUR_STATE/docker-config
+CUR_DOCKER_DATA=$CUR/docker-data
+CUR_CTD_ROOT=$CUR/containerd
+CUR_BUILDX_PLUGIN=$CUR_PREFIX/usr/libexec/docker/cli-plugins/docker-buildx
+CUR_BRIDGE=${BROKKR_STACK_CURRENT_BRIDGE:-brokkr1}
+CUR_BRIDGE_CIDR=${BROKKR_STACK_CURRENT_BRIDGE_CIDR:-172.29.214.1/24}
+CUR_BRIDGE_IP=${CUR_BRIDGE_CIDR%/*}
+# sid's docker.io ships /usr/bin/docker-init -> tini-static and depends on tini-static;
+# sid's `tini` package (the dynamic binary) needs glibc 2.38 and is not needed.
+SID_PKGS=(docker.io docker-cli docker-buildx containerd tini-static)
+SID_STAMP_V=v1
+# How long (s) a check of what sid serves stays good; a stopped current engine is only
+# started after a check older than this re-asks the archive (0: always ask).
+SID_TTL=${BROKKR_STACK_SID_TTL:-21600}
+SID_OPTS=(-o APT::Architecture=amd64 -o APT::Architectures=amd64 -o Acquire::Check-Valid-Until=false)
+
+BUILDKIT_SCRIPT=$SCRIPT_DIR/buildkit-image.sh
+BUILDKIT_DIR=$CACHE/buildkit                    # image.tar + versions.env, written by BUILDKIT_SCRIPT
+BUILDKIT_TAG=moby/buildkit:buildx-stable-1
+BUILDKIT_LOADED_STAMP=$CACHE/buildkit-loaded  # .<engine hash>: "tar key" + image id at our last load
 
 STARTED_ANY=0
 SPAWNED_PID=
 ENGINE=own
 ENGINE_HOST=$OWN_DOCKER_HOST
+CUR_PKG_VERSIONS=
+BUILDKIT_VERSION=
+BUILDKIT_RUNC_VERSION=
+BUILDKIT_LOADED=0
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
 now() { date +%s.%N; }
 
-# Docker CLI of the private prefix, talking to the chosen engine, with our own config dir.
-dk() {
-  env -u DOCKER_CONTEXT DOCKER_HOST="$ENGINE_HOST" DOCKER_CONFIG="$STACK_DOCKER_CONFIG" \
-    "$BIN/docker" "$@"
+# A docker CLI with an explicit engine: dkx HOST BINDIR CONFIGDIR args...
+dkx() {
+  local h=$1 b=$2 c=$3
+  shift 3
+  env -u DOCKER_CONTEXT DOCKER_HOST="$h" DOCKER_CONFIG="$c" "$b/docker" "$@"
 }
+# Docker CLI of the private prefix, talking to the chosen (previous) engine, with our own config dir.
+dk() { dkx "$ENGINE_HOST" "$BIN" "$STACK_DOCKER_CONFIG" "$@"; }
+# The current generation's CLI against the current engine.
+dkc() { dkx "$CUR_DOCKER_HOST" "$CUR_BIN" "$CUR_DOCKER_CONFIG" "$@"; }
 
 # ---------------------------------------------------------------- pid bookkeeping
 proc_start() { # start time (clock ticks since boot) of a pid; field 22 of /proc/PID/stat
@@ -68,14 +117,19 @@ proc_start() { # start time (clock ticks since boot) of a pid; field 22 of /proc
   echo "${20}"
 }
 
+pidfile() { # NAME -> path of its pid file ("current/x" -> $STATE/current/pids/x.pid)
+  if [[ $1 == */* ]]; then echo "$STATE/${1%/*}/pids/${1##*/}.pid"; else echo "$PIDS/$1.pid"; fi
+}
+
 record_pid() { # NAME PID
   local st
   st=$(proc_start "$2") || die "process $1 ($2) died right after start; see $STATE/$1.log"
-  echo "$2 $st" >"$PIDS/$1.pid"
+  echo "$2 $st" >"$(pidfile "$1")"
 }
 
 pid_of() { # NAME -> prints the pid when the recorded process is still the same and alive
-  local f=$PIDS/$1.pid pid st cur
+  local f pid st cur
+  f=$(pidfile "$1")
   [[ -f $f ]] || return 1
   read -r pid st <"$f" || return 1
   [[ -n ${pid:-} ]] || return 1
@@ -84,17 +138,18 @@ pid_of() { # NAME -> prints the pid when the recorded process is still the same 
   echo "$pid"
 }
 
-alive_pids() {
+alive_pids() { # NAME... -> pids of those still running
   local n p out=()
-  for n in base-registry registry dockerd containerd; do
+  for n in "$@"; do
     if p=$(pid_of "$n"); then out+=("$p"); fi
   done
   echo "${out[*]:-}"
 }
 
 # Start a daemon in its own session, stdout/stderr to $STATE/NAME.log, lock fd closed.
+# SPAWN_BIN (default $BIN) goes first on its PATH.
 spawn() { # NAME CMD...
-  local name=$1
+  local name=$1 bin=${SPAWN_BIN:-$BIN}
   shift
   echo "=== $(date -Is) starting: $*" >>"$STATE/$name.log"
   (
@@ -103,7 +158,7 @@ spawn() { # NAME CMD...
       fd=${fd##*/}
       if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
     done
-    export PATH="$BIN:$PATH"
+    export PATH="$bin:$PATH"
     exec setsid "$@" </dev/null >>"$STATE/$name.log" 2>&1
   ) &
   SPAWNED_PID=$!
@@ -112,23 +167,27 @@ spawn() { # NAME CMD...
   log "started $name (pid $SPAWNED_PID, log $STATE/$name.log)"
 }
 
-stop_pid() { # NAME: SIGTERM, wait up to 10 s, SIGKILL
-  local name=$1 pid st i
+stop_pid() { # NAME [group]: SIGTERM, wait up to 10 s, SIGKILL; "group": signal its process group
+  local name=$1 group=${2:-} pid st i target
   if pid=$(pid_of "$name"); then
     st=$(proc_start "$pid")
+    target=$pid
+    [[ $group != group ]] || target=-$pid # spawn's setsid made it a group leader
     log "stopping $name (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
+    kill -TERM -- "$target" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 100; i++)); do
       [[ "$(proc_start "$pid" 2>/dev/null || true)" == "$st" ]] || break
       sleep 0.1
     done
     if [[ "$(proc_start "$pid" 2>/dev/null || true)" == "$st" ]]; then
       log "$name (pid $pid) ignored SIGTERM for 10 s: SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
+      kill -KILL -- "$target" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
       sleep 0.2
+    elif [[ $group == group ]]; then
+      kill -TERM -- "$target" 2>/dev/null || true # children of a forking forwarder
     fi
   fi
-  rm -f "$PIDS/$name.pid"
+  rm -f "$(pidfile "$name")"
 }
 
 wait_until() { # SECONDS CMD... : poll every 0.2 s
@@ -179,10 +238,10 @@ papt_init() { # DIR SOURCES_FILE_CONTENT
   printf '%s\n' "$2" >"$1/parts/private.sources"
 }
 
-papt() { # DIR [extra -o ...] args...
-  local d=$1
-  shift
-  apt-get -q \
+papt_run() { # TOOL DIR [extra -o ...] args...
+  local tool=$1 d=$2
+  shift 2
+  "$tool" -q \
     -o Dir::State::Lists="$d/lists" \
     -o Dir::Cache="$d/cache" \
     -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= \
@@ -192,16 +251,21 @@ papt() { # DIR [extra -o ...] args...
     -o APT::Sandbox::User=root \
     "$@"
 }
+papt() { papt_run apt-get "$@"; }
+papt_cache() { papt_run apt-cache "$@"; }
 
-papt_update() { # DIR [opts...]: fails on any signature problem
-  local d=$1 out
+PAPT_LAST_OUT=
+papt_update() { # DIR [opts...]: fails on any signature problem; shows only the problem lines
+  local d=$1 rc=0
   shift
-  out=$(papt "$d" "$@" update 2>&1) || { printf '%s\n' "$out" >&2; return 1; }
-  if grep -qE 'NO_PUBKEY|not signed|EXPKEYSIG|BADSIG|Err:|^W: GPG|^E:' <<<"$out"; then
-    printf '%s\n' "$out" >&2
+  PAPT_LAST_OUT=$(papt "$d" "$@" update 2>&1) || rc=$?
+  if ((rc)) || grep -qE 'NO_PUBKEY|not signed|EXPKEYSIG|BADSIG|Err:|^W: GPG|^E:' <<<"$PAPT_LAST_OUT"; then
+    grep -E 'NO_PUBKEY|not signed|EXPKEYSIG|BADSIG|GPG|^Err:|^  |^W:|^E:' <<<"$PAPT_LAST_OUT" | head -4 | sed 's/^/[apt] /' >&2 || true
     return 1
   fi
 }
+
+papt_sig_problem() { grep -qE 'NO_PUBKEY|not signed|EXPKEYSIG|BADSIG|GPG error|signature' <<<"$PAPT_LAST_OUT"; }
 
 debian_uri() { # first non-security URI of the machine's debian.sources
   local u
@@ -210,31 +274,47 @@ debian_uri() { # first non-security URI of the machine's debian.sources
   echo "$u"
 }
 
-trixie_sources() { # KEYRING
-  printf 'Types: deb\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: %s\n' "$(debian_uri)" "$1"
+suite_sources() { # SUITE KEYRING
+  printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: %s\n' "$(debian_uri)" "$1" "$2"
+}
+
+# The newest debian-archive-keyring bookworm ships (it carries the keys of newer suites),
+# fetched once into $CACHE/keyring. Prints its keyring path.
+newer_keyring() {
+  local b=$CACHE/apt/bookworm-amd64 kd=$CACHE/keyring
+  local k=$kd/root/usr/share/keyrings/debian-archive-keyring.gpg
+  if [[ ! -f $k ]]; then
+    papt_init "$b" "$(cat "$DEBIAN_SOURCES")"
+    papt_update "$b" -o APT::Architecture=amd64 -o APT::Architectures=amd64 || return 1
+    rm -rf "$kd" && mkdir -p "$kd/deb"
+    (cd "$kd/deb" && papt "$b" download debian-archive-keyring >/dev/null) || return 1
+    dpkg -x "$kd"/deb/*.deb "$kd/root" || return 1
+  fi
+  echo "$k"
+}
+
+# Private apt lists for SUITE, verified with the machine's keyring, else with a newer
+# debian-archive-keyring from bookworm.
+papt_suite_update() { # DIR SUITE [opts...]
+  local d=$1 suite=$2 keyring=$DEFAULT_KEYRING
+  shift 2
+  papt_init "$d" "$(suite_sources "$suite" "$keyring")"
+  papt_update "$d" "$@" && return 0
+  papt_sig_problem || return 1 # not reachable: a newer keyring would not help
+  log "$suite not verifiable with $keyring; trying a newer debian-archive-keyring"
+  keyring=$(newer_keyring) || return 1
+  papt_init "$d" "$(suite_sources "$suite" "$keyring")"
+  papt_update "$d" "$@"
 }
 
 ensure_prefix() {
   if [[ -f $PREFIX/.stamp && "$(cat "$PREFIX/.stamp")" == "$PREFIX_STAMP" && -x $BIN/dockerd ]]; then
     return 0
   fi
-  local a=$CACHE/apt/trixie-amd64 dl=$CACHE/debs/trixie keyring=$DEFAULT_KEYRING
+  local a=$CACHE/apt/trixie-amd64 dl=$CACHE/debs/trixie
   log "fetching ${TRIXIE_PKGS[*]} from trixie (private apt in $a)"
-  papt_init "$a" "$(trixie_sources "$keyring")"
-  if ! papt_update "$a" -o APT::Architecture=amd64 -o APT::Architectures=amd64; then
-    # The machine's keyring does not verify trixie: take the newest debian-archive-keyring
-    # that bookworm ships (it carries the trixie keys) and try again.
-    log "trixie not verifiable with $keyring; fetching a newer debian-archive-keyring"
-    local b=$CACHE/apt/bookworm-amd64 kd=$CACHE/keyring
-    papt_init "$b" "$(cat "$DEBIAN_SOURCES")"
-    papt_update "$b" -o APT::Architecture=amd64 -o APT::Architectures=amd64 || die "private apt update (bookworm) failed"
-    rm -rf "$kd" && mkdir -p "$kd/deb"
-    (cd "$kd/deb" && papt "$b" download debian-archive-keyring >/dev/null)
-    dpkg -x "$kd"/deb/*.deb "$kd/root"
-    keyring=$kd/root/usr/share/keyrings/debian-archive-keyring.gpg
-    papt_init "$a" "$(trixie_sources "$keyring")"
-    papt_update "$a" -o APT::Architecture=amd64 -o APT::Architectures=amd64 || die "trixie Release cannot be verified"
-  fi
+  papt_suite_update "$a" trixie -o APT::Architecture=amd64 -o APT::Architectures=amd64 ||
+    die "trixie Release cannot be fetched or verified"
   rm -rf "$dl" && mkdir -p "$dl"
   (cd "$dl" && papt "$a" -o APT::Architecture=amd64 download "${TRIXIE_PKGS[@]}" >/dev/null) ||
     die "apt-get download ${TRIXIE_PKGS[*]} (trixie) failed"
@@ -259,6 +339,107 @@ ensure_prefix() {
   for f in docker dockerd containerd containerd-shim-runc-v2 docker-init runc docker-buildx; do
     [[ -x $BIN/$f ]] || die "$BIN/$f missing after unpacking"
   done
+}
+
+# ---------------------------------------------------------------- current generation: packages
+sid_served() { # DIR -> "pkg=version ..." as the private sid lists serve them
+  local d=$1 p v out=()
+  for p in "${SID_PKGS[@]}"; do
+    v=$(papt_cache "$d" "${SID_OPTS[@]}" show --no-all-versions "$p" 2>/dev/null | awk '/^Version:/ {print $2; exit}')
+    [[ -n $v ]] || return 1
+    out+=("$p=$v")
+  done
+  echo "${out[*]}"
+}
+
+fresh() { # FILE SECONDS: FILE exists and is younger than SECONDS
+  [[ -f $1 ]] || return 1
+  (($(date +%s) - $(stat -c %Y "$1") < $2))
+}
+
+pkg_version() { # NAME -> version of NAME in $CUR_PKG_VERSIONS
+  local kv
+  for kv in $CUR_PKG_VERSIONS; do
+    [[ ${kv%%=*} != "$1" ]] || { echo "${kv#*=}"; return 0; }
+  done
+  return 1
+}
+
+# sid's docker.io, docker-cli, docker-buildx, containerd, tini-static, dpkg -x'd into
+# $CUR_PREFIX. Downloads again only when the versions sid serves differ from the cached
+# ones; asks sid only when the current engine must be started and the last check is older
+# than $SID_TTL; offline (or unverifiable) with a cached prefix = reuse it.
+ensure_current_prefix() {
+  local stamp=$CUR_PREFIX/.stamp checked=$CUR/.sid-checked a=$CACHE/apt/sid-amd64 have='' served
+  mkdir -p "$CUR"
+  if [[ -f $stamp && -x $CUR_BIN/dockerd ]]; then have=$(cat "$stamp"); fi
+  if [[ $have == "$SID_STAMP_V "* ]]; then
+    CUR_PKG_VERSIONS=${have#"$SID_STAMP_V "}
+    if pid_of current/dockerd >/dev/null || fresh "$checked" "$SID_TTL"; then return 0; fi
+  else
+    have=''
+  fi
+  log "asking sid for ${SID_PKGS[*]} (private apt in $a)"
+  if ! papt_suite_update "$a" sid "${SID_OPTS[@]}" -o Acquire::http::Timeout=20 -o Acquire::Retries=1 ||
+    ! served=$(sid_served "$a"); then
+    [[ -n $have ]] || die "current generation: cannot fetch or verify sid's package lists and nothing is cached (BROKKR_STACK_CURRENT=0 skips the current generation)"
+    log "sid not reachable or not verifiable: reusing the cached current prefix ($CUR_PKG_VERSIONS)"
+    return 0
+  fi
+  if [[ $have == "$SID_STAMP_V $served" ]]; then
+    touch "$checked"
+    return 0
+  fi
+  log "sid serves: $served${have:+ (cached: ${have#"$SID_STAMP_V "})}; downloading"
+  local dl=$CUR/debs tmp=$CUR_PREFIX.tmp deb kv pins=()
+  for kv in $served; do pins+=("$kv"); done
+  rm -rf "$dl" && mkdir -p "$dl"
+  (cd "$dl" && papt "$a" "${SID_OPTS[@]}" download "${pins[@]}" >/dev/null) ||
+    die "current generation: apt-get download ${pins[*]} (sid) failed"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  for deb in "$dl"/*.deb; do dpkg -x "$deb" "$tmp"; done
+  (cd "$dl" && ls -1 ./*.deb) >"$tmp/.debs"
+  rm -rf "$CUR_PREFIX" && mv "$tmp" "$CUR_PREFIX"
+
+  rm -rf "$CUR_BIN" && mkdir -p "$CUR_BIN"
+  ln -s "$CUR_PREFIX/usr/bin/docker" "$CUR_BIN/docker"
+  ln -s "$CUR_PREFIX/usr/sbin/dockerd" "$CUR_BIN/dockerd"
+  ln -s "$CUR_PREFIX/usr/sbin/docker-proxy" "$CUR_BIN/docker-proxy"
+  ln -s "$CUR_PREFIX/usr/bin/containerd" "$CUR_BIN/containerd"
+  ln -s "$CUR_PREFIX/usr/bin/containerd-shim-runc-v2" "$CUR_BIN/containerd-shim-runc-v2"
+  ln -s "$CUR_PREFIX/usr/bin/ctr" "$CUR_BIN/ctr"
+  ln -s "$CUR_PREFIX/usr/bin/tini-static" "$CUR_BIN/docker-init"
+  ln -s "$CUR_BUILDX_PLUGIN" "$CUR_BIN/docker-buildx"
+  ln -s /usr/sbin/runc "$CUR_BIN/runc"
+  local f
+  for f in docker dockerd containerd containerd-shim-runc-v2 ctr docker-init runc docker-buildx; do
+    [[ -x $CUR_BIN/$f ]] || die "current generation: $CUR_BIN/$f missing after unpacking sid's packages"
+  done
+  echo "$SID_STAMP_V $served" >"$stamp"
+  touch "$checked"
+  CUR_PKG_VERSIONS=$served
+}
+
+# One line, and the glibc named, when a sid binary does not run on this machine.
+runs_here() { # LABEL CMD...
+  local label=$1 out need glibc rc=0
+  shift
+  out=$("$@" 2>&1 </dev/null) || rc=$?
+  ((rc)) || return 0
+  glibc=$(ldd --version 2>/dev/null | awk 'NR == 1 {print $NF}')
+  need=$(grep -oE 'GLIBC_[0-9.]+' <<<"$out" | sort -uV | tail -1 || true)
+  if [[ -n $need ]]; then
+    die "current generation: sid's $label does not run here: it needs $need, this machine has glibc ${glibc:-?} (BROKKR_STACK_CURRENT=0 skips the current generation)"
+  fi
+  die "current generation: sid's $label does not run here (exit $rc): $(head -1 <<<"$out") (BROKKR_STACK_CURRENT=0 skips the current generation)"
+}
+
+check_current_binaries() {
+  runs_here "dockerd $(pkg_version docker.io || true)" "$CUR_BIN/dockerd" --version
+  runs_here "docker $(pkg_version docker-cli || true)" "$CUR_BIN/docker" --version
+  runs_here "containerd $(pkg_version containerd || true)" "$CUR_BIN/containerd" --version
+  runs_here "docker-buildx $(pkg_version docker-buildx || true)" "$CUR_BIN/docker-buildx" version
+  runs_here "docker-init (tini-static $(pkg_version tini-static || true))" "$CUR_BIN/docker-init" --version
 }
 
 # busybox-static for amd64 and arm64 (bookworm), unpacked into the base image context.
@@ -321,19 +502,19 @@ ensure_binfmt() {
 }
 
 # ---------------------------------------------------------------- engine
-setup_docker_config() {
-  mkdir -p "$STACK_DOCKER_CONFIG/cli-plugins"
-  ln -sfn "$BUILDX_PLUGIN" "$STACK_DOCKER_CONFIG/cli-plugins/docker-buildx"
-  [[ -f $STACK_DOCKER_CONFIG/config.json ]] || echo '{}' >"$STACK_DOCKER_CONFIG/config.json"
+setup_docker_config() { # DIR PLUGIN
+  mkdir -p "$1/cli-plugins"
+  ln -sfn "$2" "$1/cli-plugins/docker-buildx"
+  [[ -f $1/config.json ]] || echo '{}' >"$1/config.json"
 }
 
-engine_ok() { # DOCKER_HOST: answers, and uses the containerd image store
-  local h=$1 v info
-  v=$(env -u DOCKER_CONTEXT DOCKER_HOST="$h" DOCKER_CONFIG="$STACK_DOCKER_CONFIG" \
-    timeout 10 "$BIN/docker" version -f '{{.Server.Version}}' 2>/dev/null) || return 1
+engine_ok() { # DOCKER_HOST [BINDIR CONFIGDIR]: answers, and uses the containerd image store
+  local h=$1 b=${2:-$BIN} c=${3:-$STACK_DOCKER_CONFIG} v info
+  v=$(env -u DOCKER_CONTEXT DOCKER_HOST="$h" DOCKER_CONFIG="$c" \
+    timeout 10 "$b/docker" version -f '{{.Server.Version}}' 2>/dev/null) || return 1
   [[ ${v%%.*} =~ ^[0-9]+$ ]] && ((${v%%.*} >= 25)) || return 1
-  info=$(env -u DOCKER_CONTEXT DOCKER_HOST="$h" DOCKER_CONFIG="$STACK_DOCKER_CONFIG" \
-    timeout 10 "$BIN/docker" info -f '{{json .DriverStatus}}' 2>/dev/null) || return 1
+  info=$(env -u DOCKER_CONTEXT DOCKER_HOST="$h" DOCKER_CONFIG="$c" \
+    timeout 10 "$b/docker" info -f '{{json .DriverStatus}}' 2>/dev/null) || return 1
   [[ $info == *io.containerd.snapshotter.v1* ]]
 }
 
@@ -343,7 +524,7 @@ choose_engine() {
   # Our own engine from an earlier `up` wins.
   if pid_of dockerd >/dev/null || pid_of containerd >/dev/null; then return 0; fi
   local cand=${DOCKER_HOST:-unix:///var/run/docker.sock} mode=${BROKKR_STACK_REUSE:-auto}
-  [[ $cand != "$OWN_DOCKER_HOST" ]] || return 0
+  [[ $cand != "$OWN_DOCKER_HOST" && $cand != "$CUR_DOCKER_HOST" ]] || return 0
   case $mode in
     0) return 0 ;;
     1)
@@ -390,29 +571,32 @@ EOF
 
 dockerd_ok() { engine_ok "$OWN_DOCKER_HOST"; }
 
-ensure_bridge() {
-  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
-    log "creating bridge $BRIDGE ($BRIDGE_CIDR; no NAT, no forwarding)"
-    ip link add "$BRIDGE" type bridge || die "cannot create bridge $BRIDGE"
-    touch "$STATE/bridge.created"
-    ip addr add "$BRIDGE_CIDR" dev "$BRIDGE" || die "cannot address bridge $BRIDGE"
+ensure_bridge() { # NAME CIDR MARKER_FILE
+  local name=$1 cidr=$2 marker=$3
+  if ! ip link show "$name" >/dev/null 2>&1; then
+    log "creating bridge $name ($cidr; no NAT, no forwarding)"
+    ip link add "$name" type bridge || die "cannot create bridge $name"
+    touch "$marker"
   fi
-  ip link set "$BRIDGE" up
+  if ! ip -o -4 addr show dev "$name" | grep -qF " $cidr "; then
+    ip addr add "$cidr" dev "$name" || die "cannot address bridge $name with $cidr"
+  fi
+  ip link set "$name" up
 }
 
-remove_bridge() {
-  [[ -f $STATE/bridge.created ]] || return 0
-  if ip link show "$BRIDGE" >/dev/null 2>&1; then
-    log "deleting bridge $BRIDGE"
-    ip link del "$BRIDGE" || log "WARNING: could not delete bridge $BRIDGE"
+remove_bridge() { # NAME MARKER_FILE
+  [[ -f $2 ]] || return 0
+  if ip link show "$1" >/dev/null 2>&1; then
+    log "deleting bridge $1"
+    ip link del "$1" || log "WARNING: could not delete bridge $1"
   fi
-  rm -f "$STATE/bridge.created"
+  rm -f "$2"
 }
 
 ensure_dockerd() {
   if pid_of dockerd >/dev/null && dockerd_ok; then return 0; fi
   stop_pid dockerd
-  ensure_bridge
+  ensure_bridge "$BRIDGE" "$BRIDGE_CIDR" "$STATE/bridge.created"
   mkdir -p "$DOCKER_DATA" "$STATE/x"
   echo '{"features": {"containerd-snapshotter": true}}' >"$STATE/daemon.json"
   rm -f "$DOCKER_SOCK"
@@ -431,11 +615,77 @@ ensure_dockerd() {
   wait_until 60 dockerd_ok || { tail -30 "$STATE/dockerd.log" >&2; die "dockerd did not come up (or lacks the containerd snapshotter)"; }
 }
 
+buildx_version_of() { # "docker buildx version" output -> version field, needs >= 0.MIN
+  local v=$1 min=$2
+  [[ $v =~ [[:space:]]v?0\.([0-9]+)\. ]] && ((BASH_REMATCH[1] >= min)) || return 1
+  awk '{print $2}' <<<"$v"
+}
+
 check_buildx() {
   local v
   v=$(dk buildx version 2>&1) || die "docker buildx version failed: $v"
-  [[ $v =~ [[:space:]]v?0\.([0-9]+)\. ]] && ((BASH_REMATCH[1] >= 13)) || die "buildx >= 0.13 needed, got: $v"
-  BUILDX_VERSION=$(awk '{print $2}' <<<"$v")
+  BUILDX_VERSION=$(buildx_version_of "$v" 13) || die "buildx >= 0.13 needed, got: $v"
+}
+
+# ---------------------------------------------------------------- current generation: engine
+cur_ctd_ok() { "$CUR_BIN/ctr" --address "$CUR_CTD_SOCK" version; }
+cur_dockerd_ok() { engine_ok "$CUR_DOCKER_HOST" "$CUR_BIN" "$CUR_DOCKER_CONFIG"; }
+
+ensure_current_containerd() {
+  if pid_of current/containerd >/dev/null && cur_ctd_ok >/dev/null 2>&1; then return 0; fi
+  stop_pid current/dockerd
+  stop_pid current/containerd
+  mkdir -p "$CUR_CTD_ROOT" "$CUR_STATE/ctd" "$CUR/containerd-opt"
+  # containerd 2: no CRI, and no NRI (its socket would be the machine-wide /var/run/nri).
+  cat >"$CUR_STATE/containerd.toml" <<EOF
+version = 3
+root = "$CUR_CTD_ROOT"
+state = "$CUR_STATE/ctd"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime", "io.containerd.podsandbox.controller.v1.podsandbox", "io.containerd.grpc.v1.sandbox-controllers", "io.containerd.nri.v1.nri"]
+
+[grpc]
+  address = "$CUR_CTD_SOCK"
+
+[ttrpc]
+  address = "$CUR_CTD_SOCK.ttrpc"
+
+[debug]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$CUR/containerd-opt"
+EOF
+  rm -f "$CUR_CTD_SOCK" "$CUR_CTD_SOCK.ttrpc"
+  SPAWN_BIN=$CUR_BIN spawn current/containerd "$CUR_BIN/containerd" --config "$CUR_STATE/containerd.toml"
+  wait_until 30 cur_ctd_ok || { tail -20 "$CUR_STATE/containerd.log" >&2; die "current containerd did not come up"; }
+}
+
+ensure_current_dockerd() {
+  if pid_of current/dockerd >/dev/null && cur_dockerd_ok; then return 0; fi
+  stop_pid current/dockerd
+  ensure_bridge "$CUR_BRIDGE" "$CUR_BRIDGE_CIDR" "$CUR_STATE/bridge.created"
+  mkdir -p "$CUR_DOCKER_DATA" "$CUR_STATE/x"
+  # The bridge's /24 is an insecure (plain http) registry range, so the docker driver can
+  # push to the forwarded registry addresses a docker-container builder uses.
+  printf '{"features": {"containerd-snapshotter": true}, "insecure-registries": ["%s"]}\n' "$CUR_BRIDGE_CIDR" >"$CUR_STATE/daemon.json"
+  rm -f "$CUR_DOCKER_SOCK"
+  SPAWN_BIN=$CUR_BIN spawn current/dockerd "$CUR_BIN/dockerd" \
+    --config-file "$CUR_STATE/daemon.json" \
+    --host "$CUR_DOCKER_HOST" \
+    --data-root "$CUR_DOCKER_DATA" \
+    --exec-root "$CUR_STATE/x" \
+    --pidfile "$CUR_STATE/dockerd.pid" \
+    --containerd "$CUR_CTD_SOCK" \
+    --init-path "$CUR_BIN/docker-init" \
+    --bridge "$CUR_BRIDGE" --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+    --userland-proxy=false
+  wait_until 60 cur_dockerd_ok || { tail -30 "$CUR_STATE/dockerd.log" >&2; die "current dockerd did not come up (or lacks the containerd snapshotter)"; }
+}
+
+check_current_buildx() {
+  local v
+  v=$(dkc buildx version 2>&1) || die "current generation: docker buildx version failed: $v"
+  CUR_BUILDX_VERSION=$(buildx_version_of "$v" 20) || die "current generation: buildx >= 0.20 expected, got: $v"
 }
 
 # ---------------------------------------------------------------- registry
@@ -549,6 +799,26 @@ ensure_base_registry() {
   BASE_REG_PORT=$port
 }
 
+# ---------------------------------------------------------------- forwarders (current bridge)
+# BuildKit in a container (docker-container driver) sits on the current bridge, where
+# 127.0.0.1 is the container itself: socat listens on the bridge address with the
+# registry's port number and forwards to 127.0.0.1.
+fwd_ok() { # PORT: the forwarded registry answers /v2/ through the bridge address
+  [[ "$(http_code "http://$CUR_BRIDGE_IP:$1/v2/")" =~ ^(200|401)$ ]]
+}
+
+ensure_forwarder() { # NAME PORT
+  local name=current/fwd-$1 port=$2 spec=$CUR_STATE/fwd-$1.spec want
+  want="$CUR_BRIDGE_IP:$port -> 127.0.0.1:$port"
+  if pid_of "$name" >/dev/null && [[ "$(cat "$spec" 2>/dev/null || true)" == "$want" ]] && fwd_ok "$port"; then
+    return 0
+  fi
+  stop_pid "$name" group
+  spawn "$name" /usr/bin/socat "TCP-LISTEN:$port,bind=$CUR_BRIDGE_IP,reuseaddr,fork" "TCP:127.0.0.1:$port"
+  echo "$want" >"$spec"
+  wait_until 10 fwd_ok "$port" || { tail -10 "$STATE/$name.log" >&2; die "forwarder $want does not answer"; }
+}
+
 # ---------------------------------------------------------------- base image
 base_digest_in_registry() { # prints the index digest the base registry serves for the tag
   curl -s --noproxy '*' --max-time 5 -o /dev/null -D - \
@@ -585,6 +855,77 @@ ensure_base_image() {
   [[ "$(base_digest_in_registry)" == "$have" ]] || die "$remote does not serve $have after the push"
 }
 
+# The current engine pulls the base image (both platforms) from the base registry and
+# tags it brokkr-base/busybox:stable, so it has the same image (same digest) as previous.
+ensure_current_base_image() {
+  local remote=127.0.0.1:$BASE_REG_PORT/$BASE_TAG digest have stamp=$CUR/base-image.stamp got arch
+  CUR_BASE_IMAGE=$CUR_BRIDGE_IP:$BASE_REG_PORT/$BASE_TAG
+  digest=$(base_digest_in_registry)
+  [[ -n $digest ]] || die "base registry does not serve $BASE_TAG"
+  have=$(dkc image inspect -f '{{.Id}}' "$BASE_TAG" 2>/dev/null || true)
+  if [[ $have == "$digest" && "$(cat "$stamp" 2>/dev/null || true)" == "$digest" ]]; then return 0; fi
+  log "pulling $remote (linux/amd64 + linux/arm64) into the current engine, tagging $BASE_TAG"
+  for arch in amd64 arm64; do
+    dkc pull -q --platform "linux/$arch" "$remote" >>"$CUR_STATE/base-pull.log" 2>&1 ||
+      { tail -20 "$CUR_STATE/base-pull.log" >&2; die "current engine: pull of $remote (linux/$arch) failed"; }
+  done
+  dkc tag "$remote" "$BASE_TAG"
+  have=$(dkc image inspect -f '{{.Id}}' "$BASE_TAG" 2>/dev/null || true)
+  [[ $have == "$digest" ]] || die "current engine: $BASE_TAG is $have, the base registry serves $digest"
+  got=$(dkc run --rm --network none --platform linux/amd64 "$BASE_TAG" uname -m 2>&1) || die "current engine: amd64 base image does not run: $got"
+  [[ $got == x86_64 ]] || die "current engine: amd64 base image: uname -m says $got"
+  got=$(dkc run --rm --network none --platform linux/arm64 "$BASE_TAG" uname -m 2>&1) || die "current engine: arm64 base image does not run: $got"
+  [[ $got == aarch64 ]] || die "current engine: arm64 base image: uname -m says $got"
+  echo "$digest" >"$stamp"
+}
+
+# ---------------------------------------------------------------- BuildKit image
+env_value() { # FILE KEY -> value of KEY=... (quotes stripped)
+  local v
+  v=$(sed -n "s/^\(export \)\{0,1\}$2=//p" "$1" 2>/dev/null | tail -1)
+  v=${v#[\"\']}
+  v=${v%[\"\']}
+  printf '%s' "$v"
+}
+
+load_buildkit_into() { # LABEL HOST BINDIR CONFIGDIR TAR KEY
+  local label=$1 host=$2 bin=$3 cfg=$4 tar=$5 key=$6 stamp have
+  stamp=$BUILDKIT_LOADED_STAMP.$(printf '%s' "$host" | sha256sum | cut -c1-12)
+  have=$(dkx "$host" "$bin" "$cfg" image inspect -f '{{.Id}}' "$BUILDKIT_TAG" 2>/dev/null || true)
+  if [[ -n $have && "$(cat "$stamp" 2>/dev/null || true)" == "$key $have" ]]; then return 0; fi
+  log "loading $BUILDKIT_TAG into the $label engine ($host)"
+  dkx "$host" "$bin" "$cfg" load -i "$tar" >"$STATE/buildkit-load-$label.log" 2>&1 ||
+    { tail -10 "$STATE/buildkit-load-$label.log" >&2; log "WARNING: docker load into the $label engine failed"; return 1; }
+  have=$(dkx "$host" "$bin" "$cfg" image inspect -f '{{.Id}}' "$BUILDKIT_TAG" 2>/dev/null || true)
+  [[ -n $have ]] || { log "WARNING: $tar did not bring $BUILDKIT_TAG into the $label engine"; return 1; }
+  echo "$key $have" >"$stamp"
+}
+
+# moby/buildkit:buildx-stable-1 for the docker-container driver, built by
+# buildkit-image.sh (cold: 10-20 min) and loaded into both engines when missing.
+ensure_buildkit_image() {
+  BUILDKIT_LOADED=0
+  [[ ${BROKKR_STACK_BUILDKIT:-1} != 0 ]] || { log "BROKKR_STACK_BUILDKIT=0: not providing $BUILDKIT_TAG"; return 0; }
+  [[ -f $BUILDKIT_SCRIPT ]] || { log "no $BUILDKIT_SCRIPT yet: $BUILDKIT_TAG not provided"; return 0; }
+  local dir=$BUILDKIT_DIR t0=$SECONDS key ok=1
+  log "buildkit-image.sh ensure (cached: seconds; cold: 10-20 min, progress below)"
+  if ! BROKKR_STACK_CACHE=$CACHE BROKKR_STACK_STATE=$STATE bash "$BUILDKIT_SCRIPT" ensure </dev/null >&2 9>&-; then
+    log "WARNING: buildkit-image.sh ensure failed after $((SECONDS - t0)) s: $BUILDKIT_TAG not provided"
+    return 0
+  fi
+  [[ -s $dir/image.tar && -f $dir/versions.env ]] ||
+    { log "WARNING: buildkit-image.sh left no $dir/image.tar or versions.env"; return 0; }
+  BUILDKIT_VERSION=$(env_value "$dir/versions.env" BUILDKIT_VERSION)
+  BUILDKIT_RUNC_VERSION=$(env_value "$dir/versions.env" RUNC_VERSION)
+  key="$(stat -c '%s %Y' "$dir/image.tar") $(sha256sum <"$dir/versions.env" | cut -c1-16)"
+  load_buildkit_into previous "$ENGINE_HOST" "$BIN" "$STACK_DOCKER_CONFIG" "$dir/image.tar" "$key" || ok=0
+  if [[ $CURRENT_ENABLED != 0 ]]; then
+    load_buildkit_into current "$CUR_DOCKER_HOST" "$CUR_BIN" "$CUR_DOCKER_CONFIG" "$dir/image.tar" "$key" || ok=0
+  fi
+  ((ok)) && BUILDKIT_LOADED=1
+  log "BuildKit image: $BUILDKIT_TAG = BuildKit ${BUILDKIT_VERSION:-?}, runc ${BUILDKIT_RUNC_VERSION:-?} ($((SECONDS - t0)) s)"
+}
+
 # ---------------------------------------------------------------- env files
 write_env() {
   local started=$1 docker_version
@@ -601,13 +942,40 @@ write_env() {
     "BROKKR_BASE_REGISTRY=127.0.0.1:$BASE_REG_PORT"
     "BROKKR_BASE_IMAGE_LOCAL=$BASE_TAG"
     "BROKKR_STACK_STARTED=$started"
-    "BROKKR_STACK_PIDS=$(alive_pids)"
+    "BROKKR_STACK_PIDS=$(alive_pids base-registry registry dockerd containerd)"
     "BROKKR_STACK_ENGINE=$ENGINE"
     "BROKKR_STACK_STATE=$STATE"
     "BROKKR_STACK_CACHE=$CACHE"
     "BROKKR_DOCKER_VERSION=$docker_version"
     "BROKKR_BUILDX_VERSION=$BUILDX_VERSION"
   )
+  if [[ $CURRENT_ENABLED != 0 ]]; then
+    local cur_docker_version ctd
+    cur_docker_version=$(dkc version -f '{{.Server.Version}}' 2>/dev/null || echo unknown)
+    ctd=$(pkg_version containerd || echo unknown)
+    kv+=(
+      "BROKKR_CURRENT_DOCKER_HOST=$CUR_DOCKER_HOST"
+      "BROKKR_CURRENT_BIN=$CUR_BIN"
+      "BROKKR_CURRENT_BUILDX_PLUGIN=$CUR_BUILDX_PLUGIN"
+      "BROKKR_CURRENT_DOCKER_VERSION=$cur_docker_version"
+      "BROKKR_CURRENT_BUILDX_VERSION=$CUR_BUILDX_VERSION"
+      "BROKKR_CURRENT_CONTAINERD_VERSION=${ctd%-*}"
+      "BROKKR_CURRENT_PACKAGES=$CUR_PKG_VERSIONS"
+      "BROKKR_CURRENT_BRIDGE=$CUR_BRIDGE"
+      "BROKKR_CURRENT_BRIDGE_IP=$CUR_BRIDGE_IP"
+      "BROKKR_CURRENT_REGISTRY=$CUR_BRIDGE_IP:$REG_PORT"
+      "BROKKR_CURRENT_BASE_REGISTRY=$CUR_BRIDGE_IP:$BASE_REG_PORT"
+      "BROKKR_CURRENT_BASE_IMAGE=$CUR_BASE_IMAGE"
+      "BROKKR_CURRENT_PIDS=$(alive_pids current/fwd-base-registry current/fwd-registry current/dockerd current/containerd)"
+    )
+  fi
+  if ((BUILDKIT_LOADED)); then
+    kv+=(
+      "BROKKR_BUILDKIT_IMAGE=$BUILDKIT_TAG"
+      "BROKKR_BUILDKIT_VERSION=$BUILDKIT_VERSION"
+      "BROKKR_BUILDKIT_RUNC_VERSION=$BUILDKIT_RUNC_VERSION"
+    )
+  fi
   local line k v json='{' sep=''
   printf '%s\n' "${kv[@]}" >"$STATE/stack.env.tmp"
   for line in "${kv[@]}"; do
@@ -626,41 +994,68 @@ write_env() {
 
 # ---------------------------------------------------------------- commands
 lock() {
-  mkdir -p "$STATE" "$PIDS" "$CACHE"
+  mkdir -p "$STATE" "$PIDS" "$CACHE" "$CUR_STATE/pids"
   exec 9>"$STATE/.lock"
   flock 9
 }
 
+check_current_config() {
+  [[ $CUR_BRIDGE != "$BRIDGE" ]] || die "the current bridge ($CUR_BRIDGE) must differ from the previous one"
+  [[ ${CUR_BRIDGE_CIDR%.*} != "${BRIDGE_CIDR%.*}" ]] ||
+    die "the current bridge's network ($CUR_BRIDGE_CIDR) must differ from the previous one ($BRIDGE_CIDR)"
+}
+
 cmd_up() {
   [[ $(id -u) == 0 ]] || die "run as root"
-  ((${#STATE} < 70)) || die "BROKKR_STACK_STATE is too long for unix socket paths: $STATE"
+  ((${#STATE} < 62)) || die "BROKKR_STACK_STATE is too long for unix socket paths: $STATE"
+  [[ $CURRENT_ENABLED == 0 ]] || check_current_config
   lock
   local t0=$SECONDS
   ensure_host_packages
   ensure_prefix
+  if [[ $CURRENT_ENABLED != 0 ]]; then
+    ensure_current_prefix
+    check_current_binaries
+  fi
   ensure_busybox
   ensure_binfmt
-  setup_docker_config
+  setup_docker_config "$STACK_DOCKER_CONFIG" "$BUILDX_PLUGIN"
   choose_engine
   if [[ $ENGINE == own ]]; then
     ensure_containerd
     ensure_dockerd
   fi
   check_buildx
+  if [[ $CURRENT_ENABLED != 0 ]]; then
+    setup_docker_config "$CUR_DOCKER_CONFIG" "$CUR_BUILDX_PLUGIN"
+    ensure_current_containerd
+    ensure_current_dockerd
+    check_current_buildx
+  fi
   ensure_registry
   ensure_base_registry
   ensure_base_image
+  if [[ $CURRENT_ENABLED != 0 ]]; then
+    ensure_forwarder registry "$REG_PORT"
+    ensure_forwarder base-registry "$BASE_REG_PORT"
+    ensure_current_base_image
+  fi
+  ensure_buildkit_image
   write_env "$STARTED_ANY"
-  log "up in $((SECONDS - t0)) s: engine=$ENGINE DOCKER_HOST=$ENGINE_HOST registry=127.0.0.1:$REG_PORT (env: $STATE/stack.env)"
+  log "previous: Docker $(dk version -f '{{.Server.Version}}' 2>/dev/null || echo '?'), buildx $BUILDX_VERSION, engine=$ENGINE DOCKER_HOST=$ENGINE_HOST"
+  if [[ $CURRENT_ENABLED != 0 ]]; then
+    log "current (sid): Docker $(dkc version -f '{{.Server.Version}}' 2>/dev/null || echo '?'), buildx $CUR_BUILDX_VERSION, containerd $(pkg_version containerd || echo '?'); DOCKER_HOST=$CUR_DOCKER_HOST bridge=$CUR_BRIDGE ($CUR_BRIDGE_IP)"
+  fi
+  log "up in $((SECONDS - t0)) s: registry=127.0.0.1:$REG_PORT${BUILDKIT_VERSION:+ buildkit=$BUILDKIT_VERSION} (env: $STATE/stack.env)"
   if ((STARTED_ANY)); then echo started; else echo reused; fi
 }
 
-unmount_own() {
+unmount_under() { # DIR...: unmount every mount at or below one of the dirs, deepest first
   local mp
-  # Mounts our containerd/dockerd left behind in their own dirs (mountinfo field 5 is
-  # the mount point); deepest first.
-  awk -v s="$STATE/" -v d="$DOCKER_DATA" -v c="$CTD_ROOT" '
-    index($5, s) == 1 || $5 == d || index($5, d "/") == 1 || $5 == c || index($5, c "/") == 1 {print $5}
+  # mountinfo field 5 is the mount point.
+  UNMOUNT_DIRS="$(printf '%s\n' "$@")" awk '
+    BEGIN { n = split(ENVIRON["UNMOUNT_DIRS"], d, "\n") }
+    { for (i = 1; i <= n; i++) if (d[i] != "" && ($5 == d[i] || index($5, d[i] "/") == 1)) { print $5; next } }
   ' /proc/self/mountinfo |
     sort -r | while read -r mp; do
       mp=$(printf '%b' "$mp") # \040-style escapes
@@ -669,15 +1064,19 @@ unmount_own() {
     done
 }
 
-stop_orphan_shims() {
-  # containerd shims started for our containerd (their -address is our socket)
-  local d pid cmd
+stop_orphan_shims() { # CONTAINERD_SOCKET...
+  # containerd shims started for our containerds (their -address is one of our sockets)
+  local d pid cmd s
   for d in /proc/[0-9]*; do
     pid=${d#/proc/}
     cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null || true)
-    [[ $cmd == *containerd-shim*"-address $CTD_SOCK "* ]] || continue
-    log "stopping leftover shim pid $pid"
-    kill -TERM "$pid" 2>/dev/null || true
+    [[ $cmd == *containerd-shim* ]] || continue
+    for s in "$@"; do
+      if [[ $cmd == *"-address $s "* ]]; then
+        log "stopping leftover shim pid $pid"
+        kill -TERM "$pid" 2>/dev/null || true
+      fi
+    done
   done
 }
 
@@ -686,22 +1085,32 @@ cmd_down() {
   lock
   local own=0
   if [[ -f $PIDS/dockerd.pid || -f $PIDS/containerd.pid ]]; then own=1; fi
+  stop_pid current/fwd-registry group
+  stop_pid current/fwd-base-registry group
   stop_pid registry
   stop_pid base-registry
   stop_pid dockerd
+  stop_pid current/dockerd
   stop_pid containerd
-  if ((own)); then # never touch the mounts of an engine we only reused
-    stop_orphan_shims
-    unmount_own
+  stop_pid current/containerd
+  # never touch the mounts of an engine we only reused; the current engine is always ours
+  if ((own)); then
+    stop_orphan_shims "$CTD_SOCK" "$CUR_CTD_SOCK"
+    unmount_under "$STATE" "$DOCKER_DATA" "$CTD_ROOT" "$CUR_DOCKER_DATA" "$CUR_CTD_ROOT"
+  else
+    stop_orphan_shims "$CUR_CTD_SOCK"
+    unmount_under "$CUR_STATE" "$CUR_DOCKER_DATA" "$CUR_CTD_ROOT"
   fi
-  remove_bridge
+  remove_bridge "$BRIDGE" "$STATE/bridge.created"
+  remove_bridge "$CUR_BRIDGE" "$CUR_STATE/bridge.created"
   rm -f "$DOCKER_SOCK" "$CTD_SOCK" "$CTD_SOCK.ttrpc" "$STATE/dockerd.pid" \
+    "$CUR_DOCKER_SOCK" "$CUR_CTD_SOCK" "$CUR_CTD_SOCK.ttrpc" "$CUR_STATE/dockerd.pid" \
     "$STATE/stack.env" "$STATE/stack.json" "$STATE/engine"
   echo down
 }
 
 cmd_status() {
-  local engine host port
+  local engine host port bport
   [[ -f $STATE/engine && -f $STATE/stack.env ]] || { echo "down"; return 1; }
   read -r engine host <"$STATE/engine"
   ENGINE=$engine
@@ -715,12 +1124,21 @@ cmd_status() {
   port=$(cat "$REG_DIR/port" 2>/dev/null || true)
   [[ -n $port ]] && registry_ok "$port" || { echo "registry not healthy"; return 1; }
   pid_of base-registry >/dev/null || { echo "base registry not running"; return 1; }
-  port=$(cat "$BASE_REG_DIR/port" 2>/dev/null || true)
-  [[ -n $port ]] && base_registry_ok "$port" || { echo "base registry not healthy"; return 1; }
+  bport=$(cat "$BASE_REG_DIR/port" 2>/dev/null || true)
+  [[ -n $bport ]] && base_registry_ok "$bport" || { echo "base registry not healthy"; return 1; }
   dk image inspect "$BASE_TAG" >/dev/null 2>&1 || { echo "$BASE_TAG missing"; return 1; }
+  if grep -q '^BROKKR_CURRENT_DOCKER_HOST=' "$STATE/stack.env"; then
+    pid_of current/containerd >/dev/null || { echo "current containerd not running"; return 1; }
+    pid_of current/dockerd >/dev/null || { echo "current dockerd not running"; return 1; }
+    cur_dockerd_ok || { echo "current engine at $CUR_DOCKER_HOST not healthy"; return 1; }
+    pid_of current/fwd-registry >/dev/null && fwd_ok "$port" || { echo "registry forwarder on $CUR_BRIDGE_IP:$port not working"; return 1; }
+    pid_of current/fwd-base-registry >/dev/null && fwd_ok "$bport" || { echo "base registry forwarder on $CUR_BRIDGE_IP:$bport not working"; return 1; }
+    dkc image inspect "$BASE_TAG" >/dev/null 2>&1 || { echo "$BASE_TAG missing in the current engine"; return 1; }
+  fi
   echo "up"
 }
 
+[[ ${BASH_SOURCE[0]} == "$0" ]] || return 0 # sourced (for testing its functions)
 case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;

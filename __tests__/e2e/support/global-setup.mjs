@@ -12,7 +12,7 @@
 //                        killed by teardown if still running
 //   BROKKR_E2E_STATE_DIR directory for --state-file files of cache-double.mjs / fault-proxy.mjs
 //                        CLIs; teardown kills the pids found there
-//   BROKKR_E2E_STACK=1   the stack is up
+//   BROKKR_E2E_STACK=1   the stack is up (both engine generations: see engineEnv() in stack.mjs)
 
 import * as fs from 'node:fs'
 import * as os from 'node:os'
@@ -73,4 +73,10 @@ export default async function globalSetup () {
   save()
   process.env.BROKKR_E2E_STACK = '1'
   process.stderr.write(`e2e: stack ${stack.started ? 'started' : 'already running'} in ${((Date.now() - t0) / 1000).toFixed(1)}s — registry ${stack.env.BROKKR_REGISTRY}, DOCKER_HOST ${stack.env.DOCKER_HOST}\n`)
+  const e = stack.env
+  process.stderr.write(`e2e: engines — previous: Docker ${e.BROKKR_DOCKER_VERSION}, buildx ${e.BROKKR_BUILDX_VERSION}` +
+    (e.BROKKR_CURRENT_DOCKER_HOST
+      ? `; current: Docker ${e.BROKKR_CURRENT_DOCKER_VERSION}, buildx ${e.BROKKR_CURRENT_BUILDX_VERSION}, containerd ${e.BROKKR_CURRENT_CONTAINERD_VERSION} (${e.BROKKR_CURRENT_DOCKER_HOST}, bridge ${e.BROKKR_CURRENT_BRIDGE_IP})`
+      : '; current: not running (BROKKR_STACK_CURRENT=0)') +
+    (e.BROKKR_BUILDKIT_IMAGE ? `; ${e.BROKKR_BUILDKIT_IMAGE} = BuildKit ${e.BROKKR_BUILDKIT_VERSION}` : '; no BuildKit image for the docker-container driver') + '\n')
 }

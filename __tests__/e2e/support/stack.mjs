@@ -2,8 +2,11 @@
 // htpasswd registry) that __tests__/e2e/stack/stack.sh provisions.
 //
 //  ensureStack()          `stack.sh up`, then the parsed stack.env
-//  makeDockerConfig()     a throwaway DOCKER_CONFIG with the stack's buildx plugin
-//  docker(args, opts)     run the docker CLI against the stack
+//  engineEnv(env, engine) what one engine generation ('previous' | 'current') offers
+//  makeDockerConfig()     a throwaway DOCKER_CONFIG with the engine's buildx plugin
+//  docker(args, opts)     run the docker CLI against the stack (opts.engine picks the engine)
+//  forwardToBridge(port)  forward a 127.0.0.1 port to the current engine's bridge address
+//                         (for BuildKit in a container: docker-container driver)
 //  registryFetch(path)    HTTP against the stack registry with its credentials
 //  stopStackIfStarted()   `stack.sh down`, only if this process's ensureStack started it
 //  trackProcess(pid)      record a process the tests started, for global teardown
@@ -130,24 +133,113 @@ function stackEnv () {
   return cachedEnv
 }
 
-/** @type {string|null} */
-let defaultDockerConfig = null
+/** The engine generations the stack runs. */
+export const ENGINES = /** @type {const} */ (['previous', 'current'])
 
 /**
- * Environment for running the docker CLI against the stack: PATH with
- * BROKKR_STACK_BIN first, HOME, DOCKER_HOST and DOCKER_CONFIG (a per-process
- * config made with makeDockerConfig() when none is given). Nothing else of the
- * calling process is included.
+ * @typedef {object} EngineEnv
+ * @property {'previous'|'current'} engine
+ * @property {string} DOCKER_HOST     the engine's socket (unix://...)
+ * @property {string} bin             put first on PATH: docker, dockerd, containerd, ctr, runc, docker-buildx
+ * @property {string} buildxPlugin    link it into a private DOCKER_CONFIG/cli-plugins (makeDockerConfig does)
+ * @property {string} registry        the test registry as BuildKit of this engine reaches it with
+ *                                    either driver: previous 127.0.0.1:PORT (docker driver only);
+ *                                    current <bridge ip>:PORT (docker and docker-container drivers).
+ *                                    Note: the action's own registry client (src/registry.ts: manifest
+ *                                    step, read-backs) speaks plain http only to loopback names, so it
+ *                                    gets HTTPS errors (ERR_SSL_WRONG_VERSION_NUMBER) on the bridge
+ *                                    address; with the docker driver, give the action `localRegistry`.
+ * @property {string} localRegistry   the test registry as the host sees it (127.0.0.1:PORT; same
+ *                                    storage and credentials as `registry`)
+ * @property {string} baseImage       the base image by a registry reference reachable like `registry`
+ * @property {string} baseRegistry    the base registry, reachable like `registry`
+ * @property {string} dockerVersion   e.g. 26.1.5+dfsg1 / 28.5.2+dfsg4
+ * @property {string} buildxVersion   e.g. 0.13.1+ds1 / 0.29.1+ds1
+ * @property {string|null} containerdVersion  current only (e.g. 2.1.9+ds1)
+ * @property {string|null} bridgeIp   current only: the bridge's gateway address the forwarders listen on
+ * @property {string|null} buildkitImage  moby/buildkit:buildx-stable-1 when loaded into both engines
+ * @property {string|null} buildkitVersion
+ */
+
+/**
+ * What one engine generation of the stack offers. engineEnv('current') reads stack.env itself.
+ * Throws for 'current' when stack.env has no current generation (BROKKR_STACK_CURRENT=0).
+ * @param {Record<string,string>|'previous'|'current'} [env]  parsed stack.env (default: this process's)
+ * @param {'previous'|'current'} [engine]  default 'previous'
+ * @returns {EngineEnv}
+ */
+export function engineEnv (env, engine = 'previous') {
+  if (typeof env === 'string') { engine = /** @type {any} */ (env); env = undefined }
+  const e = env ?? stackEnv()
+  const common = {
+    buildkitImage: e.BROKKR_BUILDKIT_IMAGE || null,
+    buildkitVersion: e.BROKKR_BUILDKIT_VERSION || null
+  }
+  if (engine === 'previous') {
+    return {
+      engine,
+      DOCKER_HOST: e.DOCKER_HOST,
+      bin: e.BROKKR_STACK_BIN,
+      buildxPlugin: e.BROKKR_BUILDX_PLUGIN,
+      registry: e.BROKKR_REGISTRY,
+      localRegistry: e.BROKKR_REGISTRY,
+      baseImage: e.BROKKR_BASE_IMAGE,
+      baseRegistry: e.BROKKR_BASE_REGISTRY,
+      dockerVersion: e.BROKKR_DOCKER_VERSION,
+      buildxVersion: e.BROKKR_BUILDX_VERSION,
+      containerdVersion: null,
+      bridgeIp: null,
+      ...common
+    }
+  }
+  if (engine === 'current') {
+    if (!e.BROKKR_CURRENT_DOCKER_HOST) {
+      throw new Error(`${stackEnvFile()} has no current engine generation (BROKKR_CURRENT_DOCKER_HOST missing): run stack.sh up without BROKKR_STACK_CURRENT=0`)
+    }
+    return {
+      engine,
+      DOCKER_HOST: e.BROKKR_CURRENT_DOCKER_HOST,
+      bin: e.BROKKR_CURRENT_BIN,
+      buildxPlugin: e.BROKKR_CURRENT_BUILDX_PLUGIN,
+      registry: e.BROKKR_CURRENT_REGISTRY,
+      localRegistry: e.BROKKR_REGISTRY,
+      baseImage: e.BROKKR_CURRENT_BASE_IMAGE,
+      baseRegistry: e.BROKKR_CURRENT_BASE_REGISTRY,
+      dockerVersion: e.BROKKR_CURRENT_DOCKER_VERSION,
+      buildxVersion: e.BROKKR_CURRENT_BUILDX_VERSION,
+      containerdVersion: e.BROKKR_CURRENT_CONTAINERD_VERSION,
+      bridgeIp: e.BROKKR_CURRENT_BRIDGE_IP,
+      ...common
+    }
+  }
+  throw new Error(`unknown engine generation ${JSON.stringify(engine)} (expected one of ${ENGINES.join(', ')})`)
+}
+
+/** Per-engine DOCKER_CONFIG made on first use by dockerEnv() without a dir. */
+const defaultDockerConfigs = new Map()
+
+/**
+ * Environment for running the docker CLI against the stack: PATH with the
+ * engine's bin dir first, HOME, DOCKER_HOST and DOCKER_CONFIG (a per-process,
+ * per-engine config made with makeDockerConfig() when none is given). Nothing
+ * else of the calling process is included.
  * @param {string} [dockerConfigDir]
+ * @param {{engine?: 'previous'|'current'}} [o]  default engine: previous
  * @returns {Record<string,string>}
  */
-export function dockerEnv (dockerConfigDir) {
-  const env = stackEnv()
+export function dockerEnv (dockerConfigDir, o = {}) {
+  const engine = o.engine ?? 'previous'
+  const ee = engineEnv(stackEnv(), engine)
   const p = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'
+  let dir = dockerConfigDir
+  if (!dir) {
+    if (!defaultDockerConfigs.has(engine)) defaultDockerConfigs.set(engine, makeDockerConfig({ engine }))
+    dir = defaultDockerConfigs.get(engine)
+  }
   const out = {
-    PATH: env.BROKKR_STACK_BIN ? `${env.BROKKR_STACK_BIN}${path.delimiter}${p}` : p,
-    DOCKER_HOST: env.DOCKER_HOST,
-    DOCKER_CONFIG: dockerConfigDir ?? (defaultDockerConfig ??= makeDockerConfig())
+    PATH: ee.bin ? `${ee.bin}${path.delimiter}${p}` : p,
+    DOCKER_HOST: ee.DOCKER_HOST,
+    DOCKER_CONFIG: dir
   }
   if (process.env.HOME) out.HOME = process.env.HOME
   return out
@@ -160,25 +252,48 @@ process.once('exit', () => {
 })
 
 /**
+ * buildkitd.toml text marking registries as plain-http and insecure.
+ * @param {string[]} hosts  host:port
+ * @returns {string}
+ */
+export function buildkitdToml (hosts) {
+  return [...new Set(hosts)].map((h) => `[registry.${JSON.stringify(h)}]\n  http = true\n  insecure = true\n`).join('\n')
+}
+
+/**
  * Creates a temporary DOCKER_CONFIG dir: cli-plugins/docker-buildx symlinked to
- * BROKKR_BUILDX_PLUGIN and a config.json of `{}` (or, with `auth: true`, with
- * the stack registry's credentials under `auths`). Removed when the process exits
- * unless `keep` is set.
- * @param {{auth?: boolean, keep?: boolean}} [o]
+ * the engine's buildx plugin (previous: BROKKR_BUILDX_PLUGIN, current:
+ * BROKKR_CURRENT_BUILDX_PLUGIN) and a config.json of `{}` (or, with `auth: true`,
+ * with the stack registry's credentials under `auths`, for 127.0.0.1:PORT and, on
+ * current, for <bridge ip>:PORT too). Removed when the process exits unless `keep`
+ * is set.
+ *
+ * `buildkitd` (current engine): writes buildx/buildkitd.default.toml marking the
+ * bridge-address registries (and any extra host:port given) `http = true,
+ * insecure = true`, which buildx 0.29 copies into every new builder (a
+ * docker-container builder then pushes to them). Off by default: with that file
+ * present buildx 0.29 refuses `--driver remote`.
+ * @param {{auth?: boolean, keep?: boolean, engine?: 'previous'|'current', buildkitd?: boolean|string[]}} [o]
  * @returns {string} the directory
  */
 export function makeDockerConfig (o = {}) {
   const env = stackEnv()
+  const ee = engineEnv(env, o.engine ?? 'previous')
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brokkr-docker-config-'))
   fs.mkdirSync(path.join(dir, 'cli-plugins'))
-  if (env.BROKKR_BUILDX_PLUGIN) fs.symlinkSync(env.BROKKR_BUILDX_PLUGIN, path.join(dir, 'cli-plugins', 'docker-buildx'))
+  if (ee.buildxPlugin) fs.symlinkSync(ee.buildxPlugin, path.join(dir, 'cli-plugins', 'docker-buildx'))
   const config = {}
   if (o.auth) {
-    config.auths = {
-      [env.BROKKR_REGISTRY]: { auth: Buffer.from(`${env.BROKKR_REGISTRY_USER}:${env.BROKKR_REGISTRY_PASSWORD}`).toString('base64') }
-    }
+    const auth = { auth: Buffer.from(`${env.BROKKR_REGISTRY_USER}:${env.BROKKR_REGISTRY_PASSWORD}`).toString('base64') }
+    config.auths = { [env.BROKKR_REGISTRY]: auth }
+    if (ee.registry && ee.registry !== env.BROKKR_REGISTRY) config.auths[ee.registry] = { ...auth }
   }
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2))
+  if (o.buildkitd) {
+    const hosts = [ee.registry, ee.baseRegistry, ...(Array.isArray(o.buildkitd) ? o.buildkitd : [])].filter(Boolean)
+    fs.mkdirSync(path.join(dir, 'buildx'))
+    fs.writeFileSync(path.join(dir, 'buildx', 'buildkitd.default.toml'), buildkitdToml(hosts))
+  }
   if (!o.keep) madeConfigs.add(dir)
   return dir
 }
@@ -213,15 +328,16 @@ function run (cmd, args, { env, input, stderr = 'pipe', cwd, timeoutMs } = {}) {
  * Runs the docker CLI against the stack.
  * @param {string[]} args
  * @param {object} [o]
- * @param {Record<string,string>} [o.env]   default dockerEnv()
+ * @param {Record<string,string>} [o.env]   default dockerEnv(undefined, {engine})
+ * @param {'previous'|'current'} [o.engine] engine for the default env (previous)
  * @param {string|Buffer} [o.input]         stdin
  * @param {boolean} [o.allowFail]           resolve instead of rejecting on a non-zero exit
  * @param {number} [o.timeoutMs]
  * @returns {Promise<{code: number, stdout: string, stderr: string}>}
  */
-export function docker (args, { env, input, allowFail = false, timeoutMs } = {}) {
+export function docker (args, { env, engine, input, allowFail = false, timeoutMs } = {}) {
   return new Promise((resolve, reject) => {
-    const child = execFile('docker', args, { env: env ?? dockerEnv(), maxBuffer: 256 * 1024 * 1024, timeout: timeoutMs }, (error, stdout, stderr) => {
+    const child = execFile('docker', args, { env: env ?? dockerEnv(undefined, { engine }), maxBuffer: 256 * 1024 * 1024, timeout: timeoutMs }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
       const res = { code, stdout: String(stdout), stderr: String(stderr) }
       if (error && typeof error.code !== 'number' && !allowFail) return reject(error)
@@ -291,6 +407,115 @@ export async function registryTags (repo) {
   if (res.status === 404) return []
   if (!res.ok) throw new Error(`GET /v2/${repo}/tags/list: HTTP ${res.status}`)
   return (await res.json()).tags ?? []
+}
+
+// ---------------------------------------------------------------------------
+// Forwarders to the current engine's bridge. BuildKit in a container (buildx's
+// docker-container driver) sits on that bridge, where 127.0.0.1 is the container
+// itself; services the tests start on 127.0.0.1 (fault proxies, cache doubles)
+// are reached through <bridge ip>:<port> instead. stack.sh forwards the two
+// registries itself (BROKKR_CURRENT_REGISTRY / BROKKR_CURRENT_BASE_REGISTRY).
+
+// The forwarder child: node -e FORWARDER listenHost listenPort targetHost targetPort.
+// Listens on listenPort (0 or taken: any free port), prints {"port": N} once, pipes
+// every connection to the target, and exits when its parent process goes away.
+const FORWARDER = `
+const net = require('node:net')
+const [lh, lp, th, tp] = process.argv.slice(1)
+const parent = process.ppid
+setInterval(() => { if (process.ppid !== parent) process.exit(0) }, 1000)
+const server = net.createServer({ allowHalfOpen: true }, (c) => {
+  const u = net.connect({ host: th, port: Number(tp), allowHalfOpen: true })
+  c.on('error', () => u.destroy())
+  u.on('error', () => c.destroy())
+  c.on('close', () => u.destroy())
+  u.on('close', () => { if (!c.writableEnded) c.end() })
+  c.pipe(u)
+  u.pipe(c)
+})
+let fellBack = false
+server.on('error', (e) => {
+  if (e.code === 'EADDRINUSE' && !fellBack && Number(lp) !== 0) { fellBack = true; server.listen(0, lh); return }
+  process.stderr.write('forwarder: ' + e.message + '\\n')
+  process.exit(1)
+})
+server.on('listening', () => process.stdout.write(JSON.stringify({ port: server.address().port }) + '\\n'))
+server.listen(Number(lp), lh)
+process.on('SIGTERM', () => process.exit(0))
+`
+
+/**
+ * @typedef {object} Forward
+ * @property {string} address  host:port to give a docker-container builder (on the bridge)
+ * @property {string} host     the bridge address
+ * @property {number} port     the listening port (the target's port number when it was free)
+ * @property {number} pid      the forwarder process
+ * @property {() => Promise<void>} stop
+ */
+
+/**
+ * Forwards a TCP port of this machine (default 127.0.0.1) to the current engine's
+ * bridge address, so BuildKit in a container reaches it. The forwarder is a small
+ * node child process, recorded with trackProcess() (global teardown kills it if a
+ * test forgets stop()); it also exits when this process does.
+ * @param {number} port  target port on `o.targetHost`
+ * @param {{targetHost?: string, listenPort?: number, engine?: 'current'}} [o]
+ *   listenPort: default the same number as `port` (any free port when taken); 0: any
+ * @returns {Promise<Forward>}
+ */
+export async function forwardToBridge (port, o = {}) {
+  const ee = engineEnv(stackEnv(), o.engine ?? 'current')
+  if (!ee.bridgeIp) throw new Error(`forwardToBridge: the ${ee.engine} engine has no bridge address in stack.env`)
+  const targetHost = o.targetHost ?? '127.0.0.1'
+  const listenPort = o.listenPort ?? port
+  const child = spawn(process.execPath, ['-e', FORWARDER, ee.bridgeIp, String(listenPort), targetHost, String(port)], {
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const label = `bridge forwarder ${ee.bridgeIp}:${listenPort} -> ${targetHost}:${port}`
+  trackProcess(child.pid, label)
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  let listening
+  try {
+    listening = await new Promise((resolve, reject) => {
+      let out = ''
+      let err = ''
+      const timer = setTimeout(() => reject(new Error(`${label}: not listening after 10 s ${err}`)), 10000)
+      child.stderr.on('data', (b) => { err += b })
+      child.stdout.on('data', (b) => {
+        out += b
+        const nl = out.indexOf('\n')
+        if (nl < 0) return
+        clearTimeout(timer)
+        try { resolve(JSON.parse(out.slice(0, nl)).port) } catch (e) { reject(e) }
+      })
+      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${label}: exited ${code}: ${err.trim()}`)) })
+      child.once('error', (e) => { clearTimeout(timer); reject(e) })
+    })
+  } catch (e) {
+    child.kill('SIGKILL')
+    untrackProcess(child.pid)
+    throw e
+  }
+  child.stdout.destroy()
+  child.stderr.destroy()
+  child.unref()
+  let stopping = null
+  return {
+    address: `${ee.bridgeIp}:${listening}`,
+    host: ee.bridgeIp,
+    port: listening,
+    pid: child.pid,
+    stop: () => (stopping ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.ref()
+        child.kill('SIGTERM')
+        const t = setTimeout(() => child.kill('SIGKILL'), 3000)
+        await exited
+        clearTimeout(t)
+      }
+      untrackProcess(child.pid)
+    })())
+  }
 }
 
 /**
