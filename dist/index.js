@@ -38802,7 +38802,7 @@ function lastErrorLines(text) {
 
 /** @actions/cache is large and only `cache: local` needs it: load it on demand to keep start-up fast. */
 async function actionsCache() {
-    return __nccwpck_require__.e(/* import() */ 735).then(__nccwpck_require__.bind(__nccwpck_require__, 5735));
+    return __nccwpck_require__.e(/* import() */ 691).then(__nccwpck_require__.bind(__nccwpck_require__, 1691));
 }
 function localCacheKey(prefix, env) {
     return `${prefix}${env.GITHUB_RUN_ID || Date.now()}-${env.GITHUB_RUN_ATTEMPT || '1'}`;
@@ -39089,8 +39089,12 @@ function cacheProblem(log) {
 }
 /** Title of the step that writes the build result (an image push, an OCI layout, a docker tarball). */
 const OUTPUT_STEP = /^exporting to (image|oci image format|docker image format)\b/;
-/** Steps of cache export: BuildKit writes the image first, then the cache. */
-const CACHE_EXPORT_STEP = /^(exporting cache\b|preparing build cache for export\b|exporting content cache\b)/;
+/**
+ * Cache export, BuildKit's step titles per backend ("exporting to GitHub Actions Cache", "exporting
+ * cache to registry", "exporting cache to client directory") or its first progress line. BuildKit
+ * writes the result first, then the cache.
+ */
+const CACHE_EXPORT = /^(exporting (cache\b|to GitHub Actions Cache\b)|preparing build cache for export\b|exporting content cache\b)/;
 /** Follows a plain-progress log line by line: has cache export begun, has the result been written? */
 class BuildProgress {
     titles = new Map();
@@ -39104,11 +39108,10 @@ class BuildProgress {
         const [, id, rest] = step;
         if (/^(DONE|CACHED)\b/.test(rest))
             this.finished.add(id);
-        else if (!/^(\d|ERROR|CANCELED)/.test(rest) && !this.titles.has(id)) {
+        else if (!/^(\d|ERROR|CANCELED)/.test(rest) && !this.titles.has(id))
             this.titles.set(id, rest);
-            if (CACHE_EXPORT_STEP.test(rest))
-                this.cacheExportStarted = true;
-        }
+        if (CACHE_EXPORT.test(rest))
+            this.cacheExportStarted = true;
     }
     /** every output step seen has finished, and there was one */
     get outputWritten() {

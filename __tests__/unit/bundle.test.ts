@@ -17,7 +17,12 @@ describe('dist/', () => {
     const out = mkdtempSync(join(tmpdir(), 'brokkr-dist-'))
     try {
       // the same two ncc calls as `npm run package`, into a scratch directory
-      const script = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.package as string
+      // only its ncc calls: the script first empties dist/, which must not happen to the real one here
+      const script = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.package as string)
+        .split('&&')
+        .map((part) => part.trim())
+        .filter((part) => part.startsWith('ncc '))
+        .join(' && ')
       execFileSync('bash', ['-c', script.replace(/-o dist\/post/g, `-o ${out}/post`).replace(/-o dist /g, `-o ${out} `)], { cwd: root, stdio: 'pipe' })
       const built = files(out).map((f) => relative(out, f)).sort()
       const committed = files(join(root, 'dist')).map((f) => relative(join(root, 'dist'), f)).sort()

@@ -32263,7 +32263,7 @@ function lastErrorLines(text) {
 
 /** @actions/cache is large and only `cache: local` needs it: load it on demand to keep start-up fast. */
 async function actionsCache() {
-    return __nccwpck_require__.e(/* import() */ 735).then(__nccwpck_require__.bind(__nccwpck_require__, 5735));
+    return __nccwpck_require__.e(/* import() */ 691).then(__nccwpck_require__.bind(__nccwpck_require__, 1691));
 }
 function localCacheKey(prefix, env) {
     return `${prefix}${env.GITHUB_RUN_ID || Date.now()}-${env.GITHUB_RUN_ATTEMPT || '1'}`;
