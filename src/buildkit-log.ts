@@ -58,8 +58,12 @@ export function cacheProblem(log: string): string | undefined {
 
 /** Title of the step that writes the build result (an image push, an OCI layout, a docker tarball). */
 const OUTPUT_STEP = /^exporting to (image|oci image format|docker image format)\b/
-/** Steps of cache export: BuildKit writes the image first, then the cache. */
-const CACHE_EXPORT_STEP = /^(exporting cache\b|preparing build cache for export\b|exporting content cache\b)/
+/**
+ * Cache export, BuildKit's step titles per backend ("exporting to GitHub Actions Cache", "exporting
+ * cache to registry", "exporting cache to client directory") or its first progress line. BuildKit
+ * writes the result first, then the cache.
+ */
+const CACHE_EXPORT = /^(exporting (cache\b|to GitHub Actions Cache\b)|preparing build cache for export\b|exporting content cache\b)/
 
 /** Follows a plain-progress log line by line: has cache export begun, has the result been written? */
 export class BuildProgress {
@@ -73,10 +77,8 @@ export class BuildProgress {
     if (!step || step[1] === '0') return
     const [, id, rest] = step
     if (/^(DONE|CACHED)\b/.test(rest)) this.finished.add(id)
-    else if (!/^(\d|ERROR|CANCELED)/.test(rest) && !this.titles.has(id)) {
-      this.titles.set(id, rest)
-      if (CACHE_EXPORT_STEP.test(rest)) this.cacheExportStarted = true
-    }
+    else if (!/^(\d|ERROR|CANCELED)/.test(rest) && !this.titles.has(id)) this.titles.set(id, rest)
+    if (CACHE_EXPORT.test(rest)) this.cacheExportStarted = true
   }
 
   /** every output step seen has finished, and there was one */

@@ -1,6 +1,9 @@
 /**
  * Issue 3: the bundled action (dist/) end to end on a real engine, buildx, QEMU, registry
  * and a GitHub Actions cache double, run the way the GitHub runner runs it.
+ * Issue 8: the whole flow runs on both engine generations: "previous" (Docker 26, buildx 0.13,
+ * cache service v1) and "current" (Docker 28, buildx 0.29, cache service v2 only, as today's
+ * hosted runners give it: ACTIONS_RESULTS_URL and ACTIONS_CACHE_SERVICE_V2, no ACTIONS_CACHE_URL).
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -10,7 +13,7 @@ import { join } from 'node:path'
 import { REPO_ROOT, runAction } from './support/harness.mjs'
 import { imageConfigPlatform, readImageFile } from './support/image-files.mjs'
 import { defaultInputs, openSession } from './support/local.mjs'
-import { docker, dockerEnv, makeDockerConfig, registryManifest, registryTags } from './support/stack.mjs'
+import { docker, dockerEnv as stackDockerEnv, engineEnv, makeDockerConfig as stackDockerConfig, readStackEnvSync, registryManifest, registryTags } from './support/stack.mjs'
 
 type Session = Awaited<ReturnType<typeof openSession>>
 type Result = Awaited<ReturnType<typeof runAction>>
@@ -22,13 +25,40 @@ const ARCHES = [
   ['linux/arm64', 'arm64', 'aarch64']
 ] as const
 
+type Engine = 'previous' | 'current'
 let session: Session
+let engine: Engine = 'previous'
+const makeDockerConfig = () => stackDockerConfig({ engine })
+const dockerEnv = (dir: string) => stackDockerEnv(dir, { engine })
+
 /** the in-process cache double local.mjs started (its JSDoc type is narrower than the object) */
 interface CacheDouble {
+  version: 1 | 2
   requests: any[]
   clearLog(): void
+  summarize?: () => { keysRead: string[]; keysHit: string[]; keysCommitted: string[]; counts: { hits: number } }
 }
 const double = () => session.cache as unknown as CacheDouble
+
+/** What the builds asked of the cache service since the log was cleared, whichever protocol it speaks. */
+function cacheUse(): { keysRead: string[]; blobHits: number; keysSaved: string[]; restoreHits: number } {
+  const d = double()
+  if (d.version === 2) {
+    const s = d.summarize!()
+    return {
+      keysRead: s.keysRead,
+      blobHits: s.keysHit.filter((k) => k.startsWith('buildkit-blob-')).length,
+      keysSaved: s.keysCommitted,
+      restoreHits: s.counts.hits
+    }
+  }
+  return {
+    keysRead: d.requests.flatMap((q: any) => [q.key, ...String(q.query?.keys ?? '').split(',')]).filter((k: any) => typeof k === 'string' && k !== ''),
+    blobHits: d.requests.filter((q: any) => q.method === 'GET' && q.status === 200 && String(q.query?.keys).startsWith('buildkit-blob-')).length,
+    keysSaved: d.requests.filter((q: any) => q.method === 'POST' && /caches\/\d+$/.test(q.path)).map((q: any) => String(q.key)),
+    restoreHits: d.requests.filter((q: any) => q.method === 'GET' && q.path.endsWith('/cache') && q.status === 200).length
+  }
+}
 const newSha = () => randomBytes(20).toString('hex')
 const repo = (component: string) => `${OWNER}/brokkr-${component}`
 
@@ -54,7 +84,8 @@ async function run(o: RunOptions): Promise<Result> {
     node: o.node ?? findNode20(),
     cwd: REPO_ROOT,
     dockerConfig: o.dockerConfig ?? makeDockerConfig(),
-    cache: session.cache ? { url: session.cache.url, token: session.cache.token } : null,
+    cache: session.cache ? { url: session.cache.url, token: session.cache.token, version: double().version } : null,
+    engine,
     stack: session.stack,
     secrets: [session.stack.env.BROKKR_REGISTRY_PASSWORD],
     env: o.env ?? {}
@@ -97,9 +128,20 @@ async function allTags(): Promise<Record<string, string[]>> {
   return out
 }
 
-beforeAll(async () => {
+beforeAll(() => {
   if (!existsSync(NODE24)) execFileSync('npm', ['ci', '--prefix', join(REPO_ROOT, '__tests__/e2e/node24')], { stdio: 'inherit' })
-  session = await openSession({ log: () => {}, keepStack: true })
+})
+
+const stackEnv = readStackEnvSync()
+const ENGINES = (['previous', 'current'] as const).map((name) => {
+  const e = engineEnv(stackEnv, name)
+  return [`${name}: Docker ${e.dockerVersion}, buildx ${e.buildxVersion}, cache service v${name === 'current' ? 2 : 1}`, name] as const
+})
+
+describe.each(ENGINES)('[engine %s]', (_title, name) => {
+beforeAll(async () => {
+  engine = name
+  session = await openSession({ log: () => {}, keepStack: true, engine: name })
 })
 afterAll(async () => {
   await session?.close()
@@ -124,9 +166,9 @@ describe('build and manifest on a push to main', () => {
       const answer = await registryManifest(repo(component), tag)
       expect(answer.status).toBe(200)
       expect(r.outputs).toMatchObject({
-        image: `${session.stack.env.BROKKR_REGISTRY}/${repo(component)}`,
+        image: `${session.engine.localRegistry}/${repo(component)}`,
         tag,
-        ref: `${session.stack.env.BROKKR_REGISTRY}/${repo(component)}:${tag}`,
+        ref: `${session.engine.localRegistry}/${repo(component)}:${tag}`,
         digest: answer.digest,
         platform,
         arch,
@@ -172,10 +214,10 @@ describe('build and manifest on a push to main', () => {
         const report = cacheReport(r)
         expect(report.steps).toBeGreaterThanOrEqual(3)
         expect(report.uncached).toEqual([])
-        const indexKeys = double().requests.flatMap((q: any) => [q.key, ...String(q.query?.keys ?? '').split(',')]).filter((k: any) => typeof k === 'string' && k.startsWith('index-'))
+        const use = cacheUse()
+        const indexKeys = use.keysRead.filter((k) => k.startsWith('index-'))
         expect(indexKeys.length).toBeGreaterThan(0)
-        const blobHits = double().requests.filter((q: any) => q.method === 'GET' && q.status === 200 && String(q.query?.keys).startsWith('buildkit-blob-'))
-        expect(blobHits.length).toBeGreaterThan(0)
+        expect(use.blobHits).toBeGreaterThan(0)
         expect(indexKeys.filter((k: string) => !k.startsWith(`index-${component}-${arch}-`))).toEqual([])
       }
     }
@@ -200,7 +242,7 @@ describe('pull requests and the post step', () => {
     const buildersBefore = (await docker(['buildx', 'ls'], { env })).stdout
     const r = await run({ component: 'broker', platform: 'linux/amd64', sha: newSha(), dockerConfig })
     expect(r.main.code).toBe(0)
-    expect(JSON.parse(r.state.brokkr)).toMatchObject({ logins: [session.stack.env.BROKKR_REGISTRY] })
+    expect(JSON.parse(r.state.brokkr)).toMatchObject({ logins: [session.engine.localRegistry] })
     expect(r.post?.code).toBe(0)
     expect(authsIn(dockerConfig)).toEqual([])
     expect((await docker(['buildx', 'ls'], { env })).stdout).toBe(buildersBefore)
@@ -243,7 +285,7 @@ describe('other cache backends', () => {
     const first = await run({ component: 'agent', platform: 'linux/amd64', sha, inputs: { cache: 'local' }, env: { RUNNER_TEMP: runnerTemp } })
     expect(first.main.code).toBe(0)
     expect(first.post?.log ?? first.log).toMatch(/Saved local build cache as brokkr-buildx-agent-amd64-/)
-    const saves = double().requests.filter((q: any) => q.method === 'POST' && /caches\/\d+$/.test(q.path) && String(q.key).startsWith('brokkr-buildx-agent-amd64-'))
+    const saves = cacheUse().keysSaved.filter((k) => k.startsWith('brokkr-buildx-agent-amd64-'))
     expect(saves).toHaveLength(1)
 
     rmSync(join(runnerTemp, 'brokkr-build-cache'), { recursive: true, force: true })
@@ -252,8 +294,7 @@ describe('other cache backends', () => {
     const warm = await run({ component: 'agent', platform: 'linux/amd64', sha, inputs: { cache: 'local' }, env: { RUNNER_TEMP: runnerTemp } })
     expect(warm.main.code).toBe(0)
     expect(warm.main.stdout).toMatch(/Restored local build cache brokkr-buildx-agent-amd64-/)
-    const hits = double().requests.filter((q: any) => q.method === 'GET' && q.path.endsWith('/cache') && q.status === 200)
-    expect(hits.length).toBeGreaterThan(0)
+    expect(cacheUse().restoreHits).toBeGreaterThan(0)
     expect(cacheReport(warm).uncached).toEqual([])
     rmSync(runnerTemp, { recursive: true, force: true })
   })
@@ -280,4 +321,5 @@ describe('dry-run', () => {
     expect(await allTags()).toEqual(tagsBefore)
     expect((await docker(['buildx', 'ls'], { env })).stdout).toBe(buildersBefore)
   })
+})
 })

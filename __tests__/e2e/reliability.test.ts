@@ -30,6 +30,8 @@ import * as stackModule from './support/stack.mjs'
 import * as faultProxyModule from './support/fault-proxy.mjs'
 // @ts-ignore -- plain ESM support module without type declarations (typed below)
 import * as cacheDoubleModule from './support/cache-double.mjs'
+// @ts-ignore -- plain ESM support module without type declarations (typed below)
+import * as cacheV2DoubleModule from './support/cache-v2-double.mjs'
 
 // ---------------------------------------------------------------------------------------------
 // Types of the support modules (only what this suite uses)
@@ -65,14 +67,17 @@ interface ActionResult {
 }
 
 interface RunOptions {
+  engine?: 'previous' | 'current'
+  cancel?: AbortSignal
   inputs?: Record<string, string | undefined>
   sha?: string
   env?: Record<string, string>
   secrets?: string[]
   dockerConfig?: string | null
-  cache?: { url: string; token: string } | null
+  cache?: { url: string; token: string; version?: 1 | 2 } | null
   timeoutMs?: number
   post?: boolean
+  onLine?: (line: string, info: { step: string; stream: string }) => void
 }
 
 interface ProxyLogEntry {
@@ -94,12 +99,12 @@ interface FaultProxy {
   close: () => Promise<void>
 }
 
-interface CacheDouble {
+interface CacheV2Double {
   url: string
   token: string
-  requests: Array<{ method: string; path: string; status: number }>
-  setFailAll: (v: boolean | number) => void
-  clearLog: () => void
+  requests: Array<{ kind: string; method?: string; op?: string; status: number; fault?: unknown; key?: string }>
+  configure: (faults: Record<string, unknown>) => void
+  summarize: () => { keysCommitted: string[]; counts: Record<string, number> }
   close: () => Promise<void>
 }
 
@@ -115,18 +120,22 @@ const harness = harnessModule as unknown as {
 }
 const stack = stackModule as unknown as {
   readStackEnvSync: () => Record<string, string>
-  makeDockerConfig: (o?: { auth?: boolean }) => string
-  dockerEnv: (dir?: string) => Record<string, string>
+  engineEnv: (env: Record<string, string>, engine: 'previous' | 'current') => { bin: string; dockerVersion: string; buildxVersion: string; containerdVersion: string | null }
+  makeDockerConfig: (o?: { auth?: boolean; engine?: 'previous' | 'current' }) => string
+  dockerEnv: (dir?: string, o?: { engine?: 'previous' | 'current' }) => Record<string, string>
   docker: (args: string[], o?: { env?: Record<string, string>; input?: string; allowFail?: boolean }) => Promise<DockerRun>
   registryFetch: (p: string, o?: { method?: string; headers?: Record<string, string>; body?: unknown }) => Promise<Response>
   registryManifest: (repo: string, ref: string) => Promise<{ status: number; digest: string | null; mediaType: string | null; manifest: any }>
+  buildkitdToml: (hosts: string[]) => string
 }
 const { startFaultProxy } = faultProxyModule as unknown as {
   startFaultProxy: (o: { target: string; seed?: number }) => Promise<FaultProxy>
 }
-const { startCacheDouble, mintRuntimeToken } = cacheDoubleModule as unknown as {
-  startCacheDouble: (o?: { token?: string }) => Promise<CacheDouble>
+const { mintRuntimeToken } = cacheDoubleModule as unknown as {
   mintRuntimeToken: (o?: { scope?: string }) => string
+}
+const { startCacheV2Double } = cacheV2DoubleModule as unknown as {
+  startCacheV2Double: (o?: { token?: string; faults?: Record<string, unknown> }) => Promise<CacheV2Double>
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -134,6 +143,11 @@ const { startCacheDouble, mintRuntimeToken } = cacheDoubleModule as unknown as {
 
 const SKIP = process.env.BROKKR_E2E_STACK === '0'
 const describeE2E = SKIP ? describe.skip : describe
+
+/** The suite runs on today's engine generation (Docker 28, buildx 0.29, containerd 2). */
+const ENGINE = 'current' as const
+const engine = () => stack.engineEnv(env, ENGINE)
+const dockerConfig = (o: { auth?: boolean } = {}) => stack.makeDockerConfig({ ...o, engine: ENGINE })
 
 /** Repository inside the registry used only by this suite. */
 const REPO = 'reliability/brokkr-agent'
@@ -195,6 +209,7 @@ function baseInputs(sha: string): Record<string, string> {
 async function run(sha: string, inputs: Record<string, string | undefined>, opts: RunOptions = {}): Promise<ActionResult> {
   return harness.runAction({
     sha,
+    engine: ENGINE,
     secrets: [env.BROKKR_REGISTRY_PASSWORD],
     timeoutMs: 5 * 60_000,
     ...opts,
@@ -304,7 +319,7 @@ function dockerShim(body: string): { dir: string; log: string } {
 
 /** PATH with a directory first, the stack's bin dir next (so the harness does not put it before). */
 function pathWithFirst(dir: string): string {
-  return [dir, env.BROKKR_STACK_BIN, process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'].filter(Boolean).join(path.delimiter)
+  return [dir, engine().bin, process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'].filter(Boolean).join(path.delimiter)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -320,7 +335,7 @@ function writeDocs(): void {
     'Each scenario is a real run of the bundled action (`dist/`, through the runner harness) against the',
     'e2e stack (Docker engine, buildx, QEMU, htpasswd registry) with the fault proxy in front of the registry.',
     '',
-    `Last run: ${new Date().toISOString()}, Docker ${env.BROKKR_DOCKER_VERSION ?? '?'}, buildx ${env.BROKKR_BUILDX_VERSION ?? '?'}, ` +
+    `Last run: ${new Date().toISOString()}, engine "${ENGINE}": Docker ${engine().dockerVersion}, buildx ${engine().buildxVersion}, containerd ${engine().containerdVersion}, ` +
       `suite ${secs(Date.now() - suiteStarted)}. ` +
       `Figures: main step duration, faults the proxy injected (from its log), retries announced in the action's log ` +
       '(`action`: the action\'s own retries; `buildkit`: buildkit\'s push retries).',
@@ -339,7 +354,7 @@ function writeDocs(): void {
 
 // ---------------------------------------------------------------------------------------------
 
-describeE2E('reliability (bundled action against the real stack behind the fault proxy)', () => {
+describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real stack behind the fault proxy)`, () => {
   beforeAll(async () => {
     suiteStarted = Date.now()
     env = stack.readStackEnvSync()
@@ -496,7 +511,7 @@ describeE2E('reliability (bundled action against the real stack behind the fault
     await buildArchImages(sha, ['linux/amd64'])
     const direct = `${env.BROKKR_REGISTRY}/${REPO}`
     const cp = await stack.docker(['buildx', 'imagetools', 'create', '-t', `${direct}:${sha}-arm64`, `${direct}:${sha}-amd64`], {
-      env: stack.dockerEnv(stack.makeDockerConfig({ auth: true })),
+      env: stack.dockerEnv(dockerConfig({ auth: true }), { engine: ENGINE }),
       allowFail: true
     })
     if (cp.code !== 0) throw new Error(`imagetools create (setup) failed: ${cp.stderr}`)
@@ -578,33 +593,28 @@ describeE2E('reliability (bundled action against the real stack behind the fault
     finish(r)
   }, 120_000)
 
-  test('7. the Actions cache service answers 500 to everything: cache gha build succeeds and warns', async () => {
-    const r = row('7', 'GitHub Actions cache service down, cache: gha', 'the cache double answers 500 to every request (`setFailAll(true)`)')
-    const cache = await startCacheDouble({ token: mintRuntimeToken({ scope: 'refs/heads/main' }) })
+  test('7. the Actions cache service (v2) answers 500 to everything: cache gha build succeeds and warns', async () => {
+    const r = row('7', 'GitHub Actions cache service v2 down, cache: gha', 'the v2 cache double answers 500 to every Twirp call')
+    const cache = await startCacheV2Double({ token: mintRuntimeToken({ scope: 'refs/heads/main' }), faults: { api: { status: 500, rate: 1 } } })
     try {
-      cache.setFailAll(true)
       proxy.configure({})
       proxy.clearLog()
       const sha = newSha()
-      const b = await build(sha, 'linux/amd64', { cache: 'gha' }, { cache: { url: cache.url, token: cache.token } })
+      const b = await build(sha, 'linux/amd64', { cache: 'gha' }, { cache: { url: cache.url, token: cache.token, version: 2 } })
       const annotation = warningsOf(b).find((w) => /cache/i.test(w))
-      const buildxLines = b.log.split('\n').filter((l) => /^#\d+ ERROR: .*cache/i.test(l) || /^#\d+ (importing cache manifest from gha|exporting to GitHub Actions Cache)/.test(l))
-      const importErr = /importing cache manifest from gha[^]*?ERROR/.test(b.log)
-      const exportErr = /exporting to GitHub Actions Cache[^]*?ERROR/.test(b.log)
+      const errorLines = b.log.split('\n').filter((l) => /^#\d+ ERROR: /.test(l))
       check(r, harness.resultExitCode(b) === 0, 'the build succeeds', firstError(b))
       check(r, annotation !== undefined, 'the action warns with an annotation naming the cache', tail(b.log))
+      check(r, cache.requests.some((q) => q.kind === 'api'), 'BuildKit did talk v2 to the double', JSON.stringify(cache.requests.slice(0, 2)))
       const pushed = await registryTag(`${sha}-amd64`)
       check(r, pushed.status === 200 && pushed.digest === b.outputs.digest, 'the image was pushed')
-      r.did.push(
-        `built and pushed; ${annotation ? `warning annotation: "${annotation}"` : 'no warning annotation from the action'}; ` +
-          `buildx log: ${importErr ? 'cache import ERROR' : 'no import error'}, ${exportErr ? 'cache export ERROR' : 'no export error'} (${buildxLines.filter((l) => /ERROR/.test(l)).length} ERROR lines)`
-      )
-      r.figures.push(`${figures(b)}; cache double: ${cache.requests.length} request(s), all answered 500`)
+      r.did.push(`built and pushed; ${annotation ? `warning annotation: "${annotation}"` : 'no warning annotation from the action'}; ${errorLines.length} ERROR line(s) in the BuildKit log`)
+      r.figures.push(`${figures(b)}; cache double: ${cache.requests.length} request(s), ${cache.requests.filter((q) => q.status === 500).length} answered 500`)
     } finally {
       await cache.close()
     }
     finish(r)
-  }, 120_000)
+  }, 180_000)
 
   test('8. two manifest runs for the same sha at once: both succeed, the index is correct', async () => {
     const r = row('8', 'two manifest jobs for one sha at the same time', 'none: `Promise.all` of two manifest runs (re-run of a workflow while the first still runs)')
@@ -632,7 +642,7 @@ describeE2E('reliability (bundled action against the real stack behind the fault
     const started = Date.now()
     const results = await mapLimit(BAD_INPUTS, 4, async (c) => {
       const inputs: Record<string, string> = { ...defaultInputs(), ...c.set }
-      const res = await harness.runAction({ inputs, env: { PATH: pathWithFirst(shim.dir) }, timeoutMs: 60_000 })
+      const res = await harness.runAction({ engine: ENGINE, inputs, env: { PATH: pathWithFirst(shim.dir) }, timeoutMs: 60_000 })
       return { c, res }
     })
     const elapsed = Date.now() - started
@@ -650,7 +660,7 @@ describeE2E('reliability (bundled action against the real stack behind the fault
     const calls = fs.readFileSync(shim.log, 'utf8').trim()
     check(r, calls === '', 'no docker command ran', calls.split('\n').slice(0, 5).join(' / '))
     // control: the same PATH with valid inputs (dry-run) does reach the shim, so the empty record above means something
-    const control = await harness.runAction({ inputs: { ...defaultInputs(), 'dry-run': 'true' }, env: { PATH: pathWithFirst(shim.dir) }, timeoutMs: 60_000 })
+    const control = await harness.runAction({ engine: ENGINE, inputs: { ...defaultInputs(), 'dry-run': 'true' }, env: { PATH: pathWithFirst(shim.dir) }, timeoutMs: 60_000 })
     const controlCalls = fs.readFileSync(shim.log, 'utf8').trim()
     check(r, controlCalls !== '', 'control: a valid dry-run with the same PATH does call the shim', tail(control.log, 5))
     const sample = results.slice(0, 3).map(({ c, res }) => `"${errorsOf(res)[0]}"`).join(', ')
@@ -662,7 +672,7 @@ describeE2E('reliability (bundled action against the real stack behind the fault
 
   test('10. secrets never leak: debug logs, summary, outputs, docker argv; config.json clean after post', async () => {
     const r = row('10', 'secrets with ACTIONS_STEP_DEBUG=true', 'the real registry password (36 hex chars) as `password`; a recorded `docker` shim that execs the real docker; b) additionally `dockerhub-username` + a `dckr_pat_SECRET…` `dockerhub-token`')
-    const shim = dockerShim(`printf '%s\\n' "$*" >> "@LOG@"\nexec ${env.BROKKR_STACK_BIN}/docker "$@"`)
+    const shim = dockerShim(`printf '%s\\n' "$*" >> "@LOG@"\nexec ${engine().bin}/docker "$@"`)
     const password = env.BROKKR_REGISTRY_PASSWORD
     const basic = Buffer.from(`${env.BROKKR_REGISTRY_USER}:${password}`).toString('base64')
     const hubToken = `dckr_pat_SECRET${randomBytes(12).toString('hex')}`
@@ -727,6 +737,141 @@ describeE2E('reliability (bundled action against the real stack behind the fault
       `b) Docker Hub login ${hubOk ? 'failed softly, the build went on' : `failed the build: "${firstError(hub)}"`}; token not leaked`
     )
     r.figures.push(runs.map(([name, res]) => `${name}: main ${secs(res.main.durationMs)}, exit ${harness.resultExitCode(res)}`).join('; '))
+    finish(r)
+  }, 180_000)
+  test('11. the job is cancelled mid-build (SIGINT, then SIGTERM, then post): builder and login cleaned up, no tag', async () => {
+    const r = row('11', 'job cancelled mid-build, docker-container driver', 'the runner\'s cancellation while a slow RUN step runs under QEMU: SIGINT to main, SIGTERM 7.5 s later, then the post step')
+    const e = stack.engineEnv(env, ENGINE) as unknown as { registry: string; baseImage: string; baseRegistry: string }
+    const config = dockerConfig()
+    // buildx copies this into every builder it creates: our registries speak plain http
+    fs.mkdirSync(path.join(config, 'buildx'), { recursive: true })
+    fs.writeFileSync(path.join(config, 'buildx', 'buildkitd.default.toml'), stack.buildkitdToml([e.registry, e.baseRegistry]))
+    const builder = `brokkr-cancel-${randomBytes(3).toString('hex')}`
+    const sha = newSha()
+    const cancel = new AbortController()
+    let cancelledAt = 0
+    const started = Date.now()
+    const res = await run(
+      sha,
+      {
+        mode: 'build',
+        platform: 'linux/arm64',
+        registry: e.registry,
+        image: `${e.registry}/${REPO}`,
+        driver: 'docker-container',
+        builder,
+        file: 'docker/Dockerfile.bench',
+        'build-args': `BASE_IMAGE=${e.baseImage}\nBENCH_SEED=${sha}`
+      },
+      {
+        dockerConfig: config,
+        cancel: cancel.signal,
+        onLine: (line) => {
+          if (!cancelledAt && /^#\d+ \[work \d\/\d\] RUN bench-work/.test(line)) {
+            cancelledAt = Date.now()
+            cancel.abort()
+          }
+        }
+      }
+    )
+    const envFor = stack.dockerEnv(config, { engine: ENGINE })
+    const builders = (await stack.docker(['buildx', 'ls'], { env: envFor })).stdout
+    const containers = (await stack.docker(['ps', '-a', '--format', '{{.Names}}'], { env: envFor })).stdout
+    const auths = Object.keys(JSON.parse(fs.readFileSync(path.join(config, 'config.json'), 'utf8')).auths ?? {})
+    const tag = await registryTag(`${sha}-arm64`)
+    const stray = (await import('node:child_process')).execFileSync('ps', ['-eo', 'args']).toString().split('\n').filter((l) => l.includes('docker-buildx') && l.includes(sha))
+    check(r, cancelledAt > 0, 'the build reached the slow RUN step and the job was cancelled there', tail(res.log))
+    check(r, harness.resultExitCode(res) !== 0 && res.main.code !== 0, 'main failed (cancelled)')
+    check(r, res.post?.code === 0, 'the post step ran and succeeded', tail(res.post?.log ?? ''))
+    check(r, /builder/.test(res.post?.log ?? '') && !builders.includes(builder), 'the builder this run created is gone', builders)
+    check(r, !containers.includes(`buildx_buildkit_${builder}`), 'its BuildKit container is gone', containers)
+    check(r, auths.length === 0, 'no login left in config.json', auths.join(', '))
+    check(r, tag.status === 404, 'no <sha>-arm64 tag was written', String(tag.status))
+    check(r, stray.length === 0, 'no buildx process of the cancelled build is left', stray.join(' / '))
+    const stoppedIn = started + res.main.durationMs - cancelledAt
+    r.did.push(`main stopped docker and its buildx (own process group) on SIGINT and failed; post logged out and removed builder ${builder}; no tag, no container, no stray process`)
+    r.figures.push(`main ${secs(res.main.durationMs)} (ended ${secs(stoppedIn)} after the cancellation), post ${secs(res.post?.durationMs ?? 0)}`)
+    finish(r)
+  }, 240_000)
+
+  test('12. the whole Brokkr flow at once (4 builds + 2 manifests) under 10% 5xx/429 + 5% resets', async () => {
+    const r = row('12', 'the whole Brokkr flow under registry faults', 'broker and agent × amd64 and arm64 builds and both manifest jobs started together; 10% 500/502/503/429 (Retry-After: 1) + 5% resets on every `/v2/` request')
+    const sha = newSha()
+    proxy.configure({ errorRate: 0.1, statuses: [500, 502, 503, 429], retryAfter: 1, resetRate: 0.05, seed: 777 })
+    proxy.clearLog()
+    const t0 = Date.now()
+    const components = ['broker', 'agent']
+    const repoOf = (c: string) => `reliability/brokkr-${c}`
+    const imageOf = (c: string) => `${proxy.host}/${repoOf(c)}`
+    const builds = components.flatMap((c) => ['linux/amd64', 'linux/arm64'].map((p) => ({ c, p })))
+    const results = await Promise.all([
+      ...builds.map(({ c, p }) => build(sha, p, { component: c, image: imageOf(c) }).then((res) => ({ kind: `build ${c} ${p}`, c, res }))),
+      ...components.map((c) => manifest(sha, { component: c, image: imageOf(c) }).then((res) => ({ kind: `manifest ${c}`, c, res })))
+    ])
+    const wall = Date.now() - t0
+    const log = [...proxy.log]
+    proxy.configure({})
+    for (const { kind, res } of results) check(r, harness.resultExitCode(res) === 0, `${kind} succeeds`, firstError(res))
+    for (const c of components) {
+      const index = await stack.registryManifest(repoOf(c), sha)
+      const m = results.find((x) => x.kind === `manifest ${c}`)!.res
+      const sources = JSON.parse(m.outputs.sources ?? '{}')
+      check(r, index.status === 200 && index.digest === m.outputs.digest, `${c}: the index is in the registry with the reported digest`, `${index.status} ${index.digest}`)
+      check(r, JSON.stringify(indexPlatforms(index.manifest)) === JSON.stringify(['linux/amd64', 'linux/arm64']), `${c}: the index holds exactly amd64+arm64`)
+      for (const p of ['linux/amd64', 'linux/arm64']) {
+        const b = results.find((x) => x.kind === `build ${c} ${p}`)!.res
+        const arch = await stack.registryManifest(repoOf(c), `${sha}-${p.split('/')[1]}`)
+        check(r, arch.digest === b.outputs.digest && sources[p] === b.outputs.digest, `${c} ${p}: arch tag, build output and index source agree`, `${arch.digest} / ${b.outputs.digest} / ${sources[p]}`)
+        // both ways of pushing must give one shape: an index with its attestation, like BuildKit's own push
+        check(r, arch.mediaType === 'application/vnd.oci.image.index.v1+json', `${c} ${p}: the arch image has the shape of BuildKit's push (index with attestation)`, String(arch.mediaType))
+      }
+    }
+    const fallbacks = results.filter(({ res }) => /exporting an OCI layout to push request by request/.test(res.log)).length
+    r.did.push(`6/6 jobs ${results.every(({ res }) => harness.resultExitCode(res) === 0) ? 'succeeded' : 'did not all succeed'}; ${fallbacks} build(s) fell back to the request-by-request push; both indexes verified`)
+    r.figures.push(`wall ${secs(wall)}; ${faultText(log)}; ${results.map(({ kind, res }) => `${kind} ${secs(res.main.durationMs)}`).join(', ')}`)
+    finish(r)
+  }, 480_000)
+  test('13. the cache\'s blob storage fails every upload: the build ends within cache-timeout, warns, and the tag is whole', async () => {
+    const r = row('13', 'cache blob storage failing, cache API healthy, cache: gha, cache-timeout 5s', 'every blob PUT of the v2 cache double answers 503 (ServerBusy); BuildKit\'s blob client retries for many minutes')
+    const cache = await startCacheV2Double({ token: mintRuntimeToken({ scope: 'refs/heads/main' }), faults: { blob: { status: 503, rate: 1, methods: ['upload'] } } })
+    try {
+      proxy.configure({})
+      const sha = newSha()
+      const b = await build(sha, 'linux/arm64', { cache: 'gha', 'cache-timeout': '5s' }, { cache: { url: cache.url, token: cache.token, version: 2 } })
+      const warning = warningsOf(b).find((w) => /cache-timeout/.test(w))
+      const pushed = await registryTag(`${sha}-arm64`)
+      const uploads = cache.requests.filter((q) => q.kind === 'blob' && q.status === 503).length
+      check(r, harness.resultExitCode(b) === 0, 'the build succeeds', firstError(b))
+      check(r, uploads > 0, 'BuildKit really tried to upload cache blobs and met the 503s', String(uploads))
+      check(r, warning !== undefined, 'the action warns that it stopped waiting on the cache', warningsOf(b).join(' / '))
+      check(r, b.main.durationMs < 90_000, 'main ends well before BuildKit would give up (< 90 s)', secs(b.main.durationMs))
+      check(r, pushed.status === 200 && pushed.digest === b.outputs.digest, 'the digest output is what the registry holds under the arch tag', `${pushed.status} ${pushed.digest} vs ${b.outputs.digest}`)
+      check(r, pushed.mediaType === 'application/vnd.oci.image.index.v1+json' && (pushed.manifest?.manifests ?? []).length === 2, 'the tag is the whole image with its attestation', JSON.stringify(pushed.manifest?.manifests?.length))
+      r.did.push(`pushed, then stopped the build during cache export: ${warning ? `"${warning}"` : 'no warning'}`)
+      r.figures.push(`${figures(b)}; ${uploads} blob upload(s) answered 503`)
+    } finally {
+      await cache.close()
+    }
+    finish(r)
+  }, 180_000)
+
+  test('14. a cache service that refuses the v1 protocol: the action says which versions speak v2', async () => {
+    const r = row('14', 'cache service refuses v1 (as GitHub since 2025-04-15)', 'the runner hands only ACTIONS_CACHE_URL (no ACTIONS_CACHE_SERVICE_V2), so buildx speaks v1; the service answers 422 "This legacy service is shutting down"')
+    const cache = await startCacheV2Double({ token: mintRuntimeToken({ scope: 'refs/heads/main' }) })
+    try {
+      const sha = newSha()
+      const b = await build(sha, 'linux/amd64', { cache: 'gha' }, { cache: { url: cache.url, token: cache.token, version: 1 } })
+      const warning = warningsOf(b).find((w) => /legacy v1 protocol/.test(w))
+      const legacy = cache.requests.filter((q) => q.kind === 'legacy').length
+      check(r, harness.resultExitCode(b) === 0, 'the build succeeds without its cache', firstError(b))
+      check(r, legacy > 0, 'buildx spoke v1 and was refused', String(legacy))
+      check(r, warning !== undefined && /buildx 0\.21/.test(warning) && /BuildKit 0\.20/.test(warning), 'one warning names the buildx and BuildKit versions that speak v2', warningsOf(b).join(' / '))
+      check(r, warningsOf(b).filter((w) => /legacy v1 protocol/.test(w)).length === 1, 'said once')
+      r.did.push(`built and pushed; ${warning ? `"${warning}"` : 'no warning'}`)
+      r.figures.push(`${figures(b)}; ${legacy} v1 request(s) refused`)
+    } finally {
+      await cache.close()
+    }
     finish(r)
   }, 180_000)
 })

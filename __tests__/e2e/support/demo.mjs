@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util'
 
 import { resultExitCode, repoHeadSha } from './harness.mjs'
 import { openSession, runStepLocally, printResult } from './local.mjs'
-import { docker, makeDockerConfig, registryManifest } from './stack.mjs'
+import { docker, dockerEnv, makeDockerConfig, registryManifest } from './stack.mjs'
 
 const COMPONENTS = ['broker', 'agent']
 const PLATFORMS = ['linux/amd64', 'linux/arm64']
@@ -84,7 +84,7 @@ async function main (argv) {
   const ref = 'refs/heads/main'
   say(`demo: Brokkr flow for ${COMPONENTS.join(', ')} on ${PLATFORMS.join(', ')} — push ${ref} @ ${sha}`)
   const session = await openSession({ ref, keepStack: v['keep-stack'], log: (m) => say(m.replace(/^local:/, 'demo:')) })
-  const registry = session.stack.env.BROKKR_REGISTRY
+  const registry = session.engine.localRegistry
   const failures = []
   /** @type {Map<string, {image: string, digest: string, tags: string}>} */
   const manifests = new Map()
@@ -113,7 +113,7 @@ async function main (argv) {
 
     if (!interrupted) {
       say('\n━━ indexes as read back from the registry')
-      const inspectEnv = session.stack.dockerEnv(makeDockerConfig({ auth: true }))
+      const inspectEnv = dockerEnv(makeDockerConfig({ auth: true, engine: session.engine.engine }), { engine: session.engine.engine })
       for (const component of COMPONENTS) {
         const m = manifests.get(component)
         if (!m) { failures.push(`${component}: no index (its manifest job failed)`); continue }

@@ -26,7 +26,7 @@ import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import YAML from 'yaml'
 
-import { makeDockerConfig, readStackEnvSync, trackProcess, untrackProcess } from './stack.mjs'
+import { engineEnv, makeDockerConfig, readStackEnvSync, trackProcess, untrackProcess } from './stack.mjs'
 
 /** Root of the repository (the action's directory). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
@@ -561,7 +561,7 @@ function readFile (f) {
  * Spawns one step (node <entry>) and processes its output.
  * @returns {Promise<StepResult>}
  */
-function runStep ({ step, node, entry, cwd, env, files, processor, timeoutMs, signal }) {
+function runStep ({ step, node, entry, cwd, env, files, processor, timeoutMs, signal, cancel }) {
   return new Promise((resolve) => {
     const started = Date.now()
     const out = []
@@ -578,13 +578,25 @@ function runStep ({ step, node, entry, cwd, env, files, processor, timeoutMs, si
     const onAbort = () => { cancelled = true; kill() }
     if (signal?.aborted) onAbort()
     else signal?.addEventListener?.('abort', onAbort, { once: true })
+    // the runner's cancellation: SIGINT to the step's process, SIGTERM 7.5 s later, then the kill
+    const escalation = []
+    const onCancel = () => {
+      cancelled = true
+      try { child.kill('SIGINT') } catch {}
+      escalation.push(setTimeout(() => { try { child.kill('SIGTERM') } catch {} }, 7500))
+      escalation.push(setTimeout(kill, 10_000))
+    }
+    if (cancel?.aborted) onCancel()
+    else cancel?.addEventListener?.('abort', onCancel, { once: true })
     child.stdout.on('data', (b) => { out.push(b); processor.chunk(b, 'stdout') })
     child.stderr.on('data', (b) => { err.push(b); processor.chunk(b, 'stderr') })
     const finish = (code, sig, spawnError) => {
       if (settled) return
       settled = true
       if (timer) clearTimeout(timer)
+      for (const t of escalation) clearTimeout(t)
       signal?.removeEventListener?.('abort', onAbort)
+      cancel?.removeEventListener?.('abort', onCancel)
       if (spawnError) processor.line(`##[error]failed to start ${node}: ${spawnError.message}`, 'stderr')
       if (timedOut) processor.line(`##[error]The step was cancelled after ${timeoutMs} ms (harness timeout)`, 'stderr')
       if (cancelled) processor.line('##[error]The operation was canceled.', 'stderr')
@@ -667,7 +679,12 @@ function killGroup (pgid) {
  * @param {string} [opts.node]       node binary (default process.execPath)
  * @param {string|null} [opts.dockerConfig]  DOCKER_CONFIG for the steps (default: the caller's DOCKER_CONFIG, else a
  *   fresh makeDockerConfig() per run when the stack env is known; null: no DOCKER_CONFIG at all)
- * @param {{url:string, token:string}|null} [opts.cache]  cache service: ACTIONS_CACHE_URL / ACTIONS_RUNTIME_TOKEN (omitted when null)
+ * @param {{url:string, token:string, version?: 1|2}|null} [opts.cache]  cache service (omitted when null): v1 gives
+ *   ACTIONS_CACHE_URL + ACTIONS_RUNTIME_TOKEN; v2 gives what today's runners give, ACTIONS_RESULTS_URL +
+ *   ACTIONS_RUNTIME_TOKEN + ACTIONS_CACHE_SERVICE_V2=True and no ACTIONS_CACHE_URL
+ * @param {'previous'|'current'} [opts.engine='previous']  which engine generation of the stack runs docker
+ * @param {AbortSignal} [opts.cancel]  cancels the job like the runner: SIGINT to main, SIGTERM 7.5 s later,
+ *   SIGKILL of its group 2.5 s after that; the post step still runs
  * @param {boolean} [opts.post=true] run the post step (always, even after a failed main)
  * @param {string} [opts.cwd]        working directory and GITHUB_WORKSPACE (default repo root)
  * @param {string} [opts.actionDir]  directory holding action.yml and the bundles (default repo root)
@@ -698,7 +715,8 @@ export async function runAction (opts = {}) {
   // --- base environment: clean, only what a hosted runner's step would see
   const extra = { ...(opts.env ?? {}) }
   const stack = opts.stack ?? (() => { try { return { env: readStackEnvSync() } } catch { return null } })()
-  const stackBin = stack?.env?.BROKKR_STACK_BIN
+  const engine = stack?.env ? engineEnv(stack.env, opts.engine ?? 'previous') : null
+  const stackBin = engine?.bin
   let basePath = extra.PATH ?? process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'
   if (stackBin && !basePath.split(path.delimiter).includes(stackBin)) basePath = `${stackBin}${path.delimiter}${basePath}`
   delete extra.PATH
@@ -706,14 +724,14 @@ export async function runAction (opts = {}) {
   /** @type {Record<string,string>} */
   const base = { PATH: basePath }
   if (process.env.HOME) base.HOME = process.env.HOME
-  const dockerHost = stack?.env?.DOCKER_HOST ?? process.env.DOCKER_HOST
+  const dockerHost = engine?.DOCKER_HOST ?? process.env.DOCKER_HOST
   if (dockerHost) base.DOCKER_HOST = dockerHost
   // DOCKER_CONFIG: the given dir; else the caller's; else, when the stack is
   // known, a fresh one per run holding the stack's buildx plugin (a hosted
   // runner starts every job with no docker login either). null = none (HOME/.docker).
   let dockerConfig = opts.dockerConfig === null ? undefined : (opts.dockerConfig ?? process.env.DOCKER_CONFIG)
-  if (dockerConfig === undefined && opts.dockerConfig !== null && stack?.env?.BROKKR_BUILDX_PLUGIN) {
-    try { dockerConfig = makeDockerConfig() } catch {}
+  if (dockerConfig === undefined && opts.dockerConfig !== null && engine?.buildxPlugin) {
+    try { dockerConfig = makeDockerConfig({ engine: engine.engine }) } catch {}
   }
   if (dockerConfig) base.DOCKER_CONFIG = dockerConfig
 
@@ -763,7 +781,13 @@ export async function runAction (opts = {}) {
     RUNNER_WORKSPACE: path.dirname(cwd)
   })
   if (opts.cache) {
-    base.ACTIONS_CACHE_URL = opts.cache.url.endsWith('/') ? opts.cache.url : `${opts.cache.url}/`
+    const url = opts.cache.url.endsWith('/') ? opts.cache.url : `${opts.cache.url}/`
+    if (opts.cache.version === 2) {
+      base.ACTIONS_RESULTS_URL = url
+      base.ACTIONS_CACHE_SERVICE_V2 = 'True'
+    } else {
+      base.ACTIONS_CACHE_URL = url
+    }
     base.ACTIONS_RUNTIME_TOKEN = opts.cache.token
   }
   // ACTIONS_STEP_DEBUG is a repository secret/variable to the runner: it turns
@@ -802,7 +826,8 @@ export async function runAction (opts = {}) {
     files: mainFiles,
     processor: new OutputProcessor({ step: 'main', secrets, masks, annotations, debug, onLine: opts.onLine }),
     timeoutMs,
-    signal: opts.signal
+    signal: opts.signal,
+    cancel: opts.cancel
   })
 
   // --- post (post-if: always())

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
 import { runAction, resultExitCode, repoHeadSha, REPO_ROOT } from './harness.mjs'
-import { ensureStack, makeDockerConfig, stopStackIfStarted } from './stack.mjs'
+import { engineEnv, ensureStack, makeDockerConfig, stopStackIfStarted } from './stack.mjs'
 
 const USAGE = `usage: npm run local -- <build|manifest> --component NAME [options]
 
@@ -42,6 +42,8 @@ options
   --no-post              skip the post step
   --debug                ACTIONS_STEP_DEBUG=true (shows ::debug:: lines)
   --keep-stack           leave the stack running if this run started it
+  --engine GEN           current (Docker 28, buildx 0.29, cache service v2; default) or previous
+                         (Docker 26, buildx 0.13, cache service v1)
   --json                 print the full result as JSON at the end
   -h, --help             this text
 
@@ -53,7 +55,8 @@ inputs set by default
 /**
  * @typedef {object} LocalSession
  * @property {import('./stack.mjs').Stack} stack
- * @property {{url: string, token: string, close: () => Promise<void>}|null} cache
+ * @property {import('./stack.mjs').EngineEnv} engine  the engine generation the steps run on
+ * @property {{url: string, token: string, version: 1|2, close: () => Promise<void>}|null} cache
  * @property {string} dockerConfig
  * @property {AbortController} abort
  * @property {() => Promise<void>} close  closes the cache double and stops the stack if this process started it
@@ -66,14 +69,17 @@ inputs set by default
  * @param {boolean} [o.cacheDouble=true]
  * @param {string} [o.ref='refs/heads/main']   scope of the cache runtime token
  * @param {boolean} [o.keepStack=false]
+ * @param {'previous'|'current'} [o.engine='current']  engine generation; the cache double speaks
+ *   what that generation's runners get: v1 for previous, v2 (Twirp + Azurite) for current
  * @param {(msg: string) => void} [o.log]
  * @returns {Promise<LocalSession>}
  */
-export async function openSession ({ cacheDouble = true, ref = 'refs/heads/main', keepStack = false, log = (m) => process.stderr.write(`${m}\n`) } = {}) {
+export async function openSession ({ cacheDouble = true, ref = 'refs/heads/main', keepStack = false, engine = 'current', log = (m) => process.stderr.write(`${m}\n`) } = {}) {
   const t0 = Date.now()
   log('local: ensuring the e2e stack (stack.sh up)…')
   const stack = await ensureStack({ lease: true })
   log(`local: stack ${stack.started ? 'started' : 'already running, reused'} in ${((Date.now() - t0) / 1000).toFixed(1)}s: registry ${stack.env.BROKKR_REGISTRY}, DOCKER_HOST ${stack.env.DOCKER_HOST}`)
+  const generation = engineEnv(stack.env, engine)
   let cache = null
   if (cacheDouble) {
     const { startCacheDouble, mintRuntimeToken } = await import('./cache-double.mjs')
@@ -81,10 +87,15 @@ export async function openSession ({ cacheDouble = true, ref = 'refs/heads/main'
     const token = pr
       ? mintRuntimeToken({ scopes: [{ Scope: ref, Permission: 3 }, { Scope: 'refs/heads/main', Permission: 1 }] })
       : mintRuntimeToken({ scope: ref })
-    cache = await startCacheDouble({ token })
-    log(`local: cache double at ${cache.url}`)
+    if (engine === 'current') {
+      const { startCacheV2Double } = await import('./cache-v2-double.mjs')
+      cache = Object.assign(await startCacheV2Double({ token }), { version: 2 })
+    } else {
+      cache = Object.assign(await startCacheDouble({ token }), { version: 1 })
+    }
+    log(`local: cache double (v${cache.version}) at ${cache.url}`)
   }
-  const dockerConfig = makeDockerConfig()
+  const dockerConfig = makeDockerConfig({ engine })
   const abort = new AbortController()
   let closed = false
   const close = async () => {
@@ -107,7 +118,7 @@ export async function openSession ({ cacheDouble = true, ref = 'refs/heads/main'
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
-  return { stack, cache, dockerConfig, abort, close }
+  return { stack, engine: generation, cache, dockerConfig, abort, close }
 }
 
 /**
@@ -120,14 +131,14 @@ export function defaultInputs (session, { command, component, platform, platform
   const inputs = {
     mode: command,
     component,
-    registry: env.BROKKR_REGISTRY,
+    registry: session.engine.localRegistry,
     username: env.BROKKR_REGISTRY_USER,
     password: env.BROKKR_REGISTRY_PASSWORD,
     driver: 'docker'
   }
   if (command === 'build') {
     inputs.platform = platform ?? 'linux/amd64'
-    if (env.BROKKR_BASE_IMAGE) inputs['build-args'] = `BASE_IMAGE=${env.BROKKR_BASE_IMAGE}`
+    if (session.engine.baseImage) inputs['build-args'] = `BASE_IMAGE=${session.engine.baseImage}`
   } else if (platforms) {
     inputs.platforms = platforms
   }
@@ -169,7 +180,8 @@ export async function runStepLocally (session, o) {
     actionDir: o.actionDir,
     post: o.post !== false,
     dockerConfig: session.dockerConfig,
-    cache: session.cache ? { url: session.cache.url, token: session.cache.token } : null,
+    cache: session.cache ? { url: session.cache.url, token: session.cache.token, version: session.cache.version } : null,
+    engine: session.engine.engine,
     stack: session.stack,
     secrets: [session.stack.env.BROKKR_REGISTRY_PASSWORD].filter(Boolean),
     env: o.debug ? { ACTIONS_STEP_DEBUG: 'true' } : {},
@@ -221,6 +233,7 @@ async function main (argv) {
         'no-post': { type: 'boolean', default: false },
         debug: { type: 'boolean', default: false },
         'keep-stack': { type: 'boolean', default: false },
+        engine: { type: 'string', default: 'current' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false }
       }
@@ -236,6 +249,7 @@ async function main (argv) {
   if (command !== 'build' && command !== 'manifest') return usageError(command ? `unknown command '${command}'` : 'missing command (build or manifest)')
   if (positionals.length > 1) return usageError(`unexpected argument '${positionals[1]}'`)
   if (!v.component) return usageError('--component is required')
+  if (v.engine !== 'current' && v.engine !== 'previous') return usageError(`--engine must be current or previous, not '${v.engine}'`)
   if (v.event !== 'push' && v.event !== 'pull_request') return usageError(`--event must be push or pull_request, not '${v.event}'`)
   if (command === 'manifest' && v.platform) return usageError('--platform is for build; use --platforms for manifest')
   if (command === 'build' && v.platforms) return usageError('--platforms is for manifest; use --platform for build')
@@ -248,7 +262,7 @@ async function main (argv) {
 
   const ref = v.ref ?? (v.event === 'pull_request' ? 'refs/pull/7/merge' : 'refs/heads/main')
   const sha = v.sha ?? repoHeadSha()
-  const session = await openSession({ cacheDouble: !v['no-cache-double'], ref, keepStack: v['keep-stack'] })
+  const session = await openSession({ cacheDouble: !v['no-cache-double'], ref, keepStack: v['keep-stack'], engine: v.engine })
   let code = 1
   try {
     process.stderr.write(`local: ${command} ${v.component}${command === 'build' ? ` ${v.platform ?? 'linux/amd64'}` : ''} on ${v.event} ${ref} @ ${sha}\n`)
