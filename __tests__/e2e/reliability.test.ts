@@ -419,8 +419,12 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     const hiddenC = proxy.log.filter((e) => e.fate === 'hidden').map((e) => e.method)
     proxy.configure({})
     check(r, harness.resultExitCode(c) === 0, 'c) build mode gets through its own read-after-write lag', tail(c.log))
+    const pushedC = await registryTag(tagOf(shaC))
+    const fellBack = /exporting an OCI layout to push request by request/.test(c.log)
+    // the request-by-request push must publish what BuildKit's own push publishes: an index with its attestation
+    check(r, !fellBack || (pushedC.mediaType === 'application/vnd.oci.image.index.v1+json' && (pushedC.manifest?.manifests ?? []).length === 2), 'c) the fallback push carries the attestation, like BuildKit\'s own push', `${pushedC.mediaType} with ${pushedC.manifest?.manifests?.length} entries`)
     r.did.push(
-      `c) build mode with its own tag invisible for 6 s after each push: ${harness.resultExitCode(c) === 0 ? 'succeeded' : `failed: "${firstError(c)}"`} — docker read the tag back ${hiddenC.length} time(s) (${[...new Set(hiddenC)].join('/')}) while hidden`
+      `c) build mode with its own tag invisible for 6 s after each push: ${harness.resultExitCode(c) === 0 ? 'succeeded' : `failed: "${firstError(c)}"`} — docker read the tag back ${hiddenC.length} time(s) (${[...new Set(hiddenC)].join('/')}) while hidden; ${fellBack ? `pushed request by request as ${pushedC.mediaType?.split('.').slice(-2).join('.')} with ${pushedC.manifest?.manifests?.length} entries (image + attestation)` : 'no fallback needed'}`
     )
     r.figures.push(`c) ${figures(c)}`)
     finish(r)
@@ -874,4 +878,24 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     }
     finish(r)
   }, 180_000)
+  test('15. BuildKit gives up on the tag PUT: the request-by-request push publishes the same shape as BuildKit\'s own', async () => {
+    const r = row('15', 'BuildKit\'s push refused at the tag, then the fallback push', 'the arch tag\'s manifest PUT answers 502 twelve times (BuildKit gives up after its own tries; the action\'s pusher gets the rest); retries 20')
+    const sha = newSha()
+    const tag = `${sha}-amd64`
+    proxy.configure({ status: [{ pathRegex: `/manifests/${tag}$`, methods: ['PUT'], status: 502, count: 12 }] })
+    proxy.clearLog()
+    const b = await build(sha, 'linux/amd64', { retries: '20' })
+    const log = [...proxy.log]
+    proxy.configure({})
+    const pushed = await registryTag(tag)
+    const fellBack = /exporting an OCI layout to push request by request/.test(b.log)
+    check(r, harness.resultExitCode(b) === 0, 'the build succeeds', firstError(b))
+    check(r, fellBack, 'BuildKit\'s push failed and the action pushed the OCI layout itself', tail(b.log))
+    check(r, pushed.status === 200 && pushed.digest === b.outputs.digest, 'the tag holds the digest the action reported', `${pushed.status} ${pushed.digest} vs ${b.outputs.digest}`)
+    const kinds = (pushed.manifest?.manifests ?? []).map((m: any) => m.annotations?.['vnd.docker.reference.type'] ?? `${m.platform?.os}/${m.platform?.architecture}`)
+    check(r, pushed.mediaType === 'application/vnd.oci.image.index.v1+json' && kinds.length === 2 && kinds.includes('attestation-manifest'), 'an index of the image and its provenance attestation, as BuildKit pushes it', `${pushed.mediaType}: ${kinds.join(', ')}`)
+    r.did.push(`${fellBack ? 'BuildKit gave up, the action exported the layout and pushed it' : 'no fallback'}; the tag is ${pushed.mediaType?.split('.').slice(-2).join('.')} of ${kinds.join(' + ')}`)
+    r.figures.push(figures(b, log))
+    finish(r)
+  }, 240_000)
 })
