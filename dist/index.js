@@ -37867,7 +37867,9 @@ function parsePlatform(text) {
         return `'${text}' targets ${os}; only linux platforms are supported`;
     const known = SUPPORTED[architecture];
     if (!known) {
-        return `'${text}' has an unsupported architecture; use one of ${Object.keys(SUPPORTED).map((a) => `linux/${a}`).join(', ')}`;
+        return `'${text}' has an unsupported architecture; use one of ${Object.keys(SUPPORTED)
+            .map((a) => `linux/${a}`)
+            .join(', ')}`;
     }
     if (variant !== undefined && !known.variants.includes(variant)) {
         return `'${text}' has an unknown variant for ${architecture}` + (known.variants.length ? ` (one of ${known.variants.join(', ')})` : ' (it takes none)');
@@ -38790,7 +38792,10 @@ class Docker {
 }
 /** What a failed docker command said last: buildx ends with `ERROR: ...`, the CLI with `Error ...`. */
 function lastErrorLines(text) {
-    const all = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+    const all = text
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter(Boolean);
     const errors = all.filter((l) => /^(error|ERROR)\b/.test(l) || /^#\d+ ERROR:/.test(l));
     const chosen = errors.length ? errors.slice(-2) : all.slice(-2);
     return chosen.join(' | ').slice(0, 600) || 'no output';
@@ -38905,8 +38910,7 @@ function isIndex(manifest) {
 }
 /** BuildKit stores provenance and SBOM as extra index entries; they are not platforms. */
 function isAttestation(d) {
-    return (d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
-        (d.platform?.os === 'unknown' && d.platform?.architecture === 'unknown'));
+    return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || (d.platform?.os === 'unknown' && d.platform?.architecture === 'unknown');
 }
 function platformEntries(index) {
     return (index?.manifests ?? []).filter((d) => !isAttestation(d));
@@ -39465,11 +39469,17 @@ function bool(read, name) {
 }
 /** Splits a newline list (build-args, labels): blank lines and surrounding spaces are dropped. */
 function lines(text) {
-    return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+    return text
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter((l) => l !== '');
 }
 /** Splits a newline-or-comma list (platforms, tags). */
 function items(text) {
-    return text.split(/[\n,]/).map((l) => l.trim()).filter((l) => l !== '');
+    return text
+        .split(/[\n,]/)
+        .map((l) => l.trim())
+        .filter((l) => l !== '');
 }
 function platformInput(name, text) {
     const parsed = parsePlatform(text);
@@ -39695,7 +39705,10 @@ async function runManifest(config, github, env) {
     lib_core/* endGroup */.N4();
     if (!decision.push) {
         lib_core/* notice */.lm(`No index for ${indexRef}: ${decision.reason}, so no arch image was pushed either`);
-        await writeSummary(`Brokkr manifest ${config.component}: skipped`, [['image', config.image], ['pushed', `false (${decision.reason})`]], startedAt);
+        await writeSummary(`Brokkr manifest ${config.component}: skipped`, [
+            ['image', config.image],
+            ['pushed', `false (${decision.reason})`]
+        ], startedAt);
         return;
     }
     if (config.dryRun) {

@@ -9,7 +9,19 @@ import { ActionError } from './errors.js'
 import type { GitHubContext } from './github-context.js'
 import type { Config } from './inputs.js'
 import { hasLocalCache, localCacheKey, restoreLocalCache } from './local-cache.js'
-import { archImageTag, archRef, buildArgv, type BuildOutput, createBuilderArgv, decidePush, defaultProvenance, localCacheKeyPrefix, ociLabels, planCache, qemuInstallArgv } from './plan.js'
+import {
+  archImageTag,
+  archRef,
+  buildArgv,
+  type BuildOutput,
+  createBuilderArgv,
+  decidePush,
+  defaultProvenance,
+  localCacheKeyPrefix,
+  ociLabels,
+  planCache,
+  qemuInstallArgv
+} from './plan.js'
 import { formatDuration } from './duration.js'
 import { archTag, formatPlatform } from './platform.js'
 import { binfmtRegistered, decideQemu } from './qemu.js'

@@ -87,7 +87,10 @@ export class Docker {
 
 /** What a failed docker command said last: buildx ends with `ERROR: ...`, the CLI with `Error ...`. */
 export function lastErrorLines(text: string): string {
-  const all = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean)
+  const all = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean)
   const errors = all.filter((l) => /^(error|ERROR)\b/.test(l) || /^#\d+ ERROR:/.test(l))
   const chosen = errors.length ? errors.slice(-2) : all.slice(-2)
   return chosen.join(' | ').slice(0, 600) || 'no output'

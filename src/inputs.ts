@@ -93,12 +93,18 @@ function bool(read: InputReader, name: string): boolean {
 
 /** Splits a newline list (build-args, labels): blank lines and surrounding spaces are dropped. */
 export function lines(text: string): string[] {
-  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '')
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
 }
 
 /** Splits a newline-or-comma list (platforms, tags). */
 export function items(text: string): string[] {
-  return text.split(/[\n,]/).map((l) => l.trim()).filter((l) => l !== '')
+  return text
+    .split(/[\n,]/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
 }
 
 function platformInput(name: string, text: string): Platform {

@@ -38,7 +38,14 @@ export async function runManifest(config: Config, github: GitHubContext, env: No
 
   if (!decision.push) {
     core.notice(`No index for ${indexRef}: ${decision.reason}, so no arch image was pushed either`)
-    await writeSummary(`Brokkr manifest ${config.component}: skipped`, [['image', config.image], ['pushed', `false (${decision.reason})`]], startedAt)
+    await writeSummary(
+      `Brokkr manifest ${config.component}: skipped`,
+      [
+        ['image', config.image],
+        ['pushed', `false (${decision.reason})`]
+      ],
+      startedAt
+    )
     return
   }
   if (config.dryRun) {

@@ -75,13 +75,7 @@ export function ghaCacheAvailable(env: NodeJS.ProcessEnv): boolean {
   return Boolean(env.ACTIONS_RUNTIME_TOKEN && (env.ACTIONS_CACHE_URL || env.ACTIONS_RESULTS_URL))
 }
 
-export function planCache(
-  config: Config,
-  platform: Platform,
-  push: boolean,
-  env: NodeJS.ProcessEnv,
-  localDir: string
-): CachePlan {
+export function planCache(config: Config, platform: Platform, push: boolean, env: NodeJS.ProcessEnv, localDir: string): CachePlan {
   const scope = config.cacheScope
   switch (config.cache) {
     case 'none':

@@ -26,7 +26,9 @@ export function parsePlatform(text: string): Platform | string {
   if (os !== 'linux') return `'${text}' targets ${os}; only linux platforms are supported`
   const known = SUPPORTED[architecture]
   if (!known) {
-    return `'${text}' has an unsupported architecture; use one of ${Object.keys(SUPPORTED).map((a) => `linux/${a}`).join(', ')}`
+    return `'${text}' has an unsupported architecture; use one of ${Object.keys(SUPPORTED)
+      .map((a) => `linux/${a}`)
+      .join(', ')}`
   }
   if (variant !== undefined && !known.variants.includes(variant)) {
     return `'${text}' has an unknown variant for ${architecture}` + (known.variants.length ? ` (one of ${known.variants.join(', ')})` : ' (it takes none)')

@@ -173,8 +173,7 @@ export class RegistryClient {
     await res.arrayBuffer().catch(() => undefined)
     const outcome = classifyStatus(res.status)
     const retryAfter = parseRetryAfter(res.headers.get('retry-after'), Date.now())
-    const reason =
-      outcome === 'absent' ? 'not found' : outcome === 'auth' ? `access denied (HTTP ${res.status})` : `HTTP ${res.status}`
+    const reason = outcome === 'absent' ? 'not found' : outcome === 'auth' ? `access denied (HTTP ${res.status})` : `HTTP ${res.status}`
     throw new ClassifiedError(`${options.what}: ${reason}`, outcome, retryAfter)
   }
 

@@ -18,10 +18,7 @@ export function isIndex(manifest: Pick<Manifest, 'mediaType' | 'json'>): boolean
 
 /** BuildKit stores provenance and SBOM as extra index entries; they are not platforms. */
 export function isAttestation(d: Descriptor): boolean {
-  return (
-    d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
-    (d.platform?.os === 'unknown' && d.platform?.architecture === 'unknown')
-  )
+  return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || (d.platform?.os === 'unknown' && d.platform?.architecture === 'unknown')
 }
 
 export function platformEntries(index: any): Descriptor[] {

@@ -11,7 +11,17 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { resultExitCode, runAction } from './support/harness.mjs'
 import { imageConfigPlatform, readImageFile } from './support/image-files.mjs'
-import { buildkitdToml, docker, dockerEnv, engineEnv, makeDockerConfig, readStackEnvSync, registryManifest, trackProcess, untrackProcess } from './support/stack.mjs'
+import {
+  buildkitdToml,
+  docker,
+  dockerEnv,
+  engineEnv,
+  makeDockerConfig,
+  readStackEnvSync,
+  registryManifest,
+  trackProcess,
+  untrackProcess
+} from './support/stack.mjs'
 
 type Result = Awaited<ReturnType<typeof runAction>>
 const ENGINE = 'current' as const
@@ -30,7 +40,15 @@ function containerDriverConfig(extraToml = ''): string {
   return dir
 }
 
-async function build(o: { dockerConfig: string; platform: string; sha: string; inputs?: Record<string, string>; registry?: string; baseImage?: string; failureExpected?: boolean }): Promise<Result> {
+async function build(o: {
+  dockerConfig: string
+  platform: string
+  sha: string
+  inputs?: Record<string, string>
+  registry?: string
+  baseImage?: string
+  failureExpected?: boolean
+}): Promise<Result> {
   const registry = o.registry ?? engine.registry
   const result = await runAction({
     engine: ENGINE,
@@ -136,10 +154,14 @@ async function startBuildkitd(addresses: string[], root: string, configToml: str
   const bin = buildkitBinaries(root)
   writeFileSync(join(root, 'buildkitd.toml'), configToml)
   const { spawn } = await import('node:child_process')
-  const child = spawn(join(bin, 'buildkitd'), [...addresses.flatMap((a) => ['--addr', a]), '--root', join(root, 'state'), '--config', join(root, 'buildkitd.toml')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }
-  })
+  const child = spawn(
+    join(bin, 'buildkitd'),
+    [...addresses.flatMap((a) => ['--addr', a]), '--root', join(root, 'state'), '--config', join(root, 'buildkitd.toml')],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }
+    }
+  )
   let log = ''
   child.stderr.on('data', (b) => (log += b.toString()))
   trackProcess(child.pid!, `buildkitd ${addresses.join(' ')}`)
@@ -202,4 +224,3 @@ describe(`remote driver against a buildkitd on this host ${title}`, () => {
     }
   })
 })
-

@@ -13,7 +13,15 @@ import { join } from 'node:path'
 import { REPO_ROOT, runAction } from './support/harness.mjs'
 import { imageConfigPlatform, readImageFile } from './support/image-files.mjs'
 import { defaultInputs, openSession } from './support/local.mjs'
-import { docker, dockerEnv as stackDockerEnv, engineEnv, makeDockerConfig as stackDockerConfig, readStackEnvSync, registryManifest, registryTags } from './support/stack.mjs'
+import {
+  docker,
+  dockerEnv as stackDockerEnv,
+  engineEnv,
+  makeDockerConfig as stackDockerConfig,
+  readStackEnvSync,
+  registryManifest,
+  registryTags
+} from './support/stack.mjs'
 
 type Session = Awaited<ReturnType<typeof openSession>>
 type Result = Awaited<ReturnType<typeof runAction>>
@@ -139,187 +147,189 @@ const ENGINES = (['previous', 'current'] as const).map((name) => {
 })
 
 describe.each(ENGINES)('[engine %s]', (_title, name) => {
-beforeAll(async () => {
-  engine = name
-  session = await openSession({ log: () => {}, keepStack: true, engine: name })
-})
-afterAll(async () => {
-  await session?.close()
-})
+  beforeAll(async () => {
+    engine = name
+    session = await openSession({ log: () => {}, keepStack: true, engine: name })
+  })
+  afterAll(async () => {
+    await session?.close()
+  })
 
-describe('build and manifest on a push to main', () => {
-  const sha = newSha()
-  const built: Record<string, Result> = {}
-  // start cold, so every RUN step really executes (under QEMU for arm64) and fills the gha cache
-  beforeAll(prune)
+  describe('build and manifest on a push to main', () => {
+    const sha = newSha()
+    const built: Record<string, Result> = {}
+    // start cold, so every RUN step really executes (under QEMU for arm64) and fills the gha cache
+    beforeAll(prune)
 
-  it.each(['agent', 'broker'].flatMap((c) => ARCHES.map(([platform, arch, machine]) => [c, platform, arch, machine])))(
-    '1. builds %s for %s and pushes <sha>-%s',
-    async (component, platform, arch, machine) => {
-      const r = await run({ component, platform, sha })
-      built[`${component}-${arch}`] = r
+    it.each(['agent', 'broker'].flatMap((c) => ARCHES.map(([platform, arch, machine]) => [c, platform, arch, machine])))(
+      '1. builds %s for %s and pushes <sha>-%s',
+      async (component, platform, arch, machine) => {
+        const r = await run({ component, platform, sha })
+        built[`${component}-${arch}`] = r
+        expect(r.main.code).toBe(0)
+        expect(r.post?.code).toBe(0)
+        // the step that records `uname -m` really ran now (components may share other steps)
+        expect(cacheReport(r).uncached.filter((step) => step.includes('uname -m > /etc/brokkr/uname'))).toHaveLength(1)
+        const tag = `${sha}-${arch}`
+        const answer = await registryManifest(repo(component), tag)
+        expect(answer.status).toBe(200)
+        expect(r.outputs).toMatchObject({
+          image: `${session.engine.localRegistry}/${repo(component)}`,
+          tag,
+          ref: `${session.engine.localRegistry}/${repo(component)}:${tag}`,
+          digest: answer.digest,
+          platform,
+          arch,
+          'cache-scope': `${component}-${arch}`,
+          pushed: 'true'
+        })
+        expect(JSON.parse(r.outputs.metadata)['containerimage.digest']).toBe(answer.digest)
+        expect(await imageConfigPlatform(repo(component), tag)).toBe(platform)
+        // the RUN step really executed on that architecture (under QEMU for arm64)
+        expect((await readImageFile(repo(component), tag, '/etc/brokkr/uname'))?.trim()).toBe(machine)
+        expect(r.summary).toContain(`Brokkr build ${component} ${platform}`)
+      }
+    )
+
+    it.each(['agent', 'broker'])('2. assembles the %s index with exactly amd64 and arm64', async (component) => {
+      const r = await run({ mode: 'manifest', component, sha })
       expect(r.main.code).toBe(0)
-      expect(r.post?.code).toBe(0)
-      // the step that records `uname -m` really ran now (components may share other steps)
-      expect(cacheReport(r).uncached.filter((step) => step.includes('uname -m > /etc/brokkr/uname'))).toHaveLength(1)
-      const tag = `${sha}-${arch}`
-      const answer = await registryManifest(repo(component), tag)
-      expect(answer.status).toBe(200)
-      expect(r.outputs).toMatchObject({
-        image: `${session.engine.localRegistry}/${repo(component)}`,
-        tag,
-        ref: `${session.engine.localRegistry}/${repo(component)}:${tag}`,
-        digest: answer.digest,
-        platform,
-        arch,
-        'cache-scope': `${component}-${arch}`,
-        pushed: 'true'
+      for (const tag of [sha, 'main']) {
+        const index = await registryManifest(repo(component), tag)
+        expect(index.status).toBe(200)
+        expect(index.digest).toBe(r.outputs.digest)
+        const platforms = index.manifest.manifests
+          .filter((m: any) => m.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest')
+          .map((m: any) => `${m.platform.os}/${m.platform.architecture}`)
+          .sort()
+        expect(platforms).toEqual(['linux/amd64', 'linux/arm64'])
+      }
+      expect(r.outputs.platforms).toBe('linux/amd64,linux/arm64')
+      expect(r.outputs.tags).toBe(`${sha},main`)
+      expect(JSON.parse(r.outputs.sources)).toEqual({
+        'linux/amd64': built[`${component}-amd64`].outputs.digest,
+        'linux/arm64': built[`${component}-arm64`].outputs.digest
       })
-      expect(JSON.parse(r.outputs.metadata)['containerimage.digest']).toBe(answer.digest)
-      expect(await imageConfigPlatform(repo(component), tag)).toBe(platform)
-      // the RUN step really executed on that architecture (under QEMU for arm64)
-      expect((await readImageFile(repo(component), tag, '/etc/brokkr/uname'))?.trim()).toBe(machine)
-      expect(r.summary).toContain(`Brokkr build ${component} ${platform}`)
-    }
-  )
+    })
 
-  it.each(['agent', 'broker'])('2. assembles the %s index with exactly amd64 and arm64', async (component) => {
-    const r = await run({ mode: 'manifest', component, sha })
-    expect(r.main.code).toBe(0)
-    for (const tag of [sha, 'main']) {
-      const index = await registryManifest(repo(component), tag)
-      expect(index.status).toBe(200)
-      expect(index.digest).toBe(r.outputs.digest)
-      const platforms = index.manifest.manifests
-        .filter((m: any) => m.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest')
-        .map((m: any) => `${m.platform.os}/${m.platform.architecture}`)
-        .sort()
-      expect(platforms).toEqual(['linux/amd64', 'linux/arm64'])
-    }
-    expect(r.outputs.platforms).toBe('linux/amd64,linux/arm64')
-    expect(r.outputs.tags).toBe(`${sha},main`)
-    expect(JSON.parse(r.outputs.sources)).toEqual({
-      'linux/amd64': built[`${component}-amd64`].outputs.digest,
-      'linux/arm64': built[`${component}-arm64`].outputs.digest
+    it('3. rebuilds warm from the gha cache after a prune, each component-arch in its own scope', async () => {
+      await prune()
+      for (const component of ['agent', 'broker']) {
+        for (const [platform, arch] of ARCHES) {
+          double().clearLog()
+          const r = await run({ component, platform, sha })
+          expect(r.main.code).toBe(0)
+          const report = cacheReport(r)
+          expect(report.steps).toBeGreaterThanOrEqual(3)
+          expect(report.uncached).toEqual([])
+          const use = cacheUse()
+          const indexKeys = use.keysRead.filter((k) => k.startsWith('index-'))
+          expect(indexKeys.length).toBeGreaterThan(0)
+          expect(use.blobHits).toBeGreaterThan(0)
+          expect(indexKeys.filter((k: string) => !k.startsWith(`index-${component}-${arch}-`))).toEqual([])
+        }
+      }
     })
   })
 
-  it('3. rebuilds warm from the gha cache after a prune, each component-arch in its own scope', async () => {
-    await prune()
-    for (const component of ['agent', 'broker']) {
-      for (const [platform, arch] of ARCHES) {
-        double().clearLog()
-        const r = await run({ component, platform, sha })
-        expect(r.main.code).toBe(0)
-        const report = cacheReport(r)
-        expect(report.steps).toBeGreaterThanOrEqual(3)
-        expect(report.uncached).toEqual([])
-        const use = cacheUse()
-        const indexKeys = use.keysRead.filter((k) => k.startsWith('index-'))
-        expect(indexKeys.length).toBeGreaterThan(0)
-        expect(use.blobHits).toBeGreaterThan(0)
-        expect(indexKeys.filter((k: string) => !k.startsWith(`index-${component}-${arch}-`))).toEqual([])
-      }
-    }
-  })
-})
-
-describe('pull requests and the post step', () => {
-  it('4. a pull_request build runs without login and pushes nothing', async () => {
-    const before = await allTags()
-    const dockerConfig = makeDockerConfig()
-    const r = await run({ component: 'agent', platform: 'linux/arm64', sha: newSha(), event: 'pull_request', dockerConfig })
-    expect(r.main.code).toBe(0)
-    expect(r.outputs.pushed).toBe('false')
-    expect(r.main.stdout).not.toMatch(/docker login/)
-    expect(authsIn(dockerConfig)).toEqual([])
-    expect(await allTags()).toEqual(before)
-  })
-
-  it('5. the post step logs out, and the docker driver creates and removes no builder', async () => {
-    const dockerConfig = makeDockerConfig()
-    const env = dockerEnv(dockerConfig)
-    const buildersBefore = (await docker(['buildx', 'ls'], { env })).stdout
-    const r = await run({ component: 'broker', platform: 'linux/amd64', sha: newSha(), dockerConfig })
-    expect(r.main.code).toBe(0)
-    expect(JSON.parse(r.state.brokkr)).toMatchObject({ logins: [session.engine.localRegistry] })
-    expect(r.post?.code).toBe(0)
-    expect(authsIn(dockerConfig)).toEqual([])
-    expect((await docker(['buildx', 'ls'], { env })).stdout).toBe(buildersBefore)
-  })
-})
-
-describe('Node 24, the runtime GitHub uses for node20 actions', () => {
-  it('6. builds both arches and the index with the bundle run by Node 24', async () => {
-    expect(execFileSync(NODE24, ['--version']).toString()).toMatch(/^v24\./)
-    const sha = newSha()
-    for (const [platform] of ARCHES) {
-      const r = await run({ component: 'agent', platform, sha, node: NODE24 })
+  describe('pull requests and the post step', () => {
+    it('4. a pull_request build runs without login and pushes nothing', async () => {
+      const before = await allTags()
+      const dockerConfig = makeDockerConfig()
+      const r = await run({ component: 'agent', platform: 'linux/arm64', sha: newSha(), event: 'pull_request', dockerConfig })
       expect(r.main.code).toBe(0)
+      expect(r.outputs.pushed).toBe('false')
+      expect(r.main.stdout).not.toMatch(/docker login/)
+      expect(authsIn(dockerConfig)).toEqual([])
+      expect(await allTags()).toEqual(before)
+    })
+
+    it('5. the post step logs out, and the docker driver creates and removes no builder', async () => {
+      const dockerConfig = makeDockerConfig()
+      const env = dockerEnv(dockerConfig)
+      const buildersBefore = (await docker(['buildx', 'ls'], { env })).stdout
+      const r = await run({ component: 'broker', platform: 'linux/amd64', sha: newSha(), dockerConfig })
+      expect(r.main.code).toBe(0)
+      expect(JSON.parse(r.state.brokkr)).toMatchObject({ logins: [session.engine.localRegistry] })
       expect(r.post?.code).toBe(0)
-    }
-    const m = await run({ mode: 'manifest', component: 'agent', sha, node: NODE24 })
-    expect(m.main.code).toBe(0)
-    expect(m.outputs.platforms).toBe('linux/amd64,linux/arm64')
-    expect((await registryManifest(repo('agent'), sha)).digest).toBe(m.outputs.digest)
-  })
-})
-
-describe('other cache backends', () => {
-  it('7a. cache: registry gives a warm rebuild', async () => {
-    const sha = newSha()
-    const first = await run({ component: 'broker', platform: 'linux/arm64', sha, inputs: { cache: 'registry' } })
-    expect(first.main.code).toBe(0)
-    expect((await registryManifest(repo('broker'), 'buildcache-arm64')).status).toBe(200)
-    await prune()
-    const warm = await run({ component: 'broker', platform: 'linux/arm64', sha, inputs: { cache: 'registry' } })
-    expect(warm.main.code).toBe(0)
-    expect(cacheReport(warm).uncached).toEqual([])
+      expect(authsIn(dockerConfig)).toEqual([])
+      expect((await docker(['buildx', 'ls'], { env })).stdout).toBe(buildersBefore)
+    })
   })
 
-  it('7b. cache: local is saved in the post step and restored through the Actions cache', async () => {
-    // like a runner, RUNNER_TEMP has the same path in every job (the cache version hashes the path)
-    const runnerTemp = mkdtempSync(join(tmpdir(), 'brokkr-runner-temp-'))
-    const sha = newSha()
-    double().clearLog()
-    const first = await run({ component: 'agent', platform: 'linux/amd64', sha, inputs: { cache: 'local' }, env: { RUNNER_TEMP: runnerTemp } })
-    expect(first.main.code).toBe(0)
-    expect(first.post?.log ?? first.log).toMatch(/Saved local build cache as brokkr-buildx-agent-amd64-/)
-    const saves = cacheUse().keysSaved.filter((k) => k.startsWith('brokkr-buildx-agent-amd64-'))
-    expect(saves).toHaveLength(1)
-
-    rmSync(join(runnerTemp, 'brokkr-build-cache'), { recursive: true, force: true })
-    await prune()
-    double().clearLog()
-    const warm = await run({ component: 'agent', platform: 'linux/amd64', sha, inputs: { cache: 'local' }, env: { RUNNER_TEMP: runnerTemp } })
-    expect(warm.main.code).toBe(0)
-    expect(warm.main.stdout).toMatch(/Restored local build cache brokkr-buildx-agent-amd64-/)
-    expect(cacheUse().restoreHits).toBeGreaterThan(0)
-    expect(cacheReport(warm).uncached).toEqual([])
-    rmSync(runnerTemp, { recursive: true, force: true })
+  describe('Node 24, the runtime GitHub uses for node20 actions', () => {
+    it('6. builds both arches and the index with the bundle run by Node 24', async () => {
+      expect(execFileSync(NODE24, ['--version']).toString()).toMatch(/^v24\./)
+      const sha = newSha()
+      for (const [platform] of ARCHES) {
+        const r = await run({ component: 'agent', platform, sha, node: NODE24 })
+        expect(r.main.code).toBe(0)
+        expect(r.post?.code).toBe(0)
+      }
+      const m = await run({ mode: 'manifest', component: 'agent', sha, node: NODE24 })
+      expect(m.main.code).toBe(0)
+      expect(m.outputs.platforms).toBe('linux/amd64,linux/arm64')
+      expect((await registryManifest(repo('agent'), sha)).digest).toBe(m.outputs.digest)
+    })
   })
-})
 
-describe('dry-run', () => {
-  it('8. prints the plan and exact commands in both modes and changes nothing', async () => {
-    const dockerConfig = makeDockerConfig()
-    const env = dockerEnv(dockerConfig)
-    const configBefore = readFileSync(join(dockerConfig, 'config.json'), 'utf8')
-    const tagsBefore = await allTags()
-    const buildersBefore = (await docker(['buildx', 'ls'], { env })).stdout
-    const sha = newSha()
-    const build = await run({ component: 'agent', platform: 'linux/arm64', sha, dockerConfig, inputs: { 'dry-run': 'true' } })
-    expect(build.main.code).toBe(0)
-    expect(build.main.stdout).toMatch(/\[dry-run\] docker login \S+ --username brokkr --password-stdin/)
-    expect(build.main.stdout).toMatch(new RegExp(`\\[dry-run\\] docker buildx build --builder default --platform linux/arm64 .*--tag \\S+:${sha}-arm64 .*--push \\.`))
-    const manifest = await run({ mode: 'manifest', component: 'agent', sha, dockerConfig, inputs: { 'dry-run': 'true' } })
-    expect(manifest.main.code).toBe(0)
-    expect(manifest.main.stdout).toMatch(new RegExp(`\\[dry-run\\] push the index of those arch images as \\S+:${sha}\\n`))
-    expect(manifest.main.stdout).toMatch(/\[dry-run\] push the index of those arch images as \S+:main\n/)
-    expect(manifest.summary).toContain('Dry run')
-    expect(readFileSync(join(dockerConfig, 'config.json'), 'utf8')).toBe(configBefore)
-    expect(await allTags()).toEqual(tagsBefore)
-    expect((await docker(['buildx', 'ls'], { env })).stdout).toBe(buildersBefore)
+  describe('other cache backends', () => {
+    it('7a. cache: registry gives a warm rebuild', async () => {
+      const sha = newSha()
+      const first = await run({ component: 'broker', platform: 'linux/arm64', sha, inputs: { cache: 'registry' } })
+      expect(first.main.code).toBe(0)
+      expect((await registryManifest(repo('broker'), 'buildcache-arm64')).status).toBe(200)
+      await prune()
+      const warm = await run({ component: 'broker', platform: 'linux/arm64', sha, inputs: { cache: 'registry' } })
+      expect(warm.main.code).toBe(0)
+      expect(cacheReport(warm).uncached).toEqual([])
+    })
+
+    it('7b. cache: local is saved in the post step and restored through the Actions cache', async () => {
+      // like a runner, RUNNER_TEMP has the same path in every job (the cache version hashes the path)
+      const runnerTemp = mkdtempSync(join(tmpdir(), 'brokkr-runner-temp-'))
+      const sha = newSha()
+      double().clearLog()
+      const first = await run({ component: 'agent', platform: 'linux/amd64', sha, inputs: { cache: 'local' }, env: { RUNNER_TEMP: runnerTemp } })
+      expect(first.main.code).toBe(0)
+      expect(first.post?.log ?? first.log).toMatch(/Saved local build cache as brokkr-buildx-agent-amd64-/)
+      const saves = cacheUse().keysSaved.filter((k) => k.startsWith('brokkr-buildx-agent-amd64-'))
+      expect(saves).toHaveLength(1)
+
+      rmSync(join(runnerTemp, 'brokkr-build-cache'), { recursive: true, force: true })
+      await prune()
+      double().clearLog()
+      const warm = await run({ component: 'agent', platform: 'linux/amd64', sha, inputs: { cache: 'local' }, env: { RUNNER_TEMP: runnerTemp } })
+      expect(warm.main.code).toBe(0)
+      expect(warm.main.stdout).toMatch(/Restored local build cache brokkr-buildx-agent-amd64-/)
+      expect(cacheUse().restoreHits).toBeGreaterThan(0)
+      expect(cacheReport(warm).uncached).toEqual([])
+      rmSync(runnerTemp, { recursive: true, force: true })
+    })
   })
-})
+
+  describe('dry-run', () => {
+    it('8. prints the plan and exact commands in both modes and changes nothing', async () => {
+      const dockerConfig = makeDockerConfig()
+      const env = dockerEnv(dockerConfig)
+      const configBefore = readFileSync(join(dockerConfig, 'config.json'), 'utf8')
+      const tagsBefore = await allTags()
+      const buildersBefore = (await docker(['buildx', 'ls'], { env })).stdout
+      const sha = newSha()
+      const build = await run({ component: 'agent', platform: 'linux/arm64', sha, dockerConfig, inputs: { 'dry-run': 'true' } })
+      expect(build.main.code).toBe(0)
+      expect(build.main.stdout).toMatch(/\[dry-run\] docker login \S+ --username brokkr --password-stdin/)
+      expect(build.main.stdout).toMatch(
+        new RegExp(`\\[dry-run\\] docker buildx build --builder default --platform linux/arm64 .*--tag \\S+:${sha}-arm64 .*--push \\.`)
+      )
+      const manifest = await run({ mode: 'manifest', component: 'agent', sha, dockerConfig, inputs: { 'dry-run': 'true' } })
+      expect(manifest.main.code).toBe(0)
+      expect(manifest.main.stdout).toMatch(new RegExp(`\\[dry-run\\] push the index of those arch images as \\S+:${sha}\\n`))
+      expect(manifest.main.stdout).toMatch(/\[dry-run\] push the index of those arch images as \S+:main\n/)
+      expect(manifest.summary).toContain('Dry run')
+      expect(readFileSync(join(dockerConfig, 'config.json'), 'utf8')).toBe(configBefore)
+      expect(await allTags()).toEqual(tagsBefore)
+      expect((await docker(['buildx', 'ls'], { env })).stdout).toBe(buildersBefore)
+    })
+  })
 })

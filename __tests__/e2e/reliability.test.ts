@@ -120,7 +120,10 @@ const harness = harnessModule as unknown as {
 }
 const stack = stackModule as unknown as {
   readStackEnvSync: () => Record<string, string>
-  engineEnv: (env: Record<string, string>, engine: 'previous' | 'current') => { bin: string; dockerVersion: string; buildxVersion: string; containerdVersion: string | null }
+  engineEnv: (
+    env: Record<string, string>,
+    engine: 'previous' | 'current'
+  ) => { bin: string; dockerVersion: string; buildxVersion: string; containerdVersion: string | null }
   makeDockerConfig: (o?: { auth?: boolean; engine?: 'previous' | 'current' }) => string
   dockerEnv: (dir?: string, o?: { engine?: 'previous' | 'current' }) => Record<string, string>
   docker: (args: string[], o?: { env?: Record<string, string>; input?: string; allowFail?: boolean }) => Promise<DockerRun>
@@ -219,8 +222,7 @@ async function run(sha: string, inputs: Record<string, string | undefined>, opts
 
 const build = (sha: string, platform: string, inputs: Record<string, string | undefined> = {}, opts: RunOptions = {}) =>
   run(sha, { mode: 'build', platform, ...inputs }, opts)
-const manifest = (sha: string, inputs: Record<string, string | undefined> = {}, opts: RunOptions = {}) =>
-  run(sha, { mode: 'manifest', ...inputs }, opts)
+const manifest = (sha: string, inputs: Record<string, string | undefined> = {}, opts: RunOptions = {}) => run(sha, { mode: 'manifest', ...inputs }, opts)
 
 /** Builds and pushes the arch images of a sha through the proxy with no faults. */
 async function buildArchImages(sha: string, platforms = ['linux/amd64', 'linux/arm64']): Promise<Record<string, string>> {
@@ -256,7 +258,9 @@ function faults(entries: ProxyLogEntry[] = proxy.log): { total: number; byFate: 
 
 function faultText(entries: ProxyLogEntry[] = proxy.log): string {
   const f = faults(entries)
-  const kinds = Object.entries(f.byFate).map(([k, v]) => `${k} ${v}`).join(', ')
+  const kinds = Object.entries(f.byFate)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ')
   return `${f.total} fault(s) injected${kinds ? ` (${kinds})` : ''} of ${entries.length} requests`
 }
 
@@ -338,7 +342,7 @@ function writeDocs(): void {
     `Last run: ${new Date().toISOString()}, engine "${ENGINE}": Docker ${engine().dockerVersion}, buildx ${engine().buildxVersion}, containerd ${engine().containerdVersion}, ` +
       `suite ${secs(Date.now() - suiteStarted)}. ` +
       `Figures: main step duration, faults the proxy injected (from its log), retries announced in the action's log ` +
-      '(`action`: the action\'s own retries; `buildkit`: buildkit\'s push retries).',
+      "(`action`: the action's own retries; `buildkit`: buildkit's push retries).",
     '',
     '| # | scenario | injected | what the action did | figures (last run) | result |',
     '| --- | --- | --- | --- | --- | --- |'
@@ -375,7 +379,8 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     // (a) hidden from the moment the manifest job starts, both arch images already pushed
     const sha = newSha()
     await buildArchImages(sha)
-    r.injected = 'a) `hide` GET/HEAD of `<sha>-arm64` (404) for 6 s from the start of the manifest run; b) the same for 6 s from its push, manifest job started before the arm64 build'
+    r.injected =
+      'a) `hide` GET/HEAD of `<sha>-arm64` (404) for 6 s from the start of the manifest run; b) the same for 6 s from its push, manifest job started before the arm64 build'
     proxy.configure({ hide: [{ repo: REPO, tag: tagOf(sha), seconds: 6, from: 'now' }] })
     proxy.clearLog()
     const a = await manifest(sha, { 'retry-delay': undefined, retries: undefined })
@@ -422,7 +427,12 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     const pushedC = await registryTag(tagOf(shaC))
     const fellBack = /exporting an OCI layout to push request by request/.test(c.log)
     // the request-by-request push must publish what BuildKit's own push publishes: an index with its attestation
-    check(r, !fellBack || (pushedC.mediaType === 'application/vnd.oci.image.index.v1+json' && (pushedC.manifest?.manifests ?? []).length === 2), 'c) the fallback push carries the attestation, like BuildKit\'s own push', `${pushedC.mediaType} with ${pushedC.manifest?.manifests?.length} entries`)
+    check(
+      r,
+      !fellBack || (pushedC.mediaType === 'application/vnd.oci.image.index.v1+json' && (pushedC.manifest?.manifests ?? []).length === 2),
+      "c) the fallback push carries the attestation, like BuildKit's own push",
+      `${pushedC.mediaType} with ${pushedC.manifest?.manifests?.length} entries`
+    )
     r.did.push(
       `c) build mode with its own tag invisible for 6 s after each push: ${harness.resultExitCode(c) === 0 ? 'succeeded' : `failed: "${firstError(c)}"`} — docker read the tag back ${hiddenC.length} time(s) (${[...new Set(hiddenC)].join('/')}) while hidden; ${fellBack ? `pushed request by request as ${pushedC.mediaType?.split('.').slice(-2).join('.')} with ${pushedC.manifest?.manifests?.length} entries (image + attestation)` : 'no fallback needed'}`
     )
@@ -431,7 +441,11 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
   }, 120_000)
 
   test('2. 10% 5xx/429 with Retry-After + 5% connection resets: manifest 5/5, build push gets through', async () => {
-    const r = row('2', 'random registry faults on every request', '10% 500/502/503/429 (Retry-After: 1) + 5% connection resets on every `/v2/` request, a new seed per run (5 manifest runs, 1 build); then exactly one 503 on the first `GET /v2/` of docker login in a build; retry-delay 200ms, retries 5')
+    const r = row(
+      '2',
+      'random registry faults on every request',
+      '10% 500/502/503/429 (Retry-After: 1) + 5% connection resets on every `/v2/` request, a new seed per run (5 manifest runs, 1 build); then exactly one 503 on the first `GET /v2/` of docker login in a build; retry-delay 200ms, retries 5'
+    )
     const sha = newSha()
     await buildArchImages(sha)
     const digests: string[] = []
@@ -458,8 +472,17 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     proxy.configure({})
     const now = await registryTag(sha)
     check(r, ok === 5, 'manifest mode succeeds in 5 runs out of 5', `${ok}/5; ${lastLines.join(' / ')}`)
-    check(r, digests.every((d) => d === now.digest), 'every successful run reported the digest the registry holds')
-    check(r, JSON.stringify(indexPlatforms(now.manifest)) === JSON.stringify(['linux/amd64', 'linux/arm64']), 'index holds exactly amd64+arm64', JSON.stringify(indexPlatforms(now.manifest)))
+    check(
+      r,
+      digests.every((d) => d === now.digest),
+      'every successful run reported the digest the registry holds'
+    )
+    check(
+      r,
+      JSON.stringify(indexPlatforms(now.manifest)) === JSON.stringify(['linux/amd64', 'linux/arm64']),
+      'index holds exactly amd64+arm64',
+      JSON.stringify(indexPlatforms(now.manifest))
+    )
     r.did.push(`manifest: ${ok}/5 runs succeeded${lastLines.length ? ` (failed: ${lastLines.join(' / ')})` : ''}; all 5 runs: ${faultText(allLog)}`)
     if (last) r.figures.push(`manifest run 5: ${figures(last.res, last.log)}`)
 
@@ -469,7 +492,12 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     proxy.clearLog()
     const one = await build(sha, 'linux/amd64')
     const oneLog = [...proxy.log]
-    check(r, oneLog.some((e) => e.fate === 'forced'), 'the 503 was really injected', JSON.stringify(oneLog.slice(0, 3)))
+    check(
+      r,
+      oneLog.some((e) => e.fate === 'forced'),
+      'the 503 was really injected',
+      JSON.stringify(oneLog.slice(0, 3))
+    )
     check(r, harness.resultExitCode(one) === 0, 'a single 503 on the login ping is retried, not reported as refused credentials', firstError(one))
     r.did.push(`one 503 on the login ping of a build: ${harness.resultExitCode(one) === 0 ? 'retried, image pushed' : `failed: "${firstError(one)}"`}`)
     r.figures.push(`one 503 on the login ping: ${figures(one, oneLog)}`)
@@ -484,7 +512,13 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     const pushed = await registryTag(`${shaB}-amd64`)
     const bOk = harness.resultExitCode(b) === 0
     check(r, bOk, 'build mode pushes through the faults', firstError(b))
-    if (bOk) check(r, pushed.status === 200 && pushed.digest === b.outputs.digest, 'the pushed tag has the digest the build reported', `${pushed.status} ${pushed.digest} vs ${b.outputs.digest}`)
+    if (bOk)
+      check(
+        r,
+        pushed.status === 200 && pushed.digest === b.outputs.digest,
+        'the pushed tag has the digest the build reported',
+        `${pushed.status} ${pushed.digest} vs ${b.outputs.digest}`
+      )
     const tries = 1 + (b.log.match(/; build try \d+ in/g)?.length ?? 0)
     r.did.push(`build: ${bOk ? 'pushed' : `failed (${firstError(b)})`} after ${tries} build tr${tries === 1 ? 'y' : 'ies'}`)
     r.figures.push(`build: ${figures(b, bLog)}`)
@@ -492,7 +526,11 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
   }, 240_000)
 
   test('3. 4 s registry outage at the start: manifest succeeds (default retry settings)', async () => {
-    const r = row('3', '4 s registry outage at the start of the manifest run, default retries and retry-delay', '503 (Retry-After: 1) to every `/v2/` request for the first 4 s')
+    const r = row(
+      '3',
+      '4 s registry outage at the start of the manifest run, default retries and retry-delay',
+      '503 (Retry-After: 1) to every `/v2/` request for the first 4 s'
+    )
     const sha = newSha()
     await buildArchImages(sha)
     proxy.configure({ outageSeconds: 4 })
@@ -502,7 +540,11 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     proxy.configure({})
     const now = await registryTag(sha)
     check(r, harness.resultExitCode(m) === 0, 'manifest run succeeds', firstError(m))
-    check(r, log.some((e) => e.fate === 'outage'), 'the outage was hit')
+    check(
+      r,
+      log.some((e) => e.fate === 'outage'),
+      'the outage was hit'
+    )
     check(r, now.status === 200 && now.digest === m.outputs.digest, 'the index is in the registry with the reported digest')
     r.did.push(harness.resultExitCode(m) === 0 ? `retried through the outage, then pushed and verified the index` : `failed: ${firstError(m)}`)
     r.figures.push(figures(m, log))
@@ -510,7 +552,11 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
   }, 120_000)
 
   test('4. an amd64 image under the -arm64 tag: manifest fails naming tag, expected and real platform; <sha> not written', async () => {
-    const r = row('4', 'wrong platform under `<sha>-arm64`', 'a) `imagetools create` copies `<sha>-amd64` to `<sha>-arm64` as an index that says linux/amd64; b) the bare amd64 image manifest (no platform in any index; only its config tells) PUT as `<sha>-arm64`')
+    const r = row(
+      '4',
+      'wrong platform under `<sha>-arm64`',
+      'a) `imagetools create` copies `<sha>-amd64` to `<sha>-arm64` as an index that says linux/amd64; b) the bare amd64 image manifest (no platform in any index; only its config tells) PUT as `<sha>-arm64`'
+    )
     const sha = newSha()
     await buildArchImages(sha, ['linux/amd64'])
     const direct = `${env.BROKKR_REGISTRY}/${REPO}`
@@ -526,7 +572,12 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
       const m = await manifest(sha)
       const err = firstError(m)
       check(r, harness.resultExitCode(m) === 1, `${label}) manifest run fails`, tail(m.log))
-      check(r, err.includes(armTag) && err.includes('linux/amd64') && err.includes('linux/arm64'), `${label}) the error names the tag, the expected and the real platform`, err)
+      check(
+        r,
+        err.includes(armTag) && err.includes('linux/amd64') && err.includes('linux/arm64'),
+        `${label}) the error names the tag, the expected and the real platform`,
+        err
+      )
       const index = await registryTag(sha)
       check(r, index.status === 404, `${label}) <sha> was not written`, `HTTP ${index.status}`)
       r.did.push(`${label}) failed: "${err}"; <sha> → HTTP ${index.status}`)
@@ -551,7 +602,11 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
   }, 120_000)
 
   test('5. one arch image never arrives: fails at wait-timeout naming it; the existing index is unchanged', async () => {
-    const r = row('5', 'an arch image never arrives', 'nothing: `<sha>-arm-v7` is simply never pushed; platforms linux/amd64,linux/arm64,linux/arm/v7, wait-timeout 5s, after a good index was pushed for `<sha>`')
+    const r = row(
+      '5',
+      'an arch image never arrives',
+      'nothing: `<sha>-arm-v7` is simply never pushed; platforms linux/amd64,linux/arm64,linux/arm/v7, wait-timeout 5s, after a good index was pushed for `<sha>`'
+    )
     const sha = newSha()
     await buildArchImages(sha)
     proxy.configure({})
@@ -573,7 +628,11 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
   }, 120_000)
 
   test('6. 401/403 from the registry: fails at once with a hint about permissions and login', async () => {
-    const r = row('6', '401/403 from the registry, wait-timeout 600s', 'a) wrong password (the registry refuses the credentials); b) proxy answers 401 to every manifest GET/HEAD; c) proxy answers 403 to every manifest PUT of a build (push denied, as GHCR without `packages: write`); d) the same 403 for the index PUT of manifest mode')
+    const r = row(
+      '6',
+      '401/403 from the registry, wait-timeout 600s',
+      'a) wrong password (the registry refuses the credentials); b) proxy answers 401 to every manifest GET/HEAD; c) proxy answers 403 to every manifest PUT of a build (push denied, as GHCR without `packages: write`); d) the same 403 for the index PUT of manifest mode'
+    )
     const hint = /permissions: packages: write/
     const cases: Array<[string, Record<string, unknown>, () => Promise<ActionResult>]> = []
     const sha = newSha()
@@ -609,10 +668,17 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
       const errorLines = b.log.split('\n').filter((l) => /^#\d+ ERROR: /.test(l))
       check(r, harness.resultExitCode(b) === 0, 'the build succeeds', firstError(b))
       check(r, annotation !== undefined, 'the action warns with an annotation naming the cache', tail(b.log))
-      check(r, cache.requests.some((q) => q.kind === 'api'), 'BuildKit did talk v2 to the double', JSON.stringify(cache.requests.slice(0, 2)))
+      check(
+        r,
+        cache.requests.some((q) => q.kind === 'api'),
+        'BuildKit did talk v2 to the double',
+        JSON.stringify(cache.requests.slice(0, 2))
+      )
       const pushed = await registryTag(`${sha}-amd64`)
       check(r, pushed.status === 200 && pushed.digest === b.outputs.digest, 'the image was pushed')
-      r.did.push(`built and pushed; ${annotation ? `warning annotation: "${annotation}"` : 'no warning annotation from the action'}; ${errorLines.length} ERROR line(s) in the BuildKit log`)
+      r.did.push(
+        `built and pushed; ${annotation ? `warning annotation: "${annotation}"` : 'no warning annotation from the action'}; ${errorLines.length} ERROR line(s) in the BuildKit log`
+      )
       r.figures.push(`${figures(b)}; cache double: ${cache.requests.length} request(s), ${cache.requests.filter((q) => q.status === 500).length} answered 500`)
     } finally {
       await cache.close()
@@ -621,7 +687,11 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
   }, 180_000)
 
   test('8. two manifest runs for the same sha at once: both succeed, the index is correct', async () => {
-    const r = row('8', 'two manifest jobs for one sha at the same time', 'none: `Promise.all` of two manifest runs (re-run of a workflow while the first still runs)')
+    const r = row(
+      '8',
+      'two manifest jobs for one sha at the same time',
+      'none: `Promise.all` of two manifest runs (re-run of a workflow while the first still runs)'
+    )
     const sha = newSha()
     const sources = await buildArchImages(sha)
     proxy.configure({})
@@ -629,8 +699,18 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     const [m1, m2] = await Promise.all([manifest(sha), manifest(sha)])
     const now = await registryTag(sha)
     check(r, harness.resultExitCode(m1) === 0 && harness.resultExitCode(m2) === 0, 'both succeed', `${firstError(m1)} / ${firstError(m2)}`)
-    check(r, m1.outputs.digest === now.digest && m2.outputs.digest === now.digest, 'the index digest equals both outputs', `${m1.outputs.digest} / ${m2.outputs.digest} / registry ${now.digest}`)
-    check(r, JSON.stringify(indexPlatforms(now.manifest)) === JSON.stringify(['linux/amd64', 'linux/arm64']), 'the index holds exactly amd64+arm64', JSON.stringify(indexPlatforms(now.manifest)))
+    check(
+      r,
+      m1.outputs.digest === now.digest && m2.outputs.digest === now.digest,
+      'the index digest equals both outputs',
+      `${m1.outputs.digest} / ${m2.outputs.digest} / registry ${now.digest}`
+    )
+    check(
+      r,
+      JSON.stringify(indexPlatforms(now.manifest)) === JSON.stringify(['linux/amd64', 'linux/arm64']),
+      'the index holds exactly amd64+arm64',
+      JSON.stringify(indexPlatforms(now.manifest))
+    )
     const entries = (now.manifest?.manifests ?? []).filter((d: any) => d.platform?.os !== 'unknown')
     check(r, entries.length === 2, 'exactly two platform entries', String(entries.length))
     const src = JSON.parse(m1.outputs.sources ?? '{}')
@@ -641,7 +721,11 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
   }, 120_000)
 
   test('9. bad inputs: exit 1, exactly one error naming the input, no docker command', async () => {
-    const r = row('9', `bad input (all ${BAD_INPUTS.length} cases of BAD_INPUTS)`, 'one broken input per run; a recording `docker` shim (exits 1) first on PATH')
+    const r = row(
+      '9',
+      `bad input (all ${BAD_INPUTS.length} cases of BAD_INPUTS)`,
+      'one broken input per run; a recording `docker` shim (exits 1) first on PATH'
+    )
     const shim = dockerShim('printf \'%s\\n\' "$*" >> "@LOG@"\nexit 1')
     const started = Date.now()
     const results = await mapLimit(BAD_INPUTS, 4, async (c) => {
@@ -664,18 +748,34 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     const calls = fs.readFileSync(shim.log, 'utf8').trim()
     check(r, calls === '', 'no docker command ran', calls.split('\n').slice(0, 5).join(' / '))
     // control: the same PATH with valid inputs (dry-run) does reach the shim, so the empty record above means something
-    const control = await harness.runAction({ engine: ENGINE, inputs: { ...defaultInputs(), 'dry-run': 'true' }, env: { PATH: pathWithFirst(shim.dir) }, timeoutMs: 60_000 })
+    const control = await harness.runAction({
+      engine: ENGINE,
+      inputs: { ...defaultInputs(), 'dry-run': 'true' },
+      env: { PATH: pathWithFirst(shim.dir) },
+      timeoutMs: 60_000
+    })
     const controlCalls = fs.readFileSync(shim.log, 'utf8').trim()
     check(r, controlCalls !== '', 'control: a valid dry-run with the same PATH does call the shim', tail(control.log, 5))
-    const sample = results.slice(0, 3).map(({ c, res }) => `"${errorsOf(res)[0]}"`).join(', ')
-    r.did.push(`${good}/${BAD_INPUTS.length} failed with exit 1 and one error naming the input (e.g. ${sample}); docker invocations: ${calls === '' ? 0 : calls.split('\n').length} (control run with valid inputs: ${controlCalls === '' ? 0 : controlCalls.split('\n').length})`)
+    const sample = results
+      .slice(0, 3)
+      .map(({ res }) => `"${errorsOf(res)[0]}"`)
+      .join(', ')
+    r.did.push(
+      `${good}/${BAD_INPUTS.length} failed with exit 1 and one error naming the input (e.g. ${sample}); docker invocations: ${calls === '' ? 0 : calls.split('\n').length} (control run with valid inputs: ${controlCalls === '' ? 0 : controlCalls.split('\n').length})`
+    )
     const durations = results.map(({ res }) => res.main.durationMs).sort((a, b) => a - b)
-    r.figures.push(`${BAD_INPUTS.length} runs (4 at once) in ${secs(elapsed)}; main median ${(durations[Math.floor(durations.length / 2)] / 1000).toFixed(2)} s, max ${(durations[durations.length - 1] / 1000).toFixed(2)} s`)
+    r.figures.push(
+      `${BAD_INPUTS.length} runs (4 at once) in ${secs(elapsed)}; main median ${(durations[Math.floor(durations.length / 2)] / 1000).toFixed(2)} s, max ${(durations[durations.length - 1] / 1000).toFixed(2)} s`
+    )
     finish(r)
   }, 120_000)
 
   test('10. secrets never leak: debug logs, summary, outputs, docker argv; config.json clean after post', async () => {
-    const r = row('10', 'secrets with ACTIONS_STEP_DEBUG=true', 'the real registry password (36 hex chars) as `password`; a recorded `docker` shim that execs the real docker; b) additionally `dockerhub-username` + a `dckr_pat_SECRET…` `dockerhub-token`')
+    const r = row(
+      '10',
+      'secrets with ACTIONS_STEP_DEBUG=true',
+      'the real registry password (36 hex chars) as `password`; a recorded `docker` shim that execs the real docker; b) additionally `dockerhub-username` + a `dckr_pat_SECRET…` `dockerhub-token`'
+    )
     const shim = dockerShim(`printf '%s\\n' "$*" >> "@LOG@"\nexec ${engine().bin}/docker "$@"`)
     const password = env.BROKKR_REGISTRY_PASSWORD
     const basic = Buffer.from(`${env.BROKKR_REGISTRY_USER}:${password}`).toString('base64')
@@ -685,8 +785,15 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     /** Where a secret shows up in a run, leaving out the ::add-mask:: command itself. */
     const leaks = (res: ActionResult, secret: string): string[] => {
       const where: string[] = []
-      const scrub = (text: string) => text.split('\n').filter((l) => !l.trimStart().startsWith('::add-mask::')).join('\n')
-      for (const [name, s] of [['main', res.main], ['post', res.post]] as const) {
+      const scrub = (text: string) =>
+        text
+          .split('\n')
+          .filter((l) => !l.trimStart().startsWith('::add-mask::'))
+          .join('\n')
+      for (const [name, s] of [
+        ['main', res.main],
+        ['post', res.post]
+      ] as const) {
         if (!s) continue
         if (scrub(s.stdout).includes(secret)) where.push(`${name} stdout`)
         if (scrub(s.stderr).includes(secret)) where.push(`${name} stderr`)
@@ -699,7 +806,9 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     const credentialsLeft = (res: ActionResult): string[] => {
       const dir = res.main.spawnEnv.DOCKER_CONFIG
       const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'))
-      return Object.entries<any>(cfg.auths ?? {}).filter(([, v]) => v && (v.auth || v.identitytoken || v.password)).map(([k]) => k)
+      return Object.entries<any>(cfg.auths ?? {})
+        .filter(([, v]) => v && (v.auth || v.identitytoken || v.password))
+        .map(([k]) => k)
     }
 
     proxy.configure({})
@@ -712,7 +821,10 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     for (const [name, res] of runs) {
       check(r, harness.resultExitCode(res) === 0, `${name} succeeds`, firstError(res))
       check(r, res.main.spawnEnv.RUNNER_DEBUG === '1', `${name} ran with debug logging (RUNNER_DEBUG=1)`)
-      for (const [label, secret] of [['password', password], ['basic auth', basic]] as const) {
+      for (const [label, secret] of [
+        ['password', password],
+        ['basic auth', basic]
+      ] as const) {
         const where = leaks(res, secret)
         check(r, where.length === 0, `${name}: the ${label} appears nowhere`, where.join(', '))
       }
@@ -723,7 +835,10 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     // b) Docker Hub login (no network here): what happens, and no leak either way
     const hub = await build(sha, 'linux/amd64', { 'dockerhub-username': 'brokkrbot', 'dockerhub-token': hubToken }, opts)
     runs.push(['build with Docker Hub login', hub])
-    for (const [label, secret] of [['password', password], ['dockerhub-token', hubToken]] as const) {
+    for (const [label, secret] of [
+      ['password', password],
+      ['dockerhub-token', hubToken]
+    ] as const) {
       const where = leaks(hub, secret)
       check(r, where.length === 0, `b) the ${label} appears nowhere`, where.join(', '))
     }
@@ -732,7 +847,11 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
 
     const argv = fs.readFileSync(shim.log, 'utf8')
     check(r, argv.split('\n').filter(Boolean).length > 0, 'the docker shim recorded the commands')
-    for (const [label, secret] of [['password', password], ['basic auth', basic], ['dockerhub-token', hubToken]] as const) {
+    for (const [label, secret] of [
+      ['password', password],
+      ['basic auth', basic],
+      ['dockerhub-token', hubToken]
+    ] as const) {
       check(r, !argv.includes(secret), `the ${label} is in no docker argv`)
     }
     const hubOk = harness.resultExitCode(hub) === 0
@@ -744,7 +863,11 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     finish(r)
   }, 180_000)
   test('11. the job is cancelled mid-build (SIGINT, then SIGTERM, then post): builder and login cleaned up, no tag', async () => {
-    const r = row('11', 'job cancelled mid-build, docker-container driver', 'the runner\'s cancellation while a slow RUN step runs under QEMU: SIGINT to main, SIGTERM 7.5 s later, then the post step')
+    const r = row(
+      '11',
+      'job cancelled mid-build, docker-container driver',
+      "the runner's cancellation while a slow RUN step runs under QEMU: SIGINT to main, SIGTERM 7.5 s later, then the post step"
+    )
     const e = stack.engineEnv(env, ENGINE) as unknown as { registry: string; baseImage: string; baseRegistry: string }
     const config = dockerConfig()
     // buildx copies this into every builder it creates: our registries speak plain http
@@ -783,7 +906,11 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     const containers = (await stack.docker(['ps', '-a', '--format', '{{.Names}}'], { env: envFor })).stdout
     const auths = Object.keys(JSON.parse(fs.readFileSync(path.join(config, 'config.json'), 'utf8')).auths ?? {})
     const tag = await registryTag(`${sha}-arm64`)
-    const stray = (await import('node:child_process')).execFileSync('ps', ['-eo', 'args']).toString().split('\n').filter((l) => l.includes('docker-buildx') && l.includes(sha))
+    const stray = (await import('node:child_process'))
+      .execFileSync('ps', ['-eo', 'args'])
+      .toString()
+      .split('\n')
+      .filter((l) => l.includes('docker-buildx') && l.includes(sha))
     check(r, cancelledAt > 0, 'the build reached the slow RUN step and the job was cancelled there', tail(res.log))
     check(r, harness.resultExitCode(res) !== 0 && res.main.code !== 0, 'main failed (cancelled)')
     check(r, res.post?.code === 0, 'the post step ran and succeeded', tail(res.post?.log ?? ''))
@@ -793,13 +920,19 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     check(r, tag.status === 404, 'no <sha>-arm64 tag was written', String(tag.status))
     check(r, stray.length === 0, 'no buildx process of the cancelled build is left', stray.join(' / '))
     const stoppedIn = started + res.main.durationMs - cancelledAt
-    r.did.push(`main stopped docker and its buildx (own process group) on SIGINT and failed; post logged out and removed builder ${builder}; no tag, no container, no stray process`)
+    r.did.push(
+      `main stopped docker and its buildx (own process group) on SIGINT and failed; post logged out and removed builder ${builder}; no tag, no container, no stray process`
+    )
     r.figures.push(`main ${secs(res.main.durationMs)} (ended ${secs(stoppedIn)} after the cancellation), post ${secs(res.post?.durationMs ?? 0)}`)
     finish(r)
   }, 240_000)
 
   test('12. the whole Brokkr flow at once (4 builds + 2 manifests) under 10% 5xx/429 + 5% resets', async () => {
-    const r = row('12', 'the whole Brokkr flow under registry faults', 'broker and agent × amd64 and arm64 builds and both manifest jobs started together; 10% 500/502/503/429 (Retry-After: 1) + 5% resets on every `/v2/` request')
+    const r = row(
+      '12',
+      'the whole Brokkr flow under registry faults',
+      'broker and agent × amd64 and arm64 builds and both manifest jobs started together; 10% 500/502/503/429 (Retry-After: 1) + 5% resets on every `/v2/` request'
+    )
     const sha = newSha()
     proxy.configure({ errorRate: 0.1, statuses: [500, 502, 503, 429], retryAfter: 1, resetRate: 0.05, seed: 777 })
     proxy.clearLog()
@@ -820,24 +953,48 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
       const index = await stack.registryManifest(repoOf(c), sha)
       const m = results.find((x) => x.kind === `manifest ${c}`)!.res
       const sources = JSON.parse(m.outputs.sources ?? '{}')
-      check(r, index.status === 200 && index.digest === m.outputs.digest, `${c}: the index is in the registry with the reported digest`, `${index.status} ${index.digest}`)
+      check(
+        r,
+        index.status === 200 && index.digest === m.outputs.digest,
+        `${c}: the index is in the registry with the reported digest`,
+        `${index.status} ${index.digest}`
+      )
       check(r, JSON.stringify(indexPlatforms(index.manifest)) === JSON.stringify(['linux/amd64', 'linux/arm64']), `${c}: the index holds exactly amd64+arm64`)
       for (const p of ['linux/amd64', 'linux/arm64']) {
         const b = results.find((x) => x.kind === `build ${c} ${p}`)!.res
         const arch = await stack.registryManifest(repoOf(c), `${sha}-${p.split('/')[1]}`)
-        check(r, arch.digest === b.outputs.digest && sources[p] === b.outputs.digest, `${c} ${p}: arch tag, build output and index source agree`, `${arch.digest} / ${b.outputs.digest} / ${sources[p]}`)
+        check(
+          r,
+          arch.digest === b.outputs.digest && sources[p] === b.outputs.digest,
+          `${c} ${p}: arch tag, build output and index source agree`,
+          `${arch.digest} / ${b.outputs.digest} / ${sources[p]}`
+        )
         // both ways of pushing must give one shape: an index with its attestation, like BuildKit's own push
-        check(r, arch.mediaType === 'application/vnd.oci.image.index.v1+json', `${c} ${p}: the arch image has the shape of BuildKit's push (index with attestation)`, String(arch.mediaType))
+        check(
+          r,
+          arch.mediaType === 'application/vnd.oci.image.index.v1+json',
+          `${c} ${p}: the arch image has the shape of BuildKit's push (index with attestation)`,
+          String(arch.mediaType)
+        )
       }
     }
     const fallbacks = results.filter(({ res }) => /exporting an OCI layout to push request by request/.test(res.log)).length
-    r.did.push(`6/6 jobs ${results.every(({ res }) => harness.resultExitCode(res) === 0) ? 'succeeded' : 'did not all succeed'}; ${fallbacks} build(s) fell back to the request-by-request push; both indexes verified`)
+    r.did.push(
+      `6/6 jobs ${results.every(({ res }) => harness.resultExitCode(res) === 0) ? 'succeeded' : 'did not all succeed'}; ${fallbacks} build(s) fell back to the request-by-request push; both indexes verified`
+    )
     r.figures.push(`wall ${secs(wall)}; ${faultText(log)}; ${results.map(({ kind, res }) => `${kind} ${secs(res.main.durationMs)}`).join(', ')}`)
     finish(r)
   }, 480_000)
-  test('13. the cache\'s blob storage fails every upload: the build ends within cache-timeout, warns, and the tag is whole', async () => {
-    const r = row('13', 'cache blob storage failing, cache API healthy, cache: gha, cache-timeout 5s', 'every blob PUT of the v2 cache double answers 503 (ServerBusy); BuildKit\'s blob client retries for many minutes')
-    const cache = await startCacheV2Double({ token: mintRuntimeToken({ scope: 'refs/heads/main' }), faults: { blob: { status: 503, rate: 1, methods: ['upload'] } } })
+  test("13. the cache's blob storage fails every upload: the build ends within cache-timeout, warns, and the tag is whole", async () => {
+    const r = row(
+      '13',
+      'cache blob storage failing, cache API healthy, cache: gha, cache-timeout 5s',
+      "every blob PUT of the v2 cache double answers 503 (ServerBusy); BuildKit's blob client retries for many minutes"
+    )
+    const cache = await startCacheV2Double({
+      token: mintRuntimeToken({ scope: 'refs/heads/main' }),
+      faults: { blob: { status: 503, rate: 1, methods: ['upload'] } }
+    })
     try {
       proxy.configure({})
       const sha = newSha()
@@ -849,8 +1006,18 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
       check(r, uploads > 0, 'BuildKit really tried to upload cache blobs and met the 503s', String(uploads))
       check(r, warning !== undefined, 'the action warns that it stopped waiting on the cache', warningsOf(b).join(' / '))
       check(r, b.main.durationMs < 90_000, 'main ends well before BuildKit would give up (< 90 s)', secs(b.main.durationMs))
-      check(r, pushed.status === 200 && pushed.digest === b.outputs.digest, 'the digest output is what the registry holds under the arch tag', `${pushed.status} ${pushed.digest} vs ${b.outputs.digest}`)
-      check(r, pushed.mediaType === 'application/vnd.oci.image.index.v1+json' && (pushed.manifest?.manifests ?? []).length === 2, 'the tag is the whole image with its attestation', JSON.stringify(pushed.manifest?.manifests?.length))
+      check(
+        r,
+        pushed.status === 200 && pushed.digest === b.outputs.digest,
+        'the digest output is what the registry holds under the arch tag',
+        `${pushed.status} ${pushed.digest} vs ${b.outputs.digest}`
+      )
+      check(
+        r,
+        pushed.mediaType === 'application/vnd.oci.image.index.v1+json' && (pushed.manifest?.manifests ?? []).length === 2,
+        'the tag is the whole image with its attestation',
+        JSON.stringify(pushed.manifest?.manifests?.length)
+      )
       r.did.push(`pushed, then stopped the build during cache export: ${warning ? `"${warning}"` : 'no warning'}`)
       r.figures.push(`${figures(b)}; ${uploads} blob upload(s) answered 503`)
     } finally {
@@ -860,7 +1027,11 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
   }, 180_000)
 
   test('14. a cache service that refuses the v1 protocol: the action says which versions speak v2', async () => {
-    const r = row('14', 'cache service refuses v1 (as GitHub since 2025-04-15)', 'the runner hands only ACTIONS_CACHE_URL (no ACTIONS_CACHE_SERVICE_V2), so buildx speaks v1; the service answers 422 "This legacy service is shutting down"')
+    const r = row(
+      '14',
+      'cache service refuses v1 (as GitHub since 2025-04-15)',
+      'the runner hands only ACTIONS_CACHE_URL (no ACTIONS_CACHE_SERVICE_V2), so buildx speaks v1; the service answers 422 "This legacy service is shutting down"'
+    )
     const cache = await startCacheV2Double({ token: mintRuntimeToken({ scope: 'refs/heads/main' }) })
     try {
       const sha = newSha()
@@ -869,7 +1040,12 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
       const legacy = cache.requests.filter((q) => q.kind === 'legacy').length
       check(r, harness.resultExitCode(b) === 0, 'the build succeeds without its cache', firstError(b))
       check(r, legacy > 0, 'buildx spoke v1 and was refused', String(legacy))
-      check(r, warning !== undefined && /buildx 0\.21/.test(warning) && /BuildKit 0\.20/.test(warning), 'one warning names the buildx and BuildKit versions that speak v2', warningsOf(b).join(' / '))
+      check(
+        r,
+        warning !== undefined && /buildx 0\.21/.test(warning) && /BuildKit 0\.20/.test(warning),
+        'one warning names the buildx and BuildKit versions that speak v2',
+        warningsOf(b).join(' / ')
+      )
       check(r, warningsOf(b).filter((w) => /legacy v1 protocol/.test(w)).length === 1, 'said once')
       r.did.push(`built and pushed; ${warning ? `"${warning}"` : 'no warning'}`)
       r.figures.push(`${figures(b)}; ${legacy} v1 request(s) refused`)
@@ -878,8 +1054,12 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     }
     finish(r)
   }, 180_000)
-  test('15. BuildKit gives up on the tag PUT: the request-by-request push publishes the same shape as BuildKit\'s own', async () => {
-    const r = row('15', 'BuildKit\'s push refused at the tag, then the fallback push', 'the arch tag\'s manifest PUT answers 502 twelve times (BuildKit gives up after its own tries; the action\'s pusher gets the rest); retries 20')
+  test("15. BuildKit gives up on the tag PUT: the request-by-request push publishes the same shape as BuildKit's own", async () => {
+    const r = row(
+      '15',
+      "BuildKit's push refused at the tag, then the fallback push",
+      "the arch tag's manifest PUT answers 502 twelve times (BuildKit gives up after its own tries; the action's pusher gets the rest); retries 20"
+    )
     const sha = newSha()
     const tag = `${sha}-amd64`
     proxy.configure({ status: [{ pathRegex: `/manifests/${tag}$`, methods: ['PUT'], status: 502, count: 12 }] })
@@ -890,11 +1070,25 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     const pushed = await registryTag(tag)
     const fellBack = /exporting an OCI layout to push request by request/.test(b.log)
     check(r, harness.resultExitCode(b) === 0, 'the build succeeds', firstError(b))
-    check(r, fellBack, 'BuildKit\'s push failed and the action pushed the OCI layout itself', tail(b.log))
-    check(r, pushed.status === 200 && pushed.digest === b.outputs.digest, 'the tag holds the digest the action reported', `${pushed.status} ${pushed.digest} vs ${b.outputs.digest}`)
-    const kinds = (pushed.manifest?.manifests ?? []).map((m: any) => m.annotations?.['vnd.docker.reference.type'] ?? `${m.platform?.os}/${m.platform?.architecture}`)
-    check(r, pushed.mediaType === 'application/vnd.oci.image.index.v1+json' && kinds.length === 2 && kinds.includes('attestation-manifest'), 'an index of the image and its provenance attestation, as BuildKit pushes it', `${pushed.mediaType}: ${kinds.join(', ')}`)
-    r.did.push(`${fellBack ? 'BuildKit gave up, the action exported the layout and pushed it' : 'no fallback'}; the tag is ${pushed.mediaType?.split('.').slice(-2).join('.')} of ${kinds.join(' + ')}`)
+    check(r, fellBack, "BuildKit's push failed and the action pushed the OCI layout itself", tail(b.log))
+    check(
+      r,
+      pushed.status === 200 && pushed.digest === b.outputs.digest,
+      'the tag holds the digest the action reported',
+      `${pushed.status} ${pushed.digest} vs ${b.outputs.digest}`
+    )
+    const kinds = (pushed.manifest?.manifests ?? []).map(
+      (m: any) => m.annotations?.['vnd.docker.reference.type'] ?? `${m.platform?.os}/${m.platform?.architecture}`
+    )
+    check(
+      r,
+      pushed.mediaType === 'application/vnd.oci.image.index.v1+json' && kinds.length === 2 && kinds.includes('attestation-manifest'),
+      'an index of the image and its provenance attestation, as BuildKit pushes it',
+      `${pushed.mediaType}: ${kinds.join(', ')}`
+    )
+    r.did.push(
+      `${fellBack ? 'BuildKit gave up, the action exported the layout and pushed it' : 'no fallback'}; the tag is ${pushed.mediaType?.split('.').slice(-2).join('.')} of ${kinds.join(' + ')}`
+    )
     r.figures.push(figures(b, log))
     finish(r)
   }, 240_000)

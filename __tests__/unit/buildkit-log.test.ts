@@ -16,7 +16,9 @@ describe('build failure classification', () => {
     '------',
     'ERROR: failed to solve: not found'
   ].join('\n')
-  const dockerPushLag = ['#12 pushing 127.0.0.1:5000/a:b-arm64 with docker', '#12 ERROR: manifest unknown', 'ERROR: failed to solve: manifest unknown'].join('\n')
+  const dockerPushLag = ['#12 pushing 127.0.0.1:5000/a:b-arm64 with docker', '#12 ERROR: manifest unknown', 'ERROR: failed to solve: manifest unknown'].join(
+    '\n'
+  )
   const daemonReadBack = [
     '#0 building with "default" instance using docker driver',
     '#10 exporting to image',
@@ -25,9 +27,18 @@ describe('build failure classification', () => {
     '#11 pushing layer 9c6ab6f4e2a1 done',
     'ERROR: Error response from daemon: manifest unknown: manifest unknown'
   ].join('\n')
-  const refused = ['#11 exporting to image', '#11 ERROR: failed to push 127.0.0.1:5000/a:b: unexpected status: 401 Unauthorized', 'ERROR: failed to solve: unexpected status: 401 Unauthorized'].join('\n')
+  const refused = [
+    '#11 exporting to image',
+    '#11 ERROR: failed to push 127.0.0.1:5000/a:b: unexpected status: 401 Unauthorized',
+    'ERROR: failed to solve: unexpected status: 401 Unauthorized'
+  ].join('\n')
 
-  const last = (log: string) => log.split('\n').filter((l) => /ERROR/.test(l)).slice(-2).join(' | ')
+  const last = (log: string) =>
+    log
+      .split('\n')
+      .filter((l) => /ERROR/.test(l))
+      .slice(-2)
+      .join(' | ')
   it.each([
     ['a RUN step failing', solveFailure, 'fatal'],
     ['a RUN step whose command mentions a timeout or a 403', solveFailure.replace(/cargo build --release/g, 'timeout 60 curl -f https://x/403'), 'fatal'],

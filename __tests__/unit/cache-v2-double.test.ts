@@ -26,7 +26,10 @@ describe('cache service v2 double', () => {
     })
     const summary = /^(\d+) passed, (\d+) failed/m.exec(stdout)
     if (!summary || summary[2] !== '0' || code !== 0) {
-      const failures = stderr.split('\n').filter((l) => l.includes('FAIL')).join('\n')
+      const failures = stderr
+        .split('\n')
+        .filter((l) => l.includes('FAIL'))
+        .join('\n')
       throw new Error(`self-check failed (exit ${code}): ${summary?.[0] ?? 'no summary'}\n${failures || stderr.slice(-4000)}`)
     }
     expect(Number(summary[1])).toBeGreaterThan(50)

@@ -9,8 +9,12 @@ const script = new URL('../e2e/support/selfcheck-doubles.mjs', import.meta.url).
  * proxy); their own checks use the real @actions/cache client and real HTTP, no docker.
  */
 describe('test doubles', () => {
-  it.each(['cache', 'proxy', 'cli'])('%s self-check passes', async (part) => {
-    const { stdout } = await run(process.execPath, [script, '--only', part], { timeout: 120_000 })
-    expect(stdout).toMatch(/^\d+ passed, 0 failed/m)
-  }, 150_000)
+  it.each(['cache', 'proxy', 'cli'])(
+    '%s self-check passes',
+    async (part) => {
+      const { stdout } = await run(process.execPath, [script, '--only', part], { timeout: 120_000 })
+      expect(stdout).toMatch(/^\d+ passed, 0 failed/m)
+    },
+    150_000
+  )
 })

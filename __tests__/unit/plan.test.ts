@@ -1,5 +1,15 @@
 import { decideBuilder, parseInspect, shouldRemoveBuilder } from '../../src/builder.js'
-import { buildArgv, createBuilderArgv, defaultProvenance, decidePush, ghaCacheAvailable, loginArgv, ociLabels, planCache, qemuInstallArgv } from '../../src/plan.js'
+import {
+  buildArgv,
+  createBuilderArgv,
+  defaultProvenance,
+  decidePush,
+  ghaCacheAvailable,
+  loginArgv,
+  ociLabels,
+  planCache,
+  qemuInstallArgv
+} from '../../src/plan.js'
 import { decideQemu } from '../../src/qemu.js'
 import { configWith, pushToMain } from './helpers.js'
 
@@ -34,41 +44,106 @@ describe('build argv', () => {
   const labels = ociLabels(config, pushToMain, '2026-01-01T00:00:00Z')
 
   it('is one buildx build with every flag in order', () => {
-    expect(buildArgv(config, config.platform!, { builder: 'brokkr-builder', output: { kind: 'push' }, metadataFile: '/tmp/m.json', labels, cache, includeCacheFrom: true, defaultProvenance: 'mode=min' })).toEqual([
-      'buildx', 'build', '--builder', 'brokkr-builder', '--platform', 'linux/arm64', '--file', 'docker/Dockerfile.agent',
-      '--target', 'runtime', '--tag', 'ghcr.io/colliery-io/brokkr-agent:abc1234-arm64', '--build-arg', 'RUST_VERSION=1.80',
-      '--label', 'org.opencontainers.image.source=https://github.com/colliery-io/brokkr',
-      '--label', 'org.opencontainers.image.revision=abc1234',
-      '--label', 'org.opencontainers.image.created=2026-01-01T00:00:00Z',
-      '--label', 'org.opencontainers.image.title=brokkr-agent',
-      '--label', 'org.opencontainers.image.version=main',
-      '--label', 'team=core',
+    expect(
+      buildArgv(config, config.platform!, {
+        builder: 'brokkr-builder',
+        output: { kind: 'push' },
+        metadataFile: '/tmp/m.json',
+        labels,
+        cache,
+        includeCacheFrom: true,
+        defaultProvenance: 'mode=min'
+      })
+    ).toEqual([
+      'buildx',
+      'build',
+      '--builder',
+      'brokkr-builder',
+      '--platform',
+      'linux/arm64',
+      '--file',
+      'docker/Dockerfile.agent',
+      '--target',
+      'runtime',
+      '--tag',
+      'ghcr.io/colliery-io/brokkr-agent:abc1234-arm64',
+      '--build-arg',
+      'RUST_VERSION=1.80',
+      '--label',
+      'org.opencontainers.image.source=https://github.com/colliery-io/brokkr',
+      '--label',
+      'org.opencontainers.image.revision=abc1234',
+      '--label',
+      'org.opencontainers.image.created=2026-01-01T00:00:00Z',
+      '--label',
+      'org.opencontainers.image.title=brokkr-agent',
+      '--label',
+      'org.opencontainers.image.version=main',
+      '--label',
+      'team=core',
       '--provenance=mode=max',
-      '--cache-from', 'type=gha,scope=agent-arm64',
-      '--cache-to', 'type=gha,scope=agent-arm64,mode=max,ignore-error=true',
-      '--metadata-file', '/tmp/m.json', '--push', '.'
+      '--cache-from',
+      'type=gha,scope=agent-arm64',
+      '--cache-to',
+      'type=gha,scope=agent-arm64,mode=max,ignore-error=true',
+      '--metadata-file',
+      '/tmp/m.json',
+      '--push',
+      '.'
     ])
   })
 
   it('keeps the result in the build cache when not pushing', () => {
-    const argv = buildArgv(config, config.platform!, { builder: 'b', output: { kind: 'none' }, metadataFile: 'm', labels: [], cache, includeCacheFrom: true, defaultProvenance: 'mode=min' })
+    const argv = buildArgv(config, config.platform!, {
+      builder: 'b',
+      output: { kind: 'none' },
+      metadataFile: 'm',
+      labels: [],
+      cache,
+      includeCacheFrom: true,
+      defaultProvenance: 'mode=min'
+    })
     expect(argv.slice(-3)).toEqual(['--output', 'type=cacheonly', '.'])
     expect(argv.join(' ')).not.toMatch(/--push|type=oci|type=image/)
   })
 
   it('exports an OCI layout for our own pusher after BuildKit failed to push', () => {
-    const argv = buildArgv(config, config.platform!, { builder: 'b', output: { kind: 'layout', dir: '/t/oci' }, metadataFile: 'm', labels: [], cache, includeCacheFrom: true, defaultProvenance: 'mode=min' })
+    const argv = buildArgv(config, config.platform!, {
+      builder: 'b',
+      output: { kind: 'layout', dir: '/t/oci' },
+      metadataFile: 'm',
+      labels: [],
+      cache,
+      includeCacheFrom: true,
+      defaultProvenance: 'mode=min'
+    })
     expect(argv.slice(-3)).toEqual(['--output', 'type=oci,dest=/t/oci,tar=false', '.'])
     expect(argv).not.toContain('--push')
   })
 
   it('attests the layout push as buildx attests its own push, so one index never mixes shapes', () => {
     const layout = (provenance: string, defaults: string) =>
-      buildArgv({ ...config, provenance }, config.platform!, { builder: 'b', output: { kind: 'layout', dir: '/o' }, metadataFile: 'm', labels: [], cache, includeCacheFrom: true, defaultProvenance: defaults })
+      buildArgv({ ...config, provenance }, config.platform!, {
+        builder: 'b',
+        output: { kind: 'layout', dir: '/o' },
+        metadataFile: 'm',
+        labels: [],
+        cache,
+        includeCacheFrom: true,
+        defaultProvenance: defaults
+      })
     expect(layout('', 'mode=min')).toContain('--provenance=mode=min')
     expect(layout('', 'false')).toContain('--provenance=false')
     expect(layout('mode=max', 'mode=min')).toContain('--provenance=mode=max')
-    const pushed = buildArgv({ ...config, provenance: '' }, config.platform!, { builder: 'b', output: { kind: 'push' }, metadataFile: 'm', labels: [], cache, includeCacheFrom: true, defaultProvenance: 'mode=min' })
+    const pushed = buildArgv({ ...config, provenance: '' }, config.platform!, {
+      builder: 'b',
+      output: { kind: 'push' },
+      metadataFile: 'm',
+      labels: [],
+      cache,
+      includeCacheFrom: true,
+      defaultProvenance: 'mode=min'
+    })
     expect(pushed.join(' ')).not.toContain('--provenance')
     expect(defaultProvenance({})).toBe('mode=min')
     expect(defaultProvenance({ BUILDX_NO_DEFAULT_ATTESTATIONS: '1' })).toBe('false')
@@ -119,13 +194,25 @@ describe('other commands', () => {
   })
   it('installs one emulator', () => {
     expect(qemuInstallArgv('tonistiigi/binfmt:latest', { os: 'linux', architecture: 'arm64' })).toEqual([
-      'run', '--privileged', '--rm', 'tonistiigi/binfmt:latest', '--install', 'arm64'
+      'run',
+      '--privileged',
+      '--rm',
+      'tonistiigi/binfmt:latest',
+      '--install',
+      'arm64'
     ])
   })
   it('creates builders per driver', () => {
     expect(createBuilderArgv(configWith())).toEqual(['buildx', 'create', '--name', 'brokkr-builder', '--driver', 'docker-container', '--bootstrap'])
     expect(createBuilderArgv(configWith({ driver: 'remote', endpoint: 'tcp://bk:1234' }))).toEqual([
-      'buildx', 'create', '--name', 'brokkr-builder', '--driver', 'remote', '--bootstrap', 'tcp://bk:1234'
+      'buildx',
+      'create',
+      '--name',
+      'brokkr-builder',
+      '--driver',
+      'remote',
+      '--bootstrap',
+      'tcp://bk:1234'
     ])
     expect(createBuilderArgv(configWith({ driver: 'docker' }))).toBeUndefined()
   })

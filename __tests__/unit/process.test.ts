@@ -21,4 +21,3 @@ describe('process tree', () => {
     expect(lines.sort()).toEqual(['err', 'secret', 'tail'])
   })
 })
-

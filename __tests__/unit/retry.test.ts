@@ -19,7 +19,10 @@ describe('status classification', () => {
 
 describe('docker output classification', () => {
   it.each([
-    ['ERROR: failed to push 127.0.0.1:5000/a:b: unexpected status from PUT request to http://127.0.0.1:5000/v2/a/manifests/b: 503 Service Unavailable', 'transient'],
+    [
+      'ERROR: failed to push 127.0.0.1:5000/a:b: unexpected status from PUT request to http://127.0.0.1:5000/v2/a/manifests/b: 503 Service Unavailable',
+      'transient'
+    ],
     ['ERROR: failed to solve: failed to push: 429 Too Many Requests', 'transient'],
     ['ERROR: failed to do request: Head "http://127.0.0.1:5000/v2/": read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer', 'transient'],
     ['ERROR: failed to copy: httpReadSeeker: failed open: unexpected EOF', 'transient'],
@@ -62,20 +65,26 @@ describe('withRetries', () => {
   it('retries transient failures up to the limit', async () => {
     let calls = 0
     await expect(
-      withRetries(async () => {
-        calls++
-        throw new ClassifiedError('503', 'transient')
-      }, { retries: 3, ...fast })
+      withRetries(
+        async () => {
+          calls++
+          throw new ClassifiedError('503', 'transient')
+        },
+        { retries: 3, ...fast }
+      )
     ).rejects.toThrow('503')
     expect(calls).toBe(4)
   })
   it('never retries an auth failure', async () => {
     let calls = 0
     await expect(
-      withRetries(async () => {
-        calls++
-        throw new ClassifiedError('denied', 'auth')
-      }, { retries: 5, ...fast })
+      withRetries(
+        async () => {
+          calls++
+          throw new ClassifiedError('denied', 'auth')
+        },
+        { retries: 5, ...fast }
+      )
     ).rejects.toThrow('denied')
     expect(calls).toBe(1)
   })

@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs'
 import type { Manifest } from '../../src/registry.js'
-import { composeIndex, configPlatformProblem, isAttestation, listPlatforms, pickPlatformManifest, pushedIndexProblem, type VerifiedSource } from '../../src/verify.js'
+import {
+  composeIndex,
+  configPlatformProblem,
+  isAttestation,
+  listPlatforms,
+  pickPlatformManifest,
+  pushedIndexProblem,
+  type VerifiedSource
+} from '../../src/verify.js'
 
 /** Real answers captured with `docker buildx imagetools inspect --raw` from the e2e stack (BuildKit 0.13, provenance on). */
 function fixture(name: string): any {
@@ -91,7 +99,9 @@ describe('index composition', () => {
     expect(again.equals(body)).toBe(true)
   })
   it('describes a plain manifest source by its digest, size and platform', () => {
-    const index = JSON.parse(composeIndex([{ answer: answer('manifest-arm64', 'sha256:m'), platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } }]).toString('utf8'))
+    const index = JSON.parse(
+      composeIndex([{ answer: answer('manifest-arm64', 'sha256:m'), platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } }]).toString('utf8')
+    )
     expect(index.manifests).toEqual([
       { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: 'sha256:m', size: 857, platform: { os: 'linux', architecture: 'arm64' } }
     ])

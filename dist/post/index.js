@@ -32251,7 +32251,10 @@ class Docker {
 }
 /** What a failed docker command said last: buildx ends with `ERROR: ...`, the CLI with `Error ...`. */
 function lastErrorLines(text) {
-    const all = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+    const all = text
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter(Boolean);
     const errors = all.filter((l) => /^(error|ERROR)\b/.test(l) || /^#\d+ ERROR:/.test(l));
     const chosen = errors.length ? errors.slice(-2) : all.slice(-2);
     return chosen.join(' | ').slice(0, 600) || 'no output';

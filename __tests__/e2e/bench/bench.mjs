@@ -56,15 +56,27 @@ if (process.env.BROKKR_BENCH_LOCKED !== '1') {
     stdio: 'inherit',
     env: { ...process.env, BROKKR_BENCH_LOCKED: '1' }
   })
-  const forward = (sig) => { try { child.kill(sig) } catch {} }
+  const forward = (sig) => {
+    try {
+      child.kill(sig)
+    } catch {}
+  }
   process.on('SIGINT', forward)
   process.on('SIGTERM', forward)
   child.on('exit', (code, sig) => process.exit(code ?? (sig ? 130 : 1)))
-  child.on('error', (e) => { process.stderr.write(`bench: cannot run flock: ${e.message}\n`); process.exit(1) })
+  child.on('error', (e) => {
+    process.stderr.write(`bench: cannot run flock: ${e.message}\n`)
+    process.exit(1)
+  })
 } else {
   main().then(
-    (code) => { process.exitCode = code },
-    (e) => { process.stderr.write(`bench: ${e?.stack ?? e}\n`); process.exitCode = 1 }
+    (code) => {
+      process.exitCode = code
+    },
+    (e) => {
+      process.stderr.write(`bench: ${e?.stack ?? e}\n`)
+      process.exitCode = 1
+    }
   )
 }
 
@@ -74,15 +86,14 @@ if (process.env.BROKKR_BENCH_LOCKED !== '1') {
 const say = (m) => process.stderr.write(`bench: ${m}\n`)
 /** Wall clock in ms with sub-ms resolution (same clock as bash's $EPOCHREALTIME). */
 const nowMs = () => performance.timeOrigin + performance.now()
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-function median (xs) {
+function median(xs) {
   const s = [...xs].sort((a, b) => a - b)
   if (s.length === 0) return NaN
   const m = s.length >> 1
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
 }
-function stats (xs) {
+function stats(xs) {
   const v = xs.filter((x) => Number.isFinite(x))
   return { n: v.length, median: median(v), min: Math.min(...v), max: Math.max(...v) }
 }
@@ -91,11 +102,14 @@ const msf = (ms) => (Number.isFinite(ms) ? `${ms.toFixed(0)} ms` : 'n/a')
 const rangeOf = (st, f) => (st.n ? `${f(st.min)} – ${f(st.max)}` : 'n/a')
 const verdict = (ok) => (ok === undefined ? '—' : ok ? '**met**' : '**missed**')
 const rotate = (xs, k) => xs.map((_, i) => xs[(i + k) % xs.length])
-const randomHex = (n) => randomBytes(Math.ceil(n / 2)).toString('hex').slice(0, n)
+const randomHex = (n) =>
+  randomBytes(Math.ceil(n / 2))
+    .toString('hex')
+    .slice(0, n)
 /** A commit-like sha for this bench run (tags `<sha>-<arch>` never collide with other runs). */
 const benchSha = () => `be0c${randomHex(36)}`
 
-function sh (cmd, args, o = {}) {
+function sh(cmd, args, o = {}) {
   try {
     return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...o }).trim()
   } catch (e) {
@@ -104,13 +118,17 @@ function sh (cmd, args, o = {}) {
 }
 
 /** Spawns a command, discards its output (optionally keeps it), and times it from spawn to close. */
-function timed (cmd, args, { env, cwd = REPO, keep = false, input } = {}) {
+function timed(cmd, args, { env, cwd = REPO, keep = false, input } = {}) {
   return new Promise((resolve, reject) => {
     const out = []
     const t0 = nowMs()
     const child = spawn(cmd, args, { env, cwd, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
-    child.stdout.on('data', (b) => { if (keep) out.push(b) })
-    child.stderr.on('data', (b) => { if (keep) out.push(b) })
+    child.stdout.on('data', (b) => {
+      if (keep) out.push(b)
+    })
+    child.stderr.on('data', (b) => {
+      if (keep) out.push(b)
+    })
     child.on('error', reject)
     child.on('close', (code) => resolve({ code, ms: nowMs() - t0, start: t0, output: Buffer.concat(out).toString('utf8') }))
     if (input !== undefined) child.stdin.end(input)
@@ -123,40 +141,54 @@ const tail = (text, n = 25) => text.split('\n').slice(-n).join('\n')
 // Shims: a docker that records when it was called (and, traced, when it ended),
 // and a node wrapper that records when the step's process started and ended.
 
-function makeShims (dir, realDocker) {
+function makeShims(dir, realDocker) {
   fs.mkdirSync(path.join(dir, 'exec'), { recursive: true })
   fs.mkdirSync(path.join(dir, 'trace'), { recursive: true })
   // cold start: one timestamp, then exec (no extra process in the way)
-  fs.writeFileSync(path.join(dir, 'exec', 'docker'), `#!/bin/bash
+  fs.writeFileSync(
+    path.join(dir, 'exec', 'docker'),
+    `#!/bin/bash
 printf 'docker %s %s\\n' "$EPOCHREALTIME" "$1 $2" >> "$BENCH_TRACE"
 exec ${JSON.stringify(realDocker)} "$@"
-`, { mode: 0o755 })
+`,
+    { mode: 0o755 }
+  )
   // traced: start and end of every call, with all its arguments
-  fs.writeFileSync(path.join(dir, 'trace', 'docker'), `#!/bin/bash
+  fs.writeFileSync(
+    path.join(dir, 'trace', 'docker'),
+    `#!/bin/bash
 t0=$EPOCHREALTIME
 ${JSON.stringify(realDocker)} "$@"
 rc=$?
 printf 'docker %s %s %s %s\\n' "$t0" "$EPOCHREALTIME" "$rc" "$*" >> "$BENCH_TRACE"
 exit $rc
-`, { mode: 0o755 })
+`,
+    { mode: 0o755 }
+  )
   const nodeWrapper = (real, name) => {
     const f = path.join(dir, name)
-    fs.writeFileSync(f, `#!/bin/bash
+    fs.writeFileSync(
+      f,
+      `#!/bin/bash
 printf 'node-start %s %s\\n' "$EPOCHREALTIME" "$1" >> "$BENCH_TRACE"
 ${JSON.stringify(real)} "$@"
 rc=$?
 printf 'node-end %s %s\\n' "$EPOCHREALTIME" "$1" >> "$BENCH_TRACE"
 exit $rc
-`, { mode: 0o755 })
+`,
+      { mode: 0o755 }
+    )
     return f
   }
   return { execDir: path.join(dir, 'exec'), traceDir: path.join(dir, 'trace'), nodeWrapper }
 }
 
 /** Parses a trace file into events with ms timestamps. */
-function readTrace (file) {
+function readTrace(file) {
   let text = ''
-  try { text = fs.readFileSync(file, 'utf8') } catch {}
+  try {
+    text = fs.readFileSync(file, 'utf8')
+  } catch {}
   const events = []
   for (const line of text.split('\n')) {
     const p = line.split(' ')
@@ -174,7 +206,7 @@ function readTrace (file) {
 // ---------------------------------------------------------------------------
 // Main
 
-async function main () {
+async function main() {
   let v
   try {
     v = parseArgs({
@@ -192,21 +224,33 @@ async function main () {
     process.stderr.write(`bench: ${e.message}\n${USAGE}\n`)
     return 2
   }
-  if (v.help) { process.stdout.write(`${USAGE}\n`); return 0 }
+  if (v.help) {
+    process.stdout.write(`${USAGE}\n`)
+    return 0
+  }
   const runs = Math.max(1, Number(v.runs) || 5)
   const cachePairs = Math.max(1, Number(v['cache-pairs']) || 5)
   const baselineRuns = Math.max(1, Number(v['baseline-runs']) || 3)
-  const sections = v.sections.split(',').map((s) => s.trim()).filter(Boolean)
-  for (const s of sections) if (!ALL_SECTIONS.includes(s)) { process.stderr.write(`bench: unknown section '${s}'\n`); return 2 }
+  const sections = v.sections
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+  for (const s of sections)
+    if (!ALL_SECTIONS.includes(s)) {
+      process.stderr.write(`bench: unknown section '${s}'\n`)
+      return 2
+    }
   const full = ALL_SECTIONS.every((s) => sections.includes(s))
-  const out = v['no-write'] ? null : (v.out ? path.resolve(v.out) : full ? path.join(REPO, 'docs', 'benchmarks.md') : null)
+  const out = v['no-write'] ? null : v.out ? path.resolve(v.out) : full ? path.join(REPO, 'docs', 'benchmarks.md') : null
 
   // the git state before anything is written
   const commit = sh('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, fallback: 'unknown' })
   let dirtyFiles = []
   try {
     // not trimmed: porcelain lines start with a status column that may be a space
-    dirtyFiles = execFileSync('git', ['status', '--porcelain'], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter(Boolean)
+    dirtyFiles = execFileSync('git', ['status', '--porcelain'], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .split('\n')
+      .filter(Boolean)
   } catch {}
 
   const { runAction, parseFileCommand } = await import('../support/harness.mjs')
@@ -241,7 +285,7 @@ async function main () {
   /** One action run (main + post) through the harness, against the stack registry unless told otherwise. */
   const cacheDouble = await startCacheDouble({ token: mintRuntimeToken({ scope: 'refs/heads/main' }) })
   const actionConfig = makeDockerConfig()
-  async function action ({ inputs, sha, node = NODE24, cache = cacheDouble, env = {}, dockerConfig = actionConfig, expectFail = false }) {
+  async function action({ inputs, sha, node = NODE24, cache = cacheDouble, env = {}, dockerConfig = actionConfig, expectFail = false }) {
     const r = await runAction({
       inputs: {
         registry,
@@ -265,12 +309,37 @@ async function main () {
     })
     const ok = r.main.code === 0 && r.post?.code === 0
     if (!ok && !expectFail) {
-      throw new Error(`action ${inputs.mode ?? 'build'} ${inputs.component} ${inputs.platform ?? ''} failed (main ${r.main.code}, post ${r.post?.code}):\n${tail(r.log, 30)}`)
+      throw new Error(
+        `action ${inputs.mode ?? 'build'} ${inputs.component} ${inputs.platform ?? ''} failed (main ${r.main.code}, post ${r.post?.code}):\n${tail(r.log, 30)}`
+      )
     }
     r.totalMs = r.main.durationMs + (r.post?.durationMs ?? 0)
     return r
   }
-  const ctx = { runs, cachePairs, baselineRuns, nodes, senv, registry, realDocker, shims, work, adminEnv, basePath, action, cacheDouble, actionConfig, makeDockerConfig, docker, startCacheDouble, mintRuntimeToken, startFaultProxy, parseFileCommand, stack, notes }
+  const ctx = {
+    runs,
+    cachePairs,
+    baselineRuns,
+    nodes,
+    senv,
+    registry,
+    realDocker,
+    shims,
+    work,
+    adminEnv,
+    basePath,
+    action,
+    cacheDouble,
+    actionConfig,
+    makeDockerConfig,
+    docker,
+    startCacheDouble,
+    mintRuntimeToken,
+    startFaultProxy,
+    parseFileCommand,
+    stack,
+    notes
+  }
 
   try {
     for (const s of sections) {
@@ -303,7 +372,7 @@ async function main () {
   return Object.values(results).some((r) => r?.error) ? 1 : 0
 }
 
-function findNode20 () {
+function findNode20() {
   for (const c of ['/usr/bin/node', '/usr/local/bin/node', ...(process.env.PATH ?? '').split(':').map((d) => path.join(d, 'node'))]) {
     try {
       const real = fs.realpathSync(c)
@@ -313,9 +382,13 @@ function findNode20 () {
   return null
 }
 
-function machineFacts ({ nodes, adminEnv, senv, commit, dirtyFiles }) {
+function machineFacts({ nodes, adminEnv, senv, commit, dirtyFiles }) {
   const cpu = (() => {
-    try { return /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model } catch { return os.cpus()[0]?.model }
+    try {
+      return /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model
+    } catch {
+      return os.cpus()[0]?.model
+    }
   })()
   const dockerV = sh('docker', ['version', '--format', '{{.Client.Version}} / {{.Server.Version}}'], { env: adminEnv, fallback: senv.BROKKR_DOCKER_VERSION })
   const buildxV = sh('docker', ['buildx', 'version'], { env: adminEnv, fallback: senv.BROKKR_BUILDX_VERSION })
@@ -340,7 +413,7 @@ function machineFacts ({ nodes, adminEnv, senv, commit, dirtyFiles }) {
 
 const SECTIONS = {
   /** 1. the action (main + post) against the exact `docker buildx build` it ran */
-  async overhead (c) {
+  async overhead(c) {
     const sha = benchSha()
     const inputs = { mode: 'build', component: 'agent', platform: 'linux/arm64', cache: 'gha' }
     const loggedIn = c.makeDockerConfig({ auth: true })
@@ -356,10 +429,7 @@ const SECTIONS = {
     }
     await rawOnce()
 
-    const variants = [
-      ...c.nodes.map((n) => ({ key: `action-${n.label}`, node: n })),
-      { key: 'raw' }
-    ]
+    const variants = [...c.nodes.map((n) => ({ key: `action-${n.label}`, node: n })), { key: 'raw' }]
     const samples = Object.fromEntries(variants.map((x) => [x.key, []]))
     const mainMs = {}
     const postMs = {}
@@ -380,7 +450,11 @@ const SECTIONS = {
         samples[x.key].push(round[x.key])
       }
       for (const n of c.nodes) diffs[n.label].push(round[`action-${n.label}`] - round.raw)
-      say(`overhead round ${i + 1}/${c.runs}: ${Object.entries(round).map(([k, ms]) => `${k} ${sec(ms)}`).join(', ')}`)
+      say(
+        `overhead round ${i + 1}/${c.runs}: ${Object.entries(round)
+          .map(([k, ms]) => `${k} ${sec(ms)}`)
+          .join(', ')}`
+      )
     }
 
     // where the time goes: traced runs (node wrapper + recording docker shim), Node 24
@@ -401,7 +475,7 @@ const SECTIONS = {
   },
 
   /** 2. process start -> first docker command, bundle load, dist size */
-  async coldstart (c) {
+  async coldstart(c) {
     const sha = benchSha()
     const inputs = { mode: 'build', component: 'agent', platform: 'linux/arm64', cache: 'gha' }
     say('coldstart: 1 harness run for the step environment')
@@ -426,7 +500,9 @@ const SECTIONS = {
         const p = await coldStep(c, n.bin, 'post', template.post.spawnEnv, m.state)
         add(`${n.label}|post-first-docker`, p.firstDocker)
         add(`${n.label}|post-total`, p.total)
-        say(`coldstart round ${i + 1}/${c.runs} ${n.label}: boot ${msf(boot.ms)}, main first docker ${msf(m.firstDocker)}, post first docker ${msf(p.firstDocker)}`)
+        say(
+          `coldstart round ${i + 1}/${c.runs} ${n.label}: boot ${msf(boot.ms)}, main first docker ${msf(m.firstDocker)}, post first docker ${msf(p.firstDocker)}`
+        )
       }
     }
     let deps = null
@@ -439,7 +515,7 @@ const SECTIONS = {
   },
 
   /** 3. Dockerfile.bench linux/arm64 under QEMU: cold (pruned, empty double) vs warm (pruned, same double) */
-  async cache (c) {
+  async cache(c) {
     const sha = benchSha()
     const pairs = []
     const prune = async () => {
@@ -454,9 +530,17 @@ const SECTIONS = {
         const cold = await c.action({ inputs, sha, cache: double })
         await prune()
         const warm = await c.action({ inputs, sha, cache: double })
-        const pair = { coldMs: cold.totalMs, warmMs: warm.totalMs, cold: stepCounts(cold.main.log), warm: stepCounts(warm.main.log), entries: double.requests?.length }
+        const pair = {
+          coldMs: cold.totalMs,
+          warmMs: warm.totalMs,
+          cold: stepCounts(cold.main.log),
+          warm: stepCounts(warm.main.log),
+          entries: double.requests?.length
+        }
         pairs.push(pair)
-        say(`cache pair ${i + 1}/${c.cachePairs}: cold ${sec(pair.coldMs)} (${pair.cold.cachedRun}/${pair.cold.run} RUN cached), warm ${sec(pair.warmMs)} (${pair.warm.cachedRun}/${pair.warm.run} RUN cached, ${pair.warm.cachedAll}/${pair.warm.all} steps)`)
+        say(
+          `cache pair ${i + 1}/${c.cachePairs}: cold ${sec(pair.coldMs)} (${pair.cold.cachedRun}/${pair.cold.run} RUN cached), warm ${sec(pair.warmMs)} (${pair.warm.cachedRun}/${pair.warm.run} RUN cached, ${pair.warm.cachedAll}/${pair.warm.all} steps)`
+        )
       } finally {
         await double.close().catch(() => {})
       }
@@ -466,7 +550,7 @@ const SECTIONS = {
   },
 
   /** 4. the arm64 tag hidden for D s behind the fault proxy: action vs `3 tries, sleep 15` */
-  async manifest (c) {
+  async manifest(c) {
     const sha = benchSha()
     say('manifest: building the two arch images (agent linux/amd64, linux/arm64)')
     for (const platform of ['linux/amd64', 'linux/arm64']) await c.action({ inputs: { mode: 'build', component: 'agent', platform, cache: 'gha' }, sha })
@@ -480,7 +564,8 @@ const SECTIONS = {
       cfg.auths[proxy.host] = cfg.auths[c.registry]
       fs.writeFileSync(cfgFile, JSON.stringify(cfg, null, 2))
       const baselineEnv = { ...c.stack.dockerEnv(baselineConfig) }
-      const loop = `for i in 1 2 3; do docker buildx imagetools inspect ${image}:${armTag} >/dev/null && break; sleep 15; done; ` +
+      const loop =
+        `for i in 1 2 3; do docker buildx imagetools inspect ${image}:${armTag} >/dev/null && break; sleep 15; done; ` +
         `docker buildx imagetools create --tag ${image}:${sha} --tag ${image}:main ${image}:${sha}-amd64 ${image}:${armTag}`
       const inputs = { mode: 'manifest', component: 'agent', registry: proxy.host, platforms: 'linux/amd64,linux/arm64' }
       // warm-up (unmeasured): one action run, one baseline run, nothing hidden
@@ -521,7 +606,9 @@ const SECTIONS = {
               baseline[d].push(r.ms)
             }
           }
-          say(`manifest round ${i + 1}/${c.runs} D=${d}s: action ${sec(action[d].at(-1))}${baseline[d].length > i ? `, baseline ${sec(baseline[d].at(-1))}` : ''}`)
+          say(
+            `manifest round ${i + 1}/${c.runs} D=${d}s: action ${sec(action[d].at(-1))}${baseline[d].length > i ? `, baseline ${sec(baseline[d].at(-1))}` : ''}`
+          )
         }
       }
       return { action, baseline, slack, polls, afterSeen, Ds }
@@ -531,7 +618,7 @@ const SECTIONS = {
   },
 
   /** 5. linux/amd64 on this amd64 machine: qemu auto vs false */
-  async qemu (c) {
+  async qemu(c) {
     const sha = benchSha()
     const base = { mode: 'build', component: 'agent', platform: 'linux/amd64', cache: 'gha' }
     say('qemu: warm-up run')
@@ -557,7 +644,13 @@ const SECTIONS = {
       }
       say(`qemu round ${i + 1}/${c.runs}: auto ${sec(samples.auto.at(-1))}, false ${sec(samples.false.at(-1))}`)
     }
-    return { samples, installs, binfmtRuns, reasons: { auto: [...reasons.auto], false: [...reasons.false] }, dockerCalls: { auto: dockerCalls.auto[0], false: dockerCalls.false[0] } }
+    return {
+      samples,
+      installs,
+      binfmtRuns,
+      reasons: { auto: [...reasons.auto], false: [...reasons.false] },
+      dockerCalls: { auto: dockerCalls.auto[0], false: dockerCalls.false[0] }
+    }
   }
 }
 
@@ -565,11 +658,14 @@ const SECTIONS = {
 // Section helpers
 
 /** The exact `docker buildx build` argv the action printed (`[command]<docker> buildx build ...`). */
-function rawArgv (result, workDir) {
+function rawArgv(result, workDir) {
   const line = result.main.log.split('\n').find((l) => /^\[command\]\S*docker buildx build /.test(l))
   if (!line) throw new Error('the action log has no `[command]... docker buildx build` line')
   if (/['"\\]/.test(line)) throw new Error(`cannot split the printed command safely (quotes): ${line}`)
-  const argv = line.replace(/^\[command\]\S+\s+/, '').split(/\s+/).filter(Boolean)
+  const argv = line
+    .replace(/^\[command\]\S+\s+/, '')
+    .split(/\s+/)
+    .filter(Boolean)
   // a fresh metadata file (the action's lives in its RUNNER_TEMP) and a fresh creation time, so
   // the raw build writes a new image config exactly like the action's next run does
   const mi = argv.indexOf('--metadata-file')
@@ -578,7 +674,7 @@ function rawArgv (result, workDir) {
 }
 
 /** The environment the action's main ran with, minus its inputs and file commands, logged in already. */
-function rawEnv (result, dockerConfig) {
+function rawEnv(result, dockerConfig) {
   const env = { ...result.main.spawnEnv }
   for (const k of Object.keys(env)) if (/^(INPUT_|STATE_)/.test(k)) delete env[k]
   for (const k of ['GITHUB_OUTPUT', 'GITHUB_STATE', 'GITHUB_ENV', 'GITHUB_PATH', 'GITHUB_STEP_SUMMARY']) delete env[k]
@@ -587,7 +683,7 @@ function rawEnv (result, dockerConfig) {
 }
 
 /** Splits traced action runs into phases (medians over the runs). */
-function breakdownOf (traces) {
+function breakdownOf(traces) {
   const phases = {}
   const add = (k, ms) => (phases[k] ??= []).push(ms)
   for (const { events, run } of traces) {
@@ -599,7 +695,7 @@ function breakdownOf (traces) {
     const [me, pe] = ends
     const inMain = calls.filter((e) => e.start >= ms.t && e.start <= me.t)
     const inPost = calls.filter((e) => e.start >= ps.t && e.start <= pe.t)
-    const name = (e) => e.args[0] === 'buildx' ? `docker buildx ${e.args[1]}` : `docker ${e.args[0]}`
+    const name = (e) => (e.args[0] === 'buildx' ? `docker buildx ${e.args[1]}` : `docker ${e.args[0]}`)
     add('main: process start → first docker command', (inMain[0]?.start ?? me.t) - ms.t)
     let prev = inMain[0]
     for (const e of inMain) {
@@ -621,7 +717,7 @@ function breakdownOf (traces) {
 }
 
 /** Spawns one step (main or post) like the harness, but times it itself; the docker shim stamps the first command. */
-async function coldStep (c, nodeBin, step, templateEnv, state) {
+async function coldStep(c, nodeBin, step, templateEnv, state) {
   const dir = fs.mkdtempSync(path.join(c.work, `cold-${step}-`))
   const files = {}
   for (const k of ['GITHUB_OUTPUT', 'GITHUB_STATE', 'GITHUB_ENV', 'GITHUB_PATH', 'GITHUB_STEP_SUMMARY']) {
@@ -639,7 +735,10 @@ async function coldStep (c, nodeBin, step, templateEnv, state) {
     const out = []
     const t0 = nowMs()
     const child = spawn(nodeBin, [entry], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    child.stdout.on('data', (b) => { if (!Number.isFinite(firstOut)) firstOut = nowMs(); out.push(b) })
+    child.stdout.on('data', (b) => {
+      if (!Number.isFinite(firstOut)) firstOut = nowMs()
+      out.push(b)
+    })
     child.stderr.on('data', (b) => out.push(b))
     child.on('error', reject)
     child.on('close', (code) => resolve({ code, t0, firstOut, total: nowMs() - t0, output: Buffer.concat(out).toString('utf8') }))
@@ -647,14 +746,20 @@ async function coldStep (c, nodeBin, step, templateEnv, state) {
   if (res.code !== 0 || /^::error::/m.test(res.output)) throw new Error(`cold-start ${step} failed (exit ${res.code}):\n${tail(res.output)}`)
   const first = readTrace(trace).find((e) => e.kind === 'docker')
   const newState = step === 'main' ? c.parseFileCommand(fs.readFileSync(files.GITHUB_STATE, 'utf8')).values : {}
-  return { firstOut: res.firstOut - res.t0, firstDocker: first ? first.start - res.t0 : NaN, firstCommand: first?.args.join(' '), total: res.total, state: newState }
+  return {
+    firstOut: res.firstOut - res.t0,
+    firstDocker: first ? first.start - res.t0 : NaN,
+    firstCommand: first?.args.join(' '),
+    total: res.total,
+    state: newState
+  }
 }
 
 /**
  * What each runtime dependency costs at start-up: a one-line ESM entry importing it, bundled
  * alone with the project's ncc like dist/ is, then spawned until exit (empty entry = baseline).
  */
-async function dependencyLoad (c) {
+async function dependencyLoad(c) {
   const dir = path.join(c.work, 'deps')
   fs.mkdirSync(dir, { recursive: true })
   fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'))
@@ -687,7 +792,7 @@ async function dependencyLoad (c) {
 }
 
 /** dist/ bundle sizes: entry points and chunks. */
-function distSizes () {
+function distSizes() {
   const rows = []
   const walk = (d) => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
@@ -702,7 +807,7 @@ function distSizes () {
 }
 
 /** Counts buildkit steps and CACHED steps in a build log. */
-function stepCounts (log) {
+function stepCounts(log) {
   const steps = new Map() // vertex number -> {run, cached}
   for (const line of log.split('\n')) {
     let m = /^#(\d+) \[([^\]]+)\] (.*)$/.exec(line)
@@ -725,33 +830,58 @@ function stepCounts (log) {
 // ---------------------------------------------------------------------------
 // Markdown
 
-function table (head, rows) {
+function table(head, rows) {
   return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
 }
 
-function render ({ facts, results, notes, sections, runs, cachePairs, baselineRuns, full }) {
+function render({ facts, results, notes, sections, runs, cachePairs, baselineRuns, full }) {
   const L = []
   const push = (...xs) => L.push(...xs)
   const allNotes = [...notes]
   push('# Benchmarks', '')
-  push(`Generated by \`npm run bench\` (\`__tests__/e2e/bench/bench.mjs\`) on ${facts.date} in ${facts.wallS.toFixed(0)} s${full ? '' : ` (partial run: ${sections.join(', ')})`}.`,
-    'Everything below was measured in that one run, on the real e2e stack, with the variants of each section interleaved (A B A B …, order rotated each round).', '')
-  push(table(['fact', 'value'], [
-    ['commit', `\`${facts.commit}\`${facts.dirty.length ? ` + uncommitted changes (${facts.dirty.length} files: ${facts.dirty.slice(0, 8).map((l) => `\`${l.slice(3)}\``).join(', ')}${facts.dirty.length > 8 ? ', …' : ''})` : ' (clean tree)'}`],
-    ['machine', `${facts.nproc} CPUs (nproc), ${facts.cpu}, ${facts.memGiB} GiB RAM, ${facts.kernel}`],
-    ['node', facts.nodes.join('; ')],
-    ['docker (client / server)', `${facts.docker}, storage driver ${facts.storage || '?'}`],
-    ['buildx', facts.buildx],
-    ['runs', `${runs} per variant; cache effect ${cachePairs} pairs; manifest baseline ${baselineRuns} per delay`]
-  ]), '')
-  push('Times are wall-clock. "action" = main + post step durations as the runner harness measures them (spawn → exit of each `node` process), which is what a workflow pays.', '')
+  push(
+    `Generated by \`npm run bench\` (\`__tests__/e2e/bench/bench.mjs\`) on ${facts.date} in ${facts.wallS.toFixed(0)} s${full ? '' : ` (partial run: ${sections.join(', ')})`}.`,
+    'Everything below was measured in that one run, on the real e2e stack, with the variants of each section interleaved (A B A B …, order rotated each round).',
+    ''
+  )
+  push(
+    table(
+      ['fact', 'value'],
+      [
+        [
+          'commit',
+          `\`${facts.commit}\`${
+            facts.dirty.length
+              ? ` + uncommitted changes (${facts.dirty.length} files: ${facts.dirty
+                  .slice(0, 8)
+                  .map((l) => `\`${l.slice(3)}\``)
+                  .join(', ')}${facts.dirty.length > 8 ? ', …' : ''})`
+              : ' (clean tree)'
+          }`
+        ],
+        ['machine', `${facts.nproc} CPUs (nproc), ${facts.cpu}, ${facts.memGiB} GiB RAM, ${facts.kernel}`],
+        ['node', facts.nodes.join('; ')],
+        ['docker (client / server)', `${facts.docker}, storage driver ${facts.storage || '?'}`],
+        ['buildx', facts.buildx],
+        ['runs', `${runs} per variant; cache effect ${cachePairs} pairs; manifest baseline ${baselineRuns} per delay`]
+      ]
+    ),
+    ''
+  )
+  push(
+    'Times are wall-clock. "action" = main + post step durations as the runner harness measures them (spawn → exit of each `node` process), which is what a workflow pays.',
+    ''
+  )
 
   const ov = results.overhead
   if (ov && !ov.error) {
     push('## 1. Overhead: action vs raw `docker buildx build`', '')
-    push('Small linux/arm64 image (`docker/Dockerfile.agent`, QEMU), `driver: docker` (builder `default`), warm gha cache from the cache double, push to the stack registry. ' +
-      'Raw = the exact argv the action printed (`[command]… docker buildx build …`; only `--metadata-file` and the `created` label renewed), with the action\'s environment (`ACTIONS_CACHE_URL`/`ACTIONS_RUNTIME_TOKEN` → the double) and an already logged-in `DOCKER_CONFIG`. ' +
-      'The action also logs in (main) and out (post); that is part of its overhead.', '')
+    push(
+      'Small linux/arm64 image (`docker/Dockerfile.agent`, QEMU), `driver: docker` (builder `default`), warm gha cache from the cache double, push to the stack registry. ' +
+        "Raw = the exact argv the action printed (`[command]… docker buildx build …`; only `--metadata-file` and the `created` label renewed), with the action's environment (`ACTIONS_CACHE_URL`/`ACTIONS_RUNTIME_TOKEN` → the double) and an already logged-in `DOCKER_CONFIG`. " +
+        'The action also logs in (main) and out (post); that is part of its overhead.',
+      ''
+    )
     const raw = stats(ov.samples.raw)
     const rows = [['raw `docker buildx build`', '—', sec(raw.median), rangeOf(raw, sec), String(raw.n), '—']]
     for (const n of ov.nodes) {
@@ -763,15 +893,31 @@ function render ({ facts, results, notes, sections, runs, cachePairs, baselineRu
     for (const n of ov.nodes) {
       const over = stats(ov.samples[`action-${n}`]).median - raw.median
       const d = stats(ov.diffs[n])
-      rows.push([`**overhead, ${n}** = median(action) − median(raw) (range: per-round differences)`, '≤ 0.35 s', `**${sec(over)}**`, rangeOf(d, sec), String(d.n), verdict(over <= 350)])
+      rows.push([
+        `**overhead, ${n}** = median(action) − median(raw) (range: per-round differences)`,
+        '≤ 0.35 s',
+        `**${sec(over)}**`,
+        rangeOf(d, sec),
+        String(d.n),
+        verdict(over <= 350)
+      ])
       if (over > 350) allNotes.push(`Overhead on ${n} is ${sec(over)}, ${sec(over - 350)} over the 0.35 s target (see the breakdown).`)
     }
     push(table(['measurement', 'target', 'median', 'min – max', 'n', 'result'], rows), '')
     push('For reference, the issue measured docker/build-push-action v7 at ~1.05 s overhead on this machine kind.', '')
     if (ov.breakdown.length) {
-      push('### Where the action\'s time goes (Node 24, 3 traced runs)', '')
-      push('A bash wrapper in place of `node` stamps each step\'s process start/end and a pass-through `docker` shim stamps every docker command (`$EPOCHREALTIME`); the shims add a few ms each, so these runs are slightly slower than the ones above.', '')
-      push(table(['phase', 'median', 'min – max'], ov.breakdown.map((b) => [b.phase, msf(b.median), rangeOf(b, msf)])), '')
+      push("### Where the action's time goes (Node 24, 3 traced runs)", '')
+      push(
+        "A bash wrapper in place of `node` stamps each step's process start/end and a pass-through `docker` shim stamps every docker command (`$EPOCHREALTIME`); the shims add a few ms each, so these runs are slightly slower than the ones above.",
+        ''
+      )
+      push(
+        table(
+          ['phase', 'median', 'min – max'],
+          ov.breakdown.map((b) => [b.phase, msf(b.median), rangeOf(b, msf)])
+        ),
+        ''
+      )
       const ph = (k) => ov.breakdown.find((b) => b.phase === k)?.median ?? 0
       const startMain = ph('main: process start → first docker command')
       const login = ph('main: `docker login` (the command itself)')
@@ -779,9 +925,12 @@ function render ({ facts, results, notes, sections, runs, cachePairs, baselineRu
       const post = ph('post: whole step (wrapper start → end)')
       const postStart = ph('post: process start → first docker command')
       const build = ph('main: `docker buildx build` (the command itself)')
-      push(`In short (traced medians): main spends **${msf(startMain)}** from process start to its first docker command, \`docker login\` takes ${msf(login)}, the action's own work between and after the docker commands ${msf(gaps)}; ` +
-        `the post step costs **${msf(post)}**, of which ${msf(postStart)} is start-up before \`docker logout\`. ` +
-        `The build itself took ${msf(build)} inside the action (raw median ${msf(stats(ov.samples.raw).median)}).`, '')
+      push(
+        `In short (traced medians): main spends **${msf(startMain)}** from process start to its first docker command, \`docker login\` takes ${msf(login)}, the action's own work between and after the docker commands ${msf(gaps)}; ` +
+          `the post step costs **${msf(post)}**, of which ${msf(postStart)} is start-up before \`docker logout\`. ` +
+          `The build itself took ${msf(build)} inside the action (raw median ${msf(stats(ov.samples.raw).median)}).`,
+        ''
+      )
     }
     push('<details><summary>raw argv (last round)</summary>', '', '```', `docker ${ov.argv.join(' ')}`, '```', '</details>', '')
   }
@@ -789,42 +938,81 @@ function render ({ facts, results, notes, sections, runs, cachePairs, baselineRu
   const cs = results.coldstart
   if (cs && !cs.error) {
     push('## 2. Cold start and bundle size', '')
-    push('The bench spawns `node dist/index.js` (then `dist/post/index.js`) itself with the step environment the harness built, and a `docker` shim first on PATH writes `$EPOCHREALTIME` and `exec`s the real docker. Cold start = shim stamp − spawn time. ' +
-      'The first docker command of main is `docker login` (push to the stack registry), of post `docker logout`. "Bundle load" runs the entry with no inputs at all: it loads, fails on the first input and exits without running docker.', '')
+    push(
+      'The bench spawns `node dist/index.js` (then `dist/post/index.js`) itself with the step environment the harness built, and a `docker` shim first on PATH writes `$EPOCHREALTIME` and `exec`s the real docker. Cold start = shim stamp − spawn time. ' +
+        'The first docker command of main is `docker login` (push to the stack registry), of post `docker logout`. "Bundle load" runs the entry with no inputs at all: it loads, fails on the first input and exits without running docker.',
+      ''
+    )
     const rows = []
     for (const n of cs.nodes) {
       const r = (k) => stats(cs.rows[`${n}|${k}`] ?? [])
       const fd = r('main-first-docker')
-      rows.push([`**main: process start → first docker command, ${n}**`, '≤ 150 ms', `**${msf(fd.median)}**`, rangeOf(fd, msf), String(fd.n), verdict(fd.median <= 150)])
+      rows.push([
+        `**main: process start → first docker command, ${n}**`,
+        '≤ 150 ms',
+        `**${msf(fd.median)}**`,
+        rangeOf(fd, msf),
+        String(fd.n),
+        verdict(fd.median <= 150)
+      ])
       if (fd.median > 150) allNotes.push(`Cold start of main on ${n} is ${msf(fd.median)}, ${msf(fd.median - 150)} over the 150 ms target.`)
       const pd = r('post-first-docker')
       rows.push([`post: process start → first docker command, ${n}`, '≤ 150 ms', msf(pd.median), rangeOf(pd, msf), String(pd.n), verdict(pd.median <= 150)])
-      for (const [k, label] of [['main-first-out', `main: process start → first stdout line (bundle loaded, main() running), ${n}`], ['boot', `\`node -e 0\` (bare start-up + exit), ${n}`], ['load-main', `dist/index.js load + input error + exit, ${n}`], ['load-post', `dist/post/index.js load + exit, ${n}`], ['main-total', `whole main step (warm build), ${n}`], ['post-total', `whole post step, ${n}`]]) {
+      for (const [k, label] of [
+        ['main-first-out', `main: process start → first stdout line (bundle loaded, main() running), ${n}`],
+        ['boot', `\`node -e 0\` (bare start-up + exit), ${n}`],
+        ['load-main', `dist/index.js load + input error + exit, ${n}`],
+        ['load-post', `dist/post/index.js load + exit, ${n}`],
+        ['main-total', `whole main step (warm build), ${n}`],
+        ['post-total', `whole post step, ${n}`]
+      ]) {
         const s = r(k)
         rows.push([label, '—', msf(s.median), rangeOf(s, msf), String(s.n), '—'])
       }
     }
     push(table(['measurement', 'target', 'median', 'min – max', 'n', 'result'], rows), '')
     if (cs.deps) {
-      push('What the dependencies cost at start-up: a one-line entry importing only that package, bundled alone with the same ncc, spawned until exit (median of ≥ 7, interleaved); "cost" = minus the empty entry.', '')
+      push(
+        'What the dependencies cost at start-up: a one-line entry importing only that package, bundled alone with the same ncc, spawned until exit (median of ≥ 7, interleaved); "cost" = minus the empty entry.',
+        ''
+      )
       const empty = cs.deps[0]
-      push(table(['dependency bundled alone', 'bytes', ...cs.nodes.flatMap((n) => [`${n} load + exit`, `${n} cost`])], cs.deps.map((d) => [
-        d.name,
-        d.bytes.toLocaleString('en-US'),
-        ...cs.nodes.flatMap((n) => [msf(d.ms[n]?.median), d === empty ? '—' : msf(d.ms[n]?.median - empty.ms[n]?.median)])
-      ])), '')
+      push(
+        table(
+          ['dependency bundled alone', 'bytes', ...cs.nodes.flatMap((n) => [`${n} load + exit`, `${n} cost`])],
+          cs.deps.map((d) => [
+            d.name,
+            d.bytes.toLocaleString('en-US'),
+            ...cs.nodes.flatMap((n) => [msf(d.ms[n]?.median), d === empty ? '—' : msf(d.ms[n]?.median - empty.ms[n]?.median)])
+          ])
+        ),
+        ''
+      )
     }
     const total = cs.dist.reduce((a, b) => a + b.bytes, 0)
-    push(table(['dist file', 'bytes', 'loaded'], [
-      ...cs.dist.map((d) => [`\`${d.file}\``, d.bytes.toLocaleString('en-US'), /\/index\.js$/.test(d.file) || d.file === 'dist/index.js' ? 'at start (entry point)' : 'on demand (chunk: `import()`ed by `cache: local` only)']),
-      ['**total .js**', `**${total.toLocaleString('en-US')}**`, '']
-    ]), '')
+    push(
+      table(
+        ['dist file', 'bytes', 'loaded'],
+        [
+          ...cs.dist.map((d) => [
+            `\`${d.file}\``,
+            d.bytes.toLocaleString('en-US'),
+            /\/index\.js$/.test(d.file) || d.file === 'dist/index.js' ? 'at start (entry point)' : 'on demand (chunk: `import()`ed by `cache: local` only)'
+          ]),
+          ['**total .js**', `**${total.toLocaleString('en-US')}**`, '']
+        ]
+      ),
+      ''
+    )
   }
 
   const ce = results.cache
   if (ce && !ce.error) {
     push('## 3. Cache effect (`docker/Dockerfile.bench`, linux/arm64 under QEMU, `cache: gha`)', '')
-    push('Each pair: a fresh cache double and a fresh `cache-scope`, `docker builder prune -af`, cold build; `docker builder prune -af` again, warm build (same double and scope, so the layers come from the gha cache only). Times are main + post of the action.', '')
+    push(
+      'Each pair: a fresh cache double and a fresh `cache-scope`, `docker builder prune -af`, cold build; `docker builder prune -af` again, warm build (same double and scope, so the layers come from the gha cache only). Times are main + post of the action.',
+      ''
+    )
     const cold = stats(ce.pairs.map((p) => p.coldMs))
     const warm = stats(ce.pairs.map((p) => p.warmMs))
     const ratio = warm.median / cold.median
@@ -832,13 +1020,19 @@ function render ({ facts, results, notes, sections, runs, cachePairs, baselineRu
     const allCached = ce.pairs.every((p) => p.warm.run > 0 && p.warm.cachedRun === p.warm.run && p.warm.cachedAll === p.warm.all)
     const pct = (x) => `${(x * 100).toFixed(1)} %`
     const fmtCount = (ps, k) => [...new Set(ps.map((p) => `${p[k].cachedRun}/${p[k].run} RUN, ${p[k].cachedAll}/${p[k].all} steps`))].join('; ')
-    push(table(['measurement', 'target', 'median', 'min – max', 'n', 'result'], [
-      ['cold build (nothing cached)', '—', sec(cold.median), rangeOf(cold, sec), String(cold.n), '—'],
-      ['warm build (from the gha double)', '—', sec(warm.median), rangeOf(warm, sec), String(warm.n), '—'],
-      ['**warm / cold** (median / median; range: per pair)', '≤ 25 %', `**${pct(ratio)}**`, rangeOf(ratios, pct), String(ratios.n), verdict(ratio <= 0.25)],
-      ['CACHED in the cold log', '—', fmtCount(ce.pairs, 'cold'), '', String(ce.pairs.length), '—'],
-      ['**CACHED in the warm log**', 'every step', `**${fmtCount(ce.pairs, 'warm')}**`, '', String(ce.pairs.length), verdict(allCached)]
-    ]), '')
+    push(
+      table(
+        ['measurement', 'target', 'median', 'min – max', 'n', 'result'],
+        [
+          ['cold build (nothing cached)', '—', sec(cold.median), rangeOf(cold, sec), String(cold.n), '—'],
+          ['warm build (from the gha double)', '—', sec(warm.median), rangeOf(warm, sec), String(warm.n), '—'],
+          ['**warm / cold** (median / median; range: per pair)', '≤ 25 %', `**${pct(ratio)}**`, rangeOf(ratios, pct), String(ratios.n), verdict(ratio <= 0.25)],
+          ['CACHED in the cold log', '—', fmtCount(ce.pairs, 'cold'), '', String(ce.pairs.length), '—'],
+          ['**CACHED in the warm log**', 'every step', `**${fmtCount(ce.pairs, 'warm')}**`, '', String(ce.pairs.length), verdict(allCached)]
+        ]
+      ),
+      ''
+    )
     if (ratio > 0.25) allNotes.push(`Warm/cold is ${pct(ratio)}, over the 25 % target.`)
     if (!allCached) allNotes.push('Not every step of the warm build was CACHED (see section 3).')
     if (ce.pairs.length < 5) allNotes.push(`Cache effect: ${ce.pairs.length} pairs only (fewer than 5, to keep the run short).`)
@@ -847,10 +1041,13 @@ function render ({ facts, results, notes, sections, runs, cachePairs, baselineRu
   const mf = results.manifest
   if (mf && !mf.error) {
     push('## 4. Manifest latency with the arm64 tag hidden for D s', '')
-    push('The fault proxy sits in front of the registry (the action\'s `registry` input = the proxy) and answers 404 for `<sha>-arm64` for D s from the moment the rule is set, right before each run. ' +
-      'Action = main + post of `mode: manifest` (login, wait, verify, `imagetools create`, verify the pushed index, logout). ' +
-      'Baseline = the users\' old loop through the same proxy, already logged in: `for i in 1 2 3; do docker buildx imagetools inspect <image>:<sha>-arm64 && break; sleep 15; done; docker buildx imagetools create …`. ' +
-      `"slack" = first successful GET of the arm64 tag − the end of the hidden window (the price of the polling interval; at D = 0 it is the start-up and login before the first GET); "GETs" counts the requests for the arm64 tag; "after seen" = from that GET to the end of the post step.`, '')
+    push(
+      "The fault proxy sits in front of the registry (the action's `registry` input = the proxy) and answers 404 for `<sha>-arm64` for D s from the moment the rule is set, right before each run. " +
+        'Action = main + post of `mode: manifest` (login, wait, verify, `imagetools create`, verify the pushed index, logout). ' +
+        "Baseline = the users' old loop through the same proxy, already logged in: `for i in 1 2 3; do docker buildx imagetools inspect <image>:<sha>-arm64 && break; sleep 15; done; docker buildx imagetools create …`. " +
+        `"slack" = first successful GET of the arm64 tag − the end of the hidden window (the price of the polling interval; at D = 0 it is the start-up and login before the first GET); "GETs" counts the requests for the arm64 tag; "after seen" = from that GET to the end of the post step.`,
+      ''
+    )
     const rows = []
     for (const d of mf.Ds) {
       const a = stats(mf.action[d])
@@ -861,7 +1058,14 @@ function render ({ facts, results, notes, sections, runs, cachePairs, baselineRu
       const sl = stats(mf.slack[d])
       const as = stats(mf.afterSeen[d])
       const po = stats(mf.polls[d])
-      rows.push([`  slack after the window / rest after seen / GETs of the arm64 tag, D = ${d} s`, '—', `${msf(sl.median)} / ${msf(as.median)} / ${po.median}`, `${rangeOf(sl, msf)} / ${rangeOf(as, msf)} / ${po.min}–${po.max}`, String(sl.n), '—'])
+      rows.push([
+        `  slack after the window / rest after seen / GETs of the arm64 tag, D = ${d} s`,
+        '—',
+        `${msf(sl.median)} / ${msf(as.median)} / ${po.median}`,
+        `${rangeOf(sl, msf)} / ${rangeOf(as, msf)} / ${po.min}–${po.max}`,
+        String(sl.n),
+        '—'
+      ])
       rows.push([`baseline loop, D = ${d} s`, '—', sec(b.median), rangeOf(b, sec), String(b.n), '—'])
     }
     push(table(['measurement', 'target', 'median', 'min – max', 'n', 'result'], rows), '')
@@ -871,17 +1075,36 @@ function render ({ facts, results, notes, sections, runs, cachePairs, baselineRu
   const q = results.qemu
   if (q && !q.error) {
     push('## 5. QEMU on a native arch (linux/amd64 on this amd64 machine)', '')
-    push('Same warm build with `qemu: auto` and `qemu: false`, interleaved. A pass-through `docker` shim records every docker command of both; an emulator install would show as `docker run … tonistiigi/binfmt`.', '')
+    push(
+      'Same warm build with `qemu: auto` and `qemu: false`, interleaved. A pass-through `docker` shim records every docker command of both; an emulator install would show as `docker run … tonistiigi/binfmt`.',
+      ''
+    )
     const a = stats(q.samples.auto)
     const f = stats(q.samples.false)
     const diffs = stats(q.samples.auto.map((x, i) => x - q.samples.false[i]))
-    push(table(['measurement', 'target', 'median', 'min – max', 'n', 'result'], [
-      ['**emulator installs with `qemu: auto`** (log says `qemu: install` / shim saw `docker run … binfmt`)', '0', `**${q.installs.auto} / ${q.binfmtRuns.auto}**`, '', String(a.n), verdict(q.installs.auto === 0 && q.binfmtRuns.auto === 0)],
-      ['`qemu: auto` run (main + post)', '—', sec(a.median), rangeOf(a, sec), String(a.n), '—'],
-      ['`qemu: false` run (main + post)', '—', sec(f.median), rangeOf(f, sec), String(f.n), '—'],
-      ['cost of `auto` = median(auto) − median(false) (range: per round)', '≈ 0', msf(a.median - f.median), rangeOf(diffs, msf), String(diffs.n), '—']
-    ]), '')
-    push(`Decision logged with \`qemu: auto\`: ${q.reasons.auto.map((r) => `\`qemu: no install (${r})\``).join(', ') || '(none)'}. Docker commands of one run: auto = ${q.dockerCalls.auto || '(none)'}; false = ${q.dockerCalls.false || '(none)'}. The decision itself runs no command: it compares the target arch with the runner's and reads \`/proc/sys/fs/binfmt_misc\`.`, '')
+    push(
+      table(
+        ['measurement', 'target', 'median', 'min – max', 'n', 'result'],
+        [
+          [
+            '**emulator installs with `qemu: auto`** (log says `qemu: install` / shim saw `docker run … binfmt`)',
+            '0',
+            `**${q.installs.auto} / ${q.binfmtRuns.auto}**`,
+            '',
+            String(a.n),
+            verdict(q.installs.auto === 0 && q.binfmtRuns.auto === 0)
+          ],
+          ['`qemu: auto` run (main + post)', '—', sec(a.median), rangeOf(a, sec), String(a.n), '—'],
+          ['`qemu: false` run (main + post)', '—', sec(f.median), rangeOf(f, sec), String(f.n), '—'],
+          ['cost of `auto` = median(auto) − median(false) (range: per round)', '≈ 0', msf(a.median - f.median), rangeOf(diffs, msf), String(diffs.n), '—']
+        ]
+      ),
+      ''
+    )
+    push(
+      `Decision logged with \`qemu: auto\`: ${q.reasons.auto.map((r) => `\`qemu: no install (${r})\``).join(', ') || '(none)'}. Docker commands of one run: auto = ${q.dockerCalls.auto || '(none)'}; false = ${q.dockerCalls.false || '(none)'}. The decision itself runs no command: it compares the target arch with the runner's and reads \`/proc/sys/fs/binfmt_misc\`.`,
+      ''
+    )
     if (q.installs.auto || q.binfmtRuns.auto) allNotes.push(`QEMU: ${q.installs.auto} installs on a native arch (target 0).`)
   }
 
@@ -892,12 +1115,17 @@ function render ({ facts, results, notes, sections, runs, cachePairs, baselineRu
   const failed = Object.values(results).filter((r) => r?.error).length
   push(`- Targets: ${met} met, ${missed} missed${failed ? `, ${failed} section(s) without numbers` : ''}.`)
   if (cs && !cs.error && cs.deps) {
-    push('- Start-up: `@actions/core` and `@actions/github` each bundle `@actions/http-client` → `undici` (≈ 1 MB); evaluating that is most of the bundle load in the table of section 2, and it is paid twice per job (main and post). Dropping only one of the two packages saves nothing in main, where both are imported.')
+    push(
+      '- Start-up: `@actions/core` and `@actions/github` each bundle `@actions/http-client` → `undici` (≈ 1 MB); evaluating that is most of the bundle load in the table of section 2, and it is paid twice per job (main and post). Dropping only one of the two packages saves nothing in main, where both are imported.'
+    )
   }
   if (cs && !cs.error && cs.nodes.includes('Node 20')) {
     const b24 = stats(cs.rows['Node 24|boot'] ?? []).median
     const b20 = stats(cs.rows['Node 20|boot'] ?? []).median
-    if (b20 - b24 > 15) push(`- Node 20 here is the distribution's \`/usr/bin/node\`; its bare start-up (${msf(b20)}) is ${msf(b20 - b24)} slower than Node 24's (${msf(b24)}), which the runner uses for node20 actions anyway.`)
+    if (b20 - b24 > 15)
+      push(
+        `- Node 20 here is the distribution's \`/usr/bin/node\`; its bare start-up (${msf(b20)}) is ${msf(b20 - b24)} slower than Node 24's (${msf(b24)}), which the runner uses for node20 actions anyway.`
+      )
   }
   for (const n of allNotes) push(`- ${n}`)
   push('')

@@ -29,10 +29,7 @@ const USAGE = `usage: npm run demo [-- --sha SHA] [--node PATH] [--keep-stack] [
 Builds broker and agent for ${PLATFORMS.join(' and ')} with the bundled action,
 pushes the two multi-arch indexes to the local stack registry and verifies them.`
 
-const INDEX_TYPES = new Set([
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json'
-])
+const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'])
 
 /**
  * Reads an index back from the stack registry.
@@ -41,7 +38,7 @@ const INDEX_TYPES = new Set([
  * @param {string} tag
  * @returns {Promise<{ref: string, digest: string|null, mediaType: string|null, platforms: string[], status: number}>}
  */
-export async function readIndex (image, registry, tag) {
+export async function readIndex(image, registry, tag) {
   const repo = image.startsWith(`${registry}/`) ? image.slice(registry.length + 1) : image
   const m = await registryManifest(repo, tag)
   const platforms = []
@@ -53,7 +50,7 @@ export async function readIndex (image, registry, tag) {
   return { ref: `${image}:${tag}`, digest: m.digest, mediaType: m.mediaType, platforms, status: m.status }
 }
 
-async function main (argv) {
+async function main(argv) {
   let v
   try {
     v = parseArgs({
@@ -71,11 +68,17 @@ async function main (argv) {
     process.stderr.write(`demo: ${e.message}\n(see --help)\n`)
     return 2
   }
-  if (v.help) { process.stdout.write(`${USAGE}\n`); return 0 }
+  if (v.help) {
+    process.stdout.write(`${USAGE}\n`)
+    return 0
+  }
   const extraInputs = {}
   for (const kv of v.input) {
     const eq = kv.indexOf('=')
-    if (eq <= 0) { process.stderr.write(`demo: --input wants NAME=VALUE, got '${kv}'\n`); return 2 }
+    if (eq <= 0) {
+      process.stderr.write(`demo: --input wants NAME=VALUE, got '${kv}'\n`)
+      return 2
+    }
     extraInputs[kv.slice(0, eq)] = kv.slice(eq + 1)
   }
 
@@ -90,7 +93,9 @@ async function main (argv) {
   const manifests = new Map()
   let verified = 0
   let interrupted = false
-  session.abort.signal.addEventListener('abort', () => { interrupted = true })
+  session.abort.signal.addEventListener('abort', () => {
+    interrupted = true
+  })
 
   try {
     const jobs = [
@@ -101,7 +106,15 @@ async function main (argv) {
       if (interrupted) break
       const title = `${job.command} ${job.component}${job.platform ? ` ${job.platform}` : ''}`
       say(`\n━━ [${i + 1}/${jobs.length}] ${title}`)
-      const r = await runStepLocally(session, { ...job, sha, event: 'push', ref, node: v.node, inputs: extraInputs, actionDir: v['action-dir'] && path.resolve(v['action-dir']) })
+      const r = await runStepLocally(session, {
+        ...job,
+        sha,
+        event: 'push',
+        ref,
+        node: v.node,
+        inputs: extraInputs,
+        actionDir: v['action-dir'] && path.resolve(v['action-dir'])
+      })
       printResult(r, { title })
       const code = resultExitCode(r)
       if (code !== 0) {
@@ -116,8 +129,14 @@ async function main (argv) {
       const inspectEnv = dockerEnv(makeDockerConfig({ auth: true, engine: session.engine.engine }), { engine: session.engine.engine })
       for (const component of COMPONENTS) {
         const m = manifests.get(component)
-        if (!m) { failures.push(`${component}: no index (its manifest job failed)`); continue }
-        if (!m.image) { failures.push(`${component}: the manifest job gave no 'image' output`); continue }
+        if (!m) {
+          failures.push(`${component}: no index (its manifest job failed)`)
+          continue
+        }
+        if (!m.image) {
+          failures.push(`${component}: the manifest job gave no 'image' output`)
+          continue
+        }
         const idx = await readIndex(m.image, registry, sha)
         say(`${idx.ref}`)
         say(`  HTTP ${idx.status}  ${idx.mediaType ?? '?'}`)
@@ -132,7 +151,14 @@ async function main (argv) {
         if (problems.length) failures.push(`${component}: ${problems.join('; ')}`)
         else verified++
         const it = await docker(['buildx', 'imagetools', 'inspect', idx.ref], { env: inspectEnv, allowFail: true })
-        if (it.code === 0) say(it.stdout.trimEnd().split('\n').map((l) => `  │ ${l}`).join('\n'))
+        if (it.code === 0)
+          say(
+            it.stdout
+              .trimEnd()
+              .split('\n')
+              .map((l) => `  │ ${l}`)
+              .join('\n')
+          )
         else say(`  (docker buildx imagetools inspect failed: ${it.stderr.trim().split('\n').pop()})`)
       }
     }
@@ -153,7 +179,12 @@ async function main (argv) {
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   main(process.argv.slice(2)).then(
-    (code) => { process.exitCode = code },
-    (e) => { process.stderr.write(`demo: ${e?.stack ?? e}\n`); process.exitCode = 1 }
+    (code) => {
+      process.exitCode = code
+    },
+    (e) => {
+      process.stderr.write(`demo: ${e?.stack ?? e}\n`)
+      process.exitCode = 1
+    }
   )
 }

@@ -18,21 +18,12 @@
 //
 // Node 20 built-ins only.
 
-import http from 'node:http';
-import { readFile } from 'node:fs/promises';
-import { listen, runServiceCli } from './service.mjs';
+import http from 'node:http'
+import { readFile } from 'node:fs/promises'
+import { listen, runServiceCli } from './service.mjs'
 
-const CONTROL_PREFIX = '/__fault/';
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'upgrade',
-]);
+const CONTROL_PREFIX = '/__fault/'
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade'])
 
 const ERROR_CODES = {
   400: ['BAD_REQUEST', 'bad request'],
@@ -46,41 +37,41 @@ const ERROR_CODES = {
   500: ['UNKNOWN', 'unknown error'],
   502: ['UNKNOWN', 'bad gateway'],
   503: ['UNAVAILABLE', 'service unavailable'],
-  504: ['UNKNOWN', 'gateway timeout'],
-};
+  504: ['UNKNOWN', 'gateway timeout']
+}
 
 /** mulberry32: tiny, fast, seedable PRNG returning floats in [0,1). */
 function makePrng(seed) {
-  let a = (Number(seed) >>> 0) || 0x9e3779b9;
+  let a = Number(seed) >>> 0 || 0x9e3779b9
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
 }
 
 /** Parse `/v2/<name>/manifests/<reference>`; returns null for other paths. */
 function parseManifestPath(pathname) {
-  const m = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(pathname);
-  if (!m) return null;
-  let ref = m[2];
+  const m = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(pathname)
+  if (!m) return null
+  let ref = m[2]
   try {
-    ref = decodeURIComponent(ref);
+    ref = decodeURIComponent(ref)
   } catch {
     /* keep raw */
   }
-  return { repo: m[1], ref };
+  return { repo: m[1], ref }
 }
 
 function toRegex(r) {
-  if (r instanceof RegExp) return r;
-  return new RegExp(String(r));
+  if (r instanceof RegExp) return r
+  return new RegExp(String(r))
 }
 
 function normalizeRules(rules = {}) {
-  const r = rules ?? {};
+  const r = rules ?? {}
   return {
     hide: (r.hide ?? []).map((h) => ({
       repo: h.repo ?? undefined,
@@ -91,7 +82,7 @@ function normalizeRules(rules = {}) {
       // keeps seeing the lag); rearm:false → only the first PUT after configure() counts.
       rearm: h.rearm !== false,
       firstPush: undefined,
-      methods: h.methods ? h.methods.map((m) => m.toUpperCase()) : ['GET', 'HEAD'],
+      methods: h.methods ? h.methods.map((m) => m.toUpperCase()) : ['GET', 'HEAD']
     })),
     errorRate: Math.max(0, Math.min(1, Number(r.errorRate ?? 0))),
     statuses: Array.isArray(r.statuses) && r.statuses.length ? r.statuses.map(Number) : [500, 502, 503, 429],
@@ -107,18 +98,18 @@ function normalizeRules(rules = {}) {
       count: s.count === undefined || s.count === null ? Infinity : Number(s.count),
       methods: s.methods ? s.methods.map((m) => m.toUpperCase()) : s.method ? [String(s.method).toUpperCase()] : undefined,
       retryAfter: s.retryAfter,
-      used: 0,
+      used: 0
     })),
     seed: r.seed,
-    delayMs: Number(r.delayMs ?? 0),
-  };
+    delayMs: Number(r.delayMs ?? 0)
+  }
 }
 
 function registryError(status, codeOverride, messageOverride, detail) {
-  const [code, message] = ERROR_CODES[status] ?? ['UNKNOWN', `status ${status}`];
+  const [code, message] = ERROR_CODES[status] ?? ['UNKNOWN', `status ${status}`]
   return JSON.stringify({
-    errors: [{ code: codeOverride ?? code, message: messageOverride ?? message, detail: detail ?? null }],
-  });
+    errors: [{ code: codeOverride ?? code, message: messageOverride ?? message, detail: detail ?? null }]
+  })
 }
 
 /**
@@ -131,145 +122,144 @@ function registryError(status, codeOverride, messageOverride, detail) {
  * @param {(entry: object) => void} [opts.onLog]
  */
 export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', seed = 1, rules, onLog } = {}) {
-  if (!target) throw new Error('startFaultProxy: target is required');
-  const targetUrl = new URL(target);
-  if (targetUrl.protocol !== 'http:') throw new Error('startFaultProxy: only http:// targets are supported');
-  const targetOrigin = targetUrl.origin;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  if (!target) throw new Error('startFaultProxy: target is required')
+  const targetUrl = new URL(target)
+  if (targetUrl.protocol !== 'http:') throw new Error('startFaultProxy: only http:// targets are supported')
+  const targetOrigin = targetUrl.origin
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
 
-  const log = [];
-  let cfg = normalizeRules({});
-  let configuredAt = Date.now();
-  let rand = makePrng(seed);
+  const log = []
+  let cfg = normalizeRules({})
+  let configuredAt = Date.now()
+  let rand = makePrng(seed)
   /** key `${repo}\0${ref}` → ms timestamp of the last manifest PUT that went through */
-  const pushedAt = new Map();
-  let selfOrigin = '';
+  const pushedAt = new Map()
+  let selfOrigin = ''
 
   function record(entry, res) {
-    log.push(entry); // visible immediately; `status` is filled in when the answer is known
+    log.push(entry) // visible immediately; `status` is filled in when the answer is known
     const done = () => {
-      if (entry.ms !== undefined) return;
-      entry.ms = Date.now() - entry.t;
-      if (entry.fate === 'forwarded' && !res.writableFinished) entry.aborted = true;
+      if (entry.ms !== undefined) return
+      entry.ms = Date.now() - entry.t
+      if (entry.fate === 'forwarded' && !res.writableFinished) entry.aborted = true
       if (onLog) {
         try {
-          onLog(entry);
+          onLog(entry)
         } catch {
           /* ignore */
         }
       }
-    };
-    res.on('finish', done);
-    res.on('close', done);
+    }
+    res.on('finish', done)
+    res.on('close', done)
   }
 
   function configure(newRules = {}) {
-    cfg = normalizeRules(newRules);
-    configuredAt = Date.now();
-    rand = makePrng(cfg.seed ?? seed);
-    return api;
+    cfg = normalizeRules(newRules)
+    configuredAt = Date.now()
+    rand = makePrng(cfg.seed ?? seed)
+    return api
   }
 
   function hiddenBy(method, pathname, now) {
-    const mp = parseManifestPath(pathname);
-    if (!mp) return null;
+    const mp = parseManifestPath(pathname)
+    if (!mp) return null
     for (const h of cfg.hide) {
-      if (!h.methods.includes(method)) continue;
-      if (h.repo !== undefined && h.repo !== mp.repo) continue;
-      if (h.tag !== undefined && h.tag !== mp.ref) continue;
-      let start;
-      if (h.from === 'now') start = configuredAt;
-      else start = h.rearm ? pushedAt.get(`${mp.repo}\0${mp.ref}`) : h.firstPush?.get(`${mp.repo}\0${mp.ref}`);
-      if (start === undefined) continue;
-      if (start <= now && now < start + h.seconds * 1000) return h;
+      if (!h.methods.includes(method)) continue
+      if (h.repo !== undefined && h.repo !== mp.repo) continue
+      if (h.tag !== undefined && h.tag !== mp.ref) continue
+      let start
+      if (h.from === 'now') start = configuredAt
+      else start = h.rearm ? pushedAt.get(`${mp.repo}\0${mp.ref}`) : h.firstPush?.get(`${mp.repo}\0${mp.ref}`)
+      if (start === undefined) continue
+      if (start <= now && now < start + h.seconds * 1000) return h
     }
-    return null;
+    return null
   }
 
   function decide(req, pathname) {
-    const method = req.method ?? 'GET';
-    const now = Date.now();
-    if (!pathname.startsWith('/v2/') && pathname !== '/v2') return { fate: 'forwarded' };
+    const method = req.method ?? 'GET'
+    const now = Date.now()
+    if (!pathname.startsWith('/v2/') && pathname !== '/v2') return { fate: 'forwarded' }
 
     for (const s of cfg.status) {
-      if (s.used >= s.count) continue;
-      if (s.methods && !s.methods.includes(method)) continue;
-      if (!s.pathRegex.test(pathname)) continue;
-      s.used += 1;
-      return { fate: 'forced', status: s.status, retryAfter: s.retryAfter };
+      if (s.used >= s.count) continue
+      if (s.methods && !s.methods.includes(method)) continue
+      if (!s.pathRegex.test(pathname)) continue
+      s.used += 1
+      return { fate: 'forced', status: s.status, retryAfter: s.retryAfter }
     }
 
-    const narrowed =
-      (!cfg.methods || cfg.methods.includes(method)) && (!cfg.pathRegex || cfg.pathRegex.test(pathname));
+    const narrowed = (!cfg.methods || cfg.methods.includes(method)) && (!cfg.pathRegex || cfg.pathRegex.test(pathname))
 
     if (narrowed && cfg.outageSeconds > 0 && now < configuredAt + cfg.outageSeconds * 1000) {
-      return { fate: 'outage', status: 503, retryAfter: 1 };
+      return { fate: 'outage', status: 503, retryAfter: 1 }
     }
 
-    if (hiddenBy(method, pathname, now)) return { fate: 'hidden', status: 404 };
+    if (hiddenBy(method, pathname, now)) return { fate: 'hidden', status: 404 }
 
     if (narrowed && (cfg.resetRate > 0 || cfg.errorRate > 0)) {
-      const r1 = rand();
-      const r2 = rand();
-      const r3 = rand();
-      if (r1 < cfg.resetRate) return { fate: 'reset' };
+      const r1 = rand()
+      const r2 = rand()
+      const r3 = rand()
+      if (r1 < cfg.resetRate) return { fate: 'reset' }
       if (r2 < cfg.errorRate) {
-        const status = cfg.statuses[Math.floor(r3 * cfg.statuses.length) % cfg.statuses.length];
-        return { fate: 'error', status, retryAfter: cfg.retryAfter };
+        const status = cfg.statuses[Math.floor(r3 * cfg.statuses.length) % cfg.statuses.length]
+        return { fate: 'error', status, retryAfter: cfg.retryAfter }
       }
     }
-    return { fate: 'forwarded' };
+    return { fate: 'forwarded' }
   }
 
   function answerFault(req, res, decision) {
-    const { status } = decision;
+    const { status } = decision
     const headers = {
       'Content-Type': 'application/json; charset=utf-8',
-      'Docker-Distribution-Api-Version': 'registry/2.0',
-    };
-    let body;
+      'Docker-Distribution-Api-Version': 'registry/2.0'
+    }
+    let body
     if (decision.fate === 'hidden') {
-      body = registryError(404, 'MANIFEST_UNKNOWN', 'manifest unknown', { fault: 'hidden by fault-proxy' });
+      body = registryError(404, 'MANIFEST_UNKNOWN', 'manifest unknown', { fault: 'hidden by fault-proxy' })
     } else {
-      body = registryError(status, undefined, undefined, { fault: `${decision.fate} by fault-proxy` });
+      body = registryError(status, undefined, undefined, { fault: `${decision.fate} by fault-proxy` })
     }
     if ((status === 429 || status === 503) && decision.retryAfter !== undefined && decision.retryAfter !== null) {
-      headers['Retry-After'] = String(decision.retryAfter);
+      headers['Retry-After'] = String(decision.retryAfter)
     }
-    if (status === 401) headers['WWW-Authenticate'] = 'Basic realm="fault-proxy"';
-    const buf = Buffer.from(body);
-    headers['Content-Length'] = String(buf.length);
+    if (status === 401) headers['WWW-Authenticate'] = 'Basic realm="fault-proxy"'
+    const buf = Buffer.from(body)
+    headers['Content-Length'] = String(buf.length)
     const respond = () => {
-      if (res.destroyed || res.headersSent) return;
-      res.writeHead(status, headers);
-      res.end(req.method === 'HEAD' ? undefined : buf);
-    };
+      if (res.destroyed || res.headersSent) return
+      res.writeHead(status, headers)
+      res.end(req.method === 'HEAD' ? undefined : buf)
+    }
     // Read (and discard) the request body before answering, like a registry that failed after
     // receiving the upload: answering early and closing would risk a TCP RST that eats the
     // response on the client side. Nothing is forwarded either way.
-    if (req.complete) respond();
+    if (req.complete) respond()
     else {
-      req.on('end', respond);
-      req.on('error', () => res.destroy());
-      req.resume();
+      req.on('end', respond)
+      req.on('error', () => res.destroy())
+      req.resume()
     }
   }
 
   function rewriteLocation(value, clientHost) {
-    if (typeof value !== 'string') return value;
+    if (typeof value !== 'string') return value
     if (value.startsWith(targetOrigin)) {
-      const base = clientHost ? `http://${clientHost}` : selfOrigin;
-      return base + value.slice(targetOrigin.length);
+      const base = clientHost ? `http://${clientHost}` : selfOrigin
+      return base + value.slice(targetOrigin.length)
     }
-    return value;
+    return value
   }
 
   function forward(req, res, entry, manifest) {
-    const headers = [];
-    const raw = req.rawHeaders;
+    const headers = []
+    const raw = req.rawHeaders
     for (let i = 0; i < raw.length; i += 2) {
-      if (HOP_BY_HOP.has(raw[i].toLowerCase())) continue;
-      headers.push([raw[i], raw[i + 1]]);
+      if (HOP_BY_HOP.has(raw[i].toLowerCase())) continue
+      headers.push([raw[i], raw[i + 1]])
     }
     const upstreamReq = http.request({
       protocol: targetUrl.protocol,
@@ -279,141 +269,136 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
       path: req.url,
       headers: Object.fromEntries(groupHeaders(headers)),
       agent,
-      setHost: false,
-    });
+      setHost: false
+    })
     // `Host` is copied from the client (so the registry builds Location URLs pointing at us).
-    if (!req.headers.host) upstreamReq.setHeader('Host', targetUrl.host);
+    if (!req.headers.host) upstreamReq.setHeader('Host', targetUrl.host)
 
     upstreamReq.on('response', (up) => {
-      entry.status = up.statusCode;
-      if (
-        manifest &&
-        req.method === 'PUT' &&
-        up.statusCode >= 200 &&
-        up.statusCode < 300
-      ) {
-        const k = `${manifest.repo}\0${manifest.ref}`;
-        pushedAt.set(k, Date.now());
+      entry.status = up.statusCode
+      if (manifest && req.method === 'PUT' && up.statusCode >= 200 && up.statusCode < 300) {
+        const k = `${manifest.repo}\0${manifest.ref}`
+        pushedAt.set(k, Date.now())
         for (const h of cfg.hide) {
-          if (h.from !== 'push' || h.rearm) continue;
-          h.firstPush ??= new Map();
-          if (!h.firstPush.has(k)) h.firstPush.set(k, Date.now());
+          if (h.from !== 'push' || h.rearm) continue
+          h.firstPush ??= new Map()
+          if (!h.firstPush.has(k)) h.firstPush.set(k, Date.now())
         }
-        entry.pushed = `${manifest.repo}:${manifest.ref}`;
+        entry.pushed = `${manifest.repo}:${manifest.ref}`
       }
-      const out = [];
-      const r = up.rawHeaders;
+      const out = []
+      const r = up.rawHeaders
       for (let i = 0; i < r.length; i += 2) {
-        const k = r[i];
-        const lk = k.toLowerCase();
-        if (HOP_BY_HOP.has(lk)) continue;
-        out.push(k, lk === 'location' ? rewriteLocation(r[i + 1], req.headers.host) : r[i + 1]);
+        const k = r[i]
+        const lk = k.toLowerCase()
+        if (HOP_BY_HOP.has(lk)) continue
+        out.push(k, lk === 'location' ? rewriteLocation(r[i + 1], req.headers.host) : r[i + 1])
       }
-      res.writeHead(up.statusCode ?? 502, up.statusMessage, out);
-      up.pipe(res);
-      up.on('error', () => res.destroy());
-    });
+      res.writeHead(up.statusCode ?? 502, up.statusMessage, out)
+      up.pipe(res)
+      up.on('error', () => res.destroy())
+    })
     upstreamReq.on('error', (err) => {
-      entry.error = String(err?.message ?? err);
+      entry.error = String(err?.message ?? err)
       if (!res.headersSent) {
-        entry.status = 502;
-        const buf = Buffer.from(registryError(502, undefined, `fault-proxy: upstream error: ${entry.error}`));
-        res.writeHead(502, { 'Content-Type': 'application/json', 'Content-Length': String(buf.length), Connection: 'close' });
-        res.end(buf);
+        entry.status = 502
+        const buf = Buffer.from(registryError(502, undefined, `fault-proxy: upstream error: ${entry.error}`))
+        res.writeHead(502, { 'Content-Type': 'application/json', 'Content-Length': String(buf.length), Connection: 'close' })
+        res.end(buf)
       } else {
-        res.destroy();
+        res.destroy()
       }
-      req.resume();
-    });
+      req.resume()
+    })
     req.on('close', () => {
-      if (!req.complete) upstreamReq.destroy();
-    });
+      if (!req.complete) upstreamReq.destroy()
+    })
     res.on('close', () => {
-      if (!res.writableFinished) upstreamReq.destroy();
-    });
-    req.pipe(upstreamReq);
+      if (!res.writableFinished) upstreamReq.destroy()
+    })
+    req.pipe(upstreamReq)
   }
 
   function groupHeaders(pairs) {
     // Preserve duplicates as arrays (Node serializes arrays as repeated header lines).
-    const map = new Map();
+    const map = new Map()
     for (const [k, v] of pairs) {
-      const lk = k.toLowerCase();
+      const lk = k.toLowerCase()
       if (map.has(lk)) {
-        const cur = map.get(lk);
-        cur[1] = Array.isArray(cur[1]) ? [...cur[1], v] : [cur[1], v];
+        const cur = map.get(lk)
+        cur[1] = Array.isArray(cur[1]) ? [...cur[1], v] : [cur[1], v]
       } else {
-        map.set(lk, [k, v]);
+        map.set(lk, [k, v])
       }
     }
-    return [...map.values()];
+    return [...map.values()]
   }
 
   async function handleControl(req, res, url) {
     const send = (status, obj) => {
-      const buf = Buffer.from(JSON.stringify(obj));
-      res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': String(buf.length) });
-      res.end(buf);
-    };
-    const what = url.pathname.slice(CONTROL_PREFIX.length);
-    if (what === 'log' && req.method === 'GET') return send(200, log);
+      const buf = Buffer.from(JSON.stringify(obj))
+      res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': String(buf.length) })
+      res.end(buf)
+    }
+    const what = url.pathname.slice(CONTROL_PREFIX.length)
+    if (what === 'log' && req.method === 'GET') return send(200, log)
     if (what === 'clear' && req.method === 'POST') {
-      req.resume();
-      log.length = 0;
-      return send(200, { ok: true });
+      req.resume()
+      log.length = 0
+      return send(200, { ok: true })
     }
     if (what === 'rules' && req.method === 'POST') {
-      const chunks = [];
-      for await (const c of req) chunks.push(c);
+      const chunks = []
+      for await (const c of req) chunks.push(c)
       try {
-        const txt = Buffer.concat(chunks).toString('utf8');
-        configure(txt.trim() ? JSON.parse(txt) : {});
+        const txt = Buffer.concat(chunks).toString('utf8')
+        configure(txt.trim() ? JSON.parse(txt) : {})
       } catch (err) {
-        return send(400, { error: String(err?.message ?? err) });
+        return send(400, { error: String(err?.message ?? err) })
       }
-      return send(200, { ok: true });
+      return send(200, { ok: true })
     }
-    req.resume();
-    return send(404, { error: 'unknown control endpoint' });
+    req.resume()
+    return send(404, { error: 'unknown control endpoint' })
   }
 
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://proxy.invalid');
+    const url = new URL(req.url ?? '/', 'http://proxy.invalid')
     if (url.pathname.startsWith(CONTROL_PREFIX)) {
-      handleControl(req, res, url).catch(() => res.destroy());
-      return;
+      handleControl(req, res, url).catch(() => res.destroy())
+      return
     }
-    const decision = decide(req, url.pathname);
+    const decision = decide(req, url.pathname)
     const entry = {
       t: Date.now(),
       method: req.method,
       path: url.pathname,
       query: url.search || undefined,
       fate: decision.fate,
-      status: decision.status ?? null,
-    };
-    record(entry, res);
+      status: decision.status ?? null
+    }
+    record(entry, res)
 
     const act = () => {
       if (decision.fate === 'reset') {
-        req.socket.destroy();
-        return;
+        req.socket.destroy()
+        return
       }
       if (decision.fate !== 'forwarded') {
-        answerFault(req, res, decision);
-        return;
+        answerFault(req, res, decision)
+        return
       }
-      forward(req, res, entry, parseManifestPath(url.pathname));
-    };
-    if (cfg.delayMs > 0) setTimeout(act, cfg.delayMs);
-    else act();
-  });
-  server.keepAliveTimeout = 30_000;
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
+      forward(req, res, entry, parseManifestPath(url.pathname))
+    }
+    if (cfg.delayMs > 0) setTimeout(act, cfg.delayMs)
+    else act()
+  })
+  server.keepAliveTimeout = 30_000
+  server.requestTimeout = 0
+  server.headersTimeout = 60_000
 
-  const listening = await listen(server, { port, host });
-  selfOrigin = listening.origin;
+  const listening = await listen(server, { port, host })
+  selfOrigin = listening.origin
 
   const api = {
     url: selfOrigin,
@@ -424,21 +409,21 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
     configure,
     rules: () => cfg,
     clearLog() {
-      log.length = 0;
+      log.length = 0
     },
     /** Summary counts of the log by fate. */
     fates() {
-      const out = {};
-      for (const e of log) out[e.fate] = (out[e.fate] ?? 0) + 1;
-      return out;
+      const out = {}
+      for (const e of log) out[e.fate] = (out[e.fate] ?? 0) + 1
+      return out
     },
     async close() {
-      await listening.close();
-      agent.destroy();
-    },
-  };
-  if (rules) configure(rules);
-  return api;
+      await listening.close()
+      agent.destroy()
+    }
+  }
+  if (rules) configure(rules)
+  return api
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -449,10 +434,10 @@ runServiceCli(import.meta.url, {
   required: ['target'],
   options: { target: 'string', seed: 'number', rules: 'string' },
   async start(args, log) {
-    let rules;
+    let rules
     if (args.rules) {
-      const txt = args.rules.startsWith('@') ? await readFile(args.rules.slice(1), 'utf8') : args.rules;
-      rules = JSON.parse(txt);
+      const txt = args.rules.startsWith('@') ? await readFile(args.rules.slice(1), 'utf8') : args.rules
+      rules = JSON.parse(txt)
     }
     const proxy = await startFaultProxy({
       target: args.target,
@@ -460,8 +445,8 @@ runServiceCli(import.meta.url, {
       host: args.host,
       seed: args.seed ?? 1,
       rules,
-      onLog: log,
-    });
-    return { state: { url: proxy.url, host: proxy.host, pid: process.pid }, close: () => proxy.close() };
-  },
-});
+      onLog: log
+    })
+    return { state: { url: proxy.url, host: proxy.host, pid: process.pid }, close: () => proxy.close() }
+  }
+})

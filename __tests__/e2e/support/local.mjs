@@ -74,18 +74,31 @@ inputs set by default
  * @param {(msg: string) => void} [o.log]
  * @returns {Promise<LocalSession>}
  */
-export async function openSession ({ cacheDouble = true, ref = 'refs/heads/main', keepStack = false, engine = 'current', log = (m) => process.stderr.write(`${m}\n`) } = {}) {
+export async function openSession({
+  cacheDouble = true,
+  ref = 'refs/heads/main',
+  keepStack = false,
+  engine = 'current',
+  log = (m) => process.stderr.write(`${m}\n`)
+} = {}) {
   const t0 = Date.now()
   log('local: ensuring the e2e stack (stack.sh up)…')
   const stack = await ensureStack({ lease: true })
-  log(`local: stack ${stack.started ? 'started' : 'already running, reused'} in ${((Date.now() - t0) / 1000).toFixed(1)}s: registry ${stack.env.BROKKR_REGISTRY}, DOCKER_HOST ${stack.env.DOCKER_HOST}`)
+  log(
+    `local: stack ${stack.started ? 'started' : 'already running, reused'} in ${((Date.now() - t0) / 1000).toFixed(1)}s: registry ${stack.env.BROKKR_REGISTRY}, DOCKER_HOST ${stack.env.DOCKER_HOST}`
+  )
   const generation = engineEnv(stack.env, engine)
   let cache = null
   if (cacheDouble) {
     const { startCacheDouble, mintRuntimeToken } = await import('./cache-double.mjs')
     const pr = /^refs\/pull\//.test(ref)
     const token = pr
-      ? mintRuntimeToken({ scopes: [{ Scope: ref, Permission: 3 }, { Scope: 'refs/heads/main', Permission: 1 }] })
+      ? mintRuntimeToken({
+          scopes: [
+            { Scope: ref, Permission: 3 },
+            { Scope: 'refs/heads/main', Permission: 1 }
+          ]
+        })
       : mintRuntimeToken({ scope: ref })
     if (engine === 'current') {
       const { startCacheV2Double } = await import('./cache-v2-double.mjs')
@@ -126,7 +139,7 @@ export async function openSession ({ cacheDouble = true, ref = 'refs/heads/main'
  * @param {LocalSession} session
  * @param {{command: 'build'|'manifest', component: string, platform?: string, platforms?: string}} o
  */
-export function defaultInputs (session, { command, component, platform, platforms }) {
+export function defaultInputs(session, { command, component, platform, platforms }) {
   const env = session.stack.env
   const inputs = {
     mode: command,
@@ -166,7 +179,7 @@ export function defaultInputs (session, { command, component, platform, platform
  * @param {string} [o.actionDir]  another action directory (default: this repo)
  * @returns {Promise<import('./harness.mjs').ActionResult>}
  */
-export async function runStepLocally (session, o) {
+export async function runStepLocally(session, o) {
   const inputs = { ...defaultInputs(session, o), ...(o.inputs ?? {}) }
   const label = o.label ?? `${o.command}:${o.component}${o.command === 'build' ? `:${inputs.platform}` : ''}`
   return runAction({
@@ -191,27 +204,44 @@ export async function runStepLocally (session, o) {
 }
 
 /** Prints outputs, annotations, the summary and the step results of a run. */
-export function printResult (r, { title = 'result' } = {}) {
+export function printResult(r, { title = 'result' } = {}) {
   const w = (s = '') => process.stdout.write(`${r.mask(s)}\n`)
   w()
-  w(`── ${title}: main exit ${r.main.code}${r.main.timedOut ? ' (timed out)' : ''} in ${(r.main.durationMs / 1000).toFixed(1)}s` +
-    (r.post ? `, post exit ${r.post.code}${r.post.timedOut ? ' (timed out)' : ''} in ${(r.post.durationMs / 1000).toFixed(1)}s` : ', no post step'))
+  w(
+    `── ${title}: main exit ${r.main.code}${r.main.timedOut ? ' (timed out)' : ''} in ${(r.main.durationMs / 1000).toFixed(1)}s` +
+      (r.post ? `, post exit ${r.post.code}${r.post.timedOut ? ' (timed out)' : ''} in ${(r.post.durationMs / 1000).toFixed(1)}s` : ', no post step')
+  )
   w('outputs:')
   const keys = Object.keys(r.outputs)
   if (keys.length === 0) w('  (none)')
   for (const k of keys) {
     const v = r.outputs[k]
-    w(v.includes('\n') ? `  ${k}:\n${v.split('\n').map((l) => `    ${l}`).join('\n')}` : `  ${k} = ${v}`)
+    w(
+      v.includes('\n')
+        ? `  ${k}:\n${v
+            .split('\n')
+            .map((l) => `    ${l}`)
+            .join('\n')}`
+        : `  ${k} = ${v}`
+    )
   }
   if (r.annotations.length) {
     w('annotations:')
     for (const a of r.annotations) w(`  [${a.step}] ${a.level}: ${a.message}`)
   }
   w('job summary:')
-  w(r.summary.trim() ? r.summary.trimEnd().split('\n').map((l) => `  ${l}`).join('\n') : '  (empty)')
+  w(
+    r.summary.trim()
+      ? r.summary
+          .trimEnd()
+          .split('\n')
+          .map((l) => `  ${l}`)
+          .join('\n')
+      : '  (empty)'
+  )
 }
 
-async function main (argv) {
+async function main(argv) {
   let parsed
   try {
     parsed = parseArgs({
@@ -243,9 +273,15 @@ async function main (argv) {
     return 2
   }
   const { values: v, positionals } = parsed
-  if (v.help) { process.stdout.write(`${USAGE}\n`); return 0 }
+  if (v.help) {
+    process.stdout.write(`${USAGE}\n`)
+    return 0
+  }
   const command = positionals[0]
-  const usageError = (msg) => { process.stderr.write(`local: ${msg}\n(see --help)\n`); return 2 }
+  const usageError = (msg) => {
+    process.stderr.write(`local: ${msg}\n(see --help)\n`)
+    return 2
+  }
   if (command !== 'build' && command !== 'manifest') return usageError(command ? `unknown command '${command}'` : 'missing command (build or manifest)')
   if (positionals.length > 1) return usageError(`unexpected argument '${positionals[1]}'`)
   if (!v.component) return usageError('--component is required')
@@ -297,7 +333,12 @@ async function main (argv) {
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   main(process.argv.slice(2)).then(
-    (code) => { process.exitCode = code },
-    (e) => { process.stderr.write(`local: ${e?.stack ?? e}\n`); process.exitCode = 1 }
+    (code) => {
+      process.exitCode = code
+    },
+    (e) => {
+      process.stderr.write(`local: ${e?.stack ?? e}\n`)
+      process.exitCode = 1
+    }
   )
 }

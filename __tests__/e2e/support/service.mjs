@@ -6,9 +6,9 @@
 //
 // Node 20 built-ins only.
 
-import fsp from 'node:fs/promises';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import fsp from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 /**
  * @typedef {object} Listening
@@ -28,22 +28,22 @@ import { fileURLToPath } from 'node:url';
  */
 export async function listen(server, { port, host }) {
   /** @type {Set<import('node:net').Socket>} */
-  const sockets = new Set();
+  const sockets = new Set()
   server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+  })
 
   await new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', reject)
     server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve(undefined);
-    });
-  });
+      server.off('error', reject)
+      resolve(undefined)
+    })
+  })
 
-  const addr = /** @type {import('node:net').AddressInfo} */ (server.address());
-  const hostPort = `${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  const addr = /** @type {import('node:net').AddressInfo} */ (server.address())
+  const hostPort = `${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`
   return {
     port: addr.port,
     address: addr.address,
@@ -51,10 +51,10 @@ export async function listen(server, { port, host }) {
     origin: `http://${hostPort}`,
     close: () =>
       new Promise((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      }),
-  };
+        server.close(() => resolve())
+        for (const socket of sockets) socket.destroy()
+      })
+  }
 }
 
 /**
@@ -62,7 +62,7 @@ export async function listen(server, { port, host }) {
  * @param {string} moduleUrl
  */
 function isMain(moduleUrl) {
-  return Boolean(process.argv[1]) && path.resolve(process.argv[1]) === fileURLToPath(moduleUrl);
+  return Boolean(process.argv[1]) && path.resolve(process.argv[1]) === fileURLToPath(moduleUrl)
 }
 
 /**
@@ -71,7 +71,7 @@ function isMain(moduleUrl) {
  */
 
 /** Options every double understands, by key. @type {Record<string, OptionType>} */
-const COMMON_OPTIONS = { port: 'number', host: 'string', stateFile: 'string', quiet: 'flag', help: 'flag' };
+const COMMON_OPTIONS = { port: 'number', host: 'string', stateFile: 'string', quiet: 'flag', help: 'flag' }
 
 /**
  * Parse `--name value` / `--name=value` arguments (a key `stateFile` is spelled `--state-file`;
@@ -82,26 +82,26 @@ const COMMON_OPTIONS = { port: 'number', host: 'string', stateFile: 'string', qu
  */
 function parseArgs(argv, options) {
   /** @type {Map<string, { key: string, type: OptionType }>} */
-  const byName = new Map([['-h', { key: 'help', type: 'flag' }]]);
+  const byName = new Map([['-h', { key: 'help', type: 'flag' }]])
   for (const [key, type] of Object.entries(options)) {
-    byName.set(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, { key, type });
+    byName.set(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, { key, type })
   }
   /** @type {Record<string, any>} */
-  const out = {};
+  const out = {}
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const eq = arg.indexOf('=');
-    const split = eq > 0;
-    const spec = byName.get(split ? arg.slice(0, eq) : arg);
-    if (!spec) throw new Error(`unknown argument ${arg}`);
+    const arg = argv[i]
+    const eq = arg.indexOf('=')
+    const split = eq > 0
+    const spec = byName.get(split ? arg.slice(0, eq) : arg)
+    if (!spec) throw new Error(`unknown argument ${arg}`)
     if (spec.type === 'flag') {
-      out[spec.key] = true;
-      continue;
+      out[spec.key] = true
+      continue
     }
-    const value = split ? arg.slice(eq + 1) : argv[++i];
-    out[spec.key] = spec.type === 'number' ? Number(value) : value;
+    const value = split ? arg.slice(eq + 1) : argv[++i]
+    out[spec.key] = spec.type === 'number' ? Number(value) : value
   }
-  return out;
+  return out
 }
 
 /**
@@ -126,13 +126,13 @@ function parseArgs(argv, options) {
  * @returns {Promise<void>}
  */
 export async function runServiceCli(moduleUrl, cli) {
-  if (!isMain(moduleUrl)) return;
-  const file = path.basename(fileURLToPath(moduleUrl));
+  if (!isMain(moduleUrl)) return
+  const file = path.basename(fileURLToPath(moduleUrl))
   try {
-    await serve(file, cli);
+    await serve(file, cli)
   } catch (err) {
-    process.stderr.write(`${path.basename(file, path.extname(file))}: ${/** @type {any} */ (err)?.stack ?? err}\n`);
-    process.exit(1);
+    process.stderr.write(`${path.basename(file, path.extname(file))}: ${/** @type {any} */ (err)?.stack ?? err}\n`)
+    process.exit(1)
   }
 }
 
@@ -141,33 +141,33 @@ export async function runServiceCli(moduleUrl, cli) {
  * @param {ServiceCli} cli
  */
 async function serve(file, { usage, options = {}, required = [], start }) {
-  const args = parseArgs(process.argv.slice(2), { ...COMMON_OPTIONS, ...options });
+  const args = parseArgs(process.argv.slice(2), { ...COMMON_OPTIONS, ...options })
   if (args.help || required.some((key) => !args[key])) {
-    process.stdout.write(`usage: ${file} ${usage}\n`);
-    process.exitCode = args.help ? 0 : 2;
-    return;
+    process.stdout.write(`usage: ${file} ${usage}\n`)
+    process.exitCode = args.help ? 0 : 2
+    return
   }
-  args.port ??= 0;
-  args.host ??= '127.0.0.1';
-  const log = args.quiet ? undefined : (/** @type {unknown} */ entry) => process.stderr.write(`${JSON.stringify(entry)}\n`);
-  const service = await start(args, log);
+  args.port ??= 0
+  args.host ??= '127.0.0.1'
+  const log = args.quiet ? undefined : (/** @type {unknown} */ entry) => process.stderr.write(`${JSON.stringify(entry)}\n`)
+  const service = await start(args, log)
 
-  const line = JSON.stringify(service.state);
+  const line = JSON.stringify(service.state)
   if (args.stateFile) {
-    const tmp = `${args.stateFile}.tmp-${process.pid}`;
-    await fsp.writeFile(tmp, `${line}\n`);
-    await fsp.rename(tmp, args.stateFile);
+    const tmp = `${args.stateFile}.tmp-${process.pid}`
+    await fsp.writeFile(tmp, `${line}\n`)
+    await fsp.rename(tmp, args.stateFile)
   }
-  process.stdout.write(`${line}\n`);
+  process.stdout.write(`${line}\n`)
 
-  let stopping = false;
+  let stopping = false
   const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    await service.close();
-    if (args.stateFile) await fsp.rm(args.stateFile, { force: true });
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+    if (stopping) return
+    stopping = true
+    await service.close()
+    if (args.stateFile) await fsp.rm(args.stateFile, { force: true })
+    process.exit(0)
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
 }

@@ -21,12 +21,12 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const STACK_SCRIPT = path.join(REPO_ROOT, '__tests__/e2e/stack/stack.sh')
 
 /** Directory holding stack.env: $BROKKR_STACK_STATE or /run/brokkr-stack. */
-export function stackStateDir () {
+export function stackStateDir() {
   return process.env.BROKKR_STACK_STATE || '/run/brokkr-stack'
 }
 
 /** Path of stack.env. */
-export function stackEnvFile () {
+export function stackEnvFile() {
   return path.join(stackStateDir(), 'stack.env')
 }
 
@@ -35,7 +35,7 @@ export function stackEnvFile () {
  * @param {string} text
  * @returns {Record<string,string>}
  */
-export function parseEnvFile (text) {
+export function parseEnvFile(text) {
   const env = {}
   for (let line of text.split(/\r?\n/)) {
     line = line.trim()
@@ -63,7 +63,7 @@ export function parseEnvFile (text) {
  * Reads stack.env without starting anything. Throws when it does not exist.
  * @returns {Record<string,string>}
  */
-export function readStackEnvSync () {
+export function readStackEnvSync() {
   return parseEnvFile(fs.readFileSync(stackEnvFile(), 'utf8'))
 }
 
@@ -91,7 +91,7 @@ let cachedEnv = null
  *   while this process lives (used by global setup, local and demo; stopStackIfStarted() releases it)
  * @returns {Promise<Stack>}
  */
-export function ensureStack (o = {}) {
+export function ensureStack(o = {}) {
   if (o.lease) acquireStackLease()
   if (!stackPromise) {
     stackPromise = (async () => {
@@ -116,18 +116,22 @@ export function ensureStack (o = {}) {
       if (started) {
         startedHere = true
         // a fresh stack: any hand-over left by an earlier owner is stale
-        try { fs.rmSync(path.join(leaseDir(), 'handover'), { force: true }) } catch {}
+        try {
+          fs.rmSync(path.join(leaseDir(), 'handover'), { force: true })
+        } catch {}
       }
       cachedEnv = env
       return { env, started, output: res.stdout, dockerEnv: (dir) => dockerEnv(dir) }
     })()
-    stackPromise.catch(() => { stackPromise = null })
+    stackPromise.catch(() => {
+      stackPromise = null
+    })
   }
   return stackPromise
 }
 
 /** The stack env: from ensureStack() of this process, else stack.env. */
-function stackEnv () {
+function stackEnv() {
   if (cachedEnv) return cachedEnv
   cachedEnv = readStackEnvSync()
   return cachedEnv
@@ -168,8 +172,11 @@ export const ENGINES = /** @type {const} */ (['previous', 'current'])
  * @param {'previous'|'current'} [engine]  default 'previous'
  * @returns {EngineEnv}
  */
-export function engineEnv (env, engine = 'previous') {
-  if (typeof env === 'string') { engine = /** @type {any} */ (env); env = undefined }
+export function engineEnv(env, engine = 'previous') {
+  if (typeof env === 'string') {
+    engine = /** @type {any} */ (env)
+    env = undefined
+  }
   const e = env ?? stackEnv()
   const common = {
     buildkitImage: e.BROKKR_BUILDKIT_IMAGE || null,
@@ -227,7 +234,7 @@ const defaultDockerConfigs = new Map()
  * @param {{engine?: 'previous'|'current'}} [o]  default engine: previous
  * @returns {Record<string,string>}
  */
-export function dockerEnv (dockerConfigDir, o = {}) {
+export function dockerEnv(dockerConfigDir, o = {}) {
   const engine = o.engine ?? 'previous'
   const ee = engineEnv(stackEnv(), engine)
   const p = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'
@@ -248,7 +255,11 @@ export function dockerEnv (dockerConfigDir, o = {}) {
 /** Every DOCKER_CONFIG dir made by this process (removed at exit). */
 const madeConfigs = new Set()
 process.once('exit', () => {
-  for (const d of madeConfigs) { try { fs.rmSync(d, { recursive: true, force: true }) } catch {} }
+  for (const d of madeConfigs) {
+    try {
+      fs.rmSync(d, { recursive: true, force: true })
+    } catch {}
+  }
 })
 
 /**
@@ -256,7 +267,7 @@ process.once('exit', () => {
  * @param {string[]} hosts  host:port
  * @returns {string}
  */
-export function buildkitdToml (hosts) {
+export function buildkitdToml(hosts) {
   return [...new Set(hosts)].map((h) => `[registry.${JSON.stringify(h)}]\n  http = true\n  insecure = true\n`).join('\n')
 }
 
@@ -276,7 +287,7 @@ export function buildkitdToml (hosts) {
  * @param {{auth?: boolean, keep?: boolean, engine?: 'previous'|'current', buildkitd?: boolean|string[]}} [o]
  * @returns {string} the directory
  */
-export function makeDockerConfig (o = {}) {
+export function makeDockerConfig(o = {}) {
   const env = stackEnv()
   const ee = engineEnv(env, o.engine ?? 'previous')
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brokkr-docker-config-'))
@@ -302,7 +313,7 @@ export function makeDockerConfig (o = {}) {
  * Runs a command; never throws for a non-zero exit.
  * @returns {Promise<{code: number|null, stdout: string, stderr: string|undefined}>}
  */
-function run (cmd, args, { env, input, stderr = 'pipe', cwd, timeoutMs } = {}) {
+function run(cmd, args, { env, input, stderr = 'pipe', cwd, timeoutMs } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env, cwd, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', stderr] })
     const out = []
@@ -311,7 +322,10 @@ function run (cmd, args, { env, input, stderr = 'pipe', cwd, timeoutMs } = {}) {
     if (timeoutMs) timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
     child.stdout.on('data', (b) => out.push(b))
     child.stderr?.on('data', (b) => err.push(b))
-    child.on('error', (e) => { if (timer) clearTimeout(timer); reject(e) })
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer)
+      reject(e)
+    })
     child.on('close', (code) => {
       if (timer) clearTimeout(timer)
       resolve({
@@ -335,19 +349,24 @@ function run (cmd, args, { env, input, stderr = 'pipe', cwd, timeoutMs } = {}) {
  * @param {number} [o.timeoutMs]
  * @returns {Promise<{code: number, stdout: string, stderr: string}>}
  */
-export function docker (args, { env, engine, input, allowFail = false, timeoutMs } = {}) {
+export function docker(args, { env, engine, input, allowFail = false, timeoutMs } = {}) {
   return new Promise((resolve, reject) => {
-    const child = execFile('docker', args, { env: env ?? dockerEnv(undefined, { engine }), maxBuffer: 256 * 1024 * 1024, timeout: timeoutMs }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
-      const res = { code, stdout: String(stdout), stderr: String(stderr) }
-      if (error && typeof error.code !== 'number' && !allowFail) return reject(error)
-      if (code !== 0 && !allowFail) {
-        const e = new Error(`docker ${args.join(' ')} exited ${code}: ${res.stderr.trim()}`)
-        Object.assign(e, res)
-        return reject(e)
+    const child = execFile(
+      'docker',
+      args,
+      { env: env ?? dockerEnv(undefined, { engine }), maxBuffer: 256 * 1024 * 1024, timeout: timeoutMs },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
+        const res = { code, stdout: String(stdout), stderr: String(stderr) }
+        if (error && typeof error.code !== 'number' && !allowFail) return reject(error)
+        if (code !== 0 && !allowFail) {
+          const e = new Error(`docker ${args.join(' ')} exited ${code}: ${res.stderr.trim()}`)
+          Object.assign(e, res)
+          return reject(e)
+        }
+        resolve(res)
       }
-      resolve(res)
-    })
+    )
     if (input !== undefined) child.stdin.end(input)
     else child.stdin.end()
   })
@@ -368,7 +387,7 @@ export const MANIFEST_ACCEPT = [
  * @param {{method?: string, headers?: Record<string,string>, body?: any}} [o]
  * @returns {Promise<Response>}
  */
-export async function registryFetch (urlPath, { method = 'GET', headers = {}, body } = {}) {
+export async function registryFetch(urlPath, { method = 'GET', headers = {}, body } = {}) {
   const env = stackEnv()
   const h = {
     Authorization: `Basic ${Buffer.from(`${env.BROKKR_REGISTRY_USER}:${env.BROKKR_REGISTRY_PASSWORD}`).toString('base64')}`,
@@ -384,11 +403,13 @@ export async function registryFetch (urlPath, { method = 'GET', headers = {}, bo
  * @param {string} ref   tag or digest
  * @returns {Promise<{status: number, digest: string|null, mediaType: string|null, manifest: any}>}
  */
-export async function registryManifest (repo, ref) {
+export async function registryManifest(repo, ref) {
   const res = await registryFetch(`/v2/${repo}/manifests/${ref}`)
   const text = await res.text()
   let manifest = null
-  try { manifest = JSON.parse(text) } catch {}
+  try {
+    manifest = JSON.parse(text)
+  } catch {}
   return {
     status: res.status,
     digest: res.headers.get('docker-content-digest'),
@@ -402,7 +423,7 @@ export async function registryManifest (repo, ref) {
  * @param {string} repo
  * @returns {Promise<string[]>}
  */
-export async function registryTags (repo) {
+export async function registryTags(repo) {
   const res = await registryFetch(`/v2/${repo}/tags/list`)
   if (res.status === 404) return []
   if (!res.ok) throw new Error(`GET /v2/${repo}/tags/list: HTTP ${res.status}`)
@@ -463,7 +484,7 @@ process.on('SIGTERM', () => process.exit(0))
  *   listenPort: default the same number as `port` (any free port when taken); 0: any
  * @returns {Promise<Forward>}
  */
-export async function forwardToBridge (port, o = {}) {
+export async function forwardToBridge(port, o = {}) {
   const ee = engineEnv(stackEnv(), o.engine ?? 'current')
   if (!ee.bridgeIp) throw new Error(`forwardToBridge: the ${ee.engine} engine has no bridge address in stack.env`)
   const targetHost = o.targetHost ?? '127.0.0.1'
@@ -480,16 +501,28 @@ export async function forwardToBridge (port, o = {}) {
       let out = ''
       let err = ''
       const timer = setTimeout(() => reject(new Error(`${label}: not listening after 10 s ${err}`)), 10000)
-      child.stderr.on('data', (b) => { err += b })
+      child.stderr.on('data', (b) => {
+        err += b
+      })
       child.stdout.on('data', (b) => {
         out += b
         const nl = out.indexOf('\n')
         if (nl < 0) return
         clearTimeout(timer)
-        try { resolve(JSON.parse(out.slice(0, nl)).port) } catch (e) { reject(e) }
+        try {
+          resolve(JSON.parse(out.slice(0, nl)).port)
+        } catch (e) {
+          reject(e)
+        }
       })
-      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${label}: exited ${code}: ${err.trim()}`)) })
-      child.once('error', (e) => { clearTimeout(timer); reject(e) })
+      child.once('exit', (code) => {
+        clearTimeout(timer)
+        reject(new Error(`${label}: exited ${code}: ${err.trim()}`))
+      })
+      child.once('error', (e) => {
+        clearTimeout(timer)
+        reject(e)
+      })
     })
   } catch (e) {
     child.kill('SIGKILL')
@@ -505,16 +538,17 @@ export async function forwardToBridge (port, o = {}) {
     host: ee.bridgeIp,
     port: listening,
     pid: child.pid,
-    stop: () => (stopping ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.ref()
-        child.kill('SIGTERM')
-        const t = setTimeout(() => child.kill('SIGKILL'), 3000)
-        await exited
-        clearTimeout(t)
-      }
-      untrackProcess(child.pid)
-    })())
+    stop: () =>
+      (stopping ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.ref()
+          child.kill('SIGTERM')
+          const t = setTimeout(() => child.kill('SIGKILL'), 3000)
+          await exited
+          clearTimeout(t)
+        }
+        untrackProcess(child.pid)
+      })())
   }
 }
 
@@ -522,7 +556,7 @@ export async function forwardToBridge (port, o = {}) {
  * Runs `stack.sh down` unconditionally.
  * @returns {Promise<{code: number|null, stdout: string}>}
  */
-export async function stopStack () {
+export async function stopStack() {
   const res = await run('bash', [STACK_SCRIPT, 'down'], { env: { ...process.env }, stderr: 'inherit', cwd: REPO_ROOT })
   stackPromise = null
   startedHere = false
@@ -538,9 +572,12 @@ export async function stopStack () {
  * duty is handed over to the last one to leave.
  * @returns {Promise<boolean>} whether it stopped it
  */
-export async function stopStackIfStarted () {
+export async function stopStackIfStarted() {
   const { shouldStop } = releaseStackLease({ started: startedHere })
-  if (!shouldStop) { startedHere = false; return false }
+  if (!shouldStop) {
+    startedHere = false
+    return false
+  }
   const res = await stopStack()
   if (res.code !== 0) throw new Error(`stack.sh down failed (exit ${res.code})`)
   return true
@@ -551,32 +588,42 @@ export async function stopStackIfStarted () {
 // one that started it must not stop it under another's feet.
 
 /** Directory of lease files (one per process using the stack). */
-export function leaseDir () {
+export function leaseDir() {
   return path.join(os.tmpdir(), 'brokkr-stack-leases')
 }
 
-function leaseFile (pid = process.pid) {
+function leaseFile(pid = process.pid) {
   return path.join(leaseDir(), `${pid}.json`)
 }
 
 /** Records that this process uses the stack. */
-export function acquireStackLease () {
+export function acquireStackLease() {
   fs.mkdirSync(leaseDir(), { recursive: true })
   fs.writeFileSync(leaseFile(), JSON.stringify({ pid: process.pid, start: procStartTime(process.pid) }))
 }
 
 /** Other processes holding a live lease. */
-function otherLiveLeases () {
+function otherLiveLeases() {
   let names = []
-  try { names = fs.readdirSync(leaseDir()) } catch { return [] }
+  try {
+    names = fs.readdirSync(leaseDir())
+  } catch {
+    return []
+  }
   const live = []
   for (const n of names) {
     const m = /^(\d+)\.json$/.exec(n)
     if (!m || Number(m[1]) === process.pid) continue
     let rec = null
-    try { rec = JSON.parse(fs.readFileSync(path.join(leaseDir(), n), 'utf8')) } catch {}
+    try {
+      rec = JSON.parse(fs.readFileSync(path.join(leaseDir(), n), 'utf8'))
+    } catch {}
     if (rec && rec.start !== null && procStartTime(rec.pid) === rec.start) live.push(rec.pid)
-    else { try { fs.rmSync(path.join(leaseDir(), n), { force: true }) } catch {} }
+    else {
+      try {
+        fs.rmSync(path.join(leaseDir(), n), { force: true })
+      } catch {}
+    }
   }
   return live
 }
@@ -586,8 +633,10 @@ function otherLiveLeases () {
  * @param {{started: boolean}} o  whether this process started the stack
  * @returns {{shouldStop: boolean, others: number[]}}
  */
-export function releaseStackLease ({ started }) {
-  try { fs.rmSync(leaseFile(), { force: true }) } catch {}
+export function releaseStackLease({ started }) {
+  try {
+    fs.rmSync(leaseFile(), { force: true })
+  } catch {}
   const handover = path.join(leaseDir(), 'handover')
   const duty = started || fs.existsSync(handover)
   const others = otherLiveLeases()
@@ -597,12 +646,14 @@ export function releaseStackLease ({ started }) {
     fs.writeFileSync(handover, String(process.pid))
     return { shouldStop: false, others }
   }
-  try { fs.rmSync(handover, { force: true }) } catch {}
+  try {
+    fs.rmSync(handover, { force: true })
+  } catch {}
   return { shouldStop: true, others }
 }
 
 /** Whether an ensureStack() of this process started the stack. */
-export function stackStartedHere () {
+export function stackStartedHere() {
   return startedHere
 }
 
@@ -614,7 +665,7 @@ export function stackStartedHere () {
 // never hit.
 
 /** Start time (clock ticks since boot) of a pid from /proc, or null. */
-export function procStartTime (pid) {
+export function procStartTime(pid) {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
@@ -631,7 +682,7 @@ export function procStartTime (pid) {
  * @param {string} label
  * @param {{group?: boolean}} [o]  group: kill its process group (it was spawned detached)
  */
-export function trackProcess (pid, label, o = {}) {
+export function trackProcess(pid, label, o = {}) {
   const file = process.env.BROKKR_E2E_PIDFILE
   if (!file || !pid) return
   try {
@@ -640,10 +691,12 @@ export function trackProcess (pid, label, o = {}) {
 }
 
 /** Marks a tracked process as ended. */
-export function untrackProcess (pid) {
+export function untrackProcess(pid) {
   const file = process.env.BROKKR_E2E_PIDFILE
   if (!file || !pid) return
-  try { fs.appendFileSync(file, JSON.stringify({ op: 'remove', pid }) + '\n') } catch {}
+  try {
+    fs.appendFileSync(file, JSON.stringify({ op: 'remove', pid }) + '\n')
+  } catch {}
 }
 
 /**
@@ -651,20 +704,34 @@ export function untrackProcess (pid) {
  * @param {string} file
  * @returns {Promise<{pid:number,label:string}[]>} what it killed
  */
-export async function killTracked (file) {
+export async function killTracked(file) {
   let text = ''
-  try { text = fs.readFileSync(file, 'utf8') } catch { return [] }
+  try {
+    text = fs.readFileSync(file, 'utf8')
+  } catch {
+    return []
+  }
   const live = new Map()
   for (const line of text.split('\n')) {
     if (!line.trim()) continue
     let rec
-    try { rec = JSON.parse(line) } catch { continue }
+    try {
+      rec = JSON.parse(line)
+    } catch {
+      continue
+    }
     if (rec.op === 'add') live.set(rec.pid, rec)
     else if (rec.op === 'remove') live.delete(rec.pid)
   }
   const victims = [...live.values()].filter((r) => r.start !== null && procStartTime(r.pid) === r.start)
   const signal = (r, sig) => {
-    try { process.kill(r.group ? -r.pid : r.pid, sig) } catch { try { process.kill(r.pid, sig) } catch {} }
+    try {
+      process.kill(r.group ? -r.pid : r.pid, sig)
+    } catch {
+      try {
+        process.kill(r.pid, sig)
+      } catch {}
+    }
   }
   for (const r of victims) signal(r, 'SIGTERM')
   if (victims.length) {
