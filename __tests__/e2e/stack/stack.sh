@@ -902,13 +902,13 @@ load_buildkit_into() { # LABEL HOST BINDIR CONFIGDIR TAR KEY
 }
 
 # moby/buildkit:buildx-stable-1 for the docker-container driver, built by
-# buildkit-image.sh (cold: 10-20 min) and loaded into both engines when missing.
+# buildkit-image.sh (cold: about 3-4 min) and loaded into both engines when missing.
 ensure_buildkit_image() {
   BUILDKIT_LOADED=0
   [[ ${BROKKR_STACK_BUILDKIT:-1} != 0 ]] || { log "BROKKR_STACK_BUILDKIT=0: not providing $BUILDKIT_TAG"; return 0; }
   [[ -f $BUILDKIT_SCRIPT ]] || { log "no $BUILDKIT_SCRIPT yet: $BUILDKIT_TAG not provided"; return 0; }
   local dir=$BUILDKIT_DIR t0=$SECONDS key ok=1
-  log "buildkit-image.sh ensure (cached: seconds; cold: 10-20 min, progress below)"
+  log "buildkit-image.sh ensure (cached: seconds; cold: about 3-4 min, progress below)"
   if ! BROKKR_STACK_CACHE=$CACHE BROKKR_STACK_STATE=$STATE bash "$BUILDKIT_SCRIPT" ensure </dev/null >&2 9>&-; then
     log "WARNING: buildkit-image.sh ensure failed after $((SECONDS - t0)) s: $BUILDKIT_TAG not provided"
     return 0
