@@ -10,9 +10,10 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { REPO_ROOT, runAction } from './support/harness.mjs'
+import { runAction } from './support/harness.mjs'
 import { imageConfigPlatform, readImageFile } from './support/image-files.mjs'
-import { defaultInputs, openSession } from './support/local.mjs'
+import { defaultInputs, openSession } from './support/session.mjs'
+import { e2eNode, REPO_ROOT } from '../support/paths.mjs'
 import {
   docker,
   dockerEnv as stackDockerEnv,
@@ -39,7 +40,7 @@ let engine: Engine = 'previous'
 const makeDockerConfig = () => stackDockerConfig({ engine })
 const dockerEnv = (dir: string) => stackDockerEnv(dir, { engine })
 
-/** the in-process cache double local.mjs started (its JSDoc type is narrower than the object) */
+/** the in-process cache double openSession started (its JSDoc type is narrower than the object) */
 interface CacheDouble {
   version: 1 | 2
   requests: any[]
@@ -89,7 +90,7 @@ async function run(o: RunOptions): Promise<Result> {
     inputs,
     event: o.event ?? 'push',
     sha: o.sha,
-    node: o.node ?? findNode20(),
+    node: o.node ?? e2eNode(),
     cwd: REPO_ROOT,
     dockerConfig: o.dockerConfig ?? makeDockerConfig(),
     cache: session.cache ? { url: session.cache.url, token: session.cache.token, version: double().version } : null,
@@ -103,10 +104,6 @@ async function run(o: RunOptions): Promise<Result> {
     console.log(`${mode} ${o.component} ${o.platform ?? ''} failed:\n${result.log}`)
   }
   return result
-}
-
-function findNode20(): string {
-  return process.env.BROKKR_E2E_NODE || '/usr/bin/node'
 }
 
 /** Every RUN/COPY/WORKDIR step of the build log was answered from cache. */

@@ -24,7 +24,7 @@ import path from 'node:path'
 import crypto from 'node:crypto'
 import { pipeline } from 'node:stream/promises'
 import { Transform } from 'node:stream'
-import { listen, runServiceCli } from './service.mjs'
+import { listen, readBody, runServiceCli } from './service.mjs'
 
 const API_PREFIX = '/_apis/artifactcache/'
 const ARCHIVE_PREFIX = '/_archives/'
@@ -110,17 +110,6 @@ function apiError(message, typeKey = 'ArtifactCacheException') {
     errorCode: 0,
     eventId: 3000
   }
-}
-
-async function readBody(req, limit = 1024 * 1024) {
-  const chunks = []
-  let size = 0
-  for await (const c of req) {
-    size += c.length
-    if (size > limit) throw Object.assign(new Error('request body too large'), { status: 413 })
-    chunks.push(c)
-  }
-  return Buffer.concat(chunks)
 }
 
 async function readJson(req) {

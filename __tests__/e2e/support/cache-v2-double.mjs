@@ -67,7 +67,7 @@ import { createRequire } from 'node:module'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { BlobServiceClient, BlobSASPermissions, SASProtocol, StorageSharedKeyCredential, generateBlobSASQueryParameters } from '@azure/storage-blob'
-import { listen, runServiceCli } from './service.mjs'
+import { listen, makePrng, readBody, runServiceCli } from './service.mjs'
 import { mintRuntimeToken, decodeTokenScopes } from './cache-double.mjs'
 
 export const SERVICE = 'github.actions.results.api.v1.CacheService'
@@ -138,18 +138,6 @@ const HOP_BY_HOP = new Set([
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/** mulberry32, the same seedable PRNG as fault-proxy.mjs. */
-function makePrng(seed) {
-  let a = Number(seed) >>> 0 || 0x9e3779b9
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 function send(res, status, body, headers = {}) {
   if (res.headersSent || res.destroyed) return
   const data = Buffer.isBuffer(body) ? body : Buffer.from(body ?? '')
@@ -166,17 +154,6 @@ function twirpError(res, status, code, msg, meta, headers = {}) {
   const body = { code, msg }
   if (meta && Object.keys(meta).length) body.meta = meta
   sendJson(res, status, body, headers)
-}
-
-async function readBody(req, limit = 1024 * 1024) {
-  const chunks = []
-  let size = 0
-  for await (const c of req) {
-    size += c.length
-    if (size > limit) throw Object.assign(new Error('request body too large'), { status: 413 })
-    chunks.push(c)
-  }
-  return Buffer.concat(chunks)
 }
 
 /** Answer only after the request body was read (an early answer + close can RST the answer away). */

@@ -20,7 +20,7 @@
 
 import http from 'node:http'
 import { readFile } from 'node:fs/promises'
-import { listen, runServiceCli } from './service.mjs'
+import { listen, makePrng, runServiceCli } from './service.mjs'
 
 const CONTROL_PREFIX = '/__fault/'
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade'])
@@ -38,18 +38,6 @@ const ERROR_CODES = {
   502: ['UNKNOWN', 'bad gateway'],
   503: ['UNAVAILABLE', 'service unavailable'],
   504: ['UNKNOWN', 'gateway timeout']
-}
-
-/** mulberry32: tiny, fast, seedable PRNG returning floats in [0,1). */
-function makePrng(seed) {
-  let a = Number(seed) >>> 0 || 0x9e3779b9
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 /** Parse `/v2/<name>/manifests/<reference>`; returns null for other paths. */

@@ -18,7 +18,8 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
-import { ensureStack, stackEnvFile, REPO_ROOT } from './stack.mjs'
+import { REPO_ROOT } from '../../support/paths.mjs'
+import { ensureStack, stackEnvFile } from './stack.mjs'
 
 /** Where setup records what it did, for teardown (same process, keyed by pid). */
 export function setupRecordFile(pid = process.pid) {

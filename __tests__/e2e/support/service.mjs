@@ -1,8 +1,10 @@
-// Shared plumbing for the HTTP test doubles (cache-double.mjs, fault-proxy.mjs):
+// Shared plumbing for the HTTP test doubles (cache-double.mjs, cache-v2-double.mjs, fault-proxy.mjs,
+// and the fake registry in __tests__/support):
 //   - listen(): bind an http.Server and keep hold of its sockets, so close() is immediate even
 //     while clients hold keep-alive connections open;
 //   - runServiceCli(): the common command line of a double run as its own process
-//     (--port/--host/--state-file/--quiet, one JSON line on stdout, state file, signal handling).
+//     (--port/--host/--state-file/--quiet, one JSON line on stdout, state file, signal handling);
+//   - readBody(): a request body, bounded; makePrng(): the seedable PRNG of the fault knobs.
 //
 // Node 20 built-ins only.
 
@@ -170,4 +172,32 @@ async function serve(file, { usage, options = {}, required = [], start }) {
   }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
+}
+
+/**
+ * The whole request body, refused (status 413) past `limit` bytes.
+ * @param {import('node:http').IncomingMessage} req
+ * @returns {Promise<Buffer>}
+ */
+export async function readBody(req, limit = 1024 * 1024) {
+  const chunks = []
+  let size = 0
+  for await (const c of req) {
+    size += c.length
+    if (size > limit) throw Object.assign(new Error('request body too large'), { status: 413 })
+    chunks.push(c)
+  }
+  return Buffer.concat(chunks)
+}
+
+/** mulberry32: tiny, fast, seedable PRNG returning floats in [0,1). */
+export function makePrng(seed) {
+  let a = Number(seed) >>> 0 || 0x9e3779b9
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
 }

@@ -15,9 +15,9 @@ import { execFile, spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { fileURLToPath } from 'node:url'
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
+import { REPO_ROOT } from '../../support/paths.mjs'
+
 export const STACK_SCRIPT = path.join(REPO_ROOT, '__tests__/e2e/stack/stack.sh')
 
 /** Directory holding stack.env: $BROKKR_STACK_STATE or /run/brokkr-stack. */

@@ -1,56 +1,11 @@
-#!/usr/bin/env node
-// The project's local runner: runs the bundled action (dist/) through the
-// runner harness against the e2e stack, with the GitHub Actions cache double
-// running in-process.
-//
-//   npm run local -- build    --component agent --platform linux/arm64 [options]
-//   npm run local -- manifest --component agent [--platforms linux/amd64,linux/arm64] [options]
-//
-// Run `npm run local -- --help` for the options. Exit code: main's, or post's
-// when main passed and post failed.
+// Local sessions of the bundled action against the e2e stack: bring the stack
+// up, start the GitHub Actions cache double in-process, run one step of dist/
+// through the runner harness and print its result. Used by the e2e suites and
+// by the CLIs in tools/ (local.mjs, demo.mjs).
 
-import * as path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
-
-import { runAction, resultExitCode, repoHeadSha, REPO_ROOT } from './harness.mjs'
+import { REPO_ROOT } from '../../support/paths.mjs'
+import { runAction } from './harness.mjs'
 import { engineEnv, ensureStack, makeDockerConfig, stopStackIfStarted } from './stack.mjs'
-
-const USAGE = `usage: npm run local -- <build|manifest> --component NAME [options]
-
-Runs dist/index.js then dist/post/index.js exactly as the GitHub runner would,
-against the local e2e stack (engine, buildx, QEMU, registry), with a GitHub
-Actions cache double. Rebuild dist/ first with \`npm run package\`.
-
-commands
-  build                  build and push <image>:<sha>-<arch> for one platform
-  manifest               verify the arch images and push the index <image>:<sha>
-
-options
-  --component NAME       component, e.g. broker or agent (required)
-  --platform P           build: target platform (default linux/amd64)
-  --platforms LIST       manifest: platforms the index must hold (default: action.yml's)
-  --event E              push (default) or pull_request
-  --ref REF              default refs/heads/main (push) / refs/pull/7/merge (pull_request)
-  --sha SHA              commit (default: git rev-parse HEAD of this repo)
-  --head-repo OWNER/REPO pull_request: head repository (a fork when it differs)
-  --input NAME=VALUE     any action input, repeatable (wins over the defaults below)
-  --node PATH            node binary to run the action with (default: this node)
-  --workspace DIR        GITHUB_WORKSPACE / working dir (default: the repo root)
-  --action-dir DIR       run another action (its action.yml and bundles; default: this repo)
-  --no-cache-double      do not start the cache double (no ACTIONS_CACHE_URL)
-  --no-post              skip the post step
-  --debug                ACTIONS_STEP_DEBUG=true (shows ::debug:: lines)
-  --keep-stack           leave the stack running if this run started it
-  --engine GEN           current (Docker 28, buildx 0.29, cache service v2; default) or previous
-                         (Docker 26, buildx 0.13, cache service v1)
-  --json                 print the full result as JSON at the end
-  -h, --help             this text
-
-inputs set by default
-  mode, component, platform|platforms, registry=<stack registry>,
-  username/password=<stack credentials>, driver=docker,
-  build-args=BASE_IMAGE=<BROKKR_BASE_IMAGE> (when the stack provides a base image)`
 
 /**
  * @typedef {object} LocalSession
@@ -238,107 +193,5 @@ export function printResult(r, { title = 'result' } = {}) {
           .map((l) => `  ${l}`)
           .join('\n')
       : '  (empty)'
-  )
-}
-
-async function main(argv) {
-  let parsed
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        component: { type: 'string' },
-        platform: { type: 'string' },
-        platforms: { type: 'string' },
-        event: { type: 'string', default: 'push' },
-        ref: { type: 'string' },
-        sha: { type: 'string' },
-        'head-repo': { type: 'string' },
-        input: { type: 'string', multiple: true, default: [] },
-        node: { type: 'string' },
-        workspace: { type: 'string' },
-        'action-dir': { type: 'string' },
-        'no-cache-double': { type: 'boolean', default: false },
-        'no-post': { type: 'boolean', default: false },
-        debug: { type: 'boolean', default: false },
-        'keep-stack': { type: 'boolean', default: false },
-        engine: { type: 'string', default: 'current' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false }
-      }
-    })
-  } catch (e) {
-    process.stderr.write(`local: ${e.message}\n(see --help)\n`)
-    return 2
-  }
-  const { values: v, positionals } = parsed
-  if (v.help) {
-    process.stdout.write(`${USAGE}\n`)
-    return 0
-  }
-  const command = positionals[0]
-  const usageError = (msg) => {
-    process.stderr.write(`local: ${msg}\n(see --help)\n`)
-    return 2
-  }
-  if (command !== 'build' && command !== 'manifest') return usageError(command ? `unknown command '${command}'` : 'missing command (build or manifest)')
-  if (positionals.length > 1) return usageError(`unexpected argument '${positionals[1]}'`)
-  if (!v.component) return usageError('--component is required')
-  if (v.engine !== 'current' && v.engine !== 'previous') return usageError(`--engine must be current or previous, not '${v.engine}'`)
-  if (v.event !== 'push' && v.event !== 'pull_request') return usageError(`--event must be push or pull_request, not '${v.event}'`)
-  if (command === 'manifest' && v.platform) return usageError('--platform is for build; use --platforms for manifest')
-  if (command === 'build' && v.platforms) return usageError('--platforms is for manifest; use --platform for build')
-  const inputs = {}
-  for (const kv of v.input) {
-    const eq = kv.indexOf('=')
-    if (eq <= 0) return usageError(`--input wants NAME=VALUE, got '${kv}'`)
-    inputs[kv.slice(0, eq)] = kv.slice(eq + 1)
-  }
-
-  const ref = v.ref ?? (v.event === 'pull_request' ? 'refs/pull/7/merge' : 'refs/heads/main')
-  const sha = v.sha ?? repoHeadSha()
-  const session = await openSession({ cacheDouble: !v['no-cache-double'], ref, keepStack: v['keep-stack'], engine: v.engine })
-  let code = 1
-  try {
-    process.stderr.write(`local: ${command} ${v.component}${command === 'build' ? ` ${v.platform ?? 'linux/amd64'}` : ''} on ${v.event} ${ref} @ ${sha}\n`)
-    const r = await runStepLocally(session, {
-      command,
-      component: v.component,
-      platform: v.platform,
-      platforms: v.platforms,
-      inputs,
-      sha,
-      event: v.event,
-      ref,
-      headRepo: v['head-repo'],
-      node: v.node,
-      cwd: v.workspace ? path.resolve(v.workspace) : undefined,
-      actionDir: v['action-dir'] ? path.resolve(v['action-dir']) : undefined,
-      post: !v['no-post'],
-      debug: v.debug
-    })
-    printResult(r, { title: `${command} ${v.component}` })
-    if (v.json) {
-      const { main: m, post: p, ...rest } = r
-      const strip = (s) => s && { code: s.code, signal: s.signal, timedOut: s.timedOut, outcome: s.outcome, durationMs: s.durationMs, log: s.log }
-      process.stdout.write(`${r.mask(JSON.stringify({ ...rest, main: strip(m), post: strip(p) }, null, 2))}\n`)
-    }
-    code = resultExitCode(r)
-  } finally {
-    await session.close()
-  }
-  return code
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code
-    },
-    (e) => {
-      process.stderr.write(`local: ${e?.stack ?? e}\n`)
-      process.exitCode = 1
-    }
   )
 }

@@ -17,9 +17,9 @@ import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
-import { resultExitCode, repoHeadSha } from './harness.mjs'
-import { openSession, runStepLocally, printResult } from './local.mjs'
-import { docker, dockerEnv, makeDockerConfig, registryManifest } from './stack.mjs'
+import { resultExitCode, repoHeadSha } from '../__tests__/e2e/support/harness.mjs'
+import { openSession, runStepLocally, printResult } from '../__tests__/e2e/support/session.mjs'
+import { docker, dockerEnv, makeDockerConfig, registryManifest } from '../__tests__/e2e/support/stack.mjs'
 
 const COMPONENTS = ['broker', 'agent']
 const PLATFORMS = ['linux/amd64', 'linux/arm64']
