@@ -37757,95 +37757,7 @@ var external_node_fs_ = __nccwpck_require__(3024);
 var external_node_path_ = __nccwpck_require__(6760);
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(8161);
-;// CONCATENATED MODULE: ./src/builder.ts
-
-
-
-function dockerConfigDir(env) {
-    return env.DOCKER_CONFIG || (0,external_node_path_.join)((0,external_node_os_.homedir)(), '.docker');
-}
-/** The docker driver's builder is the docker context itself; find its name without running docker. */
-function currentContext(env) {
-    if (env.DOCKER_CONTEXT)
-        return env.DOCKER_CONTEXT;
-    if (env.DOCKER_HOST)
-        return 'default';
-    const file = (0,external_node_path_.join)(dockerConfigDir(env), 'config.json');
-    if (!(0,external_node_fs_.existsSync)(file))
-        return 'default';
-    try {
-        return JSON.parse((0,external_node_fs_.readFileSync)(file, 'utf8')).currentContext || 'default';
-    }
-    catch {
-        return 'default';
-    }
-}
-function parseInspect(stdout) {
-    const m = /^Driver:\s*(\S+)/m.exec(stdout);
-    return { driver: m ? m[1] : '' };
-}
-function decideBuilder(config, env, existing) {
-    if (config.driver === 'docker')
-        return { kind: 'docker-context', name: currentContext(env) };
-    if (!existing)
-        return { kind: 'create', name: config.builder };
-    if (existing.driver !== config.driver) {
-        return {
-            kind: 'conflict',
-            name: config.builder,
-            message: `builder: '${config.builder}' already exists with driver ${existing.driver || 'unknown'}, not ${config.driver}; pick another builder name or remove it`
-        };
-    }
-    return { kind: 'reuse', name: config.builder };
-}
-/** Post step: remove only what this run created, and only when asked not to keep it. */
-function shouldRemoveBuilder(created, keep) {
-    return Boolean(created) && !keep;
-}
-
-;// CONCATENATED MODULE: ./src/errors.ts
-/** A problem with one input: reported as `<input>: <what is wrong and what to do>`, before any docker command runs. */
-class InputError extends Error {
-    input;
-    constructor(input, detail) {
-        super(`${input}: ${detail}`);
-        this.input = input;
-        this.name = 'InputError';
-    }
-}
-/** A failure the user can act on (missing image, wrong platform, denied push): one line, no stack trace. */
-class ActionError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'ActionError';
-    }
-}
-
-;// CONCATENATED MODULE: ./src/github-context.ts
-const PULL_REQUEST_EVENTS = new Set(['pull_request', 'pull_request_target', 'pull_request_review', 'pull_request_review_comment']);
-function isPullRequestEvent(eventName) {
-    return PULL_REQUEST_EVENTS.has(eventName);
-}
-function toGitHubContext(raw, env) {
-    const repository = env.GITHUB_REPOSITORY || raw.payload.repository?.full_name || '';
-    const owner = env.GITHUB_REPOSITORY_OWNER || raw.payload.repository?.owner?.login || repository.split('/')[0] || '';
-    const pr = raw.payload.pull_request;
-    const headRepo = pr?.head?.repo?.full_name;
-    const fromFork = Boolean(raw.payload.repository?.fork) ||
-        Boolean(pr?.head?.repo?.fork) ||
-        (headRepo !== undefined && repository !== '' && headRepo.toLowerCase() !== repository.toLowerCase());
-    return {
-        eventName: raw.eventName || '',
-        ref: raw.ref || '',
-        sha: raw.sha || '',
-        repository,
-        owner,
-        serverUrl: raw.serverUrl || 'https://github.com',
-        fromFork
-    };
-}
-
-;// CONCATENATED MODULE: ./src/platform.ts
+;// CONCATENATED MODULE: ./src/model/platform.ts
 /** Architectures we know how to name, emulate and verify. */
 const SUPPORTED = {
     amd64: { variants: ['v1', 'v2', 'v3', 'v4'], qemu: 'x86_64' },
@@ -37915,47 +37827,64 @@ function nativeArchitectures(nodeArch) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/tags.ts
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const SEMVER = /^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
-function isValidTag(tag) {
-    return TAG.test(tag);
-}
-/** A branch name as a tag: `feature/Login UI` becomes `feature-Login-UI`. */
-function sanitizeBranch(branch) {
-    return branch
-        .replace(/[^A-Za-z0-9_.-]+/g, '-')
-        .replace(/^[.-]+/, '')
-        .slice(0, 128)
-        .replace(/[.-]+$/, '');
-}
-/** Tags implied by the event: the branch on branch pushes; X.Y.Z, X.Y, X, latest on v* release tags. */
-function autoTags(github) {
-    if (github.eventName !== 'push')
-        return [];
-    if (github.ref.startsWith('refs/heads/')) {
-        const tag = sanitizeBranch(github.ref.slice('refs/heads/'.length));
-        return tag ? [tag] : [];
+;// CONCATENATED MODULE: ./src/model/image.ts
+
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+/** Checks an image name (no tag, no digest): registry host, then lower-case path components. */
+function imageNameProblem(image) {
+    if (/[@\s]/.test(image))
+        return `'${image}' must be a plain image name without digest or spaces`;
+    const parts = image.split('/');
+    const last = parts[parts.length - 1];
+    if (last.includes(':'))
+        return `'${image}' must not carry a tag; the action tags <sha>-<arch> and <sha> itself`;
+    const path = parts.length > 1 && looksLikeHost(parts[0]) ? parts.slice(1) : parts;
+    if (path.length === 0 || !path.every((c) => PATH_COMPONENT.test(c))) {
+        return `'${image}' is not a valid image name (lower-case letters, digits and . _ - between slashes)`;
     }
-    if (github.ref.startsWith('refs/tags/')) {
-        const m = SEMVER.exec(github.ref.slice('refs/tags/'.length));
-        if (!m)
-            return [];
-        const [, major, minor, patch, pre] = m;
-        if (pre)
-            return [`${major}.${minor}.${patch}-${pre}`].filter(isValidTag);
-        return [`${major}.${minor}.${patch}`, `${major}.${minor}`, major, 'latest'];
-    }
-    return [];
+    return undefined;
 }
-/** Every tag the index gets, the sha first, without duplicates. */
-function indexTags(sha, extra, auto, github) {
-    return [...new Set([sha, ...(auto ? autoTags(github) : []), ...extra])];
+function looksLikeHost(part) {
+    return part.includes('.') || part.includes(':') || part === 'localhost';
+}
+/** The registry an image lives in: its first path part when that is a host, else Docker Hub. */
+function registryOf(image) {
+    const first = image.split('/')[0];
+    return image.includes('/') && looksLikeHost(first) ? first : 'docker.io';
+}
+/** The per-arch tag, `<sha>-<arch>`: what build mode pushes and manifest mode waits for. */
+function archImageTag(sha, platform) {
+    return `${sha}-${archTag(platform)}`;
+}
+function archRef(image, sha, platform) {
+    return `${image}:${archImageTag(sha, platform)}`;
 }
 
-;// CONCATENATED MODULE: ./src/plan.ts
+;// CONCATENATED MODULE: ./src/runtime/github-context.ts
+const PULL_REQUEST_EVENTS = new Set(['pull_request', 'pull_request_target', 'pull_request_review', 'pull_request_review_comment']);
+function isPullRequestEvent(eventName) {
+    return PULL_REQUEST_EVENTS.has(eventName);
+}
+function toGitHubContext(raw, env) {
+    const repository = env.GITHUB_REPOSITORY || raw.payload.repository?.full_name || '';
+    const owner = env.GITHUB_REPOSITORY_OWNER || raw.payload.repository?.owner?.login || repository.split('/')[0] || '';
+    const pr = raw.payload.pull_request;
+    const headRepo = pr?.head?.repo?.full_name;
+    const fromFork = Boolean(raw.payload.repository?.fork) ||
+        Boolean(pr?.head?.repo?.fork) ||
+        (headRepo !== undefined && repository !== '' && headRepo.toLowerCase() !== repository.toLowerCase());
+    return {
+        eventName: raw.eventName || '',
+        ref: raw.ref || '',
+        sha: raw.sha || '',
+        repository,
+        owner,
+        serverUrl: raw.serverUrl || 'https://github.com',
+        fromFork
+    };
+}
 
-
+;// CONCATENATED MODULE: ./src/model/push.ts
 
 /** Events on which `push: auto` publishes: code that landed, or a person asked for it. */
 const PUSH_EVENTS = new Set(['push', 'release', 'workflow_dispatch', 'schedule', 'repository_dispatch', 'merge_group']);
@@ -37976,140 +37905,25 @@ function decidePush(setting, github) {
         ? { push: true, reason: `${github.eventName} event` }
         : { push: false, reason: `push: auto does not publish on ${github.eventName || 'an unknown'} event` };
 }
-/** The per-arch tag, `<sha>-<arch>`: what build mode pushes and manifest mode waits for. */
-function archImageTag(sha, platform) {
-    return `${sha}-${archTag(platform)}`;
-}
-function archRef(image, sha, platform) {
-    return `${image}:${archImageTag(sha, platform)}`;
-}
-/** The version label: the release for v* tags, else the branch, else the sha. */
-function versionLabel(github, sha) {
-    const auto = autoTags(github);
-    return auto[0] ?? sha;
-}
-function ociLabels(config, github, created) {
-    const source = github.repository ? `${github.serverUrl}/${github.repository}` : '';
-    const ours = [
-        source && `org.opencontainers.image.source=${source}`,
-        `org.opencontainers.image.revision=${config.sha}`,
-        `org.opencontainers.image.created=${created}`,
-        `org.opencontainers.image.title=${config.image.split('/').pop()}`,
-        `org.opencontainers.image.version=${versionLabel(github, config.sha)}`
-    ].filter((l) => Boolean(l));
-    // the user's labels come last so they win over ours
-    return [...ours, ...config.labels];
-}
-/** The runner hands the cache service's address and token only to actions; without them buildx drops type=gha silently. */
-function ghaCacheAvailable(env) {
-    return Boolean(env.ACTIONS_RUNTIME_TOKEN && (env.ACTIONS_CACHE_URL || env.ACTIONS_RESULTS_URL));
-}
-function planCache(config, platform, push, env, localDir) {
-    const scope = config.cacheScope;
-    switch (config.cache) {
-        case 'none':
-            return { backend: 'none', status: 'off', from: [], to: [], note: 'none' };
-        case 'gha':
-            if (!ghaCacheAvailable(env)) {
-                return {
-                    backend: 'gha',
-                    status: 'unavailable',
-                    from: [],
-                    to: [],
-                    note: 'cache: gha was asked for, but the GitHub Actions cache service is not available (no ACTIONS_RUNTIME_TOKEN and ACTIONS_CACHE_URL/ACTIONS_RESULTS_URL; under act, pass --artifact-server-path); building without a cache'
-                };
-            }
-            return {
-                backend: 'gha',
-                status: 'on',
-                from: [`type=gha,scope=${scope}`],
-                to: [`type=gha,scope=${scope},mode=max,ignore-error=true`],
-                note: `gha scope ${scope}`
-            };
-        case 'registry': {
-            const ref = `${config.image}:buildcache-${archTag(platform)}`;
-            return {
-                backend: 'registry',
-                status: 'on',
-                from: [`type=registry,ref=${ref}`],
-                // writing the cache needs the login that only pushing builds do
-                to: push ? [`type=registry,ref=${ref},mode=max,ignore-error=true`] : [],
-                note: `registry ${ref}${push ? '' : ' (read only: not pushing)'}`
-            };
-        }
-        case 'local': {
-            const exportDir = `${localDir}-next`;
-            return {
-                backend: 'local',
-                status: 'on',
-                from: [`type=local,src=${localDir}`],
-                // a fresh directory each build, swapped in by the post step, so old blobs do not pile up
-                to: [`type=local,dest=${exportDir},mode=max,ignore-error=true`],
-                localDir,
-                localExportDir: exportDir,
-                note: `local ${localDir}, saved to the Actions cache as ${localCacheKeyPrefix(scope)}*`
-            };
-        }
+
+;// CONCATENATED MODULE: ./src/registry/errors.ts
+// Every typed error of the action, and how a failed call is classified: one file.
+/** A problem with one input: reported as `<input>: <what is wrong and what to do>`, before any docker command runs. */
+class InputError extends Error {
+    input;
+    constructor(input, detail) {
+        super(`${input}: ${detail}`);
+        this.input = input;
+        this.name = 'InputError';
     }
 }
-function localCacheKeyPrefix(scope) {
-    return `brokkr-buildx-${scope}-`;
+/** A failure the user can act on (missing image, wrong platform, denied push): one line, no stack trace. */
+class ActionError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'ActionError';
+    }
 }
-/**
- * buildx attests provenance (mode=min) by default when it pushes, but not when it exports an OCI
- * layout: the layout push names it explicitly, so both ways publish the same shape.
- */
-function defaultProvenance(env) {
-    const off = env.BUILDX_NO_DEFAULT_ATTESTATIONS;
-    return off && !/^(0|false)$/i.test(off) ? 'false' : 'mode=min';
-}
-/** The one `docker buildx build` this run executes. */
-function buildArgv(config, platform, o) {
-    const argv = ['buildx', 'build', '--builder', o.builder, '--platform', formatPlatform(platform), '--file', config.file];
-    if (config.target)
-        argv.push('--target', config.target);
-    argv.push('--tag', archRef(config.image, config.sha, platform));
-    for (const arg of config.buildArgs)
-        argv.push('--build-arg', arg);
-    for (const label of o.labels)
-        argv.push('--label', label);
-    const provenance = config.provenance || (o.output.kind === 'layout' ? o.defaultProvenance : '');
-    if (provenance)
-        argv.push(`--provenance=${provenance}`);
-    if (o.includeCacheFrom)
-        for (const from of o.cache.from)
-            argv.push('--cache-from', from);
-    for (const to of o.cache.to)
-        argv.push('--cache-to', to);
-    argv.push('--metadata-file', o.metadataFile);
-    if (o.output.kind === 'push')
-        argv.push('--push');
-    else if (o.output.kind === 'layout')
-        argv.push('--output', `type=oci,dest=${o.output.dir},tar=false`);
-    // without a push the result stays in the build cache: nothing is loaded or exported
-    else
-        argv.push('--output', 'type=cacheonly');
-    argv.push(config.context);
-    return argv;
-}
-function loginArgv(registry, username) {
-    return ['login', registry, '--username', username, '--password-stdin'];
-}
-function createBuilderArgv(config) {
-    if (config.driver === 'docker')
-        return undefined;
-    const argv = ['buildx', 'create', '--name', config.builder, '--driver', config.driver, '--bootstrap'];
-    if (config.driver === 'remote')
-        argv.push(config.endpoint);
-    return argv;
-}
-function qemuInstallArgv(qemuImage, platform) {
-    return ['run', '--privileged', '--rm', qemuImage, '--install', platform.architecture];
-}
-
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./src/retry.ts
 function classifyStatus(status) {
     if (status === 404)
         return 'absent';
@@ -38141,27 +37955,6 @@ function parseRetryAfter(header, nowMs) {
     const at = Date.parse(value);
     return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
-/** Exponential backoff with jitter in [50%, 100%] of the step, so parallel jobs do not retry in lockstep. */
-function backoffDelay(attempt, backoff, random = Math.random) {
-    const step = Math.min(backoff.capMs, backoff.baseMs * 2 ** attempt);
-    return Math.round(step * (0.5 + random() / 2));
-}
-/**
- * A registry's Retry-After is a floor, never beyond a sane ceiling: a short one must not burn
- * the retries faster than our own backoff would.
- */
-const RETRY_AFTER_CEILING_MS = 60_000;
-function retryDelay(attempt, backoff, retryAfterMs, random) {
-    const ours = backoffDelay(attempt, backoff, random);
-    if (retryAfterMs === undefined)
-        return ours;
-    return Math.min(Math.max(retryAfterMs, ours), Math.max(RETRY_AFTER_CEILING_MS, ours));
-}
-/** Not-found polling: about a tenth of the time waited so far, between the first backoff step and 30 s, with jitter. */
-function waitDelay(elapsedMs, baseMs, random = Math.random) {
-    const step = Math.min(30_000, Math.max(baseMs, elapsedMs / 10));
-    return Math.round(step * (0.5 + random() / 2));
-}
 /** An error that says how it should be treated. */
 class ClassifiedError extends Error {
     outcome;
@@ -38173,50 +37966,295 @@ class ClassifiedError extends Error {
         this.name = 'ClassifiedError';
     }
 }
-/** Retries of single registry requests, each announced through `log`; `alsoAbsent` for reads of what was just pushed. */
-function requestRetries(retries, backoff, log, alsoAbsent = false) {
-    return {
-        retries,
-        backoff,
-        retryOn: alsoAbsent ? ['transient', 'absent'] : ['transient'],
-        onRetry: (e, attempt, delay) => log(`${e.message}; retry ${attempt} in ${delay} ms`)
-    };
-}
-/** Waits, or stops early (without error) when the signal is aborted. */
-const sleep = (ms, signal) => new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-    });
-});
-/** Runs `fn`, retrying only transient failures, at most `retries` more times. */
-async function withRetries(fn, options) {
-    const wait = options.sleep ?? sleep;
-    for (let attempt = 0;; attempt++) {
-        try {
-            return await fn();
-        }
-        catch (error) {
-            const retryable = options.retryOn ?? ['transient'];
-            if (!(error instanceof ClassifiedError) || !retryable.includes(error.outcome) || attempt >= options.retries)
-                throw error;
-            const delay = retryDelay(attempt, options.backoff, error.retryAfterMs, options.random);
-            options.onRetry?.(error, attempt + 1, delay);
-            await wait(delay);
-        }
+/**
+ * What a registry sent for a digest is not what hashes to that digest: a broken proxy or a
+ * tampered answer. Fatal: asking again cannot make wrong bytes right.
+ */
+class DigestMismatchError extends ClassifiedError {
+    reference;
+    expected;
+    actual;
+    constructor(reference, expected, actual) {
+        super(`${reference}: the registry sent content whose digest is ${actual}, not ${expected}`, 'fatal');
+        this.reference = reference;
+        this.expected = expected;
+        this.actual = actual;
+        this.name = 'DigestMismatchError';
     }
 }
 
-;// CONCATENATED MODULE: ./src/registry.ts
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./src/runtime/process.ts
 
 
-const MANIFEST_TYPES = [
-    'application/vnd.oci.image.index.v1+json',
-    'application/vnd.docker.distribution.manifest.list.v2+json',
-    'application/vnd.oci.image.manifest.v1+json',
-    'application/vnd.docker.distribution.manifest.v2+json'
-].join(', ');
+const running = new Set();
+/**
+ * Starts a command. `stop` ends the whole process tree, not just the child: the docker CLI runs
+ * `docker-buildx` in a process group of its own and outlives a SIGTERM, so killing only the CLI
+ * would leave the build (and its cache export) running.
+ */
+function startProcess(command, args, options = {}) {
+    const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let stopped = false;
+    const pending = { out: '', err: '' };
+    const feed = (which, chunk) => {
+        const text = chunk.toString('utf8');
+        if (which === 'out')
+            stdout += text;
+        else
+            stderr += text;
+        if (options.stream)
+            (which === 'out' ? process.stdout : process.stderr).write(text);
+        if (!options.onLine)
+            return;
+        const parts = (pending[which] + text).split(/\r?\n/);
+        pending[which] = parts.pop() ?? '';
+        for (const line of parts)
+            options.onLine(line);
+    };
+    child.stdout.on('data', (c) => feed('out', c));
+    child.stderr.on('data', (c) => feed('err', c));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
+    const done = new Promise((resolve) => {
+        child.on('error', (error) => {
+            stderr += `${error.message}\n`;
+            resolve({ code: 127, stdout, stderr, stopped });
+        });
+        child.on('close', (code, signal) => {
+            for (const which of ['out', 'err'])
+                if (pending[which])
+                    options.onLine?.(pending[which]);
+            resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, stopped });
+        });
+    });
+    const handle = {
+        done,
+        stop: async () => {
+            stopped = true;
+            if (child.pid !== undefined)
+                await killTree(child.pid, done);
+            await done;
+        }
+    };
+    running.add(handle);
+    void done.then(() => running.delete(handle));
+    return handle;
+}
+/** Stops every command still running (cancellation of the job). */
+async function stopAll() {
+    await Promise.all([...running].map((p) => p.stop()));
+}
+/** Pids of every descendant of `pid`, children first, read from /proc (empty where there is none). */
+function descendants(pid, procRoot = '/proc') {
+    const children = new Map();
+    let entries = [];
+    try {
+        entries = (0,external_node_fs_.readdirSync)(procRoot).filter((e) => /^\d+$/.test(e));
+    }
+    catch {
+        return [];
+    }
+    for (const entry of entries) {
+        try {
+            // the command name is in parentheses and may hold spaces: the ppid follows the last ')'
+            const stat = (0,external_node_fs_.readFileSync)(`${procRoot}/${entry}/stat`, 'utf8');
+            const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+            children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+        }
+        catch {
+            // the process ended while we looked
+        }
+    }
+    const found = [];
+    const walk = (p) => {
+        for (const c of children.get(p) ?? []) {
+            found.push(c);
+            walk(c);
+        }
+    };
+    walk(pid);
+    return found;
+}
+function signal(pids, sig) {
+    for (const pid of pids) {
+        try {
+            process.kill(pid, sig);
+        }
+        catch {
+            // already gone
+        }
+    }
+}
+/**
+ * SIGINT first (buildx then cancels the build in BuildKit and leaves cleanly), SIGKILL to whatever
+ * is left after a grace period.
+ */
+async function killTree(pid, done, graceMs = 5_000) {
+    const tree = [pid, ...descendants(pid)];
+    signal(tree.slice(1), 'SIGINT');
+    signal([pid], 'SIGINT');
+    const ended = await Promise.race([done.then(() => true), new Promise((r) => setTimeout(() => r(false), graceMs).unref())]);
+    // the CLI may have ended while a plugin it started goes on: look again
+    const left = [pid, ...tree.slice(1), ...descendants(pid)].filter((p) => isAlive(p));
+    if (!ended || left.length > 0)
+        signal(left, 'SIGKILL');
+}
+/** Running, and not a zombie waiting for a parent that may never reap it. */
+function isAlive(pid) {
+    try {
+        process.kill(pid, 0);
+    }
+    catch {
+        return false;
+    }
+    try {
+        const stat = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    }
+    catch {
+        return true;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/runtime/docker.ts
+
+
+
+
+
+/** Quotes an argv for display, so a printed command can be pasted into a shell. */
+function shellQuote(argv) {
+    return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+/**
+ * The only door to the docker CLI. `probe` runs read-only commands even in dry-run;
+ * `run` changes state, so in dry-run it prints the exact command and runs nothing.
+ */
+class Docker {
+    dryRun;
+    /** every command `run` was asked for, in order: the plan a dry-run prints */
+    planned = [];
+    constructor(dryRun) {
+        this.dryRun = dryRun;
+    }
+    async probe(args) {
+        return this.exec(args, {});
+    }
+    async run(args, options = {}) {
+        const line = `docker ${shellQuote(args)}${options.input !== undefined ? ' < (secret on stdin)' : ''}`;
+        this.planned.push(line);
+        if (this.dryRun) {
+            lib_core/* info */.pq(`[dry-run] ${line}`);
+            return { code: 0, stdout: '', stderr: '' };
+        }
+        return this.exec(args, options);
+    }
+    /** Like `run`, but a non-zero exit becomes a ClassifiedError built from the command's last error lines. */
+    async mustRun(what, args, options = {}) {
+        const result = await this.run(args, options);
+        if (result.code !== 0 && !result.stopped) {
+            const output = `${result.stdout}\n${result.stderr}`;
+            const reason = lastErrorLines(result.stderr || result.stdout);
+            const outcome = options.classify ? options.classify(output, reason) : classifyDockerOutput(reason);
+            throw new ClassifiedError(`${what} failed: ${reason}`, outcome);
+        }
+        return result;
+    }
+    async exec(args, options) {
+        if (options.stream)
+            lib_core/* info */.pq(`[command]docker ${shellQuote(args)}`);
+        const onLine = options.onLine;
+        let stoppedByCaller = false;
+        const child = startProcess('docker', args, {
+            input: options.input,
+            stream: options.stream,
+            onLine: onLine &&
+                ((line) => onLine(line, () => {
+                    stoppedByCaller = true;
+                    void child.stop();
+                }))
+        });
+        const { code, stdout, stderr } = await child.done;
+        return { code, stdout, stderr, stopped: stoppedByCaller };
+    }
+}
+/** What a failed docker command said last: buildx ends with `ERROR: ...`, the CLI with `Error ...`. */
+function lastErrorLines(text) {
+    const all = text
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter(Boolean);
+    const errors = all.filter((l) => /^(error|ERROR)\b/.test(l) || /^#\d+ ERROR:/.test(l));
+    const chosen = errors.length ? errors.slice(-2) : all.slice(-2);
+    return chosen.join(' | ').slice(0, 600) || 'no output';
+}
+/** Where the docker CLI keeps config.json (logins, the current context). */
+function dockerConfigDir(env) {
+    return env.DOCKER_CONFIG || (0,external_node_path_.join)((0,external_node_os_.homedir)(), '.docker');
+}
+
+;// CONCATENATED MODULE: ./src/runtime/log.ts
+
+/**
+ * Runs `fn` inside a collapsed log group. The group is closed even when `fn` throws, so the
+ * job's final error lands outside it, where the reader sees it.
+ */
+async function group(title, fn) {
+    lib_core/* startGroup */.Oh(title);
+    try {
+        return await fn();
+    }
+    finally {
+        lib_core/* endGroup */.N4();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/runtime/state.ts
+
+const KEY = 'brokkr';
+/** Saves the whole state again: each save replaces the last, so the post step sees the latest. */
+function saveState(state) {
+    lib_core/* saveState */.LZ(KEY, JSON.stringify(state));
+}
+function loadState() {
+    const text = core.getState(KEY);
+    if (!text)
+        return {};
+    try {
+        return JSON.parse(text);
+    }
+    catch {
+        return {};
+    }
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/model/oci.ts
+// OCI and Docker media types and the shapes of what a registry holds: the one place they are defined.
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+/** Every manifest type we read, as an Accept header: indexes first. */
+const MANIFEST_ACCEPT = [OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST].join(', ');
+const INDEX_TYPES = new Set([OCI_INDEX, DOCKER_MANIFEST_LIST]);
+function isIndex(manifest) {
+    return INDEX_TYPES.has(manifest.mediaType) || Array.isArray(manifest.json?.manifests);
+}
+/** Is this reference a digest (`sha256:<hex>`) rather than a tag? */
+function isDigest(reference) {
+    return /^sha256:[0-9a-f]{64}$/.test(reference);
+}
+
+;// CONCATENATED MODULE: ./src/registry/client.ts
+
+
+
 /** Registries on the loopback interface speak plain http, as docker itself assumes. */
 function registryBaseUrl(host) {
     const name = host.replace(/:\d+$/, '');
@@ -38276,9 +38314,12 @@ class RegistryClient {
     }
     async manifest(reference) {
         const what = this.describe(reference);
-        const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, { headers: { Accept: MANIFEST_TYPES }, what });
+        const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, { headers: { Accept: MANIFEST_ACCEPT }, what });
         const body = await readBody(res, what);
-        const digest = `sha256:${(0,external_node_crypto_.createHash)('sha256').update(body).digest('hex')}`;
+        const digest = sha256(body);
+        // asked by digest, the bytes must hash to it: a tag may move, a digest may not
+        if (isDigest(reference) && digest !== reference)
+            throw new DigestMismatchError(what, reference, digest);
         let json;
         try {
             json = JSON.parse(body.toString('utf8'));
@@ -38292,7 +38333,10 @@ class RegistryClient {
     async blobJson(digest) {
         const what = this.describe(digest);
         const res = await this.request(`/v2/${this.repository}/blobs/${digest}`, { what });
-        const text = (await readBody(res, what)).toString('utf8');
+        const body = await readBody(res, what);
+        if (digest.startsWith('sha256:') && sha256(body) !== digest)
+            throw new DigestMismatchError(what, digest, sha256(body));
+        const text = body.toString('utf8');
         try {
             return JSON.parse(text);
         }
@@ -38442,6 +38486,9 @@ class RegistryClient {
         return true;
     }
 }
+function sha256(bytes) {
+    return `sha256:${(0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex')}`;
+}
 /** Reads a whole body; a connection that drops halfway is a transient failure like any other. */
 async function readBody(res, what) {
     try {
@@ -38458,27 +38505,7 @@ function networkReason(error) {
     return e?.cause?.code || e?.cause?.message || e?.message || String(error);
 }
 
-;// CONCATENATED MODULE: ./src/state.ts
-
-const KEY = 'brokkr';
-/** Saves the whole state again: each save replaces the last, so the post step sees the latest. */
-function saveState(state) {
-    lib_core/* saveState */.LZ(KEY, JSON.stringify(state));
-}
-function loadState() {
-    const text = core.getState(KEY);
-    if (!text)
-        return {};
-    try {
-        return JSON.parse(text);
-    }
-    catch {
-        return {};
-    }
-}
-
-;// CONCATENATED MODULE: ./src/auth.ts
-
+;// CONCATENATED MODULE: ./src/registry/auth.ts
 
 
 
@@ -38520,9 +38547,11 @@ function credentialsFromDockerConfig(registry, env) {
 function registryCredentials(config, env) {
     return config.credentials.password ? config.credentials : credentialsFromDockerConfig(config.registry, env);
 }
+function loginArgv(registry, username) {
+    return ['login', registry, '--username', username, '--password-stdin'];
+}
 /** `docker login` with the secret on stdin; wrong credentials fail at once, a flaky registry is retried. */
-async function login(docker, registry, credentials, retries, backoff) {
-    const options = { retries, backoff, onRetry: (e, attempt, delay) => lib_core/* warning */.$e(`${e.message}; try ${attempt + 1} in ${delay} ms`) };
+async function login(docker, registry, credentials, retry) {
     const verifier = new RegistryClient(registry, registry, credentials);
     const attempt = async () => {
         try {
@@ -38538,7 +38567,7 @@ async function login(docker, registry, credentials, retries, backoff) {
         }
     };
     try {
-        await withRetries(attempt, options);
+        await retry.run(attempt, { warn: true });
     }
     catch (error) {
         throw explainAuthFailure(error, registry);
@@ -38549,7 +38578,7 @@ async function login(docker, registry, credentials, retries, backoff) {
  * registry when pushing, and to Docker Hub, for its pull limits, whenever both Docker Hub inputs are
  * set, pull requests from the same repository included (they pull just as much). Forks never log in.
  */
-async function logins(config, docker, { push, fromFork }, state, backoff) {
+async function logins(config, docker, { push, fromFork }, state, retry) {
     const hub = config.dockerHub;
     if (fromFork) {
         if (hub.username || hub.password)
@@ -38572,470 +38601,28 @@ async function logins(config, docker, { push, fromFork }, state, backoff) {
     }
     if (wanted.length === 0)
         return;
-    lib_core/* startGroup */.Oh('Login');
-    for (const [registry, credentials] of wanted) {
-        try {
-            await login(docker, registry, credentials, config.retries, backoff);
+    await group('Login', async () => {
+        for (const [registry, credentials] of wanted) {
+            try {
+                await login(docker, registry, credentials, retry);
+            }
+            catch (error) {
+                // the Docker Hub login only lifts pull limits: without it the build may still work
+                if (registry !== 'docker.io' || registry === config.registry)
+                    throw error;
+                lib_core/* warning */.$e(`Docker Hub login failed, going on without it (pulls may hit rate limits): ${error.message}`);
+                continue;
+            }
+            if (!config.dryRun) {
+                state.logins = [...(state.logins ?? []), registry];
+                saveState(state);
+            }
+            lib_core/* info */.pq(`${config.dryRun ? 'would log in' : 'logged in'} to ${registry} as ${credentials.username}`);
         }
-        catch (error) {
-            // the Docker Hub login only lifts pull limits: without it the build may still work
-            if (registry !== 'docker.io' || registry === config.registry)
-                throw error;
-            lib_core/* warning */.$e(`Docker Hub login failed, going on without it (pulls may hit rate limits): ${error.message}`);
-            continue;
-        }
-        if (!config.dryRun) {
-            state.logins = [...(state.logins ?? []), registry];
-            saveState(state);
-        }
-        lib_core/* info */.pq(`${config.dryRun ? 'would log in' : 'logged in'} to ${registry} as ${credentials.username}`);
-    }
-    lib_core/* endGroup */.N4();
-}
-
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./src/process.ts
-
-
-const running = new Set();
-/**
- * Starts a command. `stop` ends the whole process tree, not just the child: the docker CLI runs
- * `docker-buildx` in a process group of its own and outlives a SIGTERM, so killing only the CLI
- * would leave the build (and its cache export) running.
- */
-function startProcess(command, args, options = {}) {
-    const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let stopped = false;
-    const pending = { out: '', err: '' };
-    const feed = (which, chunk) => {
-        const text = chunk.toString('utf8');
-        if (which === 'out')
-            stdout += text;
-        else
-            stderr += text;
-        if (options.stream)
-            (which === 'out' ? process.stdout : process.stderr).write(text);
-        if (!options.onLine)
-            return;
-        const parts = (pending[which] + text).split(/\r?\n/);
-        pending[which] = parts.pop() ?? '';
-        for (const line of parts)
-            options.onLine(line);
-    };
-    child.stdout.on('data', (c) => feed('out', c));
-    child.stderr.on('data', (c) => feed('err', c));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
-    const done = new Promise((resolve) => {
-        child.on('error', (error) => {
-            stderr += `${error.message}\n`;
-            resolve({ code: 127, stdout, stderr, stopped });
-        });
-        child.on('close', (code, signal) => {
-            for (const which of ['out', 'err'])
-                if (pending[which])
-                    options.onLine?.(pending[which]);
-            resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, stopped });
-        });
     });
-    const handle = {
-        done,
-        stop: async () => {
-            stopped = true;
-            if (child.pid !== undefined)
-                await killTree(child.pid, done);
-            await done;
-        }
-    };
-    running.add(handle);
-    void done.then(() => running.delete(handle));
-    return handle;
-}
-/** Stops every command still running (cancellation of the job). */
-async function stopAll() {
-    await Promise.all([...running].map((p) => p.stop()));
-}
-/** Pids of every descendant of `pid`, children first, read from /proc (empty where there is none). */
-function descendants(pid, procRoot = '/proc') {
-    const children = new Map();
-    let entries = [];
-    try {
-        entries = (0,external_node_fs_.readdirSync)(procRoot).filter((e) => /^\d+$/.test(e));
-    }
-    catch {
-        return [];
-    }
-    for (const entry of entries) {
-        try {
-            // the command name is in parentheses and may hold spaces: the ppid follows the last ')'
-            const stat = (0,external_node_fs_.readFileSync)(`${procRoot}/${entry}/stat`, 'utf8');
-            const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-            children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-        }
-        catch {
-            // the process ended while we looked
-        }
-    }
-    const found = [];
-    const walk = (p) => {
-        for (const c of children.get(p) ?? []) {
-            found.push(c);
-            walk(c);
-        }
-    };
-    walk(pid);
-    return found;
-}
-function signal(pids, sig) {
-    for (const pid of pids) {
-        try {
-            process.kill(pid, sig);
-        }
-        catch {
-            // already gone
-        }
-    }
-}
-/**
- * SIGINT first (buildx then cancels the build in BuildKit and leaves cleanly), SIGKILL to whatever
- * is left after a grace period.
- */
-async function killTree(pid, done, graceMs = 5_000) {
-    const tree = [pid, ...descendants(pid)];
-    signal(tree.slice(1), 'SIGINT');
-    signal([pid], 'SIGINT');
-    const ended = await Promise.race([done.then(() => true), new Promise((r) => setTimeout(() => r(false), graceMs).unref())]);
-    // the CLI may have ended while a plugin it started goes on: look again
-    const left = [pid, ...tree.slice(1), ...descendants(pid)].filter((p) => isAlive(p));
-    if (!ended || left.length > 0)
-        signal(left, 'SIGKILL');
-}
-/** Running, and not a zombie waiting for a parent that may never reap it. */
-function isAlive(pid) {
-    try {
-        process.kill(pid, 0);
-    }
-    catch {
-        return false;
-    }
-    try {
-        const stat = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, 'utf8');
-        return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-    }
-    catch {
-        return true;
-    }
 }
 
-;// CONCATENATED MODULE: ./src/docker.ts
-
-
-
-/** Quotes an argv for display, so a printed command can be pasted into a shell. */
-function shellQuote(argv) {
-    return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
-}
-/**
- * The only door to the docker CLI. `probe` runs read-only commands even in dry-run;
- * `run` changes state, so in dry-run it prints the exact command and runs nothing.
- */
-class Docker {
-    dryRun;
-    /** every command `run` was asked for, in order: the plan a dry-run prints */
-    planned = [];
-    constructor(dryRun) {
-        this.dryRun = dryRun;
-    }
-    async probe(args) {
-        return this.exec(args, {});
-    }
-    async run(args, options = {}) {
-        const line = `docker ${shellQuote(args)}${options.input !== undefined ? ' < (secret on stdin)' : ''}`;
-        this.planned.push(line);
-        if (this.dryRun) {
-            lib_core/* info */.pq(`[dry-run] ${line}`);
-            return { code: 0, stdout: '', stderr: '' };
-        }
-        return this.exec(args, options);
-    }
-    /** Like `run`, but a non-zero exit becomes a ClassifiedError built from the command's last error lines. */
-    async mustRun(what, args, options = {}) {
-        const result = await this.run(args, options);
-        if (result.code !== 0 && !result.stopped) {
-            const output = `${result.stdout}\n${result.stderr}`;
-            const reason = lastErrorLines(result.stderr || result.stdout);
-            const outcome = options.classify ? options.classify(output, reason) : classifyDockerOutput(reason);
-            throw new ClassifiedError(`${what} failed: ${reason}`, outcome);
-        }
-        return result;
-    }
-    async exec(args, options) {
-        if (options.stream)
-            lib_core/* info */.pq(`[command]docker ${shellQuote(args)}`);
-        const onLine = options.onLine;
-        let stoppedByCaller = false;
-        const child = startProcess('docker', args, {
-            input: options.input,
-            stream: options.stream,
-            onLine: onLine &&
-                ((line) => onLine(line, () => {
-                    stoppedByCaller = true;
-                    void child.stop();
-                }))
-        });
-        const { code, stdout, stderr } = await child.done;
-        return { code, stdout, stderr, stopped: stoppedByCaller };
-    }
-}
-/** What a failed docker command said last: buildx ends with `ERROR: ...`, the CLI with `Error ...`. */
-function lastErrorLines(text) {
-    const all = text
-        .split(/\r?\n/)
-        .map((l) => l.trim())
-        .filter(Boolean);
-    const errors = all.filter((l) => /^(error|ERROR)\b/.test(l) || /^#\d+ ERROR:/.test(l));
-    const chosen = errors.length ? errors.slice(-2) : all.slice(-2);
-    return chosen.join(' | ').slice(0, 600) || 'no output';
-}
-
-;// CONCATENATED MODULE: ./src/local-cache.ts
-
-
-
-/** @actions/cache is large and only `cache: local` needs it: load it on demand to keep start-up fast. */
-async function actionsCache() {
-    return __nccwpck_require__.e(/* import() */ 691).then(__nccwpck_require__.bind(__nccwpck_require__, 1691));
-}
-function localCacheKey(prefix, env) {
-    return `${prefix}${env.GITHUB_RUN_ID || Date.now()}-${env.GITHUB_RUN_ATTEMPT || '1'}`;
-}
-/** Restores the newest cache saved under the prefix; a miss or an outage only means a cold build. */
-async function restoreLocalCache(dir, key, prefix) {
-    const cache = await actionsCache();
-    if (!cache.isFeatureAvailable()) {
-        lib_core/* warning */.$e('cache: local needs the GitHub Actions cache service, which is not available here; building without a cache');
-        return undefined;
-    }
-    try {
-        const hit = await cache.restoreCache([dir], key, [prefix]);
-        lib_core/* info */.pq(hit ? `Restored local build cache ${hit} into ${dir}` : `No local build cache under ${prefix}* yet`);
-        return hit;
-    }
-    catch (error) {
-        lib_core/* warning */.$e(`Restoring the local build cache failed, building without it: ${error.message}`);
-        return undefined;
-    }
-}
-function hasLocalCache(dir) {
-    return (0,external_node_fs_.existsSync)((0,external_node_path_.join)(dir, 'index.json'));
-}
-/** Post step: the fresh export replaces the restored directory, then is saved under a new key. */
-async function saveLocalCache(dir, exportDir, key) {
-    if (!hasLocalCache(exportDir)) {
-        core.info(`No exported build cache in ${exportDir}; nothing to save`);
-        return;
-    }
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(exportDir, dir);
-    const cache = await actionsCache();
-    try {
-        const id = await cache.saveCache([dir], key);
-        core.info(id !== -1 ? `Saved local build cache as ${key}` : `Local build cache ${key} was not saved`);
-    }
-    catch (error) {
-        core.warning(`Saving the local build cache failed (the next build will be colder): ${error.message}`);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/duration.ts
-const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-/** Parses `500ms`, `1s`, `2m`, `1m30s` or a bare number of seconds into milliseconds; undefined when malformed. */
-function parseDuration(text) {
-    const t = text.trim();
-    if (/^\d+(\.\d+)?$/.test(t))
-        return Math.round(Number(t) * 1000);
-    if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(t))
-        return undefined;
-    let total = 0;
-    for (const [, value, , unit] of t.matchAll(/(\d+(\.\d+)?)(ms|s|m|h)/g))
-        total += Number(value) * UNITS[unit];
-    return Math.round(total);
-}
-function formatDuration(ms) {
-    return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
-}
-
-;// CONCATENATED MODULE: ./src/qemu.ts
-
-
-/** Is an emulator for this platform registered with binfmt_misc and enabled? */
-function binfmtRegistered(platform, root = '/proc/sys/fs/binfmt_misc') {
-    const entry = `${root}/qemu-${qemuName(platform)}`;
-    if (!(0,external_node_fs_.existsSync)(entry))
-        return false;
-    try {
-        return (0,external_node_fs_.readFileSync)(entry, 'utf8').startsWith('enabled');
-    }
-    catch {
-        return false;
-    }
-}
-/** Install an emulator only for a foreign target arch that binfmt cannot already run. */
-function decideQemu(config, platform, nodeArch, registered) {
-    const native = nativeArchitectures(nodeArch).includes(platform.architecture);
-    if (config.qemu === 'false')
-        return { install: false, emulated: !native, reason: 'qemu: false' };
-    if (config.qemu === 'true')
-        return { install: true, emulated: !native, reason: 'qemu: true' };
-    if (config.driver === 'remote')
-        return { install: false, emulated: false, reason: 'remote builder: emulation is its own business' };
-    if (native)
-        return { install: false, emulated: false, reason: `native: the runner is ${nodeArch}` };
-    if (registered)
-        return { install: false, emulated: true, reason: `binfmt already emulates ${platform.architecture}` };
-    return { install: true, emulated: true, reason: `${platform.architecture} is foreign to this ${nodeArch} runner` };
-}
-
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: ./src/verify.ts
-
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-const INDEX_TYPES = new Set([OCI_INDEX, 'application/vnd.docker.distribution.manifest.list.v2+json']);
-function isIndex(manifest) {
-    return INDEX_TYPES.has(manifest.mediaType) || Array.isArray(manifest.json?.manifests);
-}
-/** BuildKit stores provenance and SBOM as extra index entries; they are not platforms. */
-function isAttestation(d) {
-    return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || (d.platform?.os === 'unknown' && d.platform?.architecture === 'unknown');
-}
-function platformEntries(index) {
-    return (index?.manifests ?? []).filter((d) => !isAttestation(d));
-}
-function describe(p) {
-    return p ? formatPlatform(normalizePlatform(p)) : 'an unknown platform';
-}
-/**
- * For an arch image `<sha>-<arch>` (a single manifest, or an index of one platform plus attestations),
- * the digest of the one platform manifest, or a problem naming what was found instead.
- */
-function pickPlatformManifest(ref, answer, expected) {
-    if (!isIndex(answer))
-        return { digest: answer.digest };
-    const entries = platformEntries(answer.json);
-    if (entries.length !== 1) {
-        const found = entries.map((d) => describe(d.platform)).join(', ') || 'no platform';
-        return { problem: `${ref} holds ${found}; expected exactly ${describe(expected)}` };
-    }
-    const [entry] = entries;
-    // an entry without a platform would enter the multi-arch index unnamed
-    if (!entry.platform)
-        return { problem: `${ref} holds an image without a platform; expected ${describe(expected)}` };
-    if (!samePlatform(entry.platform, expected)) {
-        return { problem: `${ref} is ${describe(entry.platform)}, expected ${describe(expected)}` };
-    }
-    return { digest: entry.digest };
-}
-/** The image config says which platform the binaries are for: it is the proof, not the tag. */
-function configPlatformProblem(ref, config, expected) {
-    if (!config || typeof config.os !== 'string' || typeof config.architecture !== 'string') {
-        return `${ref} has no os/architecture in its image config`;
-    }
-    const actual = { os: config.os, architecture: config.architecture, variant: config.variant };
-    return samePlatform(actual, expected) ? undefined : `${ref} is ${describe(actual)}, expected ${describe(expected)}`;
-}
-/** What was pushed must hold exactly the expected platforms, each the very manifest we verified. */
-function pushedIndexProblem(ref, answer, sources) {
-    if (!isIndex(answer))
-        return `${ref} is a single-platform manifest, not a multi-arch index`;
-    const entries = platformEntries(answer.json);
-    const expected = sources.map((s) => describe(s.platform)).sort();
-    const found = entries.map((d) => describe(d.platform)).sort();
-    if (JSON.stringify(expected) !== JSON.stringify(found)) {
-        return `${ref} holds ${found.join(', ') || 'no platform'}; expected exactly ${expected.join(', ')}`;
-    }
-    for (const source of sources) {
-        const entry = entries.find((d) => d.platform && samePlatform(d.platform, source.platform));
-        if (entry?.digest !== source.manifestDigest) {
-            return `${ref} points ${describe(source.platform)} at ${entry?.digest}, expected ${source.manifestDigest}`;
-        }
-    }
-    return undefined;
-}
-/**
- * The multi-arch index: every entry of every arch image (platform manifests and their
- * attestations), in the order of `platforms`. Serialised the same way every time, so two jobs
- * assembling the same sources push the same digest.
- */
-function composeIndex(sources) {
-    const manifests = sources.flatMap(({ answer, platform }) => isIndex(answer)
-        ? answer.json.manifests
-        : [{ mediaType: answer.mediaType, digest: answer.digest, size: answer.size, platform: normalizePlatform(platform) }]);
-    return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
-}
-function listPlatforms(answer) {
-    return platformEntries(answer.json).map((d) => describe(d.platform));
-}
-
-;// CONCATENATED MODULE: ./src/push.ts
-
-
-
-
-
-
-/** at most this many blob uploads at once */
-const UPLOAD_CONCURRENCY = 4;
-/**
- * Pushes what BuildKit exported to an OCI layout directory under one tag: blobs first, then
- * manifests by digest, the tag last, so the tag never points at something incomplete. Every
- * request is retried on its own (BuildKit's own push gives up a whole push on one 5xx).
- * Returns the digest the tag now points at.
- */
-async function pushLayout(client, layoutDir, tag, retry) {
-    const blobPath = (digest) => (0,external_node_path_.join)(layoutDir, 'blobs', ...digest.split(':'));
-    const read = (digest) => (0,external_node_fs_.readFileSync)(blobPath(digest));
-    const again = (fn) => withRetries(fn, retry);
-    let uploaded = 0;
-    let present = 0;
-    async function pushBlob(d) {
-        if (await again(() => client.hasBlob(d.digest))) {
-            present++;
-            return;
-        }
-        const size = (0,external_node_fs_.statSync)(blobPath(d.digest)).size;
-        await again(() => client.uploadBlob(d.digest, size, () => external_node_stream_.Readable.toWeb((0,external_node_fs_.createReadStream)(blobPath(d.digest)))));
-        uploaded++;
-    }
-    async function pushManifest(d, reference) {
-        const body = read(d.digest);
-        const json = JSON.parse(body.toString('utf8'));
-        if (isIndex({ mediaType: d.mediaType ?? '', json })) {
-            for (const child of json.manifests)
-                await pushManifest(child, child.digest);
-        }
-        else {
-            await inBatches([json.config, ...json.layers], UPLOAD_CONCURRENCY, pushBlob);
-        }
-        await again(() => client.putManifest(reference, d.mediaType ?? json.mediaType, body));
-    }
-    const layout = JSON.parse((0,external_node_fs_.readFileSync)((0,external_node_path_.join)(layoutDir, 'index.json'), 'utf8'));
-    const top = layout.manifests?.[0];
-    if (!top)
-        throw new Error(`the OCI layout in ${layoutDir} holds no image`);
-    await pushManifest(top, tag);
-    lib_core/* info */.pq(`pushed ${client.image}:${tag}@${top.digest} (${uploaded} blobs uploaded, ${present} already there)`);
-    return top.digest;
-}
-async function inBatches(items, size, fn) {
-    for (let i = 0; i < items.length; i += size)
-        await Promise.all(items.slice(i, i + size).map(fn));
-}
-
-;// CONCATENATED MODULE: ./src/buildkit-log.ts
+;// CONCATENATED MODULE: ./src/build/buildkit-log.ts
 
 // Reading BuildKit's plain progress log: `#N <title>` opens a step, `#N DONE|CACHED|ERROR: ...` ends it.
 /**
@@ -39128,32 +38715,666 @@ function refusedLegacyCacheProtocol(log) {
     return /legacy service is shutting down|gha-cache-sunset|twirp error bad_route|"code":"bad_route"/i.test(log);
 }
 
-;// CONCATENATED MODULE: ./src/summary.ts
+;// CONCATENATED MODULE: ./src/build/attempts.ts
 
 
-/** One job-summary table per run: a row per fact, so build and manifest runs read alike. */
-async function writeSummary(title, rows, startedAt) {
-    // outside a runner (a plain `node dist/index.js`) there is no summary file: nothing to write
-    if (!process.env.GITHUB_STEP_SUMMARY)
+function firstAttempt(push, layoutDir) {
+    return { output: push ? { kind: 'push' } : { kind: 'none' }, exportCache: true, layoutAllowed: true, layoutDir };
+}
+/** What the engine may refuse: the docker driver on the classic image store exports neither cache nor layouts. */
+const NO_CACHE_EXPORT = /cache export is not supported/i;
+const NO_LAYOUT_EXPORT = /oci exporter is not supported|exporter "?oci"? is not supported|not supported for the docker driver/i;
+/**
+ * The attempt after a failed one, or the outcome when retrying is pointless. BuildKit's own push
+ * comes first; when the registry fails it mid-push, the next try exports an OCI layout instead,
+ * for our request-by-request pusher. An engine that cannot export cache or layouts is met
+ * halfway rather than failed. Pure: whether another try is left is the retry policy's business.
+ */
+function nextAttempt(previous, failure) {
+    const { log, errorText } = failure;
+    const base = { output: previous.output, exportCache: previous.exportCache, layoutAllowed: previous.layoutAllowed, layoutDir: previous.layoutDir };
+    // a refused push stays refused whichever way we push
+    if (classifyDockerOutput(errorText) === 'auth')
+        return { final: 'auth' };
+    if (previous.exportCache && NO_CACHE_EXPORT.test(errorText))
+        return { ...base, exportCache: false, change: 'no-cache-export' };
+    if (previous.output.kind === 'layout' && NO_LAYOUT_EXPORT.test(errorText)) {
+        return { ...base, output: { kind: 'push' }, layoutAllowed: false, change: 'push-again' };
+    }
+    if (previous.output.kind === 'push' && previous.layoutAllowed && failedWhilePushing(log, errorText)) {
+        return { ...base, output: { kind: 'layout', dir: previous.layoutDir }, change: 'layout' };
+    }
+    const outcome = classifyBuildFailure(log, errorText);
+    return outcome === 'transient' ? { ...base, change: 'again' } : { final: outcome };
+}
+function isFinal(next) {
+    return 'final' in next;
+}
+/** Said after the retry line, so the log tells why the next try differs. */
+const CHANGE_NOTES = {
+    layout: 'exporting an OCI layout to push request by request',
+    'no-cache-export': 'this engine cannot export build cache (docker driver on the classic image store): building without --cache-to',
+    'push-again': 'this engine cannot export an OCI layout: pushing with BuildKit again',
+    again: 'layers come from cache'
+};
+
+;// CONCATENATED MODULE: ./src/model/duration.ts
+const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** Parses `500ms`, `1s`, `2m`, `1m30s` or a bare number of seconds into milliseconds; undefined when malformed. */
+function parseDuration(text) {
+    const t = text.trim();
+    if (/^\d+(\.\d+)?$/.test(t))
+        return Math.round(Number(t) * 1000);
+    if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(t))
+        return undefined;
+    let total = 0;
+    for (const [, value, , unit] of t.matchAll(/(\d+(\.\d+)?)(ms|s|m|h)/g))
+        total += Number(value) * UNITS[unit];
+    return Math.round(total);
+}
+function formatDuration(ms) {
+    return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+;// CONCATENATED MODULE: ./src/build/cache.ts
+
+
+
+
+
+
+/** The runner hands the cache service's address and token only to actions; without them buildx drops type=gha silently. */
+function ghaCacheAvailable(env) {
+    return Boolean(env.ACTIONS_RUNTIME_TOKEN && (env.ACTIONS_CACHE_URL || env.ACTIONS_RESULTS_URL));
+}
+function planCache(config, push, env, localDir) {
+    const scope = config.cacheScope;
+    switch (config.cache) {
+        case 'none':
+            return { backend: 'none', status: 'off', from: [], to: [], note: 'none' };
+        case 'gha':
+            if (!ghaCacheAvailable(env)) {
+                return {
+                    backend: 'gha',
+                    status: 'unavailable',
+                    from: [],
+                    to: [],
+                    note: 'cache: gha was asked for, but the GitHub Actions cache service is not available (no ACTIONS_RUNTIME_TOKEN and ACTIONS_CACHE_URL/ACTIONS_RESULTS_URL; under act, pass --artifact-server-path); building without a cache'
+                };
+            }
+            return {
+                backend: 'gha',
+                status: 'on',
+                from: [`type=gha,scope=${scope}`],
+                to: [`type=gha,scope=${scope},mode=max,ignore-error=true`],
+                note: `gha scope ${scope}`
+            };
+        case 'registry': {
+            const ref = `${config.image}:buildcache-${archTag(config.platform)}`;
+            return {
+                backend: 'registry',
+                status: 'on',
+                from: [`type=registry,ref=${ref}`],
+                // writing the cache needs the login that only pushing builds do
+                to: push ? [`type=registry,ref=${ref},mode=max,ignore-error=true`] : [],
+                note: `registry ${ref}${push ? '' : ' (read only: not pushing)'}`
+            };
+        }
+        case 'local': {
+            const exportDir = `${localDir}-next`;
+            return {
+                backend: 'local',
+                status: 'on',
+                from: [`type=local,src=${localDir}`],
+                // a fresh directory each build, swapped in by the post step, so old blobs do not pile up
+                to: [`type=local,dest=${exportDir},mode=max,ignore-error=true`],
+                localDir,
+                localExportDir: exportDir,
+                note: `local ${localDir}, saved to the Actions cache as ${localCacheKeyPrefix(scope)}*`
+            };
+        }
+    }
+}
+function localCacheKeyPrefix(scope) {
+    return `brokkr-buildx-${scope}-`;
+}
+function localCacheKey(prefix, env) {
+    return `${prefix}${env.GITHUB_RUN_ID || Date.now()}-${env.GITHUB_RUN_ATTEMPT || '1'}`;
+}
+/** @actions/cache is large and only `cache: local` needs it: load it on demand to keep start-up fast. */
+async function actionsCache() {
+    return __nccwpck_require__.e(/* import() */ 691).then(__nccwpck_require__.bind(__nccwpck_require__, 1691));
+}
+/** Restores the newest cache saved under the prefix; a miss or an outage only means a cold build. */
+async function restoreLocalCache(dir, key, prefix) {
+    const cache = await actionsCache();
+    if (!cache.isFeatureAvailable()) {
+        lib_core/* warning */.$e('cache: local needs the GitHub Actions cache service, which is not available here; building without a cache');
+        return undefined;
+    }
+    try {
+        const hit = await cache.restoreCache([dir], key, [prefix]);
+        lib_core/* info */.pq(hit ? `Restored local build cache ${hit} into ${dir}` : `No local build cache under ${prefix}* yet`);
+        return hit;
+    }
+    catch (error) {
+        lib_core/* warning */.$e(`Restoring the local build cache failed, building without it: ${error.message}`);
+        return undefined;
+    }
+}
+function hasLocalCache(dir) {
+    return (0,external_node_fs_.existsSync)((0,external_node_path_.join)(dir, 'index.json'));
+}
+/** Post step: the fresh export replaces the restored directory, then is saved under a new key. */
+async function saveLocalCache(dir, exportDir, key) {
+    if (!hasLocalCache(exportDir)) {
+        core.info(`No exported build cache in ${exportDir}; nothing to save`);
         return;
-    const all = [...rows, ['duration', formatDuration(Date.now() - startedAt)]];
-    await lib_core/* summary */.z
-        .addHeading(title, 3)
-        .addTable([
-        [
-            { data: 'what', header: true },
-            { data: 'value', header: true }
-        ],
-        ...all.map(([k, v]) => [k, v ? `<code>${escapeHtml(v)}</code>` : '-'])
-    ])
-        .write();
+    }
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(exportDir, dir);
+    const cache = await actionsCache();
+    try {
+        const id = await cache.saveCache([dir], key);
+        core.info(id !== -1 ? `Saved local build cache as ${key}` : `Local build cache ${key} was not saved`);
+    }
+    catch (error) {
+        core.warning(`Saving the local build cache failed (the next build will be colder): ${error.message}`);
+    }
 }
-function escapeHtml(text) {
-    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+/**
+ * Cache export comes after the result is written: past `timeoutMs`, stop waiting for it once the
+ * result is out (at once when there is no result to write). Feed it every build log line.
+ */
+function boundCacheExport(timeoutMs, writesResult) {
+    const progress = new BuildProgress();
+    let timer;
+    let overdue = false;
+    const resultOut = () => !writesResult || progress.outputWritten;
+    return {
+        onLine(line, stop) {
+            progress.observe(line);
+            if (progress.cacheExportStarted && timer === undefined && timeoutMs > 0) {
+                timer = setTimeout(() => {
+                    overdue = true;
+                    if (resultOut())
+                        stop();
+                }, timeoutMs);
+            }
+            if (overdue && resultOut())
+                stop();
+        },
+        dispose() {
+            clearTimeout(timer);
+        }
+    };
+}
+/** Said once when the cache service turned down buildx's v1 protocol. */
+const LEGACY_CACHE_HINT = 'The GitHub Actions cache service refused the legacy v1 protocol (switched off on 2025-04-15), so this build ran without its gha cache: ' +
+    'the v2 protocol needs buildx 0.21 or newer and BuildKit 0.20 or newer (a docker-container builder on moby/buildkit:buildx-stable-1, or Docker Engine 28 for the docker driver); ' +
+    'update buildx and the builder, or use cache: registry';
+/** What a finished build's log says about its cache, as warnings (ignore-error=true keeps them out of the exit code). */
+function cacheWarnings(log, cache, stoppedExport, cacheTimeoutMs) {
+    const warnings = [];
+    const problem = cacheProblem(log);
+    if (cache.backend === 'gha' && refusedLegacyCacheProtocol(log))
+        warnings.push(LEGACY_CACHE_HINT);
+    else if (problem && cache.status === 'on')
+        warnings.push(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`);
+    if (stoppedExport) {
+        warnings.push(`Cache export took longer than cache-timeout (${formatDuration(cacheTimeoutMs)}): stopped waiting for it after the image was written; the ${cache.backend} cache of this build may be incomplete`);
+    }
+    return warnings;
 }
 
-;// CONCATENATED MODULE: ./src/build.ts
+;// CONCATENATED MODULE: ./src/build/run-attempts.ts
 
+
+
+
+/**
+ * Runs `docker buildx build` until it succeeds or no retry is left. Each failure decides the next
+ * attempt (nextAttempt); the retry policy decides whether there is one and when.
+ */
+async function runBuildAttempts(config, docker, ref, push, layoutDir, retry, argv) {
+    let attempt = firstAttempt(push, layoutDir);
+    let next = attempt;
+    const once = () => {
+        const bound = boundCacheExport(config.cacheTimeoutMs, attempt.output.kind !== 'none');
+        const classify = (log, errorText) => {
+            const decided = nextAttempt(attempt, { log, errorText });
+            if (isFinal(decided))
+                return decided.final;
+            next = decided;
+            return 'transient';
+        };
+        return docker.mustRun('docker buildx build', argv(attempt), { stream: true, classify, onLine: bound.onLine }).finally(() => bound.dispose());
+    };
+    return group(`Build ${ref}`, async () => {
+        try {
+            const built = await retry.run(once, {
+                warn: true,
+                note: () => (next.change ? CHANGE_NOTES[next.change] : undefined),
+                onRetry: () => {
+                    attempt = next;
+                }
+            });
+            return { built, attempt };
+        }
+        catch (error) {
+            throw explainAuthFailure(error, config.registry);
+        }
+    });
+}
+
+;// CONCATENATED MODULE: ./src/build/builder.ts
+
+
+
+
+
+
+
+/** The docker driver's builder is the docker context itself; find its name without running docker. */
+function currentContext(env) {
+    if (env.DOCKER_CONTEXT)
+        return env.DOCKER_CONTEXT;
+    if (env.DOCKER_HOST)
+        return 'default';
+    const file = (0,external_node_path_.join)(dockerConfigDir(env), 'config.json');
+    if (!(0,external_node_fs_.existsSync)(file))
+        return 'default';
+    try {
+        return JSON.parse((0,external_node_fs_.readFileSync)(file, 'utf8')).currentContext || 'default';
+    }
+    catch {
+        return 'default';
+    }
+}
+function parseInspect(stdout) {
+    const m = /^Driver:\s*(\S+)/m.exec(stdout);
+    return { driver: m ? m[1] : '' };
+}
+function decideBuilder(config, env, existing) {
+    if (config.driver === 'docker')
+        return { kind: 'docker-context', name: currentContext(env) };
+    if (!existing)
+        return { kind: 'create', name: config.builder };
+    if (existing.driver !== config.driver) {
+        return {
+            kind: 'conflict',
+            name: config.builder,
+            message: `builder: '${config.builder}' already exists with driver ${existing.driver || 'unknown'}, not ${config.driver}; pick another builder name or remove it`
+        };
+    }
+    return { kind: 'reuse', name: config.builder };
+}
+function createBuilderArgv(config) {
+    if (config.driver === 'docker')
+        return undefined;
+    const argv = ['buildx', 'create', '--name', config.builder, '--driver', config.driver, '--bootstrap'];
+    if (config.driver === 'remote')
+        argv.push(config.endpoint);
+    return argv;
+}
+/** Post step: remove only what this run created, and only when asked not to keep it. */
+function shouldRemoveBuilder(created, keep) {
+    return Boolean(created) && !keep;
+}
+/**
+ * Reuses the docker context's builder, or an existing builder of ours, or creates (and remembers) one.
+ * A builder this run tried to create is remembered before `buildx create` runs and removed at once
+ * when creation fails: a half-made builder would be "reused" by the next run and fail it again.
+ */
+async function setUpBuilder(config, docker, env, state) {
+    return group('Builder', async () => {
+        const inspected = config.driver === 'docker' ? undefined : await docker.probe(['buildx', 'inspect', config.builder]);
+        const builder = decideBuilder(config, env, inspected && inspected.code === 0 ? parseInspect(inspected.stdout) : undefined);
+        if (builder.kind === 'conflict')
+            throw new ActionError(builder.message);
+        if (builder.kind === 'create')
+            await create(config, docker, builder.name, state);
+        else if (builder.kind === 'reuse' && !config.dryRun) {
+            // a builder that cannot start fails here in one line, not after six build tries
+            const started = await docker.run(['buildx', 'inspect', '--bootstrap', builder.name]);
+            if (started.code !== 0) {
+                throw new ActionError(`builder: '${builder.name}' exists but does not start (${lastErrorLines(started.stderr || started.stdout)}); remove it with docker buildx rm ${builder.name} or pick another builder name`);
+            }
+        }
+        lib_core/* info */.pq(`builder ${builder.name} (${builder.kind === 'create' ? 'created' : builder.kind === 'reuse' ? 'reused' : 'docker driver'})`);
+        return builder.name;
+    });
+}
+async function create(config, docker, name, state) {
+    if (!config.dryRun) {
+        state.builderCreated = name;
+        saveState(state);
+    }
+    try {
+        await docker.mustRun(`creating builder ${name}`, createBuilderArgv(config));
+    }
+    catch (error) {
+        if (!config.dryRun) {
+            await docker.run(['buildx', 'rm', name]);
+            state.builderCreated = undefined;
+            saveState(state);
+        }
+        throw error;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/model/tags.ts
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const SEMVER = /^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
+function isValidTag(tag) {
+    return TAG.test(tag);
+}
+/** A branch name as a tag: `feature/Login UI` becomes `feature-Login-UI`. */
+function sanitizeBranch(branch) {
+    return branch
+        .replace(/[^A-Za-z0-9_.-]+/g, '-')
+        .replace(/^[.-]+/, '')
+        .slice(0, 128)
+        .replace(/[.-]+$/, '');
+}
+/** Tags implied by the event: the branch on branch pushes; X.Y.Z, X.Y, X, latest on v* release tags. */
+function autoTags(github) {
+    if (github.eventName !== 'push')
+        return [];
+    if (github.ref.startsWith('refs/heads/')) {
+        const tag = sanitizeBranch(github.ref.slice('refs/heads/'.length));
+        return tag ? [tag] : [];
+    }
+    if (github.ref.startsWith('refs/tags/')) {
+        const m = SEMVER.exec(github.ref.slice('refs/tags/'.length));
+        if (!m)
+            return [];
+        const [, major, minor, patch, pre] = m;
+        if (pre)
+            return [`${major}.${minor}.${patch}-${pre}`].filter(isValidTag);
+        return [`${major}.${minor}.${patch}`, `${major}.${minor}`, major, 'latest'];
+    }
+    return [];
+}
+/** Every tag the index gets, the sha first, without duplicates. */
+function indexTags(sha, extra, auto, github) {
+    return [...new Set([sha, ...(auto ? autoTags(github) : []), ...extra])];
+}
+
+;// CONCATENATED MODULE: ./src/build/plan.ts
+
+
+
+/** The version label: the release for v* tags, else the branch, else the sha. */
+function versionLabel(github, sha) {
+    const auto = autoTags(github);
+    return auto[0] ?? sha;
+}
+function ociLabels(config, github, created) {
+    const source = github.repository ? `${github.serverUrl}/${github.repository}` : '';
+    const ours = [
+        source && `org.opencontainers.image.source=${source}`,
+        `org.opencontainers.image.revision=${config.sha}`,
+        `org.opencontainers.image.created=${created}`,
+        `org.opencontainers.image.title=${config.image.split('/').pop()}`,
+        `org.opencontainers.image.version=${versionLabel(github, config.sha)}`
+    ].filter((l) => Boolean(l));
+    // the user's labels come last so they win over ours
+    return [...ours, ...config.labels];
+}
+/**
+ * buildx attests provenance (mode=min) by default when it pushes, but not when it exports an OCI
+ * layout: the layout push names it explicitly, so both ways publish the same shape.
+ */
+function defaultProvenance(env) {
+    const off = env.BUILDX_NO_DEFAULT_ATTESTATIONS;
+    return off && !/^(0|false)$/i.test(off) ? 'false' : 'mode=min';
+}
+/** The one `docker buildx build` this run executes. */
+function buildArgv(config, o) {
+    const argv = ['buildx', 'build', '--builder', o.builder, '--platform', formatPlatform(config.platform), '--file', config.file];
+    if (config.target)
+        argv.push('--target', config.target);
+    argv.push('--tag', archRef(config.image, config.sha, config.platform));
+    for (const arg of config.buildArgs)
+        argv.push('--build-arg', arg);
+    for (const label of o.labels)
+        argv.push('--label', label);
+    const provenance = config.provenance || (o.output.kind === 'layout' ? o.defaultProvenance : '');
+    if (provenance)
+        argv.push(`--provenance=${provenance}`);
+    if (o.includeCacheFrom)
+        for (const from of o.cache.from)
+            argv.push('--cache-from', from);
+    for (const to of o.cache.to)
+        argv.push('--cache-to', to);
+    argv.push('--metadata-file', o.metadataFile);
+    if (o.output.kind === 'push')
+        argv.push('--push');
+    else if (o.output.kind === 'layout')
+        argv.push('--output', `type=oci,dest=${o.output.dir},tar=false`);
+    // without a push the result stays in the build cache: nothing is loaded or exported
+    else
+        argv.push('--output', 'type=cacheonly');
+    argv.push(config.context);
+    return argv;
+}
+
+;// CONCATENATED MODULE: ./src/registry/retry.ts
+
+
+/** Exponential backoff with jitter in [50%, 100%] of the step, so parallel jobs do not retry in lockstep. */
+function backoffDelay(attempt, backoff, random = Math.random) {
+    const step = Math.min(backoff.capMs, backoff.baseMs * 2 ** attempt);
+    return Math.round(step * (0.5 + random() / 2));
+}
+/**
+ * A registry's Retry-After is a floor, never beyond a sane ceiling: a short one must not burn
+ * the retries faster than our own backoff would.
+ */
+const RETRY_AFTER_CEILING_MS = 60_000;
+function retryDelay(attempt, backoff, retryAfterMs, random) {
+    const ours = backoffDelay(attempt, backoff, random);
+    if (retryAfterMs === undefined)
+        return ours;
+    return Math.min(Math.max(retryAfterMs, ours), Math.max(RETRY_AFTER_CEILING_MS, ours));
+}
+/** Not-found polling: about a tenth of the time waited so far, between the first backoff step and 30 s, with jitter. */
+function waitDelay(elapsedMs, baseMs, random = Math.random) {
+    const step = Math.min(30_000, Math.max(baseMs, elapsedMs / 10));
+    return Math.round(step * (0.5 + random() / 2));
+}
+/** Waits, or stops early (without error) when the signal is aborted. */
+const sleep = (ms, signal) => new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+    });
+});
+/** The one wording of every retry in the log: `<what> failed: <reason>; retry N of M in X ms`. */
+function retryLine(message, retry, retries, delayMs, note) {
+    return `${message}; retry ${retry} of ${retries} in ${delayMs} ms${note ? ` (${note})` : ''}`;
+}
+/** The one retry policy of a run: how many retries, how long between them, and how they are announced. */
+class RetryPolicy {
+    options;
+    constructor(options) {
+        this.options = options;
+    }
+    get retries() {
+        return this.options.retries;
+    }
+    get backoff() {
+        return this.options.backoff;
+    }
+    /** The same policy with at least `min` retries (read-after-write lag needs a few even with retries: 0). */
+    atLeast(min) {
+        return new RetryPolicy({ ...this.options, retries: Math.max(this.options.retries, min) });
+    }
+    /** How long to wait before retry number `retry` (from 1). */
+    delay(retry, retryAfterMs) {
+        return retryDelay(retry - 1, this.options.backoff, retryAfterMs, this.options.random);
+    }
+    /** Logs one retry in the one wording. */
+    announce(error, retry, delayMs, call = {}) {
+        const line = retryLine(error.message, retry, this.options.retries, delayMs, call.note?.(error));
+        const log = call.warn ? (this.options.warning ?? this.options.info) : this.options.info;
+        log(line);
+    }
+    /** Runs `fn`, retrying the retryable failures at most `retries` more times. */
+    async run(fn, call = {}) {
+        const wait = this.options.sleep ?? sleep;
+        const retryable = call.retryOn ?? ['transient'];
+        for (let retry = 1;; retry++) {
+            try {
+                return await fn();
+            }
+            catch (error) {
+                if (!(error instanceof ClassifiedError) || !retryable.includes(error.outcome) || retry > this.options.retries)
+                    throw error;
+                const delay = this.delay(retry, error.retryAfterMs);
+                this.announce(error, retry, delay, call);
+                call.onRetry?.(error, retry);
+                await wait(delay);
+            }
+        }
+    }
+}
+/** Reads of what was just written (a tag, a digest we were handed): a replicated registry may lag, so absent is retried too. */
+const READ_AFTER_WRITE = { retryOn: ['transient', 'absent'] };
+/** The run's policy from the retries and retry-delay inputs; single requests log as info, whole steps as warnings. */
+function retryPolicy(config) {
+    return new RetryPolicy({ retries: config.retries, backoff: { baseMs: config.retryDelayMs, capMs: 30_000 }, info: lib_core/* info */.pq, warning: lib_core/* warning */.$e });
+}
+
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: ./src/build/oci-push.ts
+
+
+
+
+
+/** at most this many blob uploads at once */
+const UPLOAD_CONCURRENCY = 4;
+/**
+ * Pushes what BuildKit exported to an OCI layout directory under one tag: blobs first, then
+ * manifests by digest, the tag last, so the tag never points at something incomplete. Every
+ * request is retried on its own (BuildKit's own push gives up a whole push on one 5xx).
+ * Returns the digest the tag now points at.
+ */
+async function pushLayout(client, layoutDir, tag, retry) {
+    const blobPath = (digest) => (0,external_node_path_.join)(layoutDir, 'blobs', ...digest.split(':'));
+    const read = (digest) => (0,external_node_fs_.readFileSync)(blobPath(digest));
+    const again = (fn) => retry.run(fn);
+    let uploaded = 0;
+    let present = 0;
+    async function pushBlob(d) {
+        if (await again(() => client.hasBlob(d.digest))) {
+            present++;
+            return;
+        }
+        const size = (0,external_node_fs_.statSync)(blobPath(d.digest)).size;
+        await again(() => client.uploadBlob(d.digest, size, () => external_node_stream_.Readable.toWeb((0,external_node_fs_.createReadStream)(blobPath(d.digest)))));
+        uploaded++;
+    }
+    async function pushManifest(d, reference) {
+        const body = read(d.digest);
+        const json = JSON.parse(body.toString('utf8'));
+        if (isIndex({ mediaType: d.mediaType ?? '', json })) {
+            for (const child of json.manifests)
+                await pushManifest(child, child.digest);
+        }
+        else {
+            await inBatches([json.config, ...json.layers], UPLOAD_CONCURRENCY, pushBlob);
+        }
+        await again(() => client.putManifest(reference, d.mediaType ?? json.mediaType, body));
+    }
+    const layout = JSON.parse((0,external_node_fs_.readFileSync)((0,external_node_path_.join)(layoutDir, 'index.json'), 'utf8'));
+    const top = layout.manifests?.[0];
+    if (!top)
+        throw new Error(`the OCI layout in ${layoutDir} holds no image`);
+    await pushManifest(top, tag);
+    lib_core/* info */.pq(`pushed ${client.image}:${tag}@${top.digest} (${uploaded} blobs uploaded, ${present} already there)`);
+    return top.digest;
+}
+async function inBatches(items, size, fn) {
+    for (let i = 0; i < items.length; i += size)
+        await Promise.all(items.slice(i, i + size).map(fn));
+}
+
+;// CONCATENATED MODULE: ./src/build/publish.ts
+
+
+
+
+
+/** Pushes the exported layout under the arch tag, then reads the tag back: it must be what we pushed. */
+async function publishLayout(config, tag, layoutDir, env, retry) {
+    const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push');
+    try {
+        const digest = await pushLayout(client, layoutDir, tag, retry);
+        const back = await retry.run(() => client.manifest(tag), READ_AFTER_WRITE);
+        if (back.digest !== digest)
+            throw new ActionError(`${config.image}:${tag} reads back as ${back.digest}, not the pushed ${digest}`);
+        return digest;
+    }
+    catch (error) {
+        throw explainAuthFailure(error, config.registry);
+    }
+}
+/** What the registry holds under the arch tag BuildKit just pushed. */
+async function pushedDigest(config, tag, env, retry) {
+    const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env));
+    try {
+        return (await retry.run(() => client.manifest(tag), READ_AFTER_WRITE)).digest;
+    }
+    catch (error) {
+        throw explainAuthFailure(error, config.registry);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/build/qemu.ts
+
+
+
+/** Is an emulator for this platform registered with binfmt_misc and enabled? */
+function binfmtRegistered(platform, root = '/proc/sys/fs/binfmt_misc') {
+    const entry = `${root}/qemu-${qemuName(platform)}`;
+    if (!(0,external_node_fs_.existsSync)(entry))
+        return false;
+    try {
+        return (0,external_node_fs_.readFileSync)(entry, 'utf8').startsWith('enabled');
+    }
+    catch {
+        return false;
+    }
+}
+/** Install an emulator only for a foreign target arch that binfmt cannot already run. */
+function decideQemu(config, nodeArch, registered) {
+    const { platform } = config;
+    const native = nativeArchitectures(nodeArch).includes(platform.architecture);
+    if (config.qemu === 'false')
+        return { install: false, emulated: !native, reason: 'qemu: false' };
+    if (config.qemu === 'true')
+        return { install: true, emulated: !native, reason: 'qemu: true' };
+    if (config.driver === 'remote')
+        return { install: false, emulated: false, reason: 'remote builder: emulation is its own business' };
+    if (native)
+        return { install: false, emulated: false, reason: `native: the runner is ${nodeArch}` };
+    if (registered)
+        return { install: false, emulated: true, reason: `binfmt already emulates ${platform.architecture}` };
+    return { install: true, emulated: true, reason: `${platform.architecture} is foreign to this ${nodeArch} runner` };
+}
+function qemuInstallArgv(qemuImage, platform) {
+    return ['run', '--privileged', '--rm', qemuImage, '--install', platform.architecture];
+}
+async function installQemu(docker, config) {
+    await group('QEMU', () => docker.mustRun('installing the QEMU emulator', qemuInstallArgv(config.qemuImage, config.platform)));
+}
+
+;// CONCATENATED MODULE: ./src/build/run.ts
 
 
 
@@ -39173,44 +39394,37 @@ function escapeHtml(text) {
 
 
 /** Build mode: one platform, one `docker buildx build`, pushed as <image>:<sha>-<arch>. */
-async function runBuild(config, github, env) {
-    const startedAt = Date.now();
-    const startedAtIso = new Date(startedAt).toISOString();
-    const platform = config.platform;
+async function runBuild(config, github, env, startedAt = Date.now()) {
+    const { platform } = config;
     const docker = new Docker(config.dryRun);
-    const backoff = { baseMs: config.retryDelayMs, capMs: 30_000 };
+    const retry = retryPolicy(config);
     const state = { keepBuilder: config.keepBuilder };
     const decision = decidePush(config.push, github);
     if (decision.warning)
         lib_core/* warning */.$e(decision.warning);
     const ref = archRef(config.image, config.sha, platform);
     const runnerTemp = env.RUNNER_TEMP || (0,external_node_os_.tmpdir)();
-    const cache = planCache(config, platform, decision.push, env, (0,external_node_path_.join)(runnerTemp, 'brokkr-build-cache', config.cacheScope));
+    const cache = planCache(config, decision.push, env, (0,external_node_path_.join)(runnerTemp, 'brokkr-build-cache', config.cacheScope));
     if (cache.status === 'unavailable')
         lib_core/* warning */.$e(cache.note);
-    const qemu = decideQemu(config, platform, process.arch, binfmtRegistered(platform));
-    lib_core/* startGroup */.Oh('Plan');
-    lib_core/* info */.pq(`image ${ref} (${formatPlatform(platform)})`);
-    lib_core/* info */.pq(`push: ${decision.push} (${decision.reason})`);
-    lib_core/* info */.pq(`cache: ${cache.status === 'unavailable' ? 'gha unavailable, building without a cache' : cache.note}`);
-    lib_core/* info */.pq(`qemu: ${qemu.install ? 'install' : 'no install'} (${qemu.reason})`);
-    if (config.dryRun)
-        lib_core/* info */.pq('dry-run: commands that change anything are printed, not run');
-    lib_core/* endGroup */.N4();
+    const qemu = decideQemu(config, process.arch, binfmtRegistered(platform));
+    await group('Plan', () => {
+        lib_core/* info */.pq(`image ${ref} (${formatPlatform(platform)})`);
+        lib_core/* info */.pq(`push: ${decision.push} (${decision.reason})`);
+        lib_core/* info */.pq(`cache: ${cache.status === 'unavailable' ? 'gha unavailable, building without a cache' : cache.note}`);
+        lib_core/* info */.pq(`qemu: ${qemu.install ? 'install' : 'no install'} (${qemu.reason})`);
+        if (config.dryRun)
+            lib_core/* info */.pq('dry-run: commands that change anything are printed, not run');
+    });
     // first: the QEMU image, the BuildKit image and base images are pulled from here on
-    await logins(config, docker, { push: decision.push, fromFork: github.fromFork }, state, backoff);
-    if (qemu.install) {
-        lib_core/* startGroup */.Oh('QEMU');
-        await docker.mustRun('installing the QEMU emulator', qemuInstallArgv(config.qemuImage, platform));
-        lib_core/* endGroup */.N4();
-    }
+    await logins(config, docker, { push: decision.push, fromFork: github.fromFork }, state, retry);
+    if (qemu.install)
+        await installQemu(docker, config);
     const builder = await setUpBuilder(config, docker, env, state);
     const localKey = localCacheKey(localCacheKeyPrefix(config.cacheScope), env);
-    if (cache.backend === 'local' && cache.localDir && !config.dryRun) {
-        lib_core/* startGroup */.Oh('Restore local build cache');
-        await restoreLocalCache(cache.localDir, localKey, localCacheKeyPrefix(config.cacheScope));
-        lib_core/* endGroup */.N4();
-    }
+    const localDir = cache.backend === 'local' && !config.dryRun ? cache.localDir : undefined;
+    if (localDir)
+        await group('Restore local build cache', () => restoreLocalCache(localDir, localKey, localCacheKeyPrefix(config.cacheScope)));
     const tag = archImageTag(config.sha, platform);
     // a local cache is read only when the restore brought one back
     const includeCacheFrom = cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir));
@@ -39218,37 +39432,28 @@ async function runBuild(config, github, env) {
     let digest = '';
     let metadata = '{}';
     try {
-        const argv = (output, exportCache) => buildArgv(config, platform, {
+        const labels = ociLabels(config, github, new Date(startedAt).toISOString());
+        const { built, attempt } = await runBuildAttempts(config, docker, ref, decision.push, (0,external_node_path_.join)(workDir, 'oci'), retry, (a) => buildArgv(config, {
             builder,
-            output,
+            output: a.output,
             metadataFile: (0,external_node_path_.join)(workDir, 'metadata.json'),
-            labels: ociLabels(config, github, startedAtIso),
-            cache: exportCache ? cache : { ...cache, to: [] },
+            labels,
+            cache: a.exportCache ? cache : { ...cache, to: [] },
             includeCacheFrom,
             defaultProvenance: defaultProvenance(env)
-        });
-        const { built, output } = await build(config, docker, ref, argv, decision.push ? { kind: 'push' } : { kind: 'none' }, (0,external_node_path_.join)(workDir, 'oci'), backoff);
-        const log = `${built.stdout}\n${built.stderr}`;
-        const problem = cacheProblem(log);
-        if (cache.backend === 'gha' && refusedLegacyCacheProtocol(log))
-            lib_core/* warning */.$e(LEGACY_CACHE_HINT);
-        else if (problem && cache.status === 'on')
-            lib_core/* warning */.$e(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`);
-        if (built.stopped) {
-            lib_core/* warning */.$e(`Cache export took longer than cache-timeout (${formatDuration(config.cacheTimeoutMs)}): stopped waiting for it after the image was written; the ${cache.backend} cache of this build may be incomplete`);
-        }
-        else if (!config.dryRun) {
+        }));
+        for (const warning of cacheWarnings(`${built.stdout}\n${built.stderr}`, cache, Boolean(built.stopped), config.cacheTimeoutMs))
+            lib_core/* warning */.$e(warning);
+        if (!built.stopped && !config.dryRun)
             metadata = (0,external_node_fs_.readFileSync)((0,external_node_path_.join)(workDir, 'metadata.json'), 'utf8');
-        }
-        if (output.kind === 'layout') {
-            lib_core/* startGroup */.Oh(`Push ${ref}`);
-            digest = await pushAndCheck(config, tag, output.dir, env, backoff);
-            lib_core/* endGroup */.N4();
+        if (attempt.output.kind === 'layout') {
+            const dir = attempt.output.dir;
+            digest = await group(`Push ${ref}`, () => publishLayout(config, tag, dir, env, retry));
         }
         else if (decision.push && !config.dryRun) {
             // BuildKit's push succeeded: its metadata names what the tag now points at (the registry
             // does, when the build was stopped during cache export, before buildx wrote the metadata)
-            digest = built.stopped ? await pushedDigest(config, tag, env, backoff) : (JSON.parse(metadata)['containerimage.digest'] ?? '');
+            digest = built.stopped ? await pushedDigest(config, tag, env, retry) : (JSON.parse(metadata)['containerimage.digest'] ?? '');
         }
     }
     finally {
@@ -39258,200 +39463,40 @@ async function runBuild(config, github, env) {
         state.localCache = { dir: cache.localDir, exportDir: cache.localExportDir, key: localKey };
         saveState(state);
     }
-    const outputs = {
-        image: config.image,
-        tag,
-        ref,
-        digest,
-        platform: formatPlatform(platform),
-        arch: archTag(platform),
-        'cache-scope': config.cacheScope,
-        pushed: String(decision.push && !config.dryRun),
-        metadata
-    };
-    for (const [name, value] of Object.entries(outputs))
-        lib_core/* setOutput */.uH(name, value);
-    lib_core/* info */.pq(decision.push && !config.dryRun ? `Pushed ${ref}@${digest}` : `Built ${ref} (not pushed: ${config.dryRun ? 'dry-run' : decision.reason})`);
-    await writeSummary(`${config.dryRun ? 'Dry run: ' : ''}Brokkr build ${config.component} ${formatPlatform(platform)}`, [
-        ['image', config.image],
-        ['platform', formatPlatform(platform)],
-        ['tag', outputs.tag],
-        ['digest', digest],
-        ['pushed', `${outputs.pushed} (${decision.reason})`],
-        ['cache', cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`],
-        ['cache scope', config.cacheScope],
-        ['execution', qemu.emulated ? `emulated (QEMU${qemu.install ? ', installed by this run' : ''})` : 'native'],
-        ...(config.dryRun ? [['commands', docker.planned.join('\n')]] : [])
-    ], startedAt);
-}
-/**
- * Reuses the docker context's builder, or an existing builder of ours, or creates (and remembers) one.
- * A builder this run tried to create is remembered before `buildx create` runs and removed at once
- * when creation fails: a half-made builder would be "reused" by the next run and fail it again.
- */
-async function setUpBuilder(config, docker, env, state) {
-    lib_core/* startGroup */.Oh('Builder');
-    try {
-        const inspected = config.driver === 'docker' ? undefined : await docker.probe(['buildx', 'inspect', config.builder]);
-        const builder = decideBuilder(config, env, inspected && inspected.code === 0 ? parseInspect(inspected.stdout) : undefined);
-        if (builder.kind === 'conflict')
-            throw new ActionError(builder.message);
-        if (builder.kind === 'create') {
-            if (!config.dryRun) {
-                state.builderCreated = builder.name;
-                saveState(state);
-            }
-            try {
-                await docker.mustRun(`creating builder ${builder.name}`, createBuilderArgv(config));
-            }
-            catch (error) {
-                if (!config.dryRun) {
-                    await docker.run(['buildx', 'rm', builder.name]);
-                    state.builderCreated = undefined;
-                    saveState(state);
-                }
-                throw error;
-            }
+    const pushed = decision.push && !config.dryRun;
+    lib_core/* info */.pq(pushed ? `Pushed ${ref}@${digest}` : `Built ${ref} (not pushed: ${config.dryRun ? 'dry-run' : decision.reason})`);
+    return {
+        outputs: {
+            image: config.image,
+            tag,
+            ref,
+            digest,
+            platform: formatPlatform(platform),
+            arch: archTag(platform),
+            'cache-scope': config.cacheScope,
+            pushed: String(pushed),
+            metadata
+        },
+        summary: {
+            title: `${config.dryRun ? 'Dry run: ' : ''}Brokkr build ${config.component} ${formatPlatform(platform)}`,
+            rows: [
+                ['image', config.image],
+                ['platform', formatPlatform(platform)],
+                ['tag', tag],
+                ['digest', digest],
+                ['pushed', `${pushed} (${decision.reason})`],
+                ['cache', cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`],
+                ['cache scope', config.cacheScope],
+                ['execution', qemu.emulated ? `emulated (QEMU${qemu.install ? ', installed by this run' : ''})` : 'native'],
+                ...(config.dryRun ? [['commands', docker.planned.join('\n')]] : [])
+            ]
         }
-        else if (builder.kind === 'reuse' && !config.dryRun) {
-            // a builder that cannot start fails here in one line, not after six build tries
-            const started = await docker.run(['buildx', 'inspect', '--bootstrap', builder.name]);
-            if (started.code !== 0) {
-                throw new ActionError(`builder: '${builder.name}' exists but does not start (${lastErrorLines(started.stderr || started.stdout)}); remove it with docker buildx rm ${builder.name} or pick another builder name`);
-            }
-        }
-        lib_core/* info */.pq(`builder ${builder.name} (${builder.kind === 'create' ? 'created' : builder.kind === 'reuse' ? 'reused' : 'docker driver'})`);
-        return builder.name;
-    }
-    finally {
-        lib_core/* endGroup */.N4();
-    }
-}
-/** What the engine may refuse: the docker driver on the classic image store exports neither cache nor layouts. */
-const NO_CACHE_EXPORT = /cache export is not supported/i;
-const NO_LAYOUT_EXPORT = /oci exporter is not supported|exporter "?oci"? is not supported|not supported for the docker driver/i;
-/**
- * Runs the build, retrying what is worth it. BuildKit's own push comes first; when the registry
- * fails it mid-push, the next try exports an OCI layout instead, for our request-by-request
- * pusher. An engine that cannot export cache or layouts is met halfway rather than failed.
- */
-async function build(config, docker, ref, argv, first, layoutDir, backoff) {
-    let output = first;
-    let exportCache = true;
-    let layoutAllowed = true;
-    let next = 'again';
-    const classify = (log, errorText) => {
-        // a refused push stays refused whichever way we push
-        if (classifyDockerOutput(errorText) === 'auth')
-            return 'auth';
-        if (exportCache && NO_CACHE_EXPORT.test(errorText))
-            next = 'no-cache-export';
-        else if (output.kind === 'layout' && NO_LAYOUT_EXPORT.test(errorText))
-            next = 'push-again';
-        else if (output.kind === 'push' && layoutAllowed && failedWhilePushing(log, errorText))
-            next = 'layout';
-        else {
-            next = 'again';
-            return classifyBuildFailure(log, errorText);
-        }
-        return 'transient';
     };
-    const steps = {
-        layout: 'exporting an OCI layout to push request by request',
-        'no-cache-export': 'this engine cannot export build cache (docker driver on the classic image store): building without --cache-to',
-        'push-again': 'this engine cannot export an OCI layout: pushing with BuildKit again',
-        again: 'layers come from cache'
-    };
-    // cache export comes after the result is written: past the bound, stop waiting for it once the result is out
-    const boundedTry = () => {
-        const progress = new BuildProgress();
-        let timer;
-        let overdue = false;
-        const onLine = (line, stop) => {
-            progress.observe(line);
-            if (progress.cacheExportStarted && timer === undefined && config.cacheTimeoutMs > 0) {
-                timer = setTimeout(() => {
-                    overdue = true;
-                    if (output.kind === 'none' || progress.outputWritten)
-                        stop();
-                }, config.cacheTimeoutMs);
-            }
-            if (overdue && (output.kind === 'none' || progress.outputWritten))
-                stop();
-        };
-        return docker.mustRun('docker buildx build', argv(output, exportCache), { stream: true, classify, onLine }).finally(() => clearTimeout(timer));
-    };
-    lib_core/* startGroup */.Oh(`Build ${ref}`);
-    try {
-        const built = await withRetries(boundedTry, {
-            retries: config.retries,
-            backoff,
-            onRetry: (e, attempt, delay) => {
-                if (next === 'layout')
-                    output = { kind: 'layout', dir: layoutDir };
-                if (next === 'no-cache-export')
-                    exportCache = false;
-                if (next === 'push-again') {
-                    layoutAllowed = false;
-                    output = { kind: 'push' };
-                }
-                lib_core/* warning */.$e(`${e.message}; build try ${attempt + 1} in ${delay} ms (${steps[next]})`);
-            }
-        });
-        return { built, output };
-    }
-    catch (error) {
-        throw explainAuthFailure(error, config.registry);
-    }
-    finally {
-        lib_core/* endGroup */.N4();
-    }
 }
-/** Pushes the exported layout under the arch tag, then reads the tag back: it must be what we pushed. */
-async function pushAndCheck(config, tag, layoutDir, env, backoff) {
-    const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push');
-    const retry = requestRetries(config.retries, backoff, lib_core/* info */.pq);
-    try {
-        const digest = await pushLayout(client, layoutDir, tag, retry);
-        const back = await withRetries(() => client.manifest(tag), requestRetries(config.retries, backoff, lib_core/* info */.pq, true));
-        if (back.digest !== digest)
-            throw new ActionError(`${config.image}:${tag} reads back as ${back.digest}, not the pushed ${digest}`);
-        return digest;
-    }
-    catch (error) {
-        throw explainAuthFailure(error, config.registry);
-    }
-}
-/** What the registry holds under the arch tag BuildKit just pushed. */
-async function pushedDigest(config, tag, env, backoff) {
-    const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env));
-    try {
-        return (await withRetries(() => client.manifest(tag), requestRetries(config.retries, backoff, lib_core/* info */.pq, true))).digest;
-    }
-    catch (error) {
-        throw explainAuthFailure(error, config.registry);
-    }
-}
-/** Said once when the cache service turned down buildx's v1 protocol. */
-const LEGACY_CACHE_HINT = 'The GitHub Actions cache service refused the legacy v1 protocol (switched off on 2025-04-15), so this build ran without its gha cache: ' +
-    'the v2 protocol needs buildx 0.21 or newer and BuildKit 0.20 or newer (a docker-container builder on moby/buildkit:buildx-stable-1, or Docker Engine 28 for the docker driver); ' +
-    'update buildx and the builder, or use cache: registry';
 
-;// CONCATENATED MODULE: ./src/inputs.ts
+;// CONCATENATED MODULE: ./src/config/read.ts
 
 
-
-
-const COMPONENT = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
-const REGISTRY_HOST = /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::\d{1,5})?$/;
-const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const BUILDER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-const BUILD_ARG = /^[A-Za-z_][A-Za-z0-9_]*=/;
-const LABEL = /^[^\s=]+=/;
-const TARGET = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-const SCOPE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-const SHA = /^[0-9a-f]{7,64}$/;
-const REMOTE_ENDPOINT = /^(tcp|unix):\/\/\S+$/;
 function oneOf(read, name, allowed) {
     const value = read(name);
     if (!allowed.includes(value)) {
@@ -39481,12 +39526,6 @@ function items(text) {
         .map((l) => l.trim())
         .filter((l) => l !== '');
 }
-function platformInput(name, text) {
-    const parsed = parsePlatform(text);
-    if (typeof parsed === 'string')
-        throw new InputError(name, parsed);
-    return parsed;
-}
 function duration(read, name, minMs, maxMs) {
     const text = read(name);
     const ms = parseDuration(text);
@@ -39496,77 +39535,20 @@ function duration(read, name, minMs, maxMs) {
         throw new InputError(name, `'${text}' is out of range (${minMs} ms to ${maxMs / 1000} s)`);
     return ms;
 }
-/** Checks an image name (no tag, no digest): registry host, then lower-case path components. */
-function imageNameProblem(image) {
-    if (/[@\s]/.test(image))
-        return `'${image}' must be a plain image name without digest or spaces`;
-    const parts = image.split('/');
-    const last = parts[parts.length - 1];
-    if (last.includes(':'))
-        return `'${image}' must not carry a tag; the action tags <sha>-<arch> and <sha> itself`;
-    const path = parts.length > 1 && looksLikeHost(parts[0]) ? parts.slice(1) : parts;
-    if (path.length === 0 || !path.every((c) => PATH_COMPONENT.test(c))) {
-        return `'${image}' is not a valid image name (lower-case letters, digits and . _ - between slashes)`;
-    }
-    return undefined;
-}
-function looksLikeHost(part) {
-    return part.includes('.') || part.includes(':') || part === 'localhost';
-}
-/** The registry an image lives in: its first path part when that is a host, else Docker Hub. */
-function registryOf(image) {
-    const first = image.split('/')[0];
-    return image.includes('/') && looksLikeHost(first) ? first : 'docker.io';
-}
-function parseConfig(read, env) {
-    const mode = oneOf(read, 'mode', ['build', 'manifest']);
-    const component = read('component');
-    if (component === '')
-        throw new InputError('component', 'is required; set it to the component to build, e.g. broker or agent');
-    if (!COMPONENT.test(component)) {
-        throw new InputError('component', `'${component}' must be lower-case letters and digits, optionally joined by . _ or -`);
-    }
-    let platform;
-    if (mode === 'build') {
-        const text = read('platform');
-        if (text === '')
-            throw new InputError('platform', 'is required in build mode; set one platform such as linux/amd64 or linux/arm64');
-        if (text.includes(',') || text.includes('\n')) {
-            throw new InputError('platform', `'${text}' names several platforms; build mode builds one (run a matrix, then mode: manifest)`);
-        }
-        platform = platformInput('platform', text);
-    }
-    const platformTexts = items(read('platforms'));
-    if (mode === 'manifest' && platformTexts.length === 0) {
-        throw new InputError('platforms', 'is empty; list every platform the index must hold, e.g. linux/amd64,linux/arm64');
-    }
-    const platforms = platformTexts.map((t) => platformInput('platforms', t));
-    const seen = new Set();
-    for (const p of platforms) {
-        if (seen.has(archTag(p)))
-            throw new InputError('platforms', `${formatPlatform(p)} is listed twice`);
-        seen.add(archTag(p));
-    }
-    const registryInput = read('registry').toLowerCase();
-    if (!REGISTRY_HOST.test(registryInput)) {
-        throw new InputError('registry', `'${read('registry')}' is not a registry host such as ghcr.io or 127.0.0.1:5000`);
-    }
-    const prefix = read('image-prefix');
-    let image = read('image');
-    if (image === '') {
-        const owner = env.github.owner.toLowerCase();
-        if (owner === '')
-            throw new InputError('image', 'is empty and the repository owner is unknown; set image to the full image name');
-        image = `${registryInput}/${owner}/${prefix}${component}`;
-        const problem = imageNameProblem(image);
-        if (problem)
-            throw new InputError('image-prefix', `${problem}; fix image-prefix or set image`);
-    }
-    else {
-        const problem = imageNameProblem(image);
-        if (problem)
-            throw new InputError('image', problem);
-    }
+
+;// CONCATENATED MODULE: ./src/config/build-inputs.ts
+
+
+
+// What build mode reads beyond the image: sources, cache, builder and emulation.
+const BUILDER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const BUILD_ARG = /^[A-Za-z_][A-Za-z0-9_]*=/;
+const LABEL = /^[^\s=]+=/;
+const TARGET = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const SCOPE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const REMOTE_ENDPOINT = /^(tcp|unix):\/\/\S+$/;
+/** Context and Dockerfile must exist locally in build mode; remote contexts are buildx's to fetch. */
+function parseSources(read, mode, component, env) {
     const context = read('context') || '.';
     const remoteContext = /^[a-z][a-z0-9+.-]*:\/\//i.test(context) || context.startsWith('git@');
     if (mode === 'build' && !remoteContext && !env.exists(context)) {
@@ -39593,24 +39575,18 @@ function parseConfig(read, env) {
     if (provenance !== '' && !/^[A-Za-z0-9=,._:/-]+$/.test(provenance)) {
         throw new InputError('provenance', `'${provenance}' is not a buildx provenance value such as false, mode=min or mode=max`);
     }
-    const sha = read('sha').toLowerCase();
-    if (sha === '')
-        throw new InputError('sha', 'is empty; run inside a GitHub workflow or pass the commit sha');
-    if (!SHA.test(sha))
-        throw new InputError('sha', `'${read('sha')}' is not a commit sha (7 to 64 hex digits)`);
-    const tags = [...new Set(items(read('tags')))];
-    for (const tag of tags) {
-        if (!isValidTag(tag))
-            throw new InputError('tags', `'${tag}' is not a valid tag (letters, digits, _ . -; at most 128; not starting with . or -)`);
-    }
-    const autoTags = bool(read, 'auto-tags');
-    const push = oneOf(read, 'push', ['auto', 'true', 'false']);
+    return { context, file, buildArgs, labels, target, provenance };
+}
+function parseCache(read, component, platform) {
     const cache = oneOf(read, 'cache', ['gha', 'registry', 'local', 'none']);
     const scopeInput = read('cache-scope');
     if (scopeInput !== '' && !SCOPE.test(scopeInput)) {
         throw new InputError('cache-scope', `'${scopeInput}' may hold only letters, digits, _ . and -`);
     }
     const cacheScope = scopeInput || (platform ? `${component}-${archTag(platform)}` : '');
+    return { cache, cacheScope };
+}
+function parseBuilder(read) {
     const driver = oneOf(read, 'driver', ['docker-container', 'docker', 'remote']);
     const endpoint = read('endpoint');
     if (driver === 'remote' && endpoint === '') {
@@ -39628,6 +39604,141 @@ function parseConfig(read, env) {
     // never a leading dash: the value is an argument of `docker run`
     if (!/^[A-Za-z0-9][^\s]*$/.test(qemuImage))
         throw new InputError('qemu-image', `'${qemuImage}' is not an image reference`);
+    return { driver, endpoint, builder, keepBuilder, qemu, qemuImage };
+}
+
+;// CONCATENATED MODULE: ./src/config/identity.ts
+
+
+
+
+
+// What the image is: component, platforms, name, commit and tags.
+const COMPONENT = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+const REGISTRY_HOST = /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::\d{1,5})?$/;
+const SHA = /^[0-9a-f]{7,64}$/;
+function parseComponent(read) {
+    const component = read('component');
+    if (component === '')
+        throw new InputError('component', 'is required; set it to the component to build, e.g. broker or agent');
+    if (!COMPONENT.test(component)) {
+        throw new InputError('component', `'${component}' must be lower-case letters and digits, optionally joined by . _ or -`);
+    }
+    return component;
+}
+function platformInput(name, text) {
+    const parsed = parsePlatform(text);
+    if (typeof parsed === 'string')
+        throw new InputError(name, parsed);
+    return parsed;
+}
+/** Build mode's one `platform`. */
+function parseBuildPlatform(read) {
+    const text = read('platform');
+    if (text === '')
+        throw new InputError('platform', 'is required in build mode; set one platform such as linux/amd64 or linux/arm64');
+    if (text.includes(',') || text.includes('\n')) {
+        throw new InputError('platform', `'${text}' names several platforms; build mode builds one (run a matrix, then mode: manifest)`);
+    }
+    return platformInput('platform', text);
+}
+/** The index's `platforms`: required in manifest mode, checked in either mode, as always. */
+function parsePlatformList(read, mode) {
+    const platformTexts = items(read('platforms'));
+    if (mode === 'manifest' && platformTexts.length === 0) {
+        throw new InputError('platforms', 'is empty; list every platform the index must hold, e.g. linux/amd64,linux/arm64');
+    }
+    const platforms = platformTexts.map((t) => platformInput('platforms', t));
+    const seen = new Set();
+    for (const p of platforms) {
+        if (seen.has(archTag(p)))
+            throw new InputError('platforms', `${formatPlatform(p)} is listed twice`);
+        seen.add(archTag(p));
+    }
+    return platforms;
+}
+/** The image name: `image`, or `<registry>/<owner>/<image-prefix><component>`. */
+function parseImage(read, component, env) {
+    const registryInput = read('registry').toLowerCase();
+    if (!REGISTRY_HOST.test(registryInput)) {
+        throw new InputError('registry', `'${read('registry')}' is not a registry host such as ghcr.io or 127.0.0.1:5000`);
+    }
+    const prefix = read('image-prefix');
+    let image = read('image');
+    if (image === '') {
+        const owner = env.github.owner.toLowerCase();
+        if (owner === '')
+            throw new InputError('image', 'is empty and the repository owner is unknown; set image to the full image name');
+        image = `${registryInput}/${owner}/${prefix}${component}`;
+        const problem = imageNameProblem(image);
+        if (problem)
+            throw new InputError('image-prefix', `${problem}; fix image-prefix or set image`);
+    }
+    else {
+        const problem = imageNameProblem(image);
+        if (problem)
+            throw new InputError('image', problem);
+    }
+    return { image, registry: registryOf(image) };
+}
+function parseSha(read) {
+    const sha = read('sha').toLowerCase();
+    if (sha === '')
+        throw new InputError('sha', 'is empty; run inside a GitHub workflow or pass the commit sha');
+    if (!SHA.test(sha))
+        throw new InputError('sha', `'${read('sha')}' is not a commit sha (7 to 64 hex digits)`);
+    return sha;
+}
+function parseTags(read) {
+    const tags = [...new Set(items(read('tags')))];
+    for (const tag of tags) {
+        if (!isValidTag(tag))
+            throw new InputError('tags', `'${tag}' is not a valid tag (letters, digits, _ . -; at most 128; not starting with . or -)`);
+    }
+    return { tags, autoTags: bool(read, 'auto-tags') };
+}
+
+;// CONCATENATED MODULE: ./src/config/parse.ts
+
+
+
+
+/**
+ * Reads and checks every input, in a fixed order (the first bad input is the one reported), and
+ * returns the config of the mode. Inputs of the other mode are still checked, as they always were.
+ */
+function parseConfig(read, env) {
+    const mode = oneOf(read, 'mode', ['build', 'manifest']);
+    const component = parseComponent(read);
+    // the one platform exists only in build mode: the union below carries it without a `!`
+    const modal = mode === 'build' ? { mode, platform: parseBuildPlatform(read) } : { mode };
+    const platforms = parsePlatformList(read, mode);
+    const { image, registry } = parseImage(read, component, env);
+    const sources = parseSources(read, mode, component, env);
+    const sha = parseSha(read);
+    const { tags, autoTags } = parseTags(read);
+    const push = oneOf(read, 'push', ['auto', 'true', 'false']);
+    const cache = parseCache(read, component, modal.mode === 'build' ? modal.platform : undefined);
+    const builder = parseBuilder(read);
+    const timing = parseTiming(read);
+    const credentials = parseCredentials(read);
+    const base = { component, registry, image, sha, push, credentials: credentials.registry, retries: timing.retries, retryDelayMs: timing.retryDelayMs };
+    const dryRun = bool(read, 'dry-run');
+    if (modal.mode === 'manifest')
+        return { mode: modal.mode, ...base, platforms, tags, autoTags, waitTimeoutMs: timing.waitTimeoutMs, dryRun };
+    return {
+        mode: modal.mode,
+        ...base,
+        platform: modal.platform,
+        ...sources,
+        ...cache,
+        cacheTimeoutMs: timing.cacheTimeoutMs,
+        ...builder,
+        dockerHub: credentials.dockerHub,
+        dryRun
+    };
+}
+function parseTiming(read) {
     const retriesText = read('retries');
     if (!/^\d+$/.test(retriesText) || Number(retriesText) > 100) {
         throw new InputError('retries', `'${retriesText}' is not a whole number from 0 to 100`);
@@ -39635,46 +39746,180 @@ function parseConfig(read, env) {
     const retryDelayMs = duration(read, 'retry-delay', 1, 600_000);
     const waitTimeoutMs = duration(read, 'wait-timeout', 0, 6 * 3_600_000);
     const cacheTimeoutMs = duration(read, 'cache-timeout', 0, 6 * 3_600_000);
+    return { retries: Number(retriesText), retryDelayMs, waitTimeoutMs, cacheTimeoutMs };
+}
+function parseCredentials(read) {
     const username = read('username');
     if (read('password') !== '' && username === '') {
         throw new InputError('username', 'is empty but password is set; set username to the registry user (github.actor for ghcr.io)');
     }
     return {
-        mode,
-        component,
-        platform,
-        platforms,
-        registry: registryOf(image),
-        image,
-        context,
-        file,
-        buildArgs,
-        labels,
-        target,
-        provenance,
-        sha,
-        tags,
-        autoTags,
-        push,
-        cache,
-        cacheScope,
-        cacheTimeoutMs,
-        driver,
-        endpoint,
-        builder,
-        keepBuilder,
-        qemu,
-        qemuImage,
-        credentials: { username, password: read('password') },
-        dockerHub: { username: read('dockerhub-username'), password: read('dockerhub-token') },
-        retries: Number(retriesText),
-        retryDelayMs,
-        waitTimeoutMs,
-        dryRun: bool(read, 'dry-run')
+        registry: { username, password: read('password') },
+        dockerHub: { username: read('dockerhub-username'), password: read('dockerhub-token') }
     };
 }
 
-;// CONCATENATED MODULE: ./src/manifest.ts
+;// CONCATENATED MODULE: ./src/manifest/compose.ts
+
+
+/**
+ * The multi-arch index: every entry of every arch image (platform manifests and their
+ * attestations), in the order of `platforms`. Serialised the same way every time, so two jobs
+ * assembling the same sources push the same digest.
+ */
+function composeIndex(sources) {
+    const manifests = sources.flatMap(({ answer, platform }) => isIndex(answer)
+        ? answer.json.manifests
+        : [{ mediaType: answer.mediaType, digest: answer.digest, size: answer.size, platform: normalizePlatform(platform) }]);
+    return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
+}
+
+;// CONCATENATED MODULE: ./src/manifest/wait.ts
+
+
+
+
+
+/**
+ * Polls a tag until it appears or the deadline passes. Polls are dense at first (a fresh push is
+ * often invisible for seconds) and thin out while a sibling job may still be building. Transient
+ * failures are retried under the run's policy; not-found is waited out, not counted against it.
+ */
+async function waitForManifest(client, w, retry) {
+    const start = Date.now();
+    let transientStreak = 0;
+    let announced = false;
+    for (;;) {
+        if (w.signal.aborted)
+            throw new ActionError(`stopped waiting for ${w.ref}: another arch image failed`);
+        try {
+            return await client.manifest(w.tag);
+        }
+        catch (error) {
+            if (!(error instanceof ClassifiedError))
+                throw error;
+            if (error.outcome === 'auth')
+                throw explainAuthFailure(error, w.registry);
+            if (error.outcome === 'fatal')
+                throw new ActionError(error.message);
+            let delay;
+            if (error.outcome === 'transient') {
+                if (++transientStreak > retry.retries)
+                    throw new ActionError(`${error.message} (gave up after ${retry.retries} retries)`);
+                delay = retry.delay(transientStreak, error.retryAfterMs);
+                retry.announce(error, transientStreak, delay);
+            }
+            else {
+                transientStreak = 0;
+                delay = waitDelay(Date.now() - start, retry.backoff.baseMs);
+                if (!announced)
+                    lib_core/* info */.pq(`${w.ref} is not there yet; waiting up to ${formatDuration(Math.max(0, w.deadline - Date.now()))}`);
+                announced = true;
+            }
+            const remaining = w.deadline - Date.now();
+            if (remaining <= 0) {
+                if (error.outcome === 'absent') {
+                    throw new ActionError(`${w.ref} did not appear within ${formatDuration(w.waitTimeoutMs)}: check that the build job for it pushed (mode: build, same sha) or raise wait-timeout; the index was not written`);
+                }
+                throw new ActionError(`${error.message} until wait-timeout expired; the index was not written`);
+            }
+            // the last poll lands on the deadline itself, not one step before it
+            await sleep(Math.min(delay, remaining), w.signal);
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/manifest/verify.ts
+
+
+
+
+
+
+
+/** BuildKit stores provenance and SBOM as extra index entries; they are not platforms. */
+function isAttestation(d) {
+    return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || (d.platform?.os === 'unknown' && d.platform?.architecture === 'unknown');
+}
+function platformEntries(index) {
+    return (index?.manifests ?? []).filter((d) => !isAttestation(d));
+}
+function describe(p) {
+    return p ? formatPlatform(normalizePlatform(p)) : 'an unknown platform';
+}
+/**
+ * For an arch image `<sha>-<arch>` (a single manifest, or an index of one platform plus attestations),
+ * the digest of the one platform manifest, or a problem naming what was found instead.
+ */
+function pickPlatformManifest(ref, answer, expected) {
+    if (!isIndex(answer))
+        return { digest: answer.digest };
+    const entries = platformEntries(answer.json);
+    if (entries.length !== 1) {
+        const found = entries.map((d) => describe(d.platform)).join(', ') || 'no platform';
+        return { problem: `${ref} holds ${found}; expected exactly ${describe(expected)}` };
+    }
+    const [entry] = entries;
+    // an entry without a platform would enter the multi-arch index unnamed
+    if (!entry.platform)
+        return { problem: `${ref} holds an image without a platform; expected ${describe(expected)}` };
+    if (!samePlatform(entry.platform, expected)) {
+        return { problem: `${ref} is ${describe(entry.platform)}, expected ${describe(expected)}` };
+    }
+    return { digest: entry.digest };
+}
+/** The image config says which platform the binaries are for: it is the proof, not the tag. */
+function configPlatformProblem(ref, config, expected) {
+    if (!config || typeof config.os !== 'string' || typeof config.architecture !== 'string') {
+        return `${ref} has no os/architecture in its image config`;
+    }
+    const actual = { os: config.os, architecture: config.architecture, variant: config.variant };
+    return samePlatform(actual, expected) ? undefined : `${ref} is ${describe(actual)}, expected ${describe(expected)}`;
+}
+/** What was pushed must hold exactly the expected platforms, each the very manifest we verified. */
+function pushedIndexProblem(ref, answer, sources) {
+    if (!isIndex(answer))
+        return `${ref} is a single-platform manifest, not a multi-arch index`;
+    const entries = platformEntries(answer.json);
+    const expected = sources.map((s) => describe(s.platform)).sort();
+    const found = entries.map((d) => describe(d.platform)).sort();
+    if (JSON.stringify(expected) !== JSON.stringify(found)) {
+        return `${ref} holds ${found.join(', ') || 'no platform'}; expected exactly ${expected.join(', ')}`;
+    }
+    for (const source of sources) {
+        const entry = entries.find((d) => d.platform && samePlatform(d.platform, source.platform));
+        if (entry?.digest !== source.manifestDigest) {
+            return `${ref} points ${describe(source.platform)} at ${entry?.digest}, expected ${source.manifestDigest}`;
+        }
+    }
+    return undefined;
+}
+function listPlatforms(answer) {
+    return platformEntries(answer.json).map((d) => describe(d.platform));
+}
+/** Waits until the arch tag exists, then proves from its image config that it is the expected platform. */
+async function verifySource(client, config, platform, wait, retry) {
+    const ref = archRef(config.image, config.sha, platform);
+    const answer = await waitForManifest(client, { ...wait, ref, tag: archImageTag(config.sha, platform) }, retry);
+    const picked = pickPlatformManifest(ref, answer, platform);
+    if ('problem' in picked)
+        throw new ActionError(`${picked.problem}; the index was not written`);
+    const manifest = picked.digest === answer.digest ? answer : await retry.run(() => client.manifest(picked.digest), READ_AFTER_WRITE);
+    const configDigest = manifest.json?.config?.digest;
+    if (!configDigest)
+        throw new ActionError(`${ref} has no image config; the index was not written`);
+    const imageConfig = await retry.run(() => client.blobJson(configDigest), READ_AFTER_WRITE);
+    const problem = configPlatformProblem(ref, imageConfig, platform);
+    if (problem)
+        throw new ActionError(`${problem}; the index was not written`);
+    lib_core/* info */.pq(`${ref} is ${formatPlatform(platform)} (${picked.digest})`);
+    return { platform, manifestDigest: picked.digest, tagDigest: answer.digest, answer, ref };
+}
+
+;// CONCATENATED MODULE: ./src/manifest/run.ts
+
+
+
 
 
 
@@ -39688,28 +39933,32 @@ function parseConfig(read, env) {
 
 /** Manifest mode: wait for every arch image, prove each is its platform, push the index, check what was pushed. */
 async function runManifest(config, github, env) {
-    const startedAt = Date.now();
-    const backoff = { baseMs: config.retryDelayMs, capMs: 30_000 };
+    const retry = retryPolicy(config);
     const decision = decidePush(config.push, github);
     if (decision.warning)
         lib_core/* warning */.$e(decision.warning);
     const tags = indexTags(config.sha, config.tags, config.autoTags, github);
     const indexRef = `${config.image}:${config.sha}`;
-    lib_core/* setOutput */.uH('image', config.image);
-    lib_core/* startGroup */.Oh('Plan');
-    lib_core/* info */.pq(`index ${indexRef} for ${config.platforms.map(formatPlatform).join(', ')}`);
-    lib_core/* info */.pq(`tags: ${tags.join(', ')}`);
-    lib_core/* info */.pq(`push: ${decision.push} (${decision.reason})`);
-    for (const p of config.platforms)
-        lib_core/* info */.pq(`source ${formatPlatform(p)}: ${archRef(config.image, config.sha, p)}`);
-    lib_core/* endGroup */.N4();
+    const platformList = config.platforms.map(formatPlatform).join(', ');
+    await group('Plan', () => {
+        lib_core/* info */.pq(`index ${indexRef} for ${platformList}`);
+        lib_core/* info */.pq(`tags: ${tags.join(', ')}`);
+        lib_core/* info */.pq(`push: ${decision.push} (${decision.reason})`);
+        for (const p of config.platforms)
+            lib_core/* info */.pq(`source ${formatPlatform(p)}: ${archRef(config.image, config.sha, p)}`);
+    });
     if (!decision.push) {
         lib_core/* notice */.lm(`No index for ${indexRef}: ${decision.reason}, so no arch image was pushed either`);
-        await writeSummary(`Brokkr manifest ${config.component}: skipped`, [
-            ['image', config.image],
-            ['pushed', `false (${decision.reason})`]
-        ], startedAt);
-        return;
+        return {
+            outputs: { image: config.image },
+            summary: {
+                title: `Brokkr manifest ${config.component}: skipped`,
+                rows: [
+                    ['image', config.image],
+                    ['pushed', `false (${decision.reason})`]
+                ]
+            }
+        };
     }
     if (config.dryRun) {
         const plan = [
@@ -39719,136 +39968,114 @@ async function runManifest(config, github, env) {
         ];
         for (const line of plan)
             lib_core/* info */.pq(`[dry-run] ${line}`);
-        await writeSummary(`Dry run: Brokkr manifest ${config.component}`, [
-            ['image', config.image],
-            ['platforms', config.platforms.map(formatPlatform).join(', ')],
-            ['tags', tags.join(', ')],
-            ['plan', plan.join('\n')]
-        ], startedAt);
-        return;
+        return {
+            outputs: { image: config.image },
+            summary: {
+                title: `Dry run: Brokkr manifest ${config.component}`,
+                rows: [
+                    ['image', config.image],
+                    ['platforms', platformList],
+                    ['tags', tags.join(', ')],
+                    ['plan', plan.join('\n')]
+                ]
+            }
+        };
     }
     // every read and write goes through our own client with the credentials in hand: docker's login is not needed
     const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push');
-    lib_core/* startGroup */.Oh('Wait for and verify the arch images');
-    const deadline = Date.now() + config.waitTimeoutMs;
-    // one failed arch image ends the job: the other waits are called off rather than run to wait-timeout
-    const stop = new AbortController();
-    const sources = await Promise.all(config.platforms.map((p) => verifySource(client, config, p, deadline, backoff, stop.signal))).catch((error) => {
-        stop.abort();
-        throw error;
-    });
-    lib_core/* endGroup */.N4();
-    lib_core/* startGroup */.Oh(`Push ${indexRef}`);
-    // one PUT per tag, each retried on its own: a registry hiccup costs one request, not the whole index
-    const index = composeIndex(sources);
-    const retry = requestRetries(config.retries, backoff, lib_core/* info */.pq);
-    for (const tag of tags) {
-        await withRetries(() => client.putManifest(tag, OCI_INDEX, index), retry).catch((error) => {
-            throw explainAuthFailure(error, config.registry);
+    const sources = await group('Wait for and verify the arch images', () => {
+        const wait = { registry: config.registry, deadline: Date.now() + config.waitTimeoutMs, waitTimeoutMs: config.waitTimeoutMs };
+        // one failed arch image ends the job: the other waits are called off rather than run to wait-timeout
+        const stop = new AbortController();
+        return Promise.all(config.platforms.map((p) => verifySource(client, config, p, { ...wait, signal: stop.signal }, retry))).catch((error) => {
+            stop.abort();
+            throw error;
         });
-        lib_core/* info */.pq(`pushed ${config.image}:${tag}`);
-    }
-    lib_core/* endGroup */.N4();
-    lib_core/* startGroup */.Oh('Verify what was pushed');
-    const pushed = await readBack(client, config.sha, config, backoff);
-    const problem = pushedIndexProblem(indexRef, pushed, sources);
-    if (problem)
-        throw new ActionError(`verification of the pushed index failed: ${problem}`);
-    for (const tag of tags.slice(1)) {
-        const other = await readBack(client, tag, config, backoff);
-        if (other.digest !== pushed.digest)
-            throw new ActionError(`${config.image}:${tag} points at ${other.digest}, not the new index ${pushed.digest}`);
-    }
-    const platforms = listPlatforms(pushed);
-    lib_core/* info */.pq(`${indexRef}@${pushed.digest} holds ${platforms.join(', ')}`);
-    lib_core/* endGroup */.N4();
+    });
+    await group(`Push ${indexRef}`, async () => {
+        // one PUT per tag, each retried on its own: a registry hiccup costs one request, not the whole index
+        const index = composeIndex(sources);
+        for (const tag of tags) {
+            await retry
+                .run(() => client.putManifest(tag, OCI_INDEX, index))
+                .catch((error) => {
+                throw explainAuthFailure(error, config.registry);
+            });
+            lib_core/* info */.pq(`pushed ${config.image}:${tag}`);
+        }
+    });
+    const { pushed, platforms } = await group('Verify what was pushed', async () => {
+        const pushed = await readBack(client, config.sha, retry);
+        const problem = pushedIndexProblem(indexRef, pushed, sources);
+        if (problem)
+            throw new ActionError(`verification of the pushed index failed: ${problem}`);
+        for (const tag of tags.slice(1)) {
+            const other = await readBack(client, tag, retry);
+            if (other.digest !== pushed.digest)
+                throw new ActionError(`${config.image}:${tag} points at ${other.digest}, not the new index ${pushed.digest}`);
+        }
+        const platforms = listPlatforms(pushed);
+        lib_core/* info */.pq(`${indexRef}@${pushed.digest} holds ${platforms.join(', ')}`);
+        return { pushed, platforms };
+    });
     const sourceMap = Object.fromEntries(sources.map((s) => [formatPlatform(s.platform), s.tagDigest]));
-    lib_core/* setOutput */.uH('digest', pushed.digest);
-    lib_core/* setOutput */.uH('tags', tags.join(','));
-    lib_core/* setOutput */.uH('platforms', platforms.join(','));
-    lib_core/* setOutput */.uH('sources', JSON.stringify(sourceMap));
-    await writeSummary(`Brokkr manifest ${config.component}`, [
-        ['image', config.image],
-        ['platforms', platforms.join(', ')],
-        ['tags', tags.join(', ')],
-        ['digest', pushed.digest],
-        ...sources.map((s) => [`source ${formatPlatform(s.platform)}`, `${s.ref}@${s.tagDigest}`])
-    ], startedAt);
-}
-/** Waits until the arch tag exists, then proves from its image config that it is the expected platform. */
-async function verifySource(client, config, platform, deadline, backoff, signal) {
-    const ref = archRef(config.image, config.sha, platform);
-    const tag = archImageTag(config.sha, platform);
-    const answer = await waitForManifest(client, ref, tag, config, deadline, backoff, signal);
-    const picked = pickPlatformManifest(ref, answer, platform);
-    if ('problem' in picked)
-        throw new ActionError(`${picked.problem}; the index was not written`);
-    // a digest we were just given may lag behind the tag on a replicated registry: absent is retried too
-    const byDigest = requestRetries(config.retries, backoff, lib_core/* info */.pq, true);
-    const manifest = picked.digest === answer.digest ? answer : await withRetries(() => client.manifest(picked.digest), byDigest);
-    const configDigest = manifest.json?.config?.digest;
-    if (!configDigest)
-        throw new ActionError(`${ref} has no image config; the index was not written`);
-    const imageConfig = await withRetries(() => client.blobJson(configDigest), byDigest);
-    const problem = configPlatformProblem(ref, imageConfig, platform);
-    if (problem)
-        throw new ActionError(`${problem}; the index was not written`);
-    lib_core/* info */.pq(`${ref} is ${formatPlatform(platform)} (${picked.digest})`);
-    return { platform, manifestDigest: picked.digest, tagDigest: answer.digest, answer, ref };
+    return {
+        outputs: { image: config.image, digest: pushed.digest, tags: tags.join(','), platforms: platforms.join(','), sources: JSON.stringify(sourceMap) },
+        summary: {
+            title: `Brokkr manifest ${config.component}`,
+            rows: [
+                ['image', config.image],
+                ['platforms', platforms.join(', ')],
+                ['tags', tags.join(', ')],
+                ['digest', pushed.digest],
+                ...sources.map((s) => [`source ${formatPlatform(s.platform)}`, `${s.ref}@${s.tagDigest}`])
+            ]
+        }
+    };
 }
 /**
- * Polls a tag until it appears or the deadline passes. Polls are dense at first (a fresh push is
- * often invisible for seconds) and thin out while a sibling job may still be building.
+ * Reads back a tag we just pushed. The registry may need a moment before it shows it, so this
+ * read gets at least 3 retries even with `retries: 0`: a fresh index is not a flaky registry.
  */
-async function waitForManifest(client, ref, tag, config, deadline, backoff, signal) {
-    const start = Date.now();
-    let transientStreak = 0;
-    let announced = false;
-    for (;;) {
-        if (signal.aborted)
-            throw new ActionError(`stopped waiting for ${ref}: another arch image failed`);
-        try {
-            return await client.manifest(tag);
-        }
-        catch (error) {
-            if (!(error instanceof ClassifiedError))
-                throw error;
-            if (error.outcome === 'auth')
-                throw explainAuthFailure(error, config.registry);
-            if (error.outcome === 'fatal')
-                throw new ActionError(error.message);
-            let delay;
-            if (error.outcome === 'transient') {
-                if (++transientStreak > config.retries)
-                    throw new ActionError(`${error.message} (gave up after ${config.retries} retries)`);
-                delay = retryDelay(transientStreak - 1, backoff, error.retryAfterMs);
-                lib_core/* info */.pq(`${error.message}; retry ${transientStreak} in ${delay} ms`);
-            }
-            else {
-                transientStreak = 0;
-                delay = waitDelay(Date.now() - start, backoff.baseMs);
-                if (!announced)
-                    lib_core/* info */.pq(`${ref} is not there yet; waiting up to ${formatDuration(Math.max(0, deadline - Date.now()))}`);
-                announced = true;
-            }
-            const remaining = deadline - Date.now();
-            if (remaining <= 0) {
-                if (error.outcome === 'absent') {
-                    throw new ActionError(`${ref} did not appear within ${formatDuration(config.waitTimeoutMs)}: check that the build job for it pushed (mode: build, same sha) or raise wait-timeout; the index was not written`);
-                }
-                throw new ActionError(`${error.message} until wait-timeout expired; the index was not written`);
-            }
-            // the last poll lands on the deadline itself, not one step before it
-            await sleep(Math.min(delay, remaining), signal);
-        }
-    }
-}
-/** Reads back a tag we just pushed: the registry may need a moment before it shows it. */
-async function readBack(client, tag, config, backoff) {
-    return withRetries(() => client.manifest(tag), requestRetries(Math.max(config.retries, 3), backoff, lib_core/* info */.pq, true));
+async function readBack(client, tag, retry) {
+    return retry.atLeast(3).run(() => client.manifest(tag), READ_AFTER_WRITE);
 }
 
-;// CONCATENATED MODULE: ./src/index.ts
+;// CONCATENATED MODULE: ./src/runtime/summary.ts
+
+
+/** One job-summary table per run: a row per fact, so build and manifest runs read alike. */
+async function writeSummary(title, rows, startedAt) {
+    // outside a runner (a plain `node dist/index.js`) there is no summary file: nothing to write
+    if (!process.env.GITHUB_STEP_SUMMARY)
+        return;
+    const all = [...rows, ['duration', formatDuration(Date.now() - startedAt)]];
+    await lib_core/* summary */.z
+        .addHeading(title, 3)
+        .addTable([
+        [
+            { data: 'what', header: true },
+            { data: 'value', header: true }
+        ],
+        ...all.map(([k, v]) => [k, v ? `<code>${escapeHtml(v)}</code>` : '-'])
+    ])
+        .write();
+}
+function escapeHtml(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+;// CONCATENATED MODULE: ./src/runtime/result.ts
+
+
+/** Sets every output and writes the summary: the only place either happens. */
+async function publishResult(result, startedAt) {
+    for (const [name, value] of Object.entries(result.outputs))
+        lib_core/* setOutput */.uH(name, value);
+    await writeSummary(result.summary.title, result.summary.rows, startedAt);
+}
+
+;// CONCATENATED MODULE: ./src/main.ts
 
 
 
@@ -39860,8 +40087,9 @@ async function readBack(client, tag, config, backoff) {
 
 
 
-/** Main entry: read and validate every input once, then hand a typed config to the mode's orchestrator. */
+/** Main entry: read and validate every input once, run the mode, then publish its outputs and summary. */
 async function main() {
+    const startedAt = Date.now();
     // mask before anything can print them
     for (const secret of ['password', 'dockerhub-token']) {
         const value = lib_core/* getInput */.V4(secret);
@@ -39874,10 +40102,8 @@ async function main() {
         github,
         exists: (path) => (0,external_node_fs_.existsSync)((0,external_node_path_.resolve)(workspace, path))
     });
-    if (config.mode === 'build')
-        await runBuild(config, github, process.env);
-    else
-        await runManifest(config, github, process.env);
+    const result = config.mode === 'build' ? await runBuild(config, github, process.env, startedAt) : await runManifest(config, github, process.env);
+    await publishResult(result, startedAt);
 }
 /**
  * Cancellation: the runner sends SIGINT, then SIGTERM. Stop the build with everything docker started

@@ -1,8 +1,9 @@
 import * as core from '@actions/core'
-import { shouldRemoveBuilder } from './builder.js'
-import { Docker } from './docker.js'
-import { saveLocalCache } from './local-cache.js'
-import { loadState } from './state.js'
+import { shouldRemoveBuilder } from './build/builder.js'
+import { Docker } from './runtime/docker.js'
+import { saveLocalCache } from './build/cache.js'
+import { group } from './runtime/log.js'
+import { loadState } from './runtime/state.js'
 
 /** Post entry (post-if: always()): save the local cache, log out, remove a builder this run created. Never fails the job. */
 async function post(): Promise<void> {
@@ -19,14 +20,12 @@ async function post(): Promise<void> {
   }
 }
 
+/** One cleanup step in its own group; a failure is a warning, after the group is closed. */
 async function step(title: string, fn: () => Promise<unknown>): Promise<void> {
-  core.startGroup(title)
   try {
-    await fn()
+    await group(title, fn)
   } catch (error) {
     core.warning(`${title} failed: ${(error as Error).message}`)
-  } finally {
-    core.endGroup()
   }
 }
 

@@ -244,7 +244,7 @@ const firstError = (r: ActionResult): string => errorsOf(r)[0] ?? '(no error ann
 function retriesIn(r: ActionResult): { action: number; buildkit: number } {
   const lines = r.log.split('\n')
   return {
-    action: lines.filter((l) => /; (?:build )?try \d+ in \d+ ms|; retry \d+ in \d+ ms/.test(l)).length,
+    action: lines.filter((l) => /; retry \d+ of \d+ in \d+ ms/.test(l)).length,
     buildkit: lines.filter((l) => /retrying in \d/.test(l)).length
   }
 }
@@ -519,7 +519,7 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
         'the pushed tag has the digest the build reported',
         `${pushed.status} ${pushed.digest} vs ${b.outputs.digest}`
       )
-    const tries = 1 + (b.log.match(/; build try \d+ in/g)?.length ?? 0)
+    const tries = 1 + (b.log.match(/docker buildx build failed: .*; retry \d+ of \d+ in/g)?.length ?? 0)
     r.did.push(`build: ${bOk ? 'pushed' : `failed (${firstError(b)})`} after ${tries} build tr${tries === 1 ? 'y' : 'ies'}`)
     r.figures.push(`build: ${figures(b, bLog)}`)
     finish(r)

@@ -1,5 +1,5 @@
-import type { GitHubContext } from '../../src/github-context.js'
-import { parseConfig, type Config } from '../../src/inputs.js'
+import type { GitHubContext } from '../../src/runtime/github-context.js'
+import { parseConfig, type BuildConfig } from '../../src/config/parse.js'
 import { defaultInputs } from '../fixtures/inputs.js'
 
 export const pushToMain: GitHubContext = {
@@ -12,8 +12,10 @@ export const pushToMain: GitHubContext = {
   fromFork: false
 }
 
-/** A validated config from action.yml defaults plus overrides, as main would build it. */
-export function configWith(overrides: Record<string, string> = {}, github: GitHubContext = pushToMain): Config {
+/** A validated build config from action.yml defaults plus overrides, as main would build it. */
+export function configWith(overrides: Record<string, string> = {}, github: GitHubContext = pushToMain): BuildConfig {
   const inputs: Record<string, string> = { ...defaultInputs(), sha: 'abc1234', ...overrides }
-  return parseConfig((name) => (inputs[name] ?? '').trim(), { github, exists: () => true })
+  const config = parseConfig((name) => (inputs[name] ?? '').trim(), { github, exists: () => true })
+  if (config.mode !== 'build') throw new Error('configWith builds build-mode configs')
+  return config
 }

@@ -1,6 +1,7 @@
-import { InputError } from '../../src/errors.js'
-import type { GitHubContext } from '../../src/github-context.js'
-import { parseConfig, registryOf, imageNameProblem } from '../../src/inputs.js'
+import { InputError } from '../../src/registry/errors.js'
+import type { GitHubContext } from '../../src/runtime/github-context.js'
+import { parseConfig, type BuildConfig, type Config, type ManifestConfig } from '../../src/config/parse.js'
+import { imageNameProblem, registryOf } from '../../src/model/image.js'
 import { BAD_INPUTS, defaultInputs } from '../fixtures/inputs.js'
 
 const github: GitHubContext = {
@@ -14,9 +15,20 @@ const github: GitHubContext = {
 }
 const existing = new Set(['.', 'docker/Dockerfile.agent', 'docker/Dockerfile.broker'])
 
-function parse(overrides: Record<string, string> = {}, gh: GitHubContext = github) {
+function parse(overrides: Record<string, string> = {}, gh: GitHubContext = github): Config {
   const inputs = { ...defaultInputs(), ...overrides }
   return parseConfig((name) => (inputs[name] ?? '').trim(), { github: gh, exists: (p) => existing.has(p) })
+}
+
+const build = (overrides: Record<string, string> = {}): BuildConfig => {
+  const config = parse(overrides)
+  if (config.mode !== 'build') throw new Error('expected a build config')
+  return config
+}
+const manifest = (overrides: Record<string, string> = {}): ManifestConfig => {
+  const config = parse({ mode: 'manifest', ...overrides })
+  if (config.mode !== 'manifest') throw new Error('expected a manifest config')
+  return config
 }
 
 describe('parseConfig', () => {
@@ -26,10 +38,6 @@ describe('parseConfig', () => {
       mode: 'build',
       component: 'agent',
       platform: { os: 'linux', architecture: 'arm64' },
-      platforms: [
-        { os: 'linux', architecture: 'amd64' },
-        { os: 'linux', architecture: 'arm64' }
-      ],
       image: 'ghcr.io/colliery-io/brokkr-agent',
       registry: 'ghcr.io',
       file: 'docker/Dockerfile.agent',
@@ -40,10 +48,8 @@ describe('parseConfig', () => {
       driver: 'docker-container',
       builder: 'brokkr-builder',
       push: 'auto',
-      autoTags: true,
       retries: 5,
       retryDelayMs: 1000,
-      waitTimeoutMs: 600_000,
       dryRun: false
     })
   })
@@ -55,25 +61,42 @@ describe('parseConfig', () => {
   })
 
   it('names arm/v7 caches and tags arm-v7', () => {
-    expect(parse({ platform: 'linux/arm/v7' }).cacheScope).toBe('agent-arm-v7')
-    expect(parse({ platform: 'linux/arm64/v8' }).platform).toEqual({ os: 'linux', architecture: 'arm64' })
+    expect(build({ platform: 'linux/arm/v7' }).cacheScope).toBe('agent-arm-v7')
+    expect(build({ platform: 'linux/arm64/v8' }).platform).toEqual({ os: 'linux', architecture: 'arm64' })
   })
 
   it('keeps a custom cache scope and splits newline lists', () => {
-    const config = parse({ 'cache-scope': 'nightly', 'build-args': 'A=1\n\n  B=two words \n', labels: 'team=core' })
+    const config = build({ 'cache-scope': 'nightly', 'build-args': 'A=1\n\n  B=two words \n', labels: 'team=core' })
     expect(config.cacheScope).toBe('nightly')
     expect(config.buildArgs).toEqual(['A=1', 'B=two words'])
     expect(config.labels).toEqual(['team=core'])
   })
 
   it('does not need a platform or a Dockerfile in manifest mode', () => {
-    const config = parse({ mode: 'manifest', platform: '', file: 'docker/missing', tags: 'stable, edge\nstable' })
-    expect(config.platform).toBeUndefined()
+    const config = manifest({ platform: '', file: 'docker/missing', tags: 'stable, edge\nstable' })
+    expect(config).not.toHaveProperty('platform')
     expect(config.tags).toEqual(['stable', 'edge'])
   })
 
+  it('gives each mode only its own fields', () => {
+    const b = build()
+    const m = manifest()
+    for (const field of ['platforms', 'tags', 'autoTags', 'waitTimeoutMs']) expect(b).not.toHaveProperty(field)
+    for (const field of ['platform', 'cache', 'cacheScope', 'cacheTimeoutMs', 'builder', 'driver', 'qemu', 'dockerHub']) expect(m).not.toHaveProperty(field)
+    expect(m.platforms).toEqual([
+      { os: 'linux', architecture: 'amd64' },
+      { os: 'linux', architecture: 'arm64' }
+    ])
+    expect(m).toMatchObject({ autoTags: true, waitTimeoutMs: 600_000, retries: 5, image: 'ghcr.io/colliery-io/brokkr-agent' })
+  })
+
+  it('still checks the inputs of the other mode, in the same order as before', () => {
+    expect(() => parse({ platforms: 'linux/amd64,linux/amd64' })).toThrow('platforms: linux/amd64 is listed twice')
+    expect(() => parse({ mode: 'manifest', 'cache-scope': 'bad scope' })).toThrow('cache-scope:')
+  })
+
   it('lowercases the sha and accepts durations in several units', () => {
-    const config = parse({ sha: 'ABCDEF1', 'retry-delay': '250ms', 'wait-timeout': '1m30s' })
+    const config = manifest({ sha: 'ABCDEF1', 'retry-delay': '250ms', 'wait-timeout': '1m30s' })
     expect(config.sha).toBe('abcdef1')
     expect(config.retryDelayMs).toBe(250)
     expect(config.waitTimeoutMs).toBe(90_000)

@@ -1,16 +1,9 @@
-import { decideBuilder, parseInspect, shouldRemoveBuilder } from '../../src/builder.js'
-import {
-  buildArgv,
-  createBuilderArgv,
-  defaultProvenance,
-  decidePush,
-  ghaCacheAvailable,
-  loginArgv,
-  ociLabels,
-  planCache,
-  qemuInstallArgv
-} from '../../src/plan.js'
-import { decideQemu } from '../../src/qemu.js'
+import { createBuilderArgv, decideBuilder, parseInspect, shouldRemoveBuilder } from '../../src/build/builder.js'
+import { ghaCacheAvailable, planCache } from '../../src/build/cache.js'
+import { buildArgv, defaultProvenance, ociLabels } from '../../src/build/plan.js'
+import { decideQemu, qemuInstallArgv } from '../../src/build/qemu.js'
+import { decidePush } from '../../src/model/push.js'
+import { loginArgv } from '../../src/registry/auth.js'
 import { configWith, pushToMain } from './helpers.js'
 
 const ghaEnv = { ACTIONS_RUNTIME_TOKEN: 'x.y.z', ACTIONS_CACHE_URL: 'http://cache/' }
@@ -40,12 +33,12 @@ describe('push decision', () => {
 
 describe('build argv', () => {
   const config = configWith({ 'build-args': 'RUST_VERSION=1.80', labels: 'team=core', target: 'runtime', provenance: 'mode=max' })
-  const cache = planCache(config, config.platform!, true, ghaEnv, '/tmp/c')
+  const cache = planCache(config, true, ghaEnv, '/tmp/c')
   const labels = ociLabels(config, pushToMain, '2026-01-01T00:00:00Z')
 
   it('is one buildx build with every flag in order', () => {
     expect(
-      buildArgv(config, config.platform!, {
+      buildArgv(config, {
         builder: 'brokkr-builder',
         output: { kind: 'push' },
         metadataFile: '/tmp/m.json',
@@ -94,7 +87,7 @@ describe('build argv', () => {
   })
 
   it('keeps the result in the build cache when not pushing', () => {
-    const argv = buildArgv(config, config.platform!, {
+    const argv = buildArgv(config, {
       builder: 'b',
       output: { kind: 'none' },
       metadataFile: 'm',
@@ -108,7 +101,7 @@ describe('build argv', () => {
   })
 
   it('exports an OCI layout for our own pusher after BuildKit failed to push', () => {
-    const argv = buildArgv(config, config.platform!, {
+    const argv = buildArgv(config, {
       builder: 'b',
       output: { kind: 'layout', dir: '/t/oci' },
       metadataFile: 'm',
@@ -123,27 +116,33 @@ describe('build argv', () => {
 
   it('attests the layout push as buildx attests its own push, so one index never mixes shapes', () => {
     const layout = (provenance: string, defaults: string) =>
-      buildArgv({ ...config, provenance }, config.platform!, {
+      buildArgv(
+        { ...config, provenance },
+        {
+          builder: 'b',
+          output: { kind: 'layout', dir: '/o' },
+          metadataFile: 'm',
+          labels: [],
+          cache,
+          includeCacheFrom: true,
+          defaultProvenance: defaults
+        }
+      )
+    expect(layout('', 'mode=min')).toContain('--provenance=mode=min')
+    expect(layout('', 'false')).toContain('--provenance=false')
+    expect(layout('mode=max', 'mode=min')).toContain('--provenance=mode=max')
+    const pushed = buildArgv(
+      { ...config, provenance: '' },
+      {
         builder: 'b',
-        output: { kind: 'layout', dir: '/o' },
+        output: { kind: 'push' },
         metadataFile: 'm',
         labels: [],
         cache,
         includeCacheFrom: true,
-        defaultProvenance: defaults
-      })
-    expect(layout('', 'mode=min')).toContain('--provenance=mode=min')
-    expect(layout('', 'false')).toContain('--provenance=false')
-    expect(layout('mode=max', 'mode=min')).toContain('--provenance=mode=max')
-    const pushed = buildArgv({ ...config, provenance: '' }, config.platform!, {
-      builder: 'b',
-      output: { kind: 'push' },
-      metadataFile: 'm',
-      labels: [],
-      cache,
-      includeCacheFrom: true,
-      defaultProvenance: 'mode=min'
-    })
+        defaultProvenance: 'mode=min'
+      }
+    )
     expect(pushed.join(' ')).not.toContain('--provenance')
     expect(defaultProvenance({})).toBe('mode=min')
     expect(defaultProvenance({ BUILDX_NO_DEFAULT_ATTESTATIONS: '1' })).toBe('false')
@@ -162,21 +161,21 @@ describe('cache plan', () => {
     expect(ghaCacheAvailable(ghaEnv)).toBe(true)
     expect(ghaCacheAvailable({ ACTIONS_RUNTIME_TOKEN: 't', ACTIONS_RESULTS_URL: 'http://r/' })).toBe(true)
     expect(ghaCacheAvailable({ ACTIONS_CACHE_URL: 'http://c/' })).toBe(false)
-    const off = planCache(config, config.platform!, true, {}, '/d')
+    const off = planCache(config, true, {}, '/d')
     expect(off).toMatchObject({ status: 'unavailable', from: [], to: [] })
     expect(off.note).toMatch(/not available/)
   })
   it('exports registry cache only when pushing', () => {
     const c = configWith({ cache: 'registry' })
-    expect(planCache(c, c.platform!, true, {}, '/d')).toMatchObject({
+    expect(planCache(c, true, {}, '/d')).toMatchObject({
       from: ['type=registry,ref=ghcr.io/colliery-io/brokkr-agent:buildcache-arm64'],
       to: ['type=registry,ref=ghcr.io/colliery-io/brokkr-agent:buildcache-arm64,mode=max,ignore-error=true']
     })
-    expect(planCache(c, c.platform!, false, {}, '/d').to).toEqual([])
+    expect(planCache(c, false, {}, '/d').to).toEqual([])
   })
   it('exports a local cache to a fresh directory', () => {
     const c = configWith({ cache: 'local' })
-    expect(planCache(c, c.platform!, true, {}, '/tmp/agent-arm64')).toMatchObject({
+    expect(planCache(c, true, {}, '/tmp/agent-arm64')).toMatchObject({
       from: ['type=local,src=/tmp/agent-arm64'],
       to: ['type=local,dest=/tmp/agent-arm64-next,mode=max,ignore-error=true'],
       localExportDir: '/tmp/agent-arm64-next'
@@ -184,7 +183,7 @@ describe('cache plan', () => {
   })
   it('has no flags for none', () => {
     const c = configWith({ cache: 'none' })
-    expect(planCache(c, c.platform!, true, ghaEnv, '/d')).toMatchObject({ from: [], to: [], status: 'off' })
+    expect(planCache(c, true, ghaEnv, '/d')).toMatchObject({ from: [], to: [], status: 'off' })
   })
 })
 
@@ -231,7 +230,7 @@ describe('qemu decision', () => {
     ['qemu true even when registered', configWith({ qemu: 'true' }), 'x64', true, true, true],
     ['remote driver', configWith({ driver: 'remote', endpoint: 'tcp://x:1' }), 'x64', false, false, false]
   ])('%s', (_name, config, nodeArch, registered, install, emulated) => {
-    expect(decideQemu(config, config.platform!, nodeArch as string, registered as boolean)).toMatchObject({ install, emulated })
+    expect(decideQemu(config, nodeArch as string, registered as boolean)).toMatchObject({ install, emulated })
   })
 })
 

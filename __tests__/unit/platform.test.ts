@@ -1,4 +1,4 @@
-import { archTag, formatPlatform, nativeArchitectures, parsePlatform, qemuName, samePlatform, type Platform } from '../../src/platform.js'
+import { archTag, formatPlatform, nativeArchitectures, parsePlatform, qemuName, samePlatform, type Platform } from '../../src/model/platform.js'
 
 describe('platforms', () => {
   it.each([

@@ -1,4 +1,4 @@
-import { descendants, isAlive, startProcess } from '../../src/process.js'
+import { descendants, isAlive, startProcess } from '../../src/runtime/process.js'
 
 describe('process tree', () => {
   it('stops a command together with the processes it started in groups of their own', async () => {

@@ -1,18 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { parseChallenge, registryBaseUrl, RegistryClient, repositoryOf } from '../../src/registry.js'
-import { ClassifiedError } from '../../src/retry.js'
-
-/** A tiny registry on loopback: real HTTP, scripted answers. */
-async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; host: string; seen: IncomingMessage[] }> {
-  const seen: IncomingMessage[] = []
-  const server = createServer((req, res) => {
-    seen.push(req)
-    handler(req, res)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return { server, host: `127.0.0.1:${(server.address() as AddressInfo).port}`, seen }
-}
+import { parseChallenge, registryBaseUrl, RegistryClient, repositoryOf } from '../../src/registry/client.js'
+import { ClassifiedError } from '../../src/registry/errors.js'
+import { startFakeRegistry } from '../support/fake-registry.mjs'
 
 const index = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] })
 const creds = { username: 'u', password: 'p' }
@@ -28,18 +16,18 @@ async function failure(promise: Promise<unknown>): Promise<ClassifiedError> {
 }
 
 describe('registry client', () => {
-  let stop: Server | undefined
-  afterEach(() => stop?.close())
+  // the in-process fake registry (real HTTP on loopback); scripted answers through its intercept hook
+  let fake: Awaited<ReturnType<typeof startFakeRegistry>> | undefined
+  afterEach(async () => {
+    await fake?.close()
+    fake = undefined
+  })
 
   it('answers a Basic challenge with the credentials and digests the body', async () => {
-    const { server, host, seen } = await serve((req, res) => {
-      if (req.headers.authorization !== basic) {
-        res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="r"' }).end()
-        return
-      }
-      res.writeHead(200, { 'Content-Type': 'application/vnd.oci.image.index.v1+json' }).end(index)
-    })
-    stop = server
+    fake = await startFakeRegistry({ auth: 'basic', ...creds })
+    fake.putManifest('team/agent', 's-amd64', index)
+    fake.putManifest('team/agent', 's-arm64', index)
+    const { host, seen } = fake
     const client = new RegistryClient(`${host}/team/agent`, host, creds)
     const [a, b] = await Promise.all([client.manifest('s-amd64'), client.manifest('s-arm64')])
     expect(a.digest).toMatch(/^sha256:[0-9a-f]{64}$/)
@@ -48,28 +36,24 @@ describe('registry client', () => {
   })
 
   it('fetches a Bearer token from the realm for the repository scope', async () => {
-    const { server, host, seen } = await serve((req, res) => {
-      if (req.url!.startsWith('/token')) {
-        expect(req.headers.authorization).toBe(basic)
-        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ token: 'tok' }))
-      } else if (req.headers.authorization !== 'Bearer tok') {
-        res.writeHead(401, { 'WWW-Authenticate': `Bearer realm="http://${req.headers.host}/token",service="reg"` }).end()
-      } else {
-        res.writeHead(200).end(index)
-      }
-    })
-    stop = server
+    fake = await startFakeRegistry({ auth: 'bearer', service: 'reg', ...creds })
+    fake.putManifest('team/agent', 's', index)
+    const { host, seen } = fake
     await new RegistryClient(`${host}/team/agent`, host, creds).manifest('s')
-    expect(seen.find((r) => r.url!.startsWith('/token'))!.url).toBe('/token?service=reg&scope=repository%3Ateam%2Fagent%3Apull')
+    const token = seen.find((r) => r.url.startsWith('/token'))!
+    expect(token.authorization).toBe(basic)
+    expect(token.url).toBe('/token?service=reg&scope=repository%3Ateam%2Fagent%3Apull')
   })
 
   it('classifies not found, denied and throttled answers', async () => {
-    const { server, host } = await serve((req, res) => {
-      if (req.url!.endsWith('/missing')) res.writeHead(404).end('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
-      else if (req.url!.endsWith('/denied')) res.writeHead(403).end()
-      else res.writeHead(429, { 'Retry-After': '2' }).end()
+    fake = await startFakeRegistry()
+    fake.deny(403, /\/denied$/)
+    fake.intercept((req, res) => {
+      if (!req.url!.endsWith('/busy')) return false
+      res.writeHead(429, { 'Retry-After': '2' }).end()
+      return true
     })
-    stop = server
+    const { host } = fake
     const client = new RegistryClient(`${host}/a`, host, creds)
     expect(await failure(client.manifest('missing'))).toMatchObject({ outcome: 'absent' })
     expect(await failure(client.manifest('denied'))).toMatchObject({ outcome: 'auth' })
@@ -77,15 +61,19 @@ describe('registry client', () => {
   })
 
   it('gives up at once when the credentials are refused', async () => {
-    const { server, host, seen } = await serve((_req, res) => res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="r"' }).end())
-    stop = server
+    fake = await startFakeRegistry({ auth: 'basic', username: 'u', password: 'not-p' })
+    const { host, seen } = fake
     expect(await failure(new RegistryClient(`${host}/a`, host, creds).manifest('t'))).toMatchObject({ outcome: 'auth' })
     expect(seen).toHaveLength(2)
   })
 
   it('treats a reset connection as transient', async () => {
-    const { server, host } = await serve((req) => req.socket.destroy())
-    stop = server
+    fake = await startFakeRegistry()
+    fake.intercept((req) => {
+      req.socket.destroy()
+      return true
+    })
+    const { host } = fake
     expect(await failure(new RegistryClient(`${host}/a`, host, creds).manifest('t'))).toMatchObject({ outcome: 'transient' })
   })
 

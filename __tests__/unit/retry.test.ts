@@ -1,5 +1,6 @@
-import { parseDuration } from '../../src/duration.js'
-import { backoffDelay, classifyDockerOutput, classifyStatus, ClassifiedError, parseRetryAfter, retryDelay, waitDelay, withRetries } from '../../src/retry.js'
+import { parseDuration } from '../../src/model/duration.js'
+import { classifyDockerOutput, classifyStatus, ClassifiedError, parseRetryAfter } from '../../src/registry/errors.js'
+import { backoffDelay, retryDelay, RetryPolicy, waitDelay, type RetryPolicyOptions } from '../../src/registry/retry.js'
 
 describe('status classification', () => {
   it.each([
@@ -60,44 +61,36 @@ describe('backoff', () => {
   })
 })
 
-describe('withRetries', () => {
-  const fast = { backoff: { baseMs: 1, capMs: 1 }, sleep: async () => {} }
+describe('RetryPolicy', () => {
+  const policy = (retries: number, extra: Partial<RetryPolicyOptions> = {}) =>
+    new RetryPolicy({ retries, backoff: { baseMs: 1, capMs: 1 }, info: () => {}, sleep: async () => {}, ...extra })
   it('retries transient failures up to the limit', async () => {
     let calls = 0
     await expect(
-      withRetries(
-        async () => {
-          calls++
-          throw new ClassifiedError('503', 'transient')
-        },
-        { retries: 3, ...fast }
-      )
+      policy(3).run(async () => {
+        calls++
+        throw new ClassifiedError('503', 'transient')
+      })
     ).rejects.toThrow('503')
     expect(calls).toBe(4)
   })
   it('never retries an auth failure', async () => {
     let calls = 0
     await expect(
-      withRetries(
-        async () => {
-          calls++
-          throw new ClassifiedError('denied', 'auth')
-        },
-        { retries: 5, ...fast }
-      )
+      policy(5).run(async () => {
+        calls++
+        throw new ClassifiedError('denied', 'auth')
+      })
     ).rejects.toThrow('denied')
     expect(calls).toBe(1)
   })
   it('returns once a try succeeds, waiting what Retry-After asked', async () => {
     const waits: number[] = []
     let calls = 0
-    const value = await withRetries(
-      async () => {
-        if (++calls < 3) throw new ClassifiedError('429', 'transient', 2000)
-        return 'ok'
-      },
-      { retries: 5, backoff: { baseMs: 1, capMs: 1 }, sleep: async (ms) => void waits.push(ms) }
-    )
+    const value = await policy(5, { sleep: async (ms) => void waits.push(ms) }).run(async () => {
+      if (++calls < 3) throw new ClassifiedError('429', 'transient', 2000)
+      return 'ok'
+    })
     expect(value).toBe('ok')
     expect(waits).toEqual([2000, 2000])
   })
@@ -107,9 +100,35 @@ describe('withRetries', () => {
       if (++calls === 1) throw new ClassifiedError('404', 'absent')
       return calls
     }
-    await expect(withRetries(fn, { retries: 2, ...fast })).rejects.toThrow('404')
+    await expect(policy(2).run(fn)).rejects.toThrow('404')
     calls = 0
-    await expect(withRetries(fn, { retries: 2, retryOn: ['absent'], ...fast })).resolves.toBe(2)
+    await expect(policy(2).run(fn, { retryOn: ['absent'] })).resolves.toBe(2)
+  })
+  it('announces every retry in one wording, as info or as a warning', async () => {
+    const info: string[] = []
+    const warning: string[] = []
+    let calls = 0
+    const fn = async () => {
+      if (++calls < 3) throw new ClassifiedError('GET x failed: HTTP 503', 'transient')
+      return calls
+    }
+    await policy(4, { info: (l) => info.push(l), warning: (l) => warning.push(l), random: () => 1 }).run(fn)
+    calls = 0
+    await policy(4, { info: (l) => info.push(l), warning: (l) => warning.push(l), random: () => 1 }).run(fn, {
+      warn: true,
+      note: () => 'layers come from cache'
+    })
+    expect(info).toEqual(['GET x failed: HTTP 503; retry 1 of 4 in 1 ms', 'GET x failed: HTTP 503; retry 2 of 4 in 1 ms'])
+    expect(warning).toEqual([
+      'GET x failed: HTTP 503; retry 1 of 4 in 1 ms (layers come from cache)',
+      'GET x failed: HTTP 503; retry 2 of 4 in 1 ms (layers come from cache)'
+    ])
+    // the e2e suite counts retries in logs with this pattern (reliability.test.ts, retriesIn)
+    for (const line of [...info, ...warning]) expect(line).toMatch(/; retry \d+ of \d+ in \d+ ms/)
+  })
+  it('raises the retries to a floor only where asked', () => {
+    expect(policy(0).atLeast(3).retries).toBe(3)
+    expect(policy(5).atLeast(3).retries).toBe(5)
   })
 })
 

@@ -1,5 +1,5 @@
-import type { GitHubContext } from '../../src/github-context.js'
-import { autoTags, indexTags, isValidTag, sanitizeBranch } from '../../src/tags.js'
+import type { GitHubContext } from '../../src/runtime/github-context.js'
+import { autoTags, indexTags, isValidTag, sanitizeBranch } from '../../src/model/tags.js'
 
 const push = (ref: string, eventName = 'push'): GitHubContext => ({
   eventName,

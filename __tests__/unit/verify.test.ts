@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs'
-import type { Manifest } from '../../src/registry.js'
+import { composeIndex } from '../../src/manifest/compose.js'
+import type { Manifest } from '../../src/model/oci.js'
 import {
-  composeIndex,
   configPlatformProblem,
   isAttestation,
   listPlatforms,
   pickPlatformManifest,
   pushedIndexProblem,
   type VerifiedSource
-} from '../../src/verify.js'
+} from '../../src/manifest/verify.js'
 
 /** Real answers captured with `docker buildx imagetools inspect --raw` from the e2e stack (BuildKit 0.13, provenance on). */
 function fixture(name: string): any {

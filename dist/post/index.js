@@ -31903,59 +31903,90 @@ var __webpack_exports__ = {};
 var lib_core = __nccwpck_require__(3838);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(8161);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
-;// CONCATENATED MODULE: ./src/builder.ts
-
-
-
-function dockerConfigDir(env) {
-    return env.DOCKER_CONFIG || join(homedir(), '.docker');
-}
-/** The docker driver's builder is the docker context itself; find its name without running docker. */
-function currentContext(env) {
-    if (env.DOCKER_CONTEXT)
-        return env.DOCKER_CONTEXT;
-    if (env.DOCKER_HOST)
-        return 'default';
-    const file = join(dockerConfigDir(env), 'config.json');
-    if (!existsSync(file))
-        return 'default';
-    try {
-        return JSON.parse(readFileSync(file, 'utf8')).currentContext || 'default';
-    }
-    catch {
-        return 'default';
+;// CONCATENATED MODULE: ./src/registry/errors.ts
+// Every typed error of the action, and how a failed call is classified: one file.
+/** A problem with one input: reported as `<input>: <what is wrong and what to do>`, before any docker command runs. */
+class InputError extends Error {
+    input;
+    constructor(input, detail) {
+        super(`${input}: ${detail}`);
+        this.input = input;
+        this.name = 'InputError';
     }
 }
-function parseInspect(stdout) {
-    const m = /^Driver:\s*(\S+)/m.exec(stdout);
-    return { driver: m ? m[1] : '' };
-}
-function decideBuilder(config, env, existing) {
-    if (config.driver === 'docker')
-        return { kind: 'docker-context', name: currentContext(env) };
-    if (!existing)
-        return { kind: 'create', name: config.builder };
-    if (existing.driver !== config.driver) {
-        return {
-            kind: 'conflict',
-            name: config.builder,
-            message: `builder: '${config.builder}' already exists with driver ${existing.driver || 'unknown'}, not ${config.driver}; pick another builder name or remove it`
-        };
+/** A failure the user can act on (missing image, wrong platform, denied push): one line, no stack trace. */
+class errors_ActionError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'ActionError';
     }
-    return { kind: 'reuse', name: config.builder };
 }
-/** Post step: remove only what this run created, and only when asked not to keep it. */
-function shouldRemoveBuilder(created, keep) {
-    return Boolean(created) && !keep;
+function classifyStatus(status) {
+    if (status === 404)
+        return 'absent';
+    if (status === 401 || status === 403)
+        return 'auth';
+    if (status === 408 || status === 425 || status === 429 || status >= 500)
+        return 'transient';
+    return 'fatal';
+}
+/** Classifies what a docker CLI command printed when it failed (login, build, push). */
+function errors_classifyDockerOutput(text) {
+    const t = text.toLowerCase();
+    if (/\b(401|403)\b|unauthorized|denied|authentication required|forbidden|insufficient_scope/.test(t))
+        return 'auth';
+    if (/manifest unknown|not found: not found|\b404\b|name_unknown|manifest_unknown/.test(t))
+        return 'absent';
+    if (/\b(408|429|500|502|503|504)\b|too many requests|toomanyrequests|service unavailable|bad gateway|gateway timeout|internal server error|timeout|timed out|connection reset|connection refused|broken pipe|\beof\b|unexpected eof|tls handshake|no such host|i\/o timeout/.test(t)) {
+        return 'transient';
+    }
+    return 'fatal';
+}
+/** Seconds or an HTTP date, as registries send in Retry-After; undefined when absent or unreadable. */
+function parseRetryAfter(header, nowMs) {
+    if (!header)
+        return undefined;
+    const value = header.trim();
+    if (/^\d+$/.test(value))
+        return Number(value) * 1000;
+    const at = Date.parse(value);
+    return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+/** An error that says how it should be treated. */
+class ClassifiedError extends Error {
+    outcome;
+    retryAfterMs;
+    constructor(message, outcome, retryAfterMs) {
+        super(message);
+        this.outcome = outcome;
+        this.retryAfterMs = retryAfterMs;
+        this.name = 'ClassifiedError';
+    }
+}
+/**
+ * What a registry sent for a digest is not what hashes to that digest: a broken proxy or a
+ * tampered answer. Fatal: asking again cannot make wrong bytes right.
+ */
+class DigestMismatchError extends ClassifiedError {
+    reference;
+    expected;
+    actual;
+    constructor(reference, expected, actual) {
+        super(`${reference}: the registry sent content whose digest is ${actual}, not ${expected}`, 'fatal');
+        this.reference = reference;
+        this.expected = expected;
+        this.actual = actual;
+        this.name = 'DigestMismatchError';
+    }
 }
 
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./src/process.ts
+;// CONCATENATED MODULE: ./src/runtime/process.ts
 
 
 const running = new Set();
@@ -32090,106 +32121,9 @@ function isAlive(pid) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/retry.ts
-function classifyStatus(status) {
-    if (status === 404)
-        return 'absent';
-    if (status === 401 || status === 403)
-        return 'auth';
-    if (status === 408 || status === 425 || status === 429 || status >= 500)
-        return 'transient';
-    return 'fatal';
-}
-/** Classifies what a docker CLI command printed when it failed (login, build, push). */
-function classifyDockerOutput(text) {
-    const t = text.toLowerCase();
-    if (/\b(401|403)\b|unauthorized|denied|authentication required|forbidden|insufficient_scope/.test(t))
-        return 'auth';
-    if (/manifest unknown|not found: not found|\b404\b|name_unknown|manifest_unknown/.test(t))
-        return 'absent';
-    if (/\b(408|429|500|502|503|504)\b|too many requests|toomanyrequests|service unavailable|bad gateway|gateway timeout|internal server error|timeout|timed out|connection reset|connection refused|broken pipe|\beof\b|unexpected eof|tls handshake|no such host|i\/o timeout/.test(t)) {
-        return 'transient';
-    }
-    return 'fatal';
-}
-/** Seconds or an HTTP date, as registries send in Retry-After; undefined when absent or unreadable. */
-function parseRetryAfter(header, nowMs) {
-    if (!header)
-        return undefined;
-    const value = header.trim();
-    if (/^\d+$/.test(value))
-        return Number(value) * 1000;
-    const at = Date.parse(value);
-    return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
-}
-/** Exponential backoff with jitter in [50%, 100%] of the step, so parallel jobs do not retry in lockstep. */
-function backoffDelay(attempt, backoff, random = Math.random) {
-    const step = Math.min(backoff.capMs, backoff.baseMs * 2 ** attempt);
-    return Math.round(step * (0.5 + random() / 2));
-}
-/**
- * A registry's Retry-After is a floor, never beyond a sane ceiling: a short one must not burn
- * the retries faster than our own backoff would.
- */
-const RETRY_AFTER_CEILING_MS = 60_000;
-function retryDelay(attempt, backoff, retryAfterMs, random) {
-    const ours = backoffDelay(attempt, backoff, random);
-    if (retryAfterMs === undefined)
-        return ours;
-    return Math.min(Math.max(retryAfterMs, ours), Math.max(RETRY_AFTER_CEILING_MS, ours));
-}
-/** Not-found polling: about a tenth of the time waited so far, between the first backoff step and 30 s, with jitter. */
-function waitDelay(elapsedMs, baseMs, random = Math.random) {
-    const step = Math.min(30_000, Math.max(baseMs, elapsedMs / 10));
-    return Math.round(step * (0.5 + random() / 2));
-}
-/** An error that says how it should be treated. */
-class ClassifiedError extends Error {
-    outcome;
-    retryAfterMs;
-    constructor(message, outcome, retryAfterMs) {
-        super(message);
-        this.outcome = outcome;
-        this.retryAfterMs = retryAfterMs;
-        this.name = 'ClassifiedError';
-    }
-}
-/** Retries of single registry requests, each announced through `log`; `alsoAbsent` for reads of what was just pushed. */
-function requestRetries(retries, backoff, log, alsoAbsent = false) {
-    return {
-        retries,
-        backoff,
-        retryOn: alsoAbsent ? ['transient', 'absent'] : ['transient'],
-        onRetry: (e, attempt, delay) => log(`${e.message}; retry ${attempt} in ${delay} ms`)
-    };
-}
-/** Waits, or stops early (without error) when the signal is aborted. */
-const sleep = (ms, signal) => new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-    });
-});
-/** Runs `fn`, retrying only transient failures, at most `retries` more times. */
-async function withRetries(fn, options) {
-    const wait = options.sleep ?? sleep;
-    for (let attempt = 0;; attempt++) {
-        try {
-            return await fn();
-        }
-        catch (error) {
-            const retryable = options.retryOn ?? ['transient'];
-            if (!(error instanceof ClassifiedError) || !retryable.includes(error.outcome) || attempt >= options.retries)
-                throw error;
-            const delay = retryDelay(attempt, options.backoff, error.retryAfterMs, options.random);
-            options.onRetry?.(error, attempt + 1, delay);
-            await wait(delay);
-        }
-    }
-}
+;// CONCATENATED MODULE: ./src/runtime/docker.ts
 
-;// CONCATENATED MODULE: ./src/docker.ts
+
 
 
 
@@ -32225,8 +32159,8 @@ class Docker {
         const result = await this.run(args, options);
         if (result.code !== 0 && !result.stopped) {
             const output = `${result.stdout}\n${result.stderr}`;
-            const reason = lastErrorLines(result.stderr || result.stdout);
-            const outcome = options.classify ? options.classify(output, reason) : classifyDockerOutput(reason);
+            const reason = docker_lastErrorLines(result.stderr || result.stdout);
+            const outcome = options.classify ? options.classify(output, reason) : errors_classifyDockerOutput(reason);
             throw new ClassifiedError(`${what} failed: ${reason}`, outcome);
         }
         return result;
@@ -32250,7 +32184,7 @@ class Docker {
     }
 }
 /** What a failed docker command said last: buildx ends with `ERROR: ...`, the CLI with `Error ...`. */
-function lastErrorLines(text) {
+function docker_lastErrorLines(text) {
     const all = text
         .split(/\r?\n/)
         .map((l) => l.trim())
@@ -32259,17 +32193,391 @@ function lastErrorLines(text) {
     const chosen = errors.length ? errors.slice(-2) : all.slice(-2);
     return chosen.join(' | ').slice(0, 600) || 'no output';
 }
+/** Where the docker CLI keeps config.json (logins, the current context). */
+function docker_dockerConfigDir(env) {
+    return env.DOCKER_CONFIG || join(homedir(), '.docker');
+}
 
-;// CONCATENATED MODULE: ./src/local-cache.ts
+;// CONCATENATED MODULE: ./src/runtime/log.ts
+
+/**
+ * Runs `fn` inside a collapsed log group. The group is closed even when `fn` throws, so the
+ * job's final error lands outside it, where the reader sees it.
+ */
+async function log_group(title, fn) {
+    lib_core/* startGroup */.Oh(title);
+    try {
+        return await fn();
+    }
+    finally {
+        lib_core/* endGroup */.N4();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/runtime/state.ts
+
+const KEY = 'brokkr';
+/** Saves the whole state again: each save replaces the last, so the post step sees the latest. */
+function state_saveState(state) {
+    core.saveState(KEY, JSON.stringify(state));
+}
+function loadState() {
+    const text = lib_core/* getState */.Gu(KEY);
+    if (!text)
+        return {};
+    try {
+        return JSON.parse(text);
+    }
+    catch {
+        return {};
+    }
+}
+
+;// CONCATENATED MODULE: ./src/build/builder.ts
 
 
 
-/** @actions/cache is large and only `cache: local` needs it: load it on demand to keep start-up fast. */
-async function actionsCache() {
-    return __nccwpck_require__.e(/* import() */ 691).then(__nccwpck_require__.bind(__nccwpck_require__, 1691));
+
+
+
+
+/** The docker driver's builder is the docker context itself; find its name without running docker. */
+function currentContext(env) {
+    if (env.DOCKER_CONTEXT)
+        return env.DOCKER_CONTEXT;
+    if (env.DOCKER_HOST)
+        return 'default';
+    const file = join(dockerConfigDir(env), 'config.json');
+    if (!existsSync(file))
+        return 'default';
+    try {
+        return JSON.parse(readFileSync(file, 'utf8')).currentContext || 'default';
+    }
+    catch {
+        return 'default';
+    }
+}
+function parseInspect(stdout) {
+    const m = /^Driver:\s*(\S+)/m.exec(stdout);
+    return { driver: m ? m[1] : '' };
+}
+function decideBuilder(config, env, existing) {
+    if (config.driver === 'docker')
+        return { kind: 'docker-context', name: currentContext(env) };
+    if (!existing)
+        return { kind: 'create', name: config.builder };
+    if (existing.driver !== config.driver) {
+        return {
+            kind: 'conflict',
+            name: config.builder,
+            message: `builder: '${config.builder}' already exists with driver ${existing.driver || 'unknown'}, not ${config.driver}; pick another builder name or remove it`
+        };
+    }
+    return { kind: 'reuse', name: config.builder };
+}
+function createBuilderArgv(config) {
+    if (config.driver === 'docker')
+        return undefined;
+    const argv = ['buildx', 'create', '--name', config.builder, '--driver', config.driver, '--bootstrap'];
+    if (config.driver === 'remote')
+        argv.push(config.endpoint);
+    return argv;
+}
+/** Post step: remove only what this run created, and only when asked not to keep it. */
+function shouldRemoveBuilder(created, keep) {
+    return Boolean(created) && !keep;
+}
+/**
+ * Reuses the docker context's builder, or an existing builder of ours, or creates (and remembers) one.
+ * A builder this run tried to create is remembered before `buildx create` runs and removed at once
+ * when creation fails: a half-made builder would be "reused" by the next run and fail it again.
+ */
+async function setUpBuilder(config, docker, env, state) {
+    return group('Builder', async () => {
+        const inspected = config.driver === 'docker' ? undefined : await docker.probe(['buildx', 'inspect', config.builder]);
+        const builder = decideBuilder(config, env, inspected && inspected.code === 0 ? parseInspect(inspected.stdout) : undefined);
+        if (builder.kind === 'conflict')
+            throw new ActionError(builder.message);
+        if (builder.kind === 'create')
+            await create(config, docker, builder.name, state);
+        else if (builder.kind === 'reuse' && !config.dryRun) {
+            // a builder that cannot start fails here in one line, not after six build tries
+            const started = await docker.run(['buildx', 'inspect', '--bootstrap', builder.name]);
+            if (started.code !== 0) {
+                throw new ActionError(`builder: '${builder.name}' exists but does not start (${lastErrorLines(started.stderr || started.stdout)}); remove it with docker buildx rm ${builder.name} or pick another builder name`);
+            }
+        }
+        core.info(`builder ${builder.name} (${builder.kind === 'create' ? 'created' : builder.kind === 'reuse' ? 'reused' : 'docker driver'})`);
+        return builder.name;
+    });
+}
+async function create(config, docker, name, state) {
+    if (!config.dryRun) {
+        state.builderCreated = name;
+        saveState(state);
+    }
+    try {
+        await docker.mustRun(`creating builder ${name}`, createBuilderArgv(config));
+    }
+    catch (error) {
+        if (!config.dryRun) {
+            await docker.run(['buildx', 'rm', name]);
+            state.builderCreated = undefined;
+            saveState(state);
+        }
+        throw error;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/model/duration.ts
+const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** Parses `500ms`, `1s`, `2m`, `1m30s` or a bare number of seconds into milliseconds; undefined when malformed. */
+function parseDuration(text) {
+    const t = text.trim();
+    if (/^\d+(\.\d+)?$/.test(t))
+        return Math.round(Number(t) * 1000);
+    if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(t))
+        return undefined;
+    let total = 0;
+    for (const [, value, , unit] of t.matchAll(/(\d+(\.\d+)?)(ms|s|m|h)/g))
+        total += Number(value) * UNITS[unit];
+    return Math.round(total);
+}
+function duration_formatDuration(ms) {
+    return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+;// CONCATENATED MODULE: ./src/model/platform.ts
+/** Architectures we know how to name, emulate and verify. */
+const SUPPORTED = {
+    amd64: { variants: ['v1', 'v2', 'v3', 'v4'], qemu: 'x86_64' },
+    arm64: { variants: ['v8'], qemu: 'aarch64' },
+    arm: { variants: ['v5', 'v6', 'v7'], defaultVariant: 'v7', qemu: 'arm' },
+    '386': { variants: [], qemu: 'i386' },
+    ppc64le: { variants: [], qemu: 'ppc64le' },
+    s390x: { variants: [], qemu: 's390x' },
+    riscv64: { variants: [], qemu: 'riscv64' }
+};
+/** Parses `os/arch[/variant]`; returns an error message instead of throwing so callers can name the input. */
+function parsePlatform(text) {
+    const parts = text.trim().split('/');
+    if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === '')) {
+        return `'${text}' is not of the form os/arch[/variant], e.g. linux/amd64 or linux/arm/v7`;
+    }
+    const [os, architecture, variant] = parts;
+    if (os !== 'linux')
+        return `'${text}' targets ${os}; only linux platforms are supported`;
+    const known = SUPPORTED[architecture];
+    if (!known) {
+        return `'${text}' has an unsupported architecture; use one of ${Object.keys(SUPPORTED)
+            .map((a) => `linux/${a}`)
+            .join(', ')}`;
+    }
+    if (variant !== undefined && !known.variants.includes(variant)) {
+        return `'${text}' has an unknown variant for ${architecture}` + (known.variants.length ? ` (one of ${known.variants.join(', ')})` : ' (it takes none)');
+    }
+    return normalizePlatform({ os, architecture, variant });
+}
+/** arm64/v8 is plain arm64, arm without a variant is arm/v7, amd64/v1 is plain amd64. */
+function normalizePlatform(p) {
+    let variant = p.variant || undefined;
+    if (p.architecture === 'arm64' && variant === 'v8')
+        variant = undefined;
+    if (p.architecture === 'amd64' && variant === 'v1')
+        variant = undefined;
+    if (p.architecture === 'arm' && !variant)
+        variant = SUPPORTED.arm.defaultVariant;
+    return variant ? { os: p.os, architecture: p.architecture, variant } : { os: p.os, architecture: p.architecture };
+}
+function formatPlatform(p) {
+    return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
+}
+function samePlatform(a, b) {
+    return formatPlatform(normalizePlatform(a)) === formatPlatform(normalizePlatform(b));
+}
+/** The suffix of the per-arch tag: amd64, arm64, arm-v7. */
+function platform_archTag(p) {
+    return [p.architecture, p.variant].filter(Boolean).join('-');
+}
+/** Name of the binfmt_misc entry (and tonistiigi/binfmt install target) that emulates this platform. */
+function qemuName(p) {
+    return SUPPORTED[p.architecture].qemu;
+}
+/** Architectures a runner executes without emulation, from Node's process.arch. */
+function nativeArchitectures(nodeArch) {
+    switch (nodeArch) {
+        case 'x64':
+            return ['amd64', '386'];
+        case 'arm64':
+            return ['arm64'];
+        case 'arm':
+            return ['arm'];
+        default:
+            return [nodeArch];
+    }
+}
+
+;// CONCATENATED MODULE: ./src/build/buildkit-log.ts
+
+// Reading BuildKit's plain progress log: `#N <title>` opens a step, `#N DONE|CACHED|ERROR: ...` ends it.
+/**
+ * A build fails either while solving (the Dockerfile's fault: final) or while exporting and
+ * pushing (the registry's: worth another try, the layers come from cache). BuildKit's messages
+ * from a flaky registry are poor (`failed to solve: not found` after a 502 on an upload), so the
+ * phase decides, read from the plain progress log: which step printed the ERROR.
+ */
+function classifyBuildFailure(log, errorText) {
+    // a Dockerfile step that exited non-zero is the Dockerfile's fault, whatever words its command holds
+    if (/did not complete successfully: exit code/.test(errorText))
+        return 'fatal';
+    const base = classifyDockerOutput(errorText);
+    if (base === 'auth')
+        return 'auth';
+    return failedWhilePushing(log, errorText) ? 'transient' : base;
+}
+const PUSH_STEP = /^(exporting|pushing|writing image|naming to|\[auth\])/;
+function failedWhilePushing(log, errorText) {
+    if (/failed to push|pushing|exporting to image/i.test(errorText))
+        return true;
+    if (failedSteps(log).some((s) => PUSH_STEP.test(s.title)))
+        return true;
+    // dockerd pushes again after BuildKit ("pushing <ref> with docker") and reads the tag back; those
+    // fail without an ERROR line of their own step, or after every step printed DONE
+    const steps = stepStates(log);
+    const unfinished = steps.filter((s) => !s.finished);
+    return unfinished.length > 0 ? unfinished.some((s) => PUSH_STEP.test(s.title)) : steps.some((s) => PUSH_STEP.test(s.title));
+}
+/** Every step of a plain-progress log: its title and whether it printed DONE or CACHED. */
+function stepStates(log) {
+    const titles = new Map();
+    for (const [, id, title] of log.matchAll(/^#(\d+) (?!\d|ERROR|DONE|CANCELED|CACHED)(.*)$/gm)) {
+        // #0 is buildx's banner ("building with ... instance"), not a step
+        if (id !== '0' && !titles.has(id))
+            titles.set(id, title);
+    }
+    const finished = new Set([...log.matchAll(/^#(\d+) (?:DONE|CACHED)\b/gm)].map((m) => m[1]));
+    return [...titles].map(([id, title]) => ({ title, finished: finished.has(id) }));
+}
+/** Steps of a BuildKit plain-progress log that ended in ERROR, with their titles (a step's first line). */
+function failedSteps(log) {
+    return [...log.matchAll(/^#(\d+) ERROR: (.*)$/gm)].map(([, id, error]) => ({
+        title: new RegExp(`^#${id} (?!\\d|ERROR|DONE|CANCELED)(.*)$`, 'm').exec(log)?.[1] ?? '',
+        error
+    }));
+}
+/**
+ * With ignore-error=true a broken cache never fails the build, and BuildKit only mentions it in the
+ * log. The first such error line, so the action can say it aloud.
+ */
+function buildkit_log_cacheProblem(log) {
+    const step = failedSteps(log).find((s) => /cache/i.test(s.title));
+    return step && `${step.title}: ${step.error}`.slice(0, 300);
+}
+/** Title of the step that writes the build result (an image push, an OCI layout, a docker tarball). */
+const OUTPUT_STEP = /^exporting to (image|oci image format|docker image format)\b/;
+/**
+ * Cache export, BuildKit's step titles per backend ("exporting to GitHub Actions Cache", "exporting
+ * cache to registry", "exporting cache to client directory") or its first progress line. BuildKit
+ * writes the result first, then the cache.
+ */
+const CACHE_EXPORT = /^(exporting (cache\b|to GitHub Actions Cache\b)|preparing build cache for export\b|exporting content cache\b)/;
+/** Follows a plain-progress log line by line: has cache export begun, has the result been written? */
+class buildkit_log_BuildProgress {
+    titles = new Map();
+    finished = new Set();
+    /** a cache export step has started */
+    cacheExportStarted = false;
+    observe(line) {
+        const step = /^#(\d+) (.*)$/.exec(line);
+        if (!step || step[1] === '0')
+            return;
+        const [, id, rest] = step;
+        if (/^(DONE|CACHED)\b/.test(rest))
+            this.finished.add(id);
+        else if (!/^(\d|ERROR|CANCELED)/.test(rest) && !this.titles.has(id))
+            this.titles.set(id, rest);
+        if (CACHE_EXPORT.test(rest))
+            this.cacheExportStarted = true;
+    }
+    /** every output step seen has finished, and there was one */
+    get outputWritten() {
+        const outputs = [...this.titles].filter(([, title]) => OUTPUT_STEP.test(title));
+        return outputs.length > 0 && outputs.every(([id]) => this.finished.has(id));
+    }
+}
+/** The cache service turned down the v1 protocol (switched off by GitHub on 2025-04-15). */
+function buildkit_log_refusedLegacyCacheProtocol(log) {
+    return /legacy service is shutting down|gha-cache-sunset|twirp error bad_route|"code":"bad_route"/i.test(log);
+}
+
+;// CONCATENATED MODULE: ./src/build/cache.ts
+
+
+
+
+
+
+/** The runner hands the cache service's address and token only to actions; without them buildx drops type=gha silently. */
+function ghaCacheAvailable(env) {
+    return Boolean(env.ACTIONS_RUNTIME_TOKEN && (env.ACTIONS_CACHE_URL || env.ACTIONS_RESULTS_URL));
+}
+function planCache(config, push, env, localDir) {
+    const scope = config.cacheScope;
+    switch (config.cache) {
+        case 'none':
+            return { backend: 'none', status: 'off', from: [], to: [], note: 'none' };
+        case 'gha':
+            if (!ghaCacheAvailable(env)) {
+                return {
+                    backend: 'gha',
+                    status: 'unavailable',
+                    from: [],
+                    to: [],
+                    note: 'cache: gha was asked for, but the GitHub Actions cache service is not available (no ACTIONS_RUNTIME_TOKEN and ACTIONS_CACHE_URL/ACTIONS_RESULTS_URL; under act, pass --artifact-server-path); building without a cache'
+                };
+            }
+            return {
+                backend: 'gha',
+                status: 'on',
+                from: [`type=gha,scope=${scope}`],
+                to: [`type=gha,scope=${scope},mode=max,ignore-error=true`],
+                note: `gha scope ${scope}`
+            };
+        case 'registry': {
+            const ref = `${config.image}:buildcache-${archTag(config.platform)}`;
+            return {
+                backend: 'registry',
+                status: 'on',
+                from: [`type=registry,ref=${ref}`],
+                // writing the cache needs the login that only pushing builds do
+                to: push ? [`type=registry,ref=${ref},mode=max,ignore-error=true`] : [],
+                note: `registry ${ref}${push ? '' : ' (read only: not pushing)'}`
+            };
+        }
+        case 'local': {
+            const exportDir = `${localDir}-next`;
+            return {
+                backend: 'local',
+                status: 'on',
+                from: [`type=local,src=${localDir}`],
+                // a fresh directory each build, swapped in by the post step, so old blobs do not pile up
+                to: [`type=local,dest=${exportDir},mode=max,ignore-error=true`],
+                localDir,
+                localExportDir: exportDir,
+                note: `local ${localDir}, saved to the Actions cache as ${localCacheKeyPrefix(scope)}*`
+            };
+        }
+    }
+}
+function localCacheKeyPrefix(scope) {
+    return `brokkr-buildx-${scope}-`;
 }
 function localCacheKey(prefix, env) {
     return `${prefix}${env.GITHUB_RUN_ID || Date.now()}-${env.GITHUB_RUN_ATTEMPT || '1'}`;
+}
+/** @actions/cache is large and only `cache: local` needs it: load it on demand to keep start-up fast. */
+async function actionsCache() {
+    return __nccwpck_require__.e(/* import() */ 691).then(__nccwpck_require__.bind(__nccwpck_require__, 1691));
 }
 /** Restores the newest cache saved under the prefix; a miss or an outage only means a cold build. */
 async function restoreLocalCache(dir, key, prefix) {
@@ -32308,27 +32616,53 @@ async function saveLocalCache(dir, exportDir, key) {
         lib_core/* warning */.$e(`Saving the local build cache failed (the next build will be colder): ${error.message}`);
     }
 }
-
-;// CONCATENATED MODULE: ./src/state.ts
-
-const KEY = 'brokkr';
-/** Saves the whole state again: each save replaces the last, so the post step sees the latest. */
-function saveState(state) {
-    core.saveState(KEY, JSON.stringify(state));
+/**
+ * Cache export comes after the result is written: past `timeoutMs`, stop waiting for it once the
+ * result is out (at once when there is no result to write). Feed it every build log line.
+ */
+function boundCacheExport(timeoutMs, writesResult) {
+    const progress = new BuildProgress();
+    let timer;
+    let overdue = false;
+    const resultOut = () => !writesResult || progress.outputWritten;
+    return {
+        onLine(line, stop) {
+            progress.observe(line);
+            if (progress.cacheExportStarted && timer === undefined && timeoutMs > 0) {
+                timer = setTimeout(() => {
+                    overdue = true;
+                    if (resultOut())
+                        stop();
+                }, timeoutMs);
+            }
+            if (overdue && resultOut())
+                stop();
+        },
+        dispose() {
+            clearTimeout(timer);
+        }
+    };
 }
-function loadState() {
-    const text = lib_core/* getState */.Gu(KEY);
-    if (!text)
-        return {};
-    try {
-        return JSON.parse(text);
+/** Said once when the cache service turned down buildx's v1 protocol. */
+const LEGACY_CACHE_HINT = (/* unused pure expression or super */ null && ('The GitHub Actions cache service refused the legacy v1 protocol (switched off on 2025-04-15), so this build ran without its gha cache: ' +
+    'the v2 protocol needs buildx 0.21 or newer and BuildKit 0.20 or newer (a docker-container builder on moby/buildkit:buildx-stable-1, or Docker Engine 28 for the docker driver); ' +
+    'update buildx and the builder, or use cache: registry'));
+/** What a finished build's log says about its cache, as warnings (ignore-error=true keeps them out of the exit code). */
+function cacheWarnings(log, cache, stoppedExport, cacheTimeoutMs) {
+    const warnings = [];
+    const problem = cacheProblem(log);
+    if (cache.backend === 'gha' && refusedLegacyCacheProtocol(log))
+        warnings.push(LEGACY_CACHE_HINT);
+    else if (problem && cache.status === 'on')
+        warnings.push(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`);
+    if (stoppedExport) {
+        warnings.push(`Cache export took longer than cache-timeout (${formatDuration(cacheTimeoutMs)}): stopped waiting for it after the image was written; the ${cache.backend} cache of this build may be incomplete`);
     }
-    catch {
-        return {};
-    }
+    return warnings;
 }
 
 ;// CONCATENATED MODULE: ./src/post.ts
+
 
 
 
@@ -32348,16 +32682,13 @@ async function post() {
         await step(`Remove builder ${state.builderCreated}`, () => docker.mustRun('docker buildx rm', ['buildx', 'rm', state.builderCreated]));
     }
 }
+/** One cleanup step in its own group; a failure is a warning, after the group is closed. */
 async function step(title, fn) {
-    lib_core/* startGroup */.Oh(title);
     try {
-        await fn();
+        await log_group(title, fn);
     }
     catch (error) {
         lib_core/* warning */.$e(`${title} failed: ${error.message}`);
-    }
-    finally {
-        lib_core/* endGroup */.N4();
     }
 }
 post().catch((error) => lib_core/* warning */.$e(`post step: ${error.message}`));

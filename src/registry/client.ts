@@ -1,21 +1,7 @@
 import { createHash } from 'node:crypto'
-import type { Credentials } from './inputs.js'
-import { classifyStatus, ClassifiedError, parseRetryAfter } from './retry.js'
-
-/** What a registry answered for a manifest: its digest, media type and parsed body. */
-export interface Manifest {
-  digest: string
-  mediaType: string
-  size: number
-  json: any
-}
-
-const MANIFEST_TYPES = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json'
-].join(', ')
+import type { Credentials } from '../config/types.js'
+import { isDigest, MANIFEST_ACCEPT, type Manifest } from '../model/oci.js'
+import { classifyStatus, ClassifiedError, DigestMismatchError, parseRetryAfter } from './errors.js'
 
 /** Registries on the loopback interface speak plain http, as docker itself assumes. */
 export function registryBaseUrl(host: string): string {
@@ -90,9 +76,11 @@ export class RegistryClient {
 
   async manifest(reference: string): Promise<Manifest> {
     const what = this.describe(reference)
-    const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, { headers: { Accept: MANIFEST_TYPES }, what })
+    const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, { headers: { Accept: MANIFEST_ACCEPT }, what })
     const body = await readBody(res, what)
-    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`
+    const digest = sha256(body)
+    // asked by digest, the bytes must hash to it: a tag may move, a digest may not
+    if (isDigest(reference) && digest !== reference) throw new DigestMismatchError(what, reference, digest)
     let json: any
     try {
       json = JSON.parse(body.toString('utf8'))
@@ -106,7 +94,9 @@ export class RegistryClient {
   async blobJson(digest: string): Promise<any> {
     const what = this.describe(digest)
     const res = await this.request(`/v2/${this.repository}/blobs/${digest}`, { what })
-    const text = (await readBody(res, what)).toString('utf8')
+    const body = await readBody(res, what)
+    if (digest.startsWith('sha256:') && sha256(body) !== digest) throw new DigestMismatchError(what, digest, sha256(body))
+    const text = body.toString('utf8')
     try {
       return JSON.parse(text)
     } catch {
@@ -245,6 +235,10 @@ export class RegistryClient {
     this.authorization = `Bearer ${token}`
     return true
   }
+}
+
+function sha256(bytes: Buffer): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`
 }
 
 /** Reads a whole body; a connection that drops halfway is a transient failure like any other. */

@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs'
-import type { Config } from './inputs.js'
-import { nativeArchitectures, qemuName, type Platform } from './platform.js'
+import type { BuildConfig } from '../config/types.js'
+import { nativeArchitectures, qemuName, type Platform } from '../model/platform.js'
+import type { Docker } from '../runtime/docker.js'
+import { group } from '../runtime/log.js'
 
 export interface QemuDecision {
   install: boolean
@@ -21,7 +23,8 @@ export function binfmtRegistered(platform: Platform, root = '/proc/sys/fs/binfmt
 }
 
 /** Install an emulator only for a foreign target arch that binfmt cannot already run. */
-export function decideQemu(config: Config, platform: Platform, nodeArch: string, registered: boolean): QemuDecision {
+export function decideQemu(config: BuildConfig, nodeArch: string, registered: boolean): QemuDecision {
+  const { platform } = config
   const native = nativeArchitectures(nodeArch).includes(platform.architecture)
   if (config.qemu === 'false') return { install: false, emulated: !native, reason: 'qemu: false' }
   if (config.qemu === 'true') return { install: true, emulated: !native, reason: 'qemu: true' }
@@ -29,4 +32,12 @@ export function decideQemu(config: Config, platform: Platform, nodeArch: string,
   if (native) return { install: false, emulated: false, reason: `native: the runner is ${nodeArch}` }
   if (registered) return { install: false, emulated: true, reason: `binfmt already emulates ${platform.architecture}` }
   return { install: true, emulated: true, reason: `${platform.architecture} is foreign to this ${nodeArch} runner` }
+}
+
+export function qemuInstallArgv(qemuImage: string, platform: Platform): string[] {
+  return ['run', '--privileged', '--rm', qemuImage, '--install', platform.architecture]
+}
+
+export async function installQemu(docker: Docker, config: BuildConfig): Promise<void> {
+  await group('QEMU', () => docker.mustRun('installing the QEMU emulator', qemuInstallArgv(config.qemuImage, config.platform)))
 }

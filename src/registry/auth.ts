@@ -1,14 +1,13 @@
 import * as core from '@actions/core'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { dockerConfigDir } from './builder.js'
-import type { Docker } from './docker.js'
-import { ActionError } from './errors.js'
-import type { Config, Credentials } from './inputs.js'
-import { loginArgv } from './plan.js'
-import { RegistryClient } from './registry.js'
-import { ClassifiedError, withRetries, type Backoff } from './retry.js'
-import { saveState, type PostState } from './state.js'
+import type { BaseConfig, BuildConfig, Credentials } from '../config/types.js'
+import { ActionError, ClassifiedError } from './errors.js'
+import { dockerConfigDir, type Docker } from '../runtime/docker.js'
+import { group } from '../runtime/log.js'
+import { saveState, type PostState } from '../runtime/state.js'
+import { RegistryClient } from './client.js'
+import type { RetryPolicy } from './retry.js'
 
 export function authHint(registry: string): string {
   return `check username and password, and give the job \`permissions: packages: write\` when pushing to ${registry} with GITHUB_TOKEN`
@@ -39,13 +38,16 @@ export function credentialsFromDockerConfig(registry: string, env: NodeJS.Proces
 }
 
 /** The credentials our own registry client uses: the inputs, or what `docker login` stored before. */
-export function registryCredentials(config: Config, env: NodeJS.ProcessEnv): Credentials | undefined {
+export function registryCredentials(config: BaseConfig, env: NodeJS.ProcessEnv): Credentials | undefined {
   return config.credentials.password ? config.credentials : credentialsFromDockerConfig(config.registry, env)
 }
 
+export function loginArgv(registry: string, username: string): string[] {
+  return ['login', registry, '--username', username, '--password-stdin']
+}
+
 /** `docker login` with the secret on stdin; wrong credentials fail at once, a flaky registry is retried. */
-export async function login(docker: Docker, registry: string, credentials: Credentials, retries: number, backoff: Backoff): Promise<void> {
-  const options = { retries, backoff, onRetry: (e: Error, attempt: number, delay: number) => core.warning(`${e.message}; try ${attempt + 1} in ${delay} ms`) }
+export async function login(docker: Docker, registry: string, credentials: Credentials, retry: RetryPolicy): Promise<void> {
   const verifier = new RegistryClient(registry, registry, credentials)
   const attempt = async () => {
     try {
@@ -59,7 +61,7 @@ export async function login(docker: Docker, registry: string, credentials: Crede
     }
   }
   try {
-    await withRetries(attempt, options)
+    await retry.run(attempt, { warn: true })
   } catch (error) {
     throw explainAuthFailure(error, registry)
   }
@@ -71,18 +73,18 @@ export async function login(docker: Docker, registry: string, credentials: Crede
  * set, pull requests from the same repository included (they pull just as much). Forks never log in.
  */
 export async function logins(
-  config: Config,
+  config: BuildConfig,
   docker: Docker,
   { push, fromFork }: { push: boolean; fromFork: boolean },
   state: PostState,
-  backoff: Backoff
+  retry: RetryPolicy
 ): Promise<void> {
   const hub = config.dockerHub
   if (fromFork) {
     if (hub.username || hub.password) core.notice('Docker Hub login skipped: runs from forks never log in')
     return
   }
-  const wanted: Array<[string, Config['credentials']]> = []
+  const wanted: Array<[string, Credentials]> = []
   if (push) {
     if (config.credentials.password) wanted.push([config.registry, config.credentials])
     else core.notice(`password is empty: pushing to ${config.registry} with whatever login docker already has`)
@@ -93,21 +95,21 @@ export async function logins(
     core.notice(`Docker Hub login skipped: ${hub.username ? 'dockerhub-token' : 'dockerhub-username'} is empty (as on fork pull requests)`)
   }
   if (wanted.length === 0) return
-  core.startGroup('Login')
-  for (const [registry, credentials] of wanted) {
-    try {
-      await login(docker, registry, credentials, config.retries, backoff)
-    } catch (error) {
-      // the Docker Hub login only lifts pull limits: without it the build may still work
-      if (registry !== 'docker.io' || registry === config.registry) throw error
-      core.warning(`Docker Hub login failed, going on without it (pulls may hit rate limits): ${(error as Error).message}`)
-      continue
+  await group('Login', async () => {
+    for (const [registry, credentials] of wanted) {
+      try {
+        await login(docker, registry, credentials, retry)
+      } catch (error) {
+        // the Docker Hub login only lifts pull limits: without it the build may still work
+        if (registry !== 'docker.io' || registry === config.registry) throw error
+        core.warning(`Docker Hub login failed, going on without it (pulls may hit rate limits): ${(error as Error).message}`)
+        continue
+      }
+      if (!config.dryRun) {
+        state.logins = [...(state.logins ?? []), registry]
+        saveState(state)
+      }
+      core.info(`${config.dryRun ? 'would log in' : 'logged in'} to ${registry} as ${credentials.username}`)
     }
-    if (!config.dryRun) {
-      state.logins = [...(state.logins ?? []), registry]
-      saveState(state)
-    }
-    core.info(`${config.dryRun ? 'would log in' : 'logged in'} to ${registry} as ${credentials.username}`)
-  }
-  core.endGroup()
+  })
 }

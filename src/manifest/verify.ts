@@ -1,20 +1,12 @@
-import { formatPlatform, normalizePlatform, samePlatform, type Platform } from './platform.js'
-import type { Manifest } from './registry.js'
-
-export interface Descriptor {
-  mediaType?: string
-  digest: string
-  size?: number
-  platform?: Platform & { 'os.version'?: string }
-  annotations?: Record<string, string>
-}
-
-export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
-const INDEX_TYPES = new Set([OCI_INDEX, 'application/vnd.docker.distribution.manifest.list.v2+json'])
-
-export function isIndex(manifest: Pick<Manifest, 'mediaType' | 'json'>): boolean {
-  return INDEX_TYPES.has(manifest.mediaType) || Array.isArray(manifest.json?.manifests)
-}
+import * as core from '@actions/core'
+import type { ManifestConfig } from '../config/types.js'
+import { ActionError } from '../registry/errors.js'
+import { archImageTag, archRef } from '../model/image.js'
+import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../model/platform.js'
+import { isIndex, type Descriptor, type Manifest } from '../model/oci.js'
+import type { RegistryClient } from '../registry/client.js'
+import { READ_AFTER_WRITE, type RetryPolicy } from '../registry/retry.js'
+import { waitForManifest, type WaitFor } from './wait.js'
 
 /** BuildKit stores provenance and SBOM as extra index entries; they are not platforms. */
 export function isAttestation(d: Descriptor): boolean {
@@ -82,20 +74,35 @@ export function pushedIndexProblem(ref: string, answer: Manifest, sources: Verif
   return undefined
 }
 
-/**
- * The multi-arch index: every entry of every arch image (platform manifests and their
- * attestations), in the order of `platforms`. Serialised the same way every time, so two jobs
- * assembling the same sources push the same digest.
- */
-export function composeIndex(sources: Array<{ answer: Manifest; platform: Platform }>): Buffer {
-  const manifests = sources.flatMap(({ answer, platform }) =>
-    isIndex(answer)
-      ? (answer.json.manifests as Descriptor[])
-      : [{ mediaType: answer.mediaType, digest: answer.digest, size: answer.size, platform: normalizePlatform(platform) }]
-  )
-  return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }))
-}
-
 export function listPlatforms(answer: Manifest): string[] {
   return platformEntries(answer.json).map((d) => describe(d.platform))
+}
+
+export interface Source extends VerifiedSource {
+  ref: string
+  /** what the arch tag points at (an index when BuildKit added attestations) */
+  answer: Manifest
+  tagDigest: string
+}
+
+/** Waits until the arch tag exists, then proves from its image config that it is the expected platform. */
+export async function verifySource(
+  client: RegistryClient,
+  config: ManifestConfig,
+  platform: Platform,
+  wait: Omit<WaitFor, 'ref' | 'tag'>,
+  retry: RetryPolicy
+): Promise<Source> {
+  const ref = archRef(config.image, config.sha, platform)
+  const answer = await waitForManifest(client, { ...wait, ref, tag: archImageTag(config.sha, platform) }, retry)
+  const picked = pickPlatformManifest(ref, answer, platform)
+  if ('problem' in picked) throw new ActionError(`${picked.problem}; the index was not written`)
+  const manifest = picked.digest === answer.digest ? answer : await retry.run(() => client.manifest(picked.digest), READ_AFTER_WRITE)
+  const configDigest = manifest.json?.config?.digest
+  if (!configDigest) throw new ActionError(`${ref} has no image config; the index was not written`)
+  const imageConfig = await retry.run(() => client.blobJson(configDigest), READ_AFTER_WRITE)
+  const problem = configPlatformProblem(ref, imageConfig, platform)
+  if (problem) throw new ActionError(`${problem}; the index was not written`)
+  core.info(`${ref} is ${formatPlatform(platform)} (${picked.digest})`)
+  return { platform, manifestDigest: picked.digest, tagDigest: answer.digest, answer, ref }
 }

@@ -1,4 +1,4 @@
-import { classifyDockerOutput, type Outcome } from './retry.js'
+import { classifyDockerOutput, type Outcome } from '../registry/errors.js'
 
 // Reading BuildKit's plain progress log: `#N <title>` opens a step, `#N DONE|CACHED|ERROR: ...` ends it.
 

@@ -2,16 +2,17 @@ import * as core from '@actions/core'
 import { context } from '@actions/github'
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { runBuild } from './build.js'
-import { ActionError, InputError } from './errors.js'
-import { toGitHubContext } from './github-context.js'
-import { parseConfig } from './inputs.js'
-import { runManifest } from './manifest.js'
-import { stopAll } from './process.js'
-import { ClassifiedError } from './retry.js'
+import { runBuild } from './build/run.js'
+import { parseConfig } from './config/parse.js'
+import { runManifest } from './manifest/run.js'
+import { ActionError, ClassifiedError, InputError } from './registry/errors.js'
+import { toGitHubContext } from './runtime/github-context.js'
+import { stopAll } from './runtime/process.js'
+import { publishResult } from './runtime/result.js'
 
-/** Main entry: read and validate every input once, then hand a typed config to the mode's orchestrator. */
+/** Main entry: read and validate every input once, run the mode, then publish its outputs and summary. */
 async function main(): Promise<void> {
+  const startedAt = Date.now()
   // mask before anything can print them
   for (const secret of ['password', 'dockerhub-token']) {
     const value = core.getInput(secret)
@@ -23,8 +24,8 @@ async function main(): Promise<void> {
     github,
     exists: (path) => existsSync(resolve(workspace, path))
   })
-  if (config.mode === 'build') await runBuild(config, github, process.env)
-  else await runManifest(config, github, process.env)
+  const result = config.mode === 'build' ? await runBuild(config, github, process.env, startedAt) : await runManifest(config, github, process.env)
+  await publishResult(result, startedAt)
 }
 
 /**

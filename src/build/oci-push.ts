@@ -2,9 +2,9 @@ import * as core from '@actions/core'
 import { createReadStream, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
-import type { RegistryClient } from './registry.js'
-import { withRetries, type RetryOptions } from './retry.js'
-import { isIndex, type Descriptor } from './verify.js'
+import type { RegistryClient } from '../registry/client.js'
+import { isIndex, type Descriptor } from '../model/oci.js'
+import type { RetryPolicy } from '../registry/retry.js'
 
 /** at most this many blob uploads at once */
 const UPLOAD_CONCURRENCY = 4
@@ -15,10 +15,10 @@ const UPLOAD_CONCURRENCY = 4
  * request is retried on its own (BuildKit's own push gives up a whole push on one 5xx).
  * Returns the digest the tag now points at.
  */
-export async function pushLayout(client: RegistryClient, layoutDir: string, tag: string, retry: RetryOptions): Promise<string> {
+export async function pushLayout(client: RegistryClient, layoutDir: string, tag: string, retry: RetryPolicy): Promise<string> {
   const blobPath = (digest: string) => join(layoutDir, 'blobs', ...digest.split(':'))
   const read = (digest: string) => readFileSync(blobPath(digest))
-  const again = <T>(fn: () => Promise<T>) => withRetries(fn, retry)
+  const again = <T>(fn: () => Promise<T>) => retry.run(fn)
   let uploaded = 0
   let present = 0
 

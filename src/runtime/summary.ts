@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import { formatDuration } from './duration.js'
+import { formatDuration } from '../model/duration.js'
 
 /** One job-summary table per run: a row per fact, so build and manifest runs read alike. */
 export async function writeSummary(title: string, rows: Array<[string, string]>, startedAt: number): Promise<void> {

@@ -1,6 +1,8 @@
 import * as core from '@actions/core'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import { startProcess } from './process.js'
-import { ClassifiedError, classifyDockerOutput, type Outcome } from './retry.js'
+import { ClassifiedError, classifyDockerOutput, type Outcome } from '../registry/errors.js'
 
 export interface DockerResult {
   code: number
@@ -94,4 +96,9 @@ export function lastErrorLines(text: string): string {
   const errors = all.filter((l) => /^(error|ERROR)\b/.test(l) || /^#\d+ ERROR:/.test(l))
   const chosen = errors.length ? errors.slice(-2) : all.slice(-2)
   return chosen.join(' | ').slice(0, 600) || 'no output'
+}
+
+/** Where the docker CLI keeps config.json (logins, the current context). */
+export function dockerConfigDir(env: NodeJS.ProcessEnv): string {
+  return env.DOCKER_CONFIG || join(homedir(), '.docker')
 }

@@ -1,0 +1,71 @@
+import { classifyDockerOutput, type Outcome } from '../registry/errors.js'
+import { classifyBuildFailure, failedWhilePushing } from './buildkit-log.js'
+import type { BuildOutput } from './plan.js'
+
+/** How one `docker buildx build` runs: where its result goes and whether it exports cache. */
+export interface Attempt {
+  output: BuildOutput
+  exportCache: boolean
+  /** false once the engine refused an OCI layout: never ask for one again */
+  layoutAllowed: boolean
+  /** where a layout goes when BuildKit's own push fails */
+  layoutDir: string
+  /** what this attempt changes from the one before, said in the retry line */
+  change?: AttemptChange
+}
+
+export type AttemptChange = 'layout' | 'no-cache-export' | 'push-again' | 'again'
+
+/** The final outcome when no other attempt can help. */
+export interface FinalOutcome {
+  final: Outcome
+}
+
+export interface BuildFailure {
+  /** the whole output of the failed build */
+  log: string
+  /** its last error lines */
+  errorText: string
+}
+
+export function firstAttempt(push: boolean, layoutDir: string): Attempt {
+  return { output: push ? { kind: 'push' } : { kind: 'none' }, exportCache: true, layoutAllowed: true, layoutDir }
+}
+
+/** What the engine may refuse: the docker driver on the classic image store exports neither cache nor layouts. */
+const NO_CACHE_EXPORT = /cache export is not supported/i
+const NO_LAYOUT_EXPORT = /oci exporter is not supported|exporter "?oci"? is not supported|not supported for the docker driver/i
+
+/**
+ * The attempt after a failed one, or the outcome when retrying is pointless. BuildKit's own push
+ * comes first; when the registry fails it mid-push, the next try exports an OCI layout instead,
+ * for our request-by-request pusher. An engine that cannot export cache or layouts is met
+ * halfway rather than failed. Pure: whether another try is left is the retry policy's business.
+ */
+export function nextAttempt(previous: Attempt, failure: BuildFailure): Attempt | FinalOutcome {
+  const { log, errorText } = failure
+  const base: Attempt = { output: previous.output, exportCache: previous.exportCache, layoutAllowed: previous.layoutAllowed, layoutDir: previous.layoutDir }
+  // a refused push stays refused whichever way we push
+  if (classifyDockerOutput(errorText) === 'auth') return { final: 'auth' }
+  if (previous.exportCache && NO_CACHE_EXPORT.test(errorText)) return { ...base, exportCache: false, change: 'no-cache-export' }
+  if (previous.output.kind === 'layout' && NO_LAYOUT_EXPORT.test(errorText)) {
+    return { ...base, output: { kind: 'push' }, layoutAllowed: false, change: 'push-again' }
+  }
+  if (previous.output.kind === 'push' && previous.layoutAllowed && failedWhilePushing(log, errorText)) {
+    return { ...base, output: { kind: 'layout', dir: previous.layoutDir }, change: 'layout' }
+  }
+  const outcome = classifyBuildFailure(log, errorText)
+  return outcome === 'transient' ? { ...base, change: 'again' } : { final: outcome }
+}
+
+export function isFinal(next: Attempt | FinalOutcome): next is FinalOutcome {
+  return 'final' in next
+}
+
+/** Said after the retry line, so the log tells why the next try differs. */
+export const CHANGE_NOTES: Record<AttemptChange, string> = {
+  layout: 'exporting an OCI layout to push request by request',
+  'no-cache-export': 'this engine cannot export build cache (docker driver on the classic image store): building without --cache-to',
+  'push-again': 'this engine cannot export an OCI layout: pushing with BuildKit again',
+  again: 'layers come from cache'
+}

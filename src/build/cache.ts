@@ -1,0 +1,174 @@
+import * as core from '@actions/core'
+import { existsSync, renameSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import type { BuildConfig } from '../config/types.js'
+import { formatDuration } from '../model/duration.js'
+import { archTag } from '../model/platform.js'
+import { BuildProgress, cacheProblem, refusedLegacyCacheProtocol } from './buildkit-log.js'
+
+// The build cache, all of it: which backend and where, the gha service check, the local cache's
+// restore and save, the bound on cache export, and what a broken cache is reported as.
+
+export type CacheStatus = 'on' | 'unavailable' | 'off'
+
+export interface CachePlan {
+  backend: BuildConfig['cache']
+  status: CacheStatus
+  from: string[]
+  to: string[]
+  /** cache: local: directory restored from the Actions cache, and the fresh one this build exports to */
+  localDir?: string
+  localExportDir?: string
+  note: string
+}
+
+/** The runner hands the cache service's address and token only to actions; without them buildx drops type=gha silently. */
+export function ghaCacheAvailable(env: NodeJS.ProcessEnv): boolean {
+  return Boolean(env.ACTIONS_RUNTIME_TOKEN && (env.ACTIONS_CACHE_URL || env.ACTIONS_RESULTS_URL))
+}
+
+export function planCache(config: BuildConfig, push: boolean, env: NodeJS.ProcessEnv, localDir: string): CachePlan {
+  const scope = config.cacheScope
+  switch (config.cache) {
+    case 'none':
+      return { backend: 'none', status: 'off', from: [], to: [], note: 'none' }
+    case 'gha':
+      if (!ghaCacheAvailable(env)) {
+        return {
+          backend: 'gha',
+          status: 'unavailable',
+          from: [],
+          to: [],
+          note: 'cache: gha was asked for, but the GitHub Actions cache service is not available (no ACTIONS_RUNTIME_TOKEN and ACTIONS_CACHE_URL/ACTIONS_RESULTS_URL; under act, pass --artifact-server-path); building without a cache'
+        }
+      }
+      return {
+        backend: 'gha',
+        status: 'on',
+        from: [`type=gha,scope=${scope}`],
+        to: [`type=gha,scope=${scope},mode=max,ignore-error=true`],
+        note: `gha scope ${scope}`
+      }
+    case 'registry': {
+      const ref = `${config.image}:buildcache-${archTag(config.platform)}`
+      return {
+        backend: 'registry',
+        status: 'on',
+        from: [`type=registry,ref=${ref}`],
+        // writing the cache needs the login that only pushing builds do
+        to: push ? [`type=registry,ref=${ref},mode=max,ignore-error=true`] : [],
+        note: `registry ${ref}${push ? '' : ' (read only: not pushing)'}`
+      }
+    }
+    case 'local': {
+      const exportDir = `${localDir}-next`
+      return {
+        backend: 'local',
+        status: 'on',
+        from: [`type=local,src=${localDir}`],
+        // a fresh directory each build, swapped in by the post step, so old blobs do not pile up
+        to: [`type=local,dest=${exportDir},mode=max,ignore-error=true`],
+        localDir,
+        localExportDir: exportDir,
+        note: `local ${localDir}, saved to the Actions cache as ${localCacheKeyPrefix(scope)}*`
+      }
+    }
+  }
+}
+
+export function localCacheKeyPrefix(scope: string): string {
+  return `brokkr-buildx-${scope}-`
+}
+
+export function localCacheKey(prefix: string, env: NodeJS.ProcessEnv): string {
+  return `${prefix}${env.GITHUB_RUN_ID || Date.now()}-${env.GITHUB_RUN_ATTEMPT || '1'}`
+}
+
+/** @actions/cache is large and only `cache: local` needs it: load it on demand to keep start-up fast. */
+async function actionsCache() {
+  return import('@actions/cache')
+}
+
+/** Restores the newest cache saved under the prefix; a miss or an outage only means a cold build. */
+export async function restoreLocalCache(dir: string, key: string, prefix: string): Promise<string | undefined> {
+  const cache = await actionsCache()
+  if (!cache.isFeatureAvailable()) {
+    core.warning('cache: local needs the GitHub Actions cache service, which is not available here; building without a cache')
+    return undefined
+  }
+  try {
+    const hit = await cache.restoreCache([dir], key, [prefix])
+    core.info(hit ? `Restored local build cache ${hit} into ${dir}` : `No local build cache under ${prefix}* yet`)
+    return hit
+  } catch (error) {
+    core.warning(`Restoring the local build cache failed, building without it: ${(error as Error).message}`)
+    return undefined
+  }
+}
+
+export function hasLocalCache(dir: string): boolean {
+  return existsSync(join(dir, 'index.json'))
+}
+
+/** Post step: the fresh export replaces the restored directory, then is saved under a new key. */
+export async function saveLocalCache(dir: string, exportDir: string, key: string): Promise<void> {
+  if (!hasLocalCache(exportDir)) {
+    core.info(`No exported build cache in ${exportDir}; nothing to save`)
+    return
+  }
+  rmSync(dir, { recursive: true, force: true })
+  renameSync(exportDir, dir)
+  const cache = await actionsCache()
+  try {
+    const id = await cache.saveCache([dir], key)
+    core.info(id !== -1 ? `Saved local build cache as ${key}` : `Local build cache ${key} was not saved`)
+  } catch (error) {
+    core.warning(`Saving the local build cache failed (the next build will be colder): ${(error as Error).message}`)
+  }
+}
+
+/**
+ * Cache export comes after the result is written: past `timeoutMs`, stop waiting for it once the
+ * result is out (at once when there is no result to write). Feed it every build log line.
+ */
+export function boundCacheExport(timeoutMs: number, writesResult: boolean) {
+  const progress = new BuildProgress()
+  let timer: NodeJS.Timeout | undefined
+  let overdue = false
+  const resultOut = () => !writesResult || progress.outputWritten
+  return {
+    onLine(line: string, stop: () => void): void {
+      progress.observe(line)
+      if (progress.cacheExportStarted && timer === undefined && timeoutMs > 0) {
+        timer = setTimeout(() => {
+          overdue = true
+          if (resultOut()) stop()
+        }, timeoutMs)
+      }
+      if (overdue && resultOut()) stop()
+    },
+    dispose(): void {
+      clearTimeout(timer)
+    }
+  }
+}
+
+/** Said once when the cache service turned down buildx's v1 protocol. */
+const LEGACY_CACHE_HINT =
+  'The GitHub Actions cache service refused the legacy v1 protocol (switched off on 2025-04-15), so this build ran without its gha cache: ' +
+  'the v2 protocol needs buildx 0.21 or newer and BuildKit 0.20 or newer (a docker-container builder on moby/buildkit:buildx-stable-1, or Docker Engine 28 for the docker driver); ' +
+  'update buildx and the builder, or use cache: registry'
+
+/** What a finished build's log says about its cache, as warnings (ignore-error=true keeps them out of the exit code). */
+export function cacheWarnings(log: string, cache: CachePlan, stoppedExport: boolean, cacheTimeoutMs: number): string[] {
+  const warnings: string[] = []
+  const problem = cacheProblem(log)
+  if (cache.backend === 'gha' && refusedLegacyCacheProtocol(log)) warnings.push(LEGACY_CACHE_HINT)
+  else if (problem && cache.status === 'on') warnings.push(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`)
+  if (stoppedExport) {
+    warnings.push(
+      `Cache export took longer than cache-timeout (${formatDuration(cacheTimeoutMs)}): stopped waiting for it after the image was written; the ${cache.backend} cache of this build may be incomplete`
+    )
+  }
+  return warnings
+}

@@ -1,0 +1,72 @@
+import type { BuildConfig } from '../config/types.js'
+import { archRef } from '../model/image.js'
+import { formatPlatform } from '../model/platform.js'
+import { autoTags } from '../model/tags.js'
+import type { GitHubContext } from '../runtime/github-context.js'
+import type { CachePlan } from './cache.js'
+
+/** The version label: the release for v* tags, else the branch, else the sha. */
+export function versionLabel(github: GitHubContext, sha: string): string {
+  const auto = autoTags(github)
+  return auto[0] ?? sha
+}
+
+export function ociLabels(config: BuildConfig, github: GitHubContext, created: string): string[] {
+  const source = github.repository ? `${github.serverUrl}/${github.repository}` : ''
+  const ours = [
+    source && `org.opencontainers.image.source=${source}`,
+    `org.opencontainers.image.revision=${config.sha}`,
+    `org.opencontainers.image.created=${created}`,
+    `org.opencontainers.image.title=${config.image.split('/').pop()}`,
+    `org.opencontainers.image.version=${versionLabel(github, config.sha)}`
+  ].filter((l): l is string => Boolean(l))
+  // the user's labels come last so they win over ours
+  return [...ours, ...config.labels]
+}
+
+/**
+ * Where the build result goes: BuildKit's own push (the fast path), an OCI layout that our
+ * pusher uploads request by request (after BuildKit's push met a flaky registry), or nowhere.
+ */
+export type BuildOutput = { kind: 'push' } | { kind: 'layout'; dir: string } | { kind: 'none' }
+
+export interface BuildArgvOptions {
+  builder: string
+  output: BuildOutput
+  metadataFile: string
+  labels: string[]
+  cache: CachePlan
+  /** drop cache-from entries whose source is missing (a local cache not restored yet) */
+  includeCacheFrom: boolean
+  /** what buildx attests by default when pushing (see defaultProvenance) */
+  defaultProvenance: string
+}
+
+/**
+ * buildx attests provenance (mode=min) by default when it pushes, but not when it exports an OCI
+ * layout: the layout push names it explicitly, so both ways publish the same shape.
+ */
+export function defaultProvenance(env: NodeJS.ProcessEnv): string {
+  const off = env.BUILDX_NO_DEFAULT_ATTESTATIONS
+  return off && !/^(0|false)$/i.test(off) ? 'false' : 'mode=min'
+}
+
+/** The one `docker buildx build` this run executes. */
+export function buildArgv(config: BuildConfig, o: BuildArgvOptions): string[] {
+  const argv = ['buildx', 'build', '--builder', o.builder, '--platform', formatPlatform(config.platform), '--file', config.file]
+  if (config.target) argv.push('--target', config.target)
+  argv.push('--tag', archRef(config.image, config.sha, config.platform))
+  for (const arg of config.buildArgs) argv.push('--build-arg', arg)
+  for (const label of o.labels) argv.push('--label', label)
+  const provenance = config.provenance || (o.output.kind === 'layout' ? o.defaultProvenance : '')
+  if (provenance) argv.push(`--provenance=${provenance}`)
+  if (o.includeCacheFrom) for (const from of o.cache.from) argv.push('--cache-from', from)
+  for (const to of o.cache.to) argv.push('--cache-to', to)
+  argv.push('--metadata-file', o.metadataFile)
+  if (o.output.kind === 'push') argv.push('--push')
+  else if (o.output.kind === 'layout') argv.push('--output', `type=oci,dest=${o.output.dir},tar=false`)
+  // without a push the result stays in the build cache: nothing is loaded or exported
+  else argv.push('--output', 'type=cacheonly')
+  argv.push(config.context)
+  return argv
+}

@@ -1,0 +1,121 @@
+import * as core from '@actions/core'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { BuildConfig } from '../config/types.js'
+import { archImageTag, archRef } from '../model/image.js'
+import { archTag, formatPlatform } from '../model/platform.js'
+import { decidePush } from '../model/push.js'
+import { logins } from '../registry/auth.js'
+import { Docker } from '../runtime/docker.js'
+import type { GitHubContext } from '../runtime/github-context.js'
+import { group } from '../runtime/log.js'
+import type { RunResult } from '../runtime/result.js'
+import { saveState, type PostState } from '../runtime/state.js'
+import { runBuildAttempts } from './run-attempts.js'
+import { setUpBuilder } from './builder.js'
+import { cacheWarnings, hasLocalCache, localCacheKey, localCacheKeyPrefix, planCache, restoreLocalCache } from './cache.js'
+import { buildArgv, defaultProvenance, ociLabels } from './plan.js'
+import { pushedDigest, publishLayout } from './publish.js'
+import { binfmtRegistered, decideQemu, installQemu } from './qemu.js'
+import { retryPolicy } from '../registry/retry.js'
+
+/** Build mode: one platform, one `docker buildx build`, pushed as <image>:<sha>-<arch>. */
+export async function runBuild(config: BuildConfig, github: GitHubContext, env: NodeJS.ProcessEnv, startedAt = Date.now()): Promise<RunResult> {
+  const { platform } = config
+  const docker = new Docker(config.dryRun)
+  const retry = retryPolicy(config)
+  const state: PostState = { keepBuilder: config.keepBuilder }
+  const decision = decidePush(config.push, github)
+  if (decision.warning) core.warning(decision.warning)
+  const ref = archRef(config.image, config.sha, platform)
+  const runnerTemp = env.RUNNER_TEMP || tmpdir()
+  const cache = planCache(config, decision.push, env, join(runnerTemp, 'brokkr-build-cache', config.cacheScope))
+  if (cache.status === 'unavailable') core.warning(cache.note)
+  const qemu = decideQemu(config, process.arch, binfmtRegistered(platform))
+
+  await group('Plan', () => {
+    core.info(`image ${ref} (${formatPlatform(platform)})`)
+    core.info(`push: ${decision.push} (${decision.reason})`)
+    core.info(`cache: ${cache.status === 'unavailable' ? 'gha unavailable, building without a cache' : cache.note}`)
+    core.info(`qemu: ${qemu.install ? 'install' : 'no install'} (${qemu.reason})`)
+    if (config.dryRun) core.info('dry-run: commands that change anything are printed, not run')
+  })
+
+  // first: the QEMU image, the BuildKit image and base images are pulled from here on
+  await logins(config, docker, { push: decision.push, fromFork: github.fromFork }, state, retry)
+  if (qemu.install) await installQemu(docker, config)
+  const builder = await setUpBuilder(config, docker, env, state)
+
+  const localKey = localCacheKey(localCacheKeyPrefix(config.cacheScope), env)
+  const localDir = cache.backend === 'local' && !config.dryRun ? cache.localDir : undefined
+  if (localDir) await group('Restore local build cache', () => restoreLocalCache(localDir, localKey, localCacheKeyPrefix(config.cacheScope)))
+
+  const tag = archImageTag(config.sha, platform)
+  // a local cache is read only when the restore brought one back
+  const includeCacheFrom = cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir))
+  const workDir = mkdtempSync(join(runnerTemp, 'brokkr-build-'))
+  let digest = ''
+  let metadata = '{}'
+  try {
+    const labels = ociLabels(config, github, new Date(startedAt).toISOString())
+    const { built, attempt } = await runBuildAttempts(config, docker, ref, decision.push, join(workDir, 'oci'), retry, (a) =>
+      buildArgv(config, {
+        builder,
+        output: a.output,
+        metadataFile: join(workDir, 'metadata.json'),
+        labels,
+        cache: a.exportCache ? cache : { ...cache, to: [] },
+        includeCacheFrom,
+        defaultProvenance: defaultProvenance(env)
+      })
+    )
+    for (const warning of cacheWarnings(`${built.stdout}\n${built.stderr}`, cache, Boolean(built.stopped), config.cacheTimeoutMs)) core.warning(warning)
+    if (!built.stopped && !config.dryRun) metadata = readFileSync(join(workDir, 'metadata.json'), 'utf8')
+    if (attempt.output.kind === 'layout') {
+      const dir = attempt.output.dir
+      digest = await group(`Push ${ref}`, () => publishLayout(config, tag, dir, env, retry))
+    } else if (decision.push && !config.dryRun) {
+      // BuildKit's push succeeded: its metadata names what the tag now points at (the registry
+      // does, when the build was stopped during cache export, before buildx wrote the metadata)
+      digest = built.stopped ? await pushedDigest(config, tag, env, retry) : (JSON.parse(metadata)['containerimage.digest'] ?? '')
+    }
+  } finally {
+    rmSync(workDir, { recursive: true, force: true })
+  }
+
+  if (cache.backend === 'local' && cache.localDir && cache.localExportDir && !config.dryRun) {
+    state.localCache = { dir: cache.localDir, exportDir: cache.localExportDir, key: localKey }
+    saveState(state)
+  }
+
+  const pushed = decision.push && !config.dryRun
+  core.info(pushed ? `Pushed ${ref}@${digest}` : `Built ${ref} (not pushed: ${config.dryRun ? 'dry-run' : decision.reason})`)
+  return {
+    outputs: {
+      image: config.image,
+      tag,
+      ref,
+      digest,
+      platform: formatPlatform(platform),
+      arch: archTag(platform),
+      'cache-scope': config.cacheScope,
+      pushed: String(pushed),
+      metadata
+    },
+    summary: {
+      title: `${config.dryRun ? 'Dry run: ' : ''}Brokkr build ${config.component} ${formatPlatform(platform)}`,
+      rows: [
+        ['image', config.image],
+        ['platform', formatPlatform(platform)],
+        ['tag', tag],
+        ['digest', digest],
+        ['pushed', `${pushed} (${decision.reason})`],
+        ['cache', cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`],
+        ['cache scope', config.cacheScope],
+        ['execution', qemu.emulated ? `emulated (QEMU${qemu.install ? ', installed by this run' : ''})` : 'native'],
+        ...(config.dryRun ? ([['commands', docker.planned.join('\n')]] as Array<[string, string]>) : [])
+      ]
+    }
+  }
+}

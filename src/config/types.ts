@@ -1,0 +1,63 @@
+import type { Platform } from '../model/platform.js'
+
+export type Mode = 'build' | 'manifest'
+export type PushSetting = 'auto' | 'true' | 'false'
+export type CacheBackend = 'gha' | 'registry' | 'local' | 'none'
+export type Driver = 'docker-container' | 'docker' | 'remote'
+export type QemuSetting = 'auto' | 'true' | 'false'
+
+export interface Credentials {
+  username: string
+  password: string
+}
+
+/** What both modes need: where the image lives, which commit, whether to push, how to retry. */
+export interface BaseConfig {
+  component: string
+  /** registry host to log in to (the host of `image`) */
+  registry: string
+  /** image name without tag, e.g. ghcr.io/colliery-io/brokkr-agent */
+  image: string
+  sha: string
+  push: PushSetting
+  credentials: Credentials
+  retries: number
+  retryDelayMs: number
+  dryRun: boolean
+}
+
+/** Build mode: one platform, its sources, its cache and the builder that runs it. */
+export interface BuildConfig extends BaseConfig {
+  mode: 'build'
+  platform: Platform
+  context: string
+  file: string
+  buildArgs: string[]
+  labels: string[]
+  target: string
+  provenance: string
+  cache: CacheBackend
+  cacheScope: string
+  /** how long cache export may run once the image is written; 0 = unbounded */
+  cacheTimeoutMs: number
+  driver: Driver
+  endpoint: string
+  builder: string
+  keepBuilder: boolean
+  qemu: QemuSetting
+  qemuImage: string
+  /** Docker Hub login for its pull limits */
+  dockerHub: Credentials
+}
+
+/** Manifest mode: every platform the index must hold, its tags and how long to wait for the arch images. */
+export interface ManifestConfig extends BaseConfig {
+  mode: 'manifest'
+  platforms: Platform[]
+  tags: string[]
+  autoTags: boolean
+  waitTimeoutMs: number
+}
+
+/** Every input, validated and resolved once; nothing downstream reads inputs again. */
+export type Config = BuildConfig | ManifestConfig
