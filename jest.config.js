@@ -1,5 +1,6 @@
-// Two projects: fast unit tests of the pure planning code, and the end-to-end
-// suite that runs the bundled dist/ against a real engine, buildx, QEMU and registry.
+// Three projects: unit tests of the pure code; the fast layer, which runs manifest mode and the
+// layout pusher in-process against an in-process registry and the fault proxy (no Docker); and the
+// end-to-end suites that run the bundled dist/ against real engines, buildx, QEMU and a registry.
 const tsTransform = {
   '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }]
 }
@@ -12,6 +13,7 @@ const shared = {
 export default {
   projects: [
     { ...shared, displayName: 'unit', testMatch: ['<rootDir>/__tests__/unit/**/*.test.ts'] },
+    { ...shared, displayName: 'fast', testMatch: ['<rootDir>/__tests__/fast/**/*.test.ts'] },
     {
       ...shared,
       displayName: 'e2e',

@@ -1,0 +1,274 @@
+/**
+ * The fast layer: manifest mode and the OCI-layout pusher run in-process (the same code dist/
+ * bundles) against one in-process registry with the fault proxy in front. No Docker: seconds.
+ * Covers the manifest scenarios of docs/reliability.md (read-after-write lag, random faults, an
+ * outage, wrong arch, a missing arch, auth, two runs at once) plus a digest mismatch.
+ */
+import { jest } from '@jest/globals'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseConfig, type ManifestConfig } from '../../src/config/parse.js'
+import { pushLayout } from '../../src/build/oci-push.js'
+import { runManifest } from '../../src/manifest/run.js'
+import { RegistryClient } from '../../src/registry/client.js'
+import { retryPolicy } from '../../src/registry/retry.js'
+import type { GitHubContext } from '../../src/runtime/github-context.js'
+import { defaultInputs } from '../fixtures/inputs.js'
+// @ts-ignore -- plain ESM support module
+import { startFakeRegistry } from '../support/fake-registry.mjs'
+// @ts-ignore -- plain ESM support module
+import { startFaultProxy } from '../e2e/support/fault-proxy.mjs'
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
+const digestOf = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`
+const json = (o: unknown) => Buffer.from(JSON.stringify(o))
+const newSha = () => randomBytes(20).toString('hex')
+const REPO = 'fast/brokkr-agent'
+const pushToMain: GitHubContext = {
+  eventName: 'push',
+  ref: 'refs/heads/main',
+  sha: '',
+  repository: 'colliery-io/brokkr',
+  owner: 'colliery-io',
+  serverUrl: 'https://github.com',
+  fromFork: false
+}
+
+let registry: any
+let proxy: any
+let stdout: ReturnType<typeof jest.spyOn> | undefined
+
+beforeAll(async () => {
+  registry = await startFakeRegistry({ auth: 'bearer', username: 'brokkr', password: 'secret' })
+  proxy = await startFaultProxy({ target: registry.url, seed: 7 })
+  // the action logs through @actions/core to stdout: keep the test output readable
+  stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true)
+})
+afterAll(async () => {
+  stdout?.mockRestore()
+  await proxy?.close()
+  await registry?.close()
+})
+afterEach(() => {
+  proxy.configure({})
+  registry.deny(null)
+})
+
+function config(sha: string, inputs: Record<string, string> = {}): ManifestConfig {
+  const values: Record<string, string> = {
+    ...defaultInputs(),
+    mode: 'manifest',
+    image: `${proxy.host}/${REPO}`,
+    username: 'brokkr',
+    password: 'secret',
+    sha,
+    'retry-delay': '20ms',
+    'wait-timeout': '10s',
+    ...inputs
+  }
+  return parseConfig((name) => values[name] ?? '', { github: pushToMain, exists: () => true }) as ManifestConfig
+}
+
+/** What BuildKit pushes for one platform: an index of the image manifest and its attestation. */
+function seedArchImage(sha: string, arch: string, configArch = arch): { tag: string; image: string } {
+  const layer = registry.putBlob(REPO, randomBytes(64))
+  const configBlob = json({ architecture: configArch, os: 'linux', rootfs: { type: 'layers', diff_ids: [layer] } })
+  const configDigest = registry.putBlob(REPO, configBlob)
+  const image = json({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: configBlob.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer, size: 64 }]
+  })
+  const imageDigest = registry.putManifest(REPO, digestOf(image), image, OCI_MANIFEST)
+  const attestation = json({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: 'application/vnd.in-toto+json', digest: configDigest, size: configBlob.length },
+    layers: []
+  })
+  const attestationDigest = registry.putManifest(REPO, digestOf(attestation), attestation, OCI_MANIFEST)
+  const index = json({
+    schemaVersion: 2,
+    mediaType: OCI_INDEX,
+    manifests: [
+      { mediaType: OCI_MANIFEST, digest: imageDigest, size: image.length, platform: { architecture: arch, os: 'linux' } },
+      {
+        mediaType: OCI_MANIFEST,
+        digest: attestationDigest,
+        size: attestation.length,
+        platform: { architecture: 'unknown', os: 'unknown' },
+        annotations: { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': imageDigest }
+      }
+    ]
+  })
+  return { tag: registry.putManifest(REPO, `${sha}-${arch}`, index, OCI_INDEX), image: imageDigest }
+}
+
+const platformsOf = (tag: string) => {
+  const m = registry.manifest(REPO, tag)
+  if (!m) return undefined
+  return JSON.parse(m.body.toString())
+    .manifests.filter((d: any) => d.platform?.os !== 'unknown')
+    .map((d: any) => `${d.platform.os}/${d.platform.architecture}`)
+    .sort()
+}
+
+describe('manifest mode, in-process against a fake registry behind the fault proxy', () => {
+  it('publishes exactly the verified arch manifests under <sha> and the branch, and reads them back', async () => {
+    const sha = newSha()
+    const sources = { 'linux/amd64': seedArchImage(sha, 'amd64').tag, 'linux/arm64': seedArchImage(sha, 'arm64').tag }
+    const result = await runManifest(config(sha), pushToMain, {})
+    expect(result.outputs).toMatchObject({ tags: `${sha},main`, platforms: 'linux/amd64,linux/arm64' })
+    expect(JSON.parse(result.outputs.sources)).toEqual(sources)
+    expect(registry.manifest(REPO, sha).digest).toBe(result.outputs.digest)
+    expect(registry.manifest(REPO, 'main').digest).toBe(result.outputs.digest)
+    expect(platformsOf(sha)).toEqual(['linux/amd64', 'linux/arm64'])
+  })
+
+  it('waits out a read-after-write lag and a sibling job still building', async () => {
+    const sha = newSha()
+    seedArchImage(sha, 'amd64')
+    const started = Date.now()
+    // the arm64 job pushes 0.5 s in, and its tag stays invisible for 1 s after the push
+    setTimeout(() => {
+      proxy.configure({ hide: [{ repo: REPO, tag: `${sha}-arm64`, seconds: 1, from: 'now' }] })
+      seedArchImage(sha, 'arm64')
+    }, 500)
+    const result = await runManifest(config(sha), pushToMain, {})
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1500)
+    expect(platformsOf(sha)).toEqual(['linux/amd64', 'linux/arm64'])
+    expect(result.outputs.digest).toBe(registry.manifest(REPO, sha).digest)
+  })
+
+  it('gets through 10% 5xx/429 and 5% connection resets, three runs out of three', async () => {
+    const sha = newSha()
+    seedArchImage(sha, 'amd64')
+    seedArchImage(sha, 'arm64')
+    const digests = new Set<string>()
+    for (const seed of [11, 12, 13]) {
+      proxy.configure({ errorRate: 0.1, statuses: [500, 502, 503, 429], retryAfter: 0, resetRate: 0.05, seed })
+      digests.add((await runManifest(config(sha), pushToMain, {})).outputs.digest)
+    }
+    expect(digests.size).toBe(1)
+    expect(registry.manifest(REPO, sha).digest).toBe([...digests][0])
+  })
+
+  it('retries through a registry outage', async () => {
+    const sha = newSha()
+    seedArchImage(sha, 'amd64')
+    seedArchImage(sha, 'arm64')
+    proxy.configure({ outageSeconds: 1, retryAfter: 0 })
+    await runManifest(config(sha), pushToMain, {})
+    expect(proxy.log.some((e: any) => e.fate === 'outage')).toBe(true)
+    expect(platformsOf(sha)).toEqual(['linux/amd64', 'linux/arm64'])
+  })
+
+  it('refuses an image that is not its platform, naming tag, expected and real platform; <sha> is not written', async () => {
+    const sha = newSha()
+    seedArchImage(sha, 'amd64')
+    // an arm64 index entry whose image config says amd64: only the config tells the truth
+    seedArchImage(sha, 'arm64', 'amd64')
+    await expect(runManifest(config(sha), pushToMain, {})).rejects.toThrow(
+      new RegExp(`${sha}-arm64.*linux/amd64.*linux/arm64|${sha}-arm64.*linux/arm64.*linux/amd64`)
+    )
+    expect(registry.manifest(REPO, sha)).toBeUndefined()
+  })
+
+  it('fails at wait-timeout naming the arch image that never came; the index is untouched', async () => {
+    const sha = newSha()
+    seedArchImage(sha, 'amd64')
+    const started = Date.now()
+    await expect(runManifest(config(sha, { 'wait-timeout': '1s' }), pushToMain, {})).rejects.toThrow(new RegExp(`${sha}-arm64 did not appear within 1.0 s`))
+    expect(Date.now() - started).toBeLessThan(5000)
+    expect(registry.manifest(REPO, sha)).toBeUndefined()
+  })
+
+  it('fails, naming the reference, when the registry hands back bytes that are not the digest asked for', async () => {
+    const sha = newSha()
+    const amd64 = seedArchImage(sha, 'amd64').image
+    seedArchImage(sha, 'arm64')
+    registry.serveWrongBytes(amd64, json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: {}, layers: [] }))
+    try {
+      await expect(runManifest(config(sha), pushToMain, {})).rejects.toThrow(
+        new RegExp(`@${amd64}: the registry sent content whose digest is sha256:[0-9a-f]{64}, not ${amd64}`)
+      )
+    } finally {
+      registry.serveWrongBytes(amd64, null)
+    }
+    expect(registry.manifest(REPO, sha)).toBeUndefined()
+  })
+
+  it.each([
+    [401, 'wrong credentials'],
+    [403, 'no push permission']
+  ])('stops at once on %s (%s) with the permissions hint', async (status) => {
+    const sha = newSha()
+    seedArchImage(sha, 'amd64')
+    seedArchImage(sha, 'arm64')
+    registry.deny(status as 401 | 403, /\/manifests\//)
+    const started = Date.now()
+    await expect(runManifest(config(sha), pushToMain, {})).rejects.toThrow(/permissions: packages: write/)
+    expect(Date.now() - started).toBeLessThan(2000)
+  })
+
+  it('two runs for one sha at once push the same index', async () => {
+    const sha = newSha()
+    seedArchImage(sha, 'amd64')
+    seedArchImage(sha, 'arm64')
+    const [a, b] = await Promise.all([runManifest(config(sha), pushToMain, {}), runManifest(config(sha), pushToMain, {})])
+    expect(a.outputs.digest).toBe(b.outputs.digest)
+    expect(registry.manifest(REPO, sha).digest).toBe(a.outputs.digest)
+  })
+})
+
+describe('the OCI-layout pusher, in-process through the fault proxy', () => {
+  /** An OCI image layout as `buildx build --output type=oci,tar=false` writes it. */
+  function writeLayout(dir: string): string {
+    mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true })
+    const put = (b: Buffer) => {
+      const d = digestOf(b)
+      writeFileSync(join(dir, 'blobs', 'sha256', d.slice(7)), b)
+      return d
+    }
+    const layer = randomBytes(300_000)
+    const configBlob = json({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } })
+    const image = json({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: put(configBlob), size: configBlob.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: put(layer), size: layer.length }]
+    })
+    const imageDigest = put(image)
+    const index = json({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [{ mediaType: OCI_MANIFEST, digest: imageDigest, size: image.length, platform: { architecture: 'arm64', os: 'linux' } }]
+    })
+    const indexDigest = put(index)
+    writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }))
+    writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: OCI_INDEX, digest: indexDigest, size: index.length }] }))
+    return indexDigest
+  }
+
+  it('pushes blobs first and the tag last, every request retried, under 10% faults and resets', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'brokkr-fast-layout-'))
+    try {
+      const expected = writeLayout(dir)
+      const cfg = config(newSha(), { retries: '8' })
+      const client = new RegistryClient(cfg.image, cfg.registry, cfg.credentials, 'push')
+      proxy.configure({ errorRate: 0.1, statuses: [500, 502, 503, 429], retryAfter: 0, resetRate: 0.05, seed: 99 })
+      const digest = await pushLayout(client, dir, 'layout-arm64', retryPolicy(cfg))
+      proxy.configure({})
+      expect(digest).toBe(expected)
+      expect(registry.manifest(REPO, 'layout-arm64').digest).toBe(expected)
+      const puts = proxy.log.filter((e: any) => e.method === 'PUT').map((e: any) => e.path)
+      expect(puts[puts.length - 1]).toMatch(/\/manifests\/layout-arm64$/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
