@@ -847,12 +847,12 @@ class DecodedURL extends URL {
 /***/ 770:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-module.exports = __nccwpck_require__(218);
+module.exports = __nccwpck_require__(7837);
 
 
 /***/ }),
 
-/***/ 218:
+/***/ 7837:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -37906,8 +37906,8 @@ function decidePush(setting, github) {
         : { push: false, reason: `push: auto does not publish on ${github.eventName || 'an unknown'} event` };
 }
 
-;// CONCATENATED MODULE: ./src/registry/errors.ts
-// Every typed error of the action, and how a failed call is classified: one file.
+;// CONCATENATED MODULE: ./src/model/errors.ts
+// The errors a user reads: one line naming what to do, never a stack trace.
 /** A problem with one input: reported as `<input>: <what is wrong and what to do>`, before any docker command runs. */
 class InputError extends Error {
     input;
@@ -37924,6 +37924,9 @@ class ActionError extends Error {
         this.name = 'ActionError';
     }
 }
+
+;// CONCATENATED MODULE: ./src/registry/errors.ts
+// How a failed registry or docker call is classified, and the errors that carry that classification.
 function classifyStatus(status) {
     if (status === 404)
         return 'absent';
@@ -38334,8 +38337,9 @@ class RegistryClient {
         const what = this.describe(digest);
         const res = await this.request(`/v2/${this.repository}/blobs/${digest}`, { what });
         const body = await readBody(res, what);
-        if (digest.startsWith('sha256:') && sha256(body) !== digest)
-            throw new DigestMismatchError(what, digest, sha256(body));
+        const actual = sha256(body);
+        if (isDigest(digest) && actual !== digest)
+            throw new DigestMismatchError(what, digest, actual);
         const text = body.toString('utf8');
         try {
             return JSON.parse(text);
@@ -38506,6 +38510,7 @@ function networkReason(error) {
 }
 
 ;// CONCATENATED MODULE: ./src/registry/auth.ts
+
 
 
 
@@ -39780,6 +39785,7 @@ function composeIndex(sources) {
 
 
 
+
 /**
  * Polls a tag until it appears or the deadline passes. Polls are dense at first (a fresh push is
  * often invisible for seconds) and thin out while a sibling job may still be building. Transient
@@ -40087,6 +40093,7 @@ async function publishResult(result, startedAt) {
 
 
 
+
 /** Main entry: read and validate every input once, run the mode, then publish its outputs and summary. */
 async function main() {
     const startedAt = Date.now();
@@ -40102,6 +40109,8 @@ async function main() {
         github,
         exists: (path) => (0,external_node_fs_.existsSync)((0,external_node_path_.resolve)(workspace, path))
     });
+    // known before any work: a failed run still names its image, as it always has
+    lib_core/* setOutput */.uH('image', config.image);
     const result = config.mode === 'build' ? await runBuild(config, github, process.env, startedAt) : await runManifest(config, github, process.env);
     await publishResult(result, startedAt);
 }

@@ -5,7 +5,8 @@ import { resolve } from 'node:path'
 import { runBuild } from './build/run.js'
 import { parseConfig } from './config/parse.js'
 import { runManifest } from './manifest/run.js'
-import { ActionError, ClassifiedError, InputError } from './registry/errors.js'
+import { ActionError, InputError } from './model/errors.js'
+import { ClassifiedError } from './registry/errors.js'
 import { toGitHubContext } from './runtime/github-context.js'
 import { stopAll } from './runtime/process.js'
 import { publishResult } from './runtime/result.js'
@@ -24,6 +25,8 @@ async function main(): Promise<void> {
     github,
     exists: (path) => existsSync(resolve(workspace, path))
   })
+  // known before any work: a failed run still names its image, as it always has
+  core.setOutput('image', config.image)
   const result = config.mode === 'build' ? await runBuild(config, github, process.env, startedAt) : await runManifest(config, github, process.env)
   await publishResult(result, startedAt)
 }

@@ -1,4 +1,4 @@
-import { InputError } from '../../src/registry/errors.js'
+import { InputError } from '../../src/model/errors.js'
 import type { GitHubContext } from '../../src/runtime/github-context.js'
 import { parseConfig, type BuildConfig, type Config, type ManifestConfig } from '../../src/config/parse.js'
 import { imageNameProblem, registryOf } from '../../src/model/image.js'

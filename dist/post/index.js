@@ -31905,8 +31905,8 @@ var lib_core = __nccwpck_require__(3838);
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
-;// CONCATENATED MODULE: ./src/registry/errors.ts
-// Every typed error of the action, and how a failed call is classified: one file.
+;// CONCATENATED MODULE: ./src/model/errors.ts
+// The errors a user reads: one line naming what to do, never a stack trace.
 /** A problem with one input: reported as `<input>: <what is wrong and what to do>`, before any docker command runs. */
 class InputError extends Error {
     input;
@@ -31921,64 +31921,6 @@ class errors_ActionError extends Error {
     constructor(message) {
         super(message);
         this.name = 'ActionError';
-    }
-}
-function classifyStatus(status) {
-    if (status === 404)
-        return 'absent';
-    if (status === 401 || status === 403)
-        return 'auth';
-    if (status === 408 || status === 425 || status === 429 || status >= 500)
-        return 'transient';
-    return 'fatal';
-}
-/** Classifies what a docker CLI command printed when it failed (login, build, push). */
-function errors_classifyDockerOutput(text) {
-    const t = text.toLowerCase();
-    if (/\b(401|403)\b|unauthorized|denied|authentication required|forbidden|insufficient_scope/.test(t))
-        return 'auth';
-    if (/manifest unknown|not found: not found|\b404\b|name_unknown|manifest_unknown/.test(t))
-        return 'absent';
-    if (/\b(408|429|500|502|503|504)\b|too many requests|toomanyrequests|service unavailable|bad gateway|gateway timeout|internal server error|timeout|timed out|connection reset|connection refused|broken pipe|\beof\b|unexpected eof|tls handshake|no such host|i\/o timeout/.test(t)) {
-        return 'transient';
-    }
-    return 'fatal';
-}
-/** Seconds or an HTTP date, as registries send in Retry-After; undefined when absent or unreadable. */
-function parseRetryAfter(header, nowMs) {
-    if (!header)
-        return undefined;
-    const value = header.trim();
-    if (/^\d+$/.test(value))
-        return Number(value) * 1000;
-    const at = Date.parse(value);
-    return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
-}
-/** An error that says how it should be treated. */
-class ClassifiedError extends Error {
-    outcome;
-    retryAfterMs;
-    constructor(message, outcome, retryAfterMs) {
-        super(message);
-        this.outcome = outcome;
-        this.retryAfterMs = retryAfterMs;
-        this.name = 'ClassifiedError';
-    }
-}
-/**
- * What a registry sent for a digest is not what hashes to that digest: a broken proxy or a
- * tampered answer. Fatal: asking again cannot make wrong bytes right.
- */
-class DigestMismatchError extends ClassifiedError {
-    reference;
-    expected;
-    actual;
-    constructor(reference, expected, actual) {
-        super(`${reference}: the registry sent content whose digest is ${actual}, not ${expected}`, 'fatal');
-        this.reference = reference;
-        this.expected = expected;
-        this.actual = actual;
-        this.name = 'DigestMismatchError';
     }
 }
 
@@ -32118,6 +32060,67 @@ function isAlive(pid) {
     }
     catch {
         return true;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/registry/errors.ts
+// How a failed registry or docker call is classified, and the errors that carry that classification.
+function classifyStatus(status) {
+    if (status === 404)
+        return 'absent';
+    if (status === 401 || status === 403)
+        return 'auth';
+    if (status === 408 || status === 425 || status === 429 || status >= 500)
+        return 'transient';
+    return 'fatal';
+}
+/** Classifies what a docker CLI command printed when it failed (login, build, push). */
+function errors_classifyDockerOutput(text) {
+    const t = text.toLowerCase();
+    if (/\b(401|403)\b|unauthorized|denied|authentication required|forbidden|insufficient_scope/.test(t))
+        return 'auth';
+    if (/manifest unknown|not found: not found|\b404\b|name_unknown|manifest_unknown/.test(t))
+        return 'absent';
+    if (/\b(408|429|500|502|503|504)\b|too many requests|toomanyrequests|service unavailable|bad gateway|gateway timeout|internal server error|timeout|timed out|connection reset|connection refused|broken pipe|\beof\b|unexpected eof|tls handshake|no such host|i\/o timeout/.test(t)) {
+        return 'transient';
+    }
+    return 'fatal';
+}
+/** Seconds or an HTTP date, as registries send in Retry-After; undefined when absent or unreadable. */
+function parseRetryAfter(header, nowMs) {
+    if (!header)
+        return undefined;
+    const value = header.trim();
+    if (/^\d+$/.test(value))
+        return Number(value) * 1000;
+    const at = Date.parse(value);
+    return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+/** An error that says how it should be treated. */
+class ClassifiedError extends Error {
+    outcome;
+    retryAfterMs;
+    constructor(message, outcome, retryAfterMs) {
+        super(message);
+        this.outcome = outcome;
+        this.retryAfterMs = retryAfterMs;
+        this.name = 'ClassifiedError';
+    }
+}
+/**
+ * What a registry sent for a digest is not what hashes to that digest: a broken proxy or a
+ * tampered answer. Fatal: asking again cannot make wrong bytes right.
+ */
+class DigestMismatchError extends ClassifiedError {
+    reference;
+    expected;
+    actual;
+    constructor(reference, expected, actual) {
+        super(`${reference}: the registry sent content whose digest is ${actual}, not ${expected}`, 'fatal');
+        this.reference = reference;
+        this.expected = expected;
+        this.actual = actual;
+        this.name = 'DigestMismatchError';
     }
 }
 

@@ -1,5 +1,5 @@
 import type { BuildConfig } from '../config/types.js'
-import { ActionError } from '../registry/errors.js'
+import { ActionError } from '../model/errors.js'
 import { explainAuthFailure, registryCredentials } from '../registry/auth.js'
 import { RegistryClient } from '../registry/client.js'
 import { READ_AFTER_WRITE, type RetryPolicy } from '../registry/retry.js'

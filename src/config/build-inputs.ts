@@ -1,4 +1,4 @@
-import { InputError } from '../registry/errors.js'
+import { InputError } from '../model/errors.js'
 import { archTag, type Platform } from '../model/platform.js'
 import type { Mode } from './types.js'
 import { bool, lines, oneOf, type InputEnvironment, type InputReader } from './read.js'

@@ -1,4 +1,4 @@
-import { InputError } from '../registry/errors.js'
+import { InputError } from '../model/errors.js'
 import { imageNameProblem, registryOf } from '../model/image.js'
 import { archTag, formatPlatform, parsePlatform, type Platform } from '../model/platform.js'
 import { isValidTag } from '../model/tags.js'

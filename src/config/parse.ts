@@ -1,4 +1,4 @@
-import { InputError } from '../registry/errors.js'
+import { InputError } from '../model/errors.js'
 import { parseBuilder, parseCache, parseSources } from './build-inputs.js'
 import { parseBuildPlatform, parseComponent, parseImage, parsePlatformList, parseSha, parseTags } from './identity.js'
 import { bool, duration, oneOf, type InputEnvironment, type InputReader } from './read.js'

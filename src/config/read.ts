@@ -1,5 +1,5 @@
 import { parseDuration } from '../model/duration.js'
-import { InputError } from '../registry/errors.js'
+import { InputError } from '../model/errors.js'
 import type { GitHubContext } from '../runtime/github-context.js'
 
 /** Reads one input by its action.yml name; returns '' when unset. */

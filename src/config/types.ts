@@ -1,7 +1,9 @@
+import type { PushSetting } from '../model/push.js'
+
+export type { PushSetting }
 import type { Platform } from '../model/platform.js'
 
 export type Mode = 'build' | 'manifest'
-export type PushSetting = 'auto' | 'true' | 'false'
 export type CacheBackend = 'gha' | 'registry' | 'local' | 'none'
 export type Driver = 'docker-container' | 'docker' | 'remote'
 export type QemuSetting = 'auto' | 'true' | 'false'

@@ -1,7 +1,7 @@
 import * as core from '@actions/core'
 import type { ManifestConfig } from '../config/types.js'
 import { formatDuration } from '../model/duration.js'
-import { ActionError } from '../registry/errors.js'
+import { ActionError } from '../model/errors.js'
 import { archRef } from '../model/image.js'
 import { OCI_INDEX, type Manifest } from '../model/oci.js'
 import { formatPlatform } from '../model/platform.js'

@@ -1,6 +1,6 @@
 import * as core from '@actions/core'
 import type { ManifestConfig } from '../config/types.js'
-import { ActionError } from '../registry/errors.js'
+import { ActionError } from '../model/errors.js'
 import { archImageTag, archRef } from '../model/image.js'
 import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../model/platform.js'
 import { isIndex, type Descriptor, type Manifest } from '../model/oci.js'

@@ -1,6 +1,7 @@
 import * as core from '@actions/core'
 import { formatDuration } from '../model/duration.js'
-import { ActionError, ClassifiedError } from '../registry/errors.js'
+import { ActionError } from '../model/errors.js'
+import { ClassifiedError } from '../registry/errors.js'
 import type { Manifest } from '../model/oci.js'
 import { explainAuthFailure } from '../registry/auth.js'
 import type { RegistryClient } from '../registry/client.js'

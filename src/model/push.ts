@@ -1,5 +1,7 @@
-import type { PushSetting } from '../config/types.js'
 import { isPullRequestEvent, type GitHubContext } from '../runtime/github-context.js'
+
+/** `auto` pushes on push-like events; `true`/`false` force it (pull requests and forks never push). */
+export type PushSetting = 'auto' | 'true' | 'false'
 
 export interface PushDecision {
   push: boolean

@@ -95,7 +95,8 @@ export class RegistryClient {
     const what = this.describe(digest)
     const res = await this.request(`/v2/${this.repository}/blobs/${digest}`, { what })
     const body = await readBody(res, what)
-    if (digest.startsWith('sha256:') && sha256(body) !== digest) throw new DigestMismatchError(what, digest, sha256(body))
+    const actual = sha256(body)
+    if (isDigest(digest) && actual !== digest) throw new DigestMismatchError(what, digest, actual)
     const text = body.toString('utf8')
     try {
       return JSON.parse(text)

@@ -1,23 +1,4 @@
-// Every typed error of the action, and how a failed call is classified: one file.
-
-/** A problem with one input: reported as `<input>: <what is wrong and what to do>`, before any docker command runs. */
-export class InputError extends Error {
-  constructor(
-    readonly input: string,
-    detail: string
-  ) {
-    super(`${input}: ${detail}`)
-    this.name = 'InputError'
-  }
-}
-
-/** A failure the user can act on (missing image, wrong platform, denied push): one line, no stack trace. */
-export class ActionError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'ActionError'
-  }
-}
+// How a failed registry or docker call is classified, and the errors that carry that classification.
 
 /**
  * How a failed registry or docker call is treated:
