@@ -997,6 +997,7 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     })
     try {
       proxy.configure({})
+      proxy.clearLog()
       const sha = newSha()
       const b = await build(sha, 'linux/arm64', { cache: 'gha', 'cache-timeout': '5s' }, { cache: { url: cache.url, token: cache.token, version: 2 } })
       const warning = warningsOf(b).find((w) => /cache-timeout/.test(w))
@@ -1034,6 +1035,8 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     )
     const cache = await startCacheV2Double({ token: mintRuntimeToken({ scope: 'refs/heads/main' }) })
     try {
+      proxy.configure({})
+      proxy.clearLog()
       const sha = newSha()
       const b = await build(sha, 'linux/amd64', { cache: 'gha' }, { cache: { url: cache.url, token: cache.token, version: 1 } })
       const warning = warningsOf(b).find((w) => /legacy v1 protocol/.test(w))
