@@ -847,12 +847,12 @@ class DecodedURL extends URL {
 /***/ 770:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-module.exports = __nccwpck_require__(7837);
+module.exports = __nccwpck_require__(218);
 
 
 /***/ }),
 
-/***/ 7837:
+/***/ 218:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -38174,6 +38174,7 @@ class Docker {
         let stoppedByCaller = false;
         const child = startProcess('docker', args, {
             input: options.input,
+            env: options.env && { ...process.env, ...options.env },
             stream: options.stream,
             onLine: onLine &&
                 ((line) => onLine(line, () => {
@@ -38719,6 +38720,26 @@ class BuildProgress {
 function refusedLegacyCacheProtocol(log) {
     return /legacy service is shutting down|gha-cache-sunset|twirp error bad_route|"code":"bad_route"/i.test(log);
 }
+function cacheActivity(log) {
+    const titles = new Map();
+    for (const [, id, title] of log.matchAll(/^#(\d+) (\[(?!internal\])[^\]]*\] .*)$/gm))
+        if (!titles.has(id))
+            titles.set(id, title);
+    const cached = new Set([...log.matchAll(/^#(\d+) CACHED\b/gm)].map((m) => m[1]).filter((id) => titles.has(id)));
+    const exportIds = new Set([...log.matchAll(/^#(\d+) (.*)$/gm)].filter(([, , rest]) => CACHE_EXPORT.test(rest)).map(([, id]) => id));
+    const written = new Set();
+    let exported = false;
+    for (const [, id, rest] of log.matchAll(/^#(\d+) (.*)$/gm)) {
+        if (!exportIds.has(id))
+            continue;
+        const layer = /^writing layer (sha256:[0-9a-f]{64})/.exec(rest);
+        if (layer)
+            written.add(layer[1]);
+        if (/^DONE\b/.test(rest))
+            exported = true;
+    }
+    return { steps: titles.size, cachedSteps: cached.size, layersWritten: written.size, exported };
+}
 
 ;// CONCATENATED MODULE: ./src/build/attempts.ts
 
@@ -38788,12 +38809,27 @@ function formatDuration(ms) {
 
 
 
+
 /** The runner hands the cache service's address and token only to actions; without them buildx drops type=gha silently. */
 function ghaCacheAvailable(env) {
     return Boolean(env.ACTIONS_RUNTIME_TOKEN && (env.ACTIONS_CACHE_URL || env.ACTIONS_RESULTS_URL));
 }
-function planCache(config, push, env, localDir) {
+/**
+ * Whether this run writes the cache. On pull requests `auto` only reads: a pull request's entries
+ * are visible to that pull request alone, yet count against the repository's 10 GB and its upload
+ * rate, and evict the base branch's entries that every pull request reads.
+ */
+function decideCacheWrite(setting, github) {
+    if (setting !== 'auto')
+        return { write: setting === 'true', reason: `cache-write: ${setting}` };
+    return isPullRequestEvent(github.eventName)
+        ? { write: false, reason: 'read only on pull requests' }
+        : { write: true, reason: `written on ${github.eventName || 'this event'}` };
+}
+function planCache(config, push, env, localDir, write) {
     const scope = config.cacheScope;
+    const mode = `mode=${config.cacheMode}`;
+    const readOnly = write ? '' : ' (read only)';
     switch (config.cache) {
         case 'none':
             return { backend: 'none', status: 'off', from: [], to: [], note: 'none' };
@@ -38811,8 +38847,8 @@ function planCache(config, push, env, localDir) {
                 backend: 'gha',
                 status: 'on',
                 from: [`type=gha,scope=${scope}`],
-                to: [`type=gha,scope=${scope},mode=max,ignore-error=true`],
-                note: `gha scope ${scope}`
+                to: write ? [`type=gha,scope=${scope},${mode},ignore-error=true`] : [],
+                note: `gha scope ${scope}${readOnly}`
             };
         case 'registry': {
             const ref = `${config.image}:buildcache-${archTag(config.platform)}`;
@@ -38821,8 +38857,8 @@ function planCache(config, push, env, localDir) {
                 status: 'on',
                 from: [`type=registry,ref=${ref}`],
                 // writing the cache needs the login that only pushing builds do
-                to: push ? [`type=registry,ref=${ref},mode=max,ignore-error=true`] : [],
-                note: `registry ${ref}${push ? '' : ' (read only: not pushing)'}`
+                to: push && write ? [`type=registry,ref=${ref},${mode},ignore-error=true`] : [],
+                note: `registry ${ref}${!push ? ' (read only: not pushing)' : readOnly}`
             };
         }
         case 'local': {
@@ -38832,10 +38868,10 @@ function planCache(config, push, env, localDir) {
                 status: 'on',
                 from: [`type=local,src=${localDir}`],
                 // a fresh directory each build, swapped in by the post step, so old blobs do not pile up
-                to: [`type=local,dest=${exportDir},mode=max,ignore-error=true`],
+                to: write ? [`type=local,dest=${exportDir},${mode},ignore-error=true`] : [],
                 localDir,
-                localExportDir: exportDir,
-                note: `local ${localDir}, saved to the Actions cache as ${localCacheKeyPrefix(scope)}*`
+                localExportDir: write ? exportDir : undefined,
+                note: write ? `local ${localDir}, saved to the Actions cache as ${localCacheKeyPrefix(scope)}*` : `local ${localDir}${readOnly}`
             };
         }
     }
@@ -38941,7 +38977,7 @@ function cacheWarnings(log, cache, stoppedExport, cacheTimeoutMs) {
  * Runs `docker buildx build` until it succeeds or no retry is left. Each failure decides the next
  * attempt (nextAttempt); the retry policy decides whether there is one and when.
  */
-async function runBuildAttempts(config, docker, ref, push, layoutDir, retry, argv) {
+async function runBuildAttempts(config, docker, ref, push, layoutDir, retry, argv, buildEnv = {}) {
     let attempt = firstAttempt(push, layoutDir);
     let next = attempt;
     const once = () => {
@@ -38953,7 +38989,7 @@ async function runBuildAttempts(config, docker, ref, push, layoutDir, retry, arg
             next = decided;
             return 'transient';
         };
-        return docker.mustRun('docker buildx build', argv(attempt), { stream: true, classify, onLine: bound.onLine }).finally(() => bound.dispose());
+        return docker.mustRun('docker buildx build', argv(attempt), { stream: true, classify, onLine: bound.onLine, env: buildEnv }).finally(() => bound.dispose());
     };
     return group(`Build ${ref}`, async () => {
         try {
@@ -38973,6 +39009,7 @@ async function runBuildAttempts(config, docker, ref, push, layoutDir, retry, arg
 }
 
 ;// CONCATENATED MODULE: ./src/build/builder.ts
+
 
 
 
@@ -39014,10 +39051,16 @@ function decideBuilder(config, env, existing) {
     }
     return { kind: 'reuse', name: config.builder };
 }
-function createBuilderArgv(config) {
+/** `buildkitdConfigFile`: where the inline buildkitd.toml was written, when there is one. */
+function createBuilderArgv(config, buildkitdConfigFile) {
     if (config.driver === 'docker')
         return undefined;
-    const argv = ['buildx', 'create', '--name', config.builder, '--driver', config.driver, '--bootstrap'];
+    const argv = ['buildx', 'create', '--name', config.builder, '--driver', config.driver];
+    for (const opt of config.driverOpts)
+        argv.push('--driver-opt', opt);
+    if (buildkitdConfigFile)
+        argv.push('--buildkitd-config', buildkitdConfigFile);
+    argv.push('--bootstrap');
     if (config.driver === 'remote')
         argv.push(config.endpoint);
     return argv;
@@ -39039,7 +39082,10 @@ async function setUpBuilder(config, docker, env, state) {
             throw new ActionError(builder.message);
         if (builder.kind === 'create')
             await create(config, docker, builder.name, state);
-        else if (builder.kind === 'reuse' && !config.dryRun) {
+        else if (builder.kind === 'reuse' && (config.driverOpts.length > 0 || config.buildkitdConfig)) {
+            lib_core/* warning */.$e(`builder ${builder.name} already exists, so driver-opts and buildkitd-config-inline are not applied (they take effect when the action creates the builder); remove it with docker buildx rm ${builder.name} or pick another builder name`);
+        }
+        if (builder.kind === 'reuse' && !config.dryRun) {
             // a builder that cannot start fails here in one line, not after six build tries
             const started = await docker.run(['buildx', 'inspect', '--bootstrap', builder.name]);
             if (started.code !== 0) {
@@ -39055,8 +39101,13 @@ async function create(config, docker, name, state) {
         state.builderCreated = name;
         saveState(state);
     }
+    // buildx copies the file into the builder's state when creating it: the copy here lives only that long
+    const configDir = config.buildkitdConfig ? (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)((0,external_node_os_.tmpdir)(), 'brokkr-buildkitd-')) : undefined;
+    const configFile = configDir && (0,external_node_path_.join)(configDir, 'buildkitd.toml');
+    if (configFile)
+        (0,external_node_fs_.writeFileSync)(configFile, config.buildkitdConfig, { mode: 0o600 });
     try {
-        await docker.mustRun(`creating builder ${name}`, createBuilderArgv(config));
+        await docker.mustRun(`creating builder ${name}`, createBuilderArgv(config, configFile));
     }
     catch (error) {
         if (!config.dryRun) {
@@ -39065,6 +39116,10 @@ async function create(config, docker, name, state) {
             saveState(state);
         }
         throw error;
+    }
+    finally {
+        if (configDir)
+            (0,external_node_fs_.rmSync)(configDir, { recursive: true, force: true });
     }
 }
 
@@ -39145,6 +39200,13 @@ function buildArgv(config, o) {
         argv.push('--build-arg', arg);
     for (const label of o.labels)
         argv.push('--label', label);
+    for (const context of config.buildContexts)
+        argv.push('--build-context', context);
+    argv.push(...o.secretArgs);
+    if (config.noCache)
+        argv.push('--no-cache');
+    if (config.pull)
+        argv.push('--pull');
     const provenance = config.provenance || (o.output.kind === 'layout' ? o.defaultProvenance : '');
     if (provenance)
         argv.push(`--provenance=${provenance}`);
@@ -39379,7 +39441,66 @@ async function installQemu(docker, config) {
     await group('QEMU', () => docker.mustRun('installing the QEMU emulator', qemuInstallArgv(config.qemuImage, config.platform)));
 }
 
+;// CONCATENATED MODULE: ./src/build/secrets.ts
+
+/** Name of the variable that carries the n-th inline secret to buildx. */
+function secretVariable(n) {
+    return `BROKKR_BUILD_SECRET_${n}`;
+}
+function emptyReason(id, fromFork, source) {
+    return fromFork
+        ? `secret ${id} is empty: runs from forks do not get repository secrets, so the build runs without it (a step that requires it fails)`
+        : `secret ${id} is empty (${source}): the build runs without it; set the secret, or a step that requires it fails`;
+}
+function planSecrets(secrets, ssh, env, fromFork) {
+    const plan = { args: [], env: {}, values: [], described: [], skipped: [] };
+    let inline = 0;
+    for (const secret of secrets) {
+        if (secret.kind === 'file') {
+            plan.args.push('--secret', `id=${secret.id},src=${secret.path}`);
+            plan.described.push(`${secret.id} (file ${secret.path})`);
+            continue;
+        }
+        const value = secret.kind === 'value' ? secret.value : (env[secret.env] ?? '');
+        if (value === '') {
+            plan.skipped.push(emptyReason(secret.id, fromFork, secret.kind === 'value' ? 'secrets' : `environment variable ${secret.env}`));
+            continue;
+        }
+        plan.values.push(value);
+        if (secret.kind === 'env') {
+            plan.args.push('--secret', `id=${secret.id},env=${secret.env}`);
+            plan.described.push(`${secret.id} (env ${secret.env})`);
+        }
+        else {
+            const name = secretVariable(inline++);
+            plan.env[name] = value;
+            plan.args.push('--secret', `id=${secret.id},env=${name}`);
+            plan.described.push(`${secret.id} (value)`);
+        }
+    }
+    for (const source of ssh) {
+        if (source.paths.length > 0) {
+            plan.args.push('--ssh', `${source.id}=${source.paths.join(',')}`);
+            plan.described.push(`ssh ${source.id} (${source.paths.join(', ')})`);
+            continue;
+        }
+        if (!env.SSH_AUTH_SOCK) {
+            // forks do not get the deploy key an ssh-agent step would load
+            if (fromFork) {
+                plan.skipped.push(`ssh ${source.id}: no ssh agent (SSH_AUTH_SOCK is unset, as on runs from forks); the build runs without it`);
+                continue;
+            }
+            throw new InputError('ssh', `${source.id} needs an ssh agent but SSH_AUTH_SOCK is unset; start an agent and add the key in an earlier step, or give ${source.id}=<key file>`);
+        }
+        plan.args.push('--ssh', source.id);
+        plan.described.push(`ssh ${source.id} (agent)`);
+    }
+    return plan;
+}
+
 ;// CONCATENATED MODULE: ./src/build/run.ts
+
+
 
 
 
@@ -39409,14 +39530,23 @@ async function runBuild(config, github, env, startedAt = Date.now()) {
         lib_core/* warning */.$e(decision.warning);
     const ref = archRef(config.image, config.sha, platform);
     const runnerTemp = env.RUNNER_TEMP || (0,external_node_os_.tmpdir)();
-    const cache = planCache(config, decision.push, env, (0,external_node_path_.join)(runnerTemp, 'brokkr-build-cache', config.cacheScope));
+    const cacheWrite = decideCacheWrite(config.cacheWrite, github);
+    const cache = planCache(config, decision.push, env, (0,external_node_path_.join)(runnerTemp, 'brokkr-build-cache', config.cacheScope), cacheWrite.write);
     if (cache.status === 'unavailable')
         lib_core/* warning */.$e(cache.note);
     const qemu = decideQemu(config, process.arch, binfmtRegistered(platform));
+    // a bad ssh source fails here, before any docker command; values are masked before anything prints
+    const secrets = planSecrets(config.secrets, config.ssh, env, github.fromFork);
+    for (const value of secrets.values)
+        lib_core/* setSecret */.Pq(value);
+    for (const skipped of secrets.skipped)
+        (github.fromFork ? lib_core/* notice */.lm : lib_core/* warning */.$e)(skipped);
     await group('Plan', () => {
         lib_core/* info */.pq(`image ${ref} (${formatPlatform(platform)})`);
         lib_core/* info */.pq(`push: ${decision.push} (${decision.reason})`);
-        lib_core/* info */.pq(`cache: ${cache.status === 'unavailable' ? 'gha unavailable, building without a cache' : cache.note}`);
+        lib_core/* info */.pq(`cache: ${cache.status === 'unavailable' ? 'gha unavailable, building without a cache' : `${cache.note}, ${cacheWrite.reason}`}`);
+        if (secrets.described.length)
+            lib_core/* info */.pq(`secrets: ${secrets.described.join(', ')}`);
         lib_core/* info */.pq(`qemu: ${qemu.install ? 'install' : 'no install'} (${qemu.reason})`);
         if (config.dryRun)
             lib_core/* info */.pq('dry-run: commands that change anything are printed, not run');
@@ -39436,6 +39566,7 @@ async function runBuild(config, github, env, startedAt = Date.now()) {
     const workDir = (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(runnerTemp, 'brokkr-build-'));
     let digest = '';
     let metadata = '{}';
+    let activity;
     try {
         const labels = ociLabels(config, github, new Date(startedAt).toISOString());
         const { built, attempt } = await runBuildAttempts(config, docker, ref, decision.push, (0,external_node_path_.join)(workDir, 'oci'), retry, (a) => buildArgv(config, {
@@ -39445,8 +39576,10 @@ async function runBuild(config, github, env, startedAt = Date.now()) {
             labels,
             cache: a.exportCache ? cache : { ...cache, to: [] },
             includeCacheFrom,
-            defaultProvenance: defaultProvenance(env)
-        }));
+            defaultProvenance: defaultProvenance(env),
+            secretArgs: secrets.args
+        }), secrets.env);
+        activity = cacheActivity(`${built.stdout}\n${built.stderr}`);
         for (const warning of cacheWarnings(`${built.stdout}\n${built.stderr}`, cache, Boolean(built.stopped), config.cacheTimeoutMs))
             lib_core/* warning */.$e(warning);
         if (!built.stopped && !config.dryRun)
@@ -39492,11 +39625,22 @@ async function runBuild(config, github, env, startedAt = Date.now()) {
                 ['pushed', `${pushed} (${decision.reason})`],
                 ['cache', cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`],
                 ['cache scope', config.cacheScope],
+                ...(activity && activity.steps > 0 ? [['cache activity', describeActivity(activity, cache.to.length > 0)]] : []),
+                ...(secrets.described.length ? [['secrets', secrets.described.join(', ')]] : []),
                 ['execution', qemu.emulated ? `emulated (QEMU${qemu.install ? ', installed by this run' : ''})` : 'native'],
                 ...(config.dryRun ? [['commands', docker.planned.join('\n')]] : [])
             ]
         }
     };
+}
+/** One summary line from what BuildKit logged: steps answered from cache, and what the export wrote. */
+function describeActivity(activity, writes) {
+    const read = `${activity.cachedSteps} of ${activity.steps} steps CACHED`;
+    if (!writes)
+        return `${read}; nothing written (read only)`;
+    if (!activity.exported)
+        return `${read}; the export did not finish`;
+    return `${read}; ${activity.layersWritten} new layer entr${activity.layersWritten === 1 ? 'y' : 'ies'} written, plus the index`;
 }
 
 ;// CONCATENATED MODULE: ./src/config/read.ts
@@ -39552,6 +39696,8 @@ const LABEL = /^[^\s=]+=/;
 const TARGET = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const SCOPE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const REMOTE_ENDPOINT = /^(tcp|unix):\/\/\S+$/;
+const CONTEXT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$/;
+const DRIVER_OPT = /^[A-Za-z][A-Za-z0-9_.-]*=\S/;
 /** Context and Dockerfile must exist locally in build mode; remote contexts are buildx's to fetch. */
 function parseSources(read, mode, component, env) {
     const context = read('context') || '.';
@@ -39580,7 +39726,14 @@ function parseSources(read, mode, component, env) {
     if (provenance !== '' && !/^[A-Za-z0-9=,._:/-]+$/.test(provenance)) {
         throw new InputError('provenance', `'${provenance}' is not a buildx provenance value such as false, mode=min or mode=max`);
     }
-    return { context, file, buildArgs, labels, target, provenance };
+    const buildContexts = lines(read('build-contexts'));
+    for (const entry of buildContexts) {
+        const eq = entry.indexOf('=');
+        if (eq < 1 || !CONTEXT_NAME.test(entry.slice(0, eq)) || entry.slice(eq + 1).trim() === '') {
+            throw new InputError('build-contexts', `'${entry}' is not name=source (a directory, docker-image://ref, a URL or target:stage; one per line)`);
+        }
+    }
+    return { context, file, buildArgs, labels, target, provenance, buildContexts, noCache: bool(read, 'no-cache'), pull: bool(read, 'pull') };
 }
 function parseCache(read, component, platform) {
     const cache = oneOf(read, 'cache', ['gha', 'registry', 'local', 'none']);
@@ -39589,7 +39742,9 @@ function parseCache(read, component, platform) {
         throw new InputError('cache-scope', `'${scopeInput}' may hold only letters, digits, _ . and -`);
     }
     const cacheScope = scopeInput || (platform ? `${component}-${archTag(platform)}` : '');
-    return { cache, cacheScope };
+    const cacheMode = oneOf(read, 'cache-mode', ['max', 'min']);
+    const cacheWrite = oneOf(read, 'cache-write', ['auto', 'true', 'false']);
+    return { cache, cacheScope, cacheMode, cacheWrite };
 }
 function parseBuilder(read) {
     const driver = oneOf(read, 'driver', ['docker-container', 'docker', 'remote']);
@@ -39609,7 +39764,91 @@ function parseBuilder(read) {
     // never a leading dash: the value is an argument of `docker run`
     if (!/^[A-Za-z0-9][^\s]*$/.test(qemuImage))
         throw new InputError('qemu-image', `'${qemuImage}' is not an image reference`);
-    return { driver, endpoint, builder, keepBuilder, qemu, qemuImage };
+    const driverOpts = lines(read('driver-opts'));
+    for (const opt of driverOpts) {
+        if (!DRIVER_OPT.test(opt))
+            throw new InputError('driver-opts', `'${opt}' is not key=value (e.g. image=moby/buildkit:v0.25.2; one per line)`);
+    }
+    if (driverOpts.length > 0 && driver === 'docker') {
+        throw new InputError('driver-opts', 'needs driver docker-container or remote; the docker driver has no options');
+    }
+    const buildkitdConfig = read('buildkitd-config-inline');
+    if (buildkitdConfig.trim() !== '' && driver !== 'docker-container') {
+        throw new InputError('buildkitd-config-inline', `applies only to a builder the action starts (driver docker-container); with driver ${driver} configure the BuildKit daemon itself`);
+    }
+    return { driver, endpoint, builder, keepBuilder, qemu, qemuImage, driverOpts, buildkitdConfig: buildkitdConfig.trim() === '' ? '' : buildkitdConfig };
+}
+
+;// CONCATENATED MODULE: ./src/config/secrets.ts
+
+
+const SECRET_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Splits `id=rest` at the first `=`; a secret's line is never echoed (its value may be there). */
+function idAndRest(input, line, index, what) {
+    const eq = line.indexOf('=');
+    const id = eq < 0 ? '' : line.slice(0, eq).trim();
+    if (eq < 0 || !SECRET_ID.test(id)) {
+        throw new InputError(input, `line ${index + 1} is not ${what} (the id: letters, digits, _ . -; one per line)`);
+    }
+    return [id, line.slice(eq + 1).trim()];
+}
+/** The values of the `secrets` input, for masking before the input is even parsed. */
+function inlineSecretValues(text) {
+    return lines(text)
+        .map((line) => line.slice(line.indexOf('=') + 1).trim())
+        .filter((value) => value !== '');
+}
+function parseSecrets(read, env) {
+    const secrets = [];
+    lines(read('secrets')).forEach((line, i) => {
+        const [id, value] = idAndRest('secrets', line, i, 'id=value');
+        secrets.push({ id, kind: 'value', value });
+    });
+    lines(read('secret-envs')).forEach((line, i) => {
+        const [id, name] = idAndRest('secret-envs', line, i, 'id=ENV_NAME');
+        if (!ENV_NAME.test(name))
+            throw new InputError('secret-envs', `'${name}' (for ${id}) is not an environment variable name`);
+        secrets.push({ id, kind: 'env', env: name });
+    });
+    lines(read('secret-files')).forEach((line, i) => {
+        const [id, path] = idAndRest('secret-files', line, i, 'id=path');
+        if (path === '' || !env.exists(path)) {
+            throw new InputError('secret-files', `'${path}' (for ${id}) does not exist; write the file in an earlier step or fix the path`);
+        }
+        secrets.push({ id, kind: 'file', path });
+    });
+    const seen = new Set();
+    for (const s of secrets) {
+        if (seen.has(s.id))
+            throw new InputError(s.kind === 'value' ? 'secrets' : s.kind === 'env' ? 'secret-envs' : 'secret-files', `secret id '${s.id}' is given twice`);
+        seen.add(s.id);
+    }
+    return secrets;
+}
+function parseSsh(read, env) {
+    const sources = lines(read('ssh')).map((line) => {
+        const eq = line.indexOf('=');
+        const id = eq < 0 ? line : line.slice(0, eq);
+        if (!SECRET_ID.test(id))
+            throw new InputError('ssh', `'${line}' is not default or id=path[,path] (one per line)`);
+        const paths = eq < 0
+            ? []
+            : line
+                .slice(eq + 1)
+                .split(',')
+                .map((p) => p.trim());
+        if (eq >= 0 && paths.some((p) => p === ''))
+            throw new InputError('ssh', `'${line}' has an empty path`);
+        for (const path of paths) {
+            if (!env.exists(path))
+                throw new InputError('ssh', `'${path}' (for ${id}) does not exist; give an agent socket or key file, or use default with an ssh agent`);
+        }
+        return { id, paths };
+    });
+    if (new Set(sources.map((s) => s.id)).size !== sources.length)
+        throw new InputError('ssh', 'an id is given twice');
+    return sources;
 }
 
 ;// CONCATENATED MODULE: ./src/config/identity.ts
@@ -39708,6 +39947,7 @@ function parseTags(read) {
 
 
 
+
 /**
  * Reads and checks every input, in a fixed order (the first bad input is the one reported), and
  * returns the config of the mode. Inputs of the other mode are still checked, as they always were.
@@ -39720,6 +39960,8 @@ function parseConfig(read, env) {
     const platforms = parsePlatformList(read, mode);
     const { image, registry } = parseImage(read, component, env);
     const sources = parseSources(read, mode, component, env);
+    const secrets = parseSecrets(read, env);
+    const ssh = parseSsh(read, env);
     const sha = parseSha(read);
     const { tags, autoTags } = parseTags(read);
     const push = oneOf(read, 'push', ['auto', 'true', 'false']);
@@ -39736,6 +39978,8 @@ function parseConfig(read, env) {
         ...base,
         platform: modal.platform,
         ...sources,
+        secrets,
+        ssh,
         ...cache,
         cacheTimeoutMs: timing.cacheTimeoutMs,
         ...builder,
@@ -40094,6 +40338,7 @@ async function publishResult(result, startedAt) {
 
 
 
+
 /** Main entry: read and validate every input once, run the mode, then publish its outputs and summary. */
 async function main() {
     const startedAt = Date.now();
@@ -40103,6 +40348,8 @@ async function main() {
         if (value)
             lib_core/* setSecret */.Pq(value);
     }
+    for (const value of inlineSecretValues(lib_core/* getInput */.V4('secrets')))
+        lib_core/* setSecret */.Pq(value);
     const github = toGitHubContext(github_context, process.env);
     const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
     const config = parseConfig((name) => lib_core/* getInput */.V4(name), {

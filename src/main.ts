@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { runBuild } from './build/run.js'
 import { parseConfig } from './config/parse.js'
+import { inlineSecretValues } from './config/secrets.js'
 import { runManifest } from './manifest/run.js'
 import { ActionError, InputError } from './model/errors.js'
 import { ClassifiedError } from './registry/errors.js'
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
     const value = core.getInput(secret)
     if (value) core.setSecret(value)
   }
+  for (const value of inlineSecretValues(core.getInput('secrets'))) core.setSecret(value)
   const github = toGitHubContext(context, process.env)
   const workspace = process.env.GITHUB_WORKSPACE || process.cwd()
   const config = parseConfig((name) => core.getInput(name), {

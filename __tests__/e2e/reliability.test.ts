@@ -774,7 +774,7 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     const r = row(
       '10',
       'secrets with ACTIONS_STEP_DEBUG=true',
-      'the real registry password (36 hex chars) as `password`; a recorded `docker` shim that execs the real docker; b) additionally `dockerhub-username` + a `dckr_pat_SECRET…` `dockerhub-token`'
+      'the real registry password (36 hex chars) as `password`; a recorded `docker` shim that execs the real docker; b) additionally `dockerhub-username` + a `dckr_pat_SECRET…` `dockerhub-token`; c) build secrets through `secrets`, `secret-envs` and `secret-files`'
     )
     const shim = dockerShim(`printf '%s\\n' "$*" >> "@LOG@"\nexec ${engine().bin}/docker "$@"`)
     const password = env.BROKKR_REGISTRY_PASSWORD
@@ -845,19 +845,53 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     const hubLeft = credentialsLeft(hub)
     check(r, hubLeft.length === 0, 'b) no credential left in config.json after post', hubLeft.join(', '))
 
+    // c) build secrets from all three inputs: values reach buildx only through its environment and a file
+    const inline = `cargo-SECRET${randomBytes(12).toString('hex')}`
+    const fromEnv = `sccache-SECRET${randomBytes(12).toString('hex')}`
+    const fromFile = `netrc-SECRET${randomBytes(12).toString('hex')}`
+    const secretDir = fs.mkdtempSync(path.join(os.tmpdir(), 'brokkr-secret-'))
+    const secretFile = path.join(secretDir, 'netrc')
+    fs.writeFileSync(secretFile, fromFile, { mode: 0o600 })
+    const withSecrets = await build(
+      sha,
+      'linux/amd64',
+      { secrets: `cargo_token=${inline}`, 'secret-envs': 'sccache=BROKKR_TEST_SCCACHE', 'secret-files': `netrc=${secretFile}` },
+      { env: { ...opts.env, BROKKR_TEST_SCCACHE: fromEnv } }
+    )
+    fs.rmSync(secretDir, { recursive: true, force: true })
+    runs.push(['build with secrets, secret-envs and secret-files', withSecrets])
+    check(r, harness.resultExitCode(withSecrets) === 0, 'c) the build with secrets succeeds', firstError(withSecrets))
+    for (const [label, secret] of [
+      ['inline secret', inline],
+      ['secret-envs value', fromEnv],
+      ['secret-files content', fromFile]
+    ] as const) {
+      const where = leaks(withSecrets, secret)
+      check(r, where.length === 0, `c) the ${label} appears nowhere`, where.join(', '))
+    }
+
     const argv = fs.readFileSync(shim.log, 'utf8')
     check(r, argv.split('\n').filter(Boolean).length > 0, 'the docker shim recorded the commands')
+    check(
+      r,
+      /--secret id=cargo_token,env=BROKKR_BUILD_SECRET_0 --secret id=sccache,env=BROKKR_TEST_SCCACHE --secret id=netrc,src=\S+/.test(argv),
+      'c) buildx got all three secrets by id, variable name and path'
+    )
     for (const [label, secret] of [
       ['password', password],
       ['basic auth', basic],
-      ['dockerhub-token', hubToken]
+      ['dockerhub-token', hubToken],
+      ['inline secret', inline],
+      ['secret-envs value', fromEnv],
+      ['secret-files content', fromFile]
     ] as const) {
       check(r, !argv.includes(secret), `the ${label} is in no docker argv`)
     }
     const hubOk = harness.resultExitCode(hub) === 0
     r.did.push(
       `build ×2 + manifest with debug logging: no secret in raw stdout/stderr (outside ::add-mask::), summary, outputs or ${argv.split('\n').filter(Boolean).length} recorded docker argv; config.json without credentials after post`,
-      `b) Docker Hub login ${hubOk ? 'failed softly, the build went on' : `failed the build: "${firstError(hub)}"`}; token not leaked`
+      `b) Docker Hub login ${hubOk ? 'failed softly, the build went on' : `failed the build: "${firstError(hub)}"`}; token not leaked`,
+      'c) a build with `secrets`, `secret-envs` and `secret-files`: buildx got them by id, variable name and path; no value in any log, argv, summary or output'
     )
     r.figures.push(runs.map(([name, res]) => `${name}: main ${secs(res.main.durationMs)}, exit ${harness.resultExitCode(res)}`).join('; '))
     finish(r)

@@ -33,7 +33,7 @@ describe('push decision', () => {
 
 describe('build argv', () => {
   const config = configWith({ 'build-args': 'RUST_VERSION=1.80', labels: 'team=core', target: 'runtime', provenance: 'mode=max' })
-  const cache = planCache(config, true, ghaEnv, '/tmp/c')
+  const cache = planCache(config, true, ghaEnv, '/tmp/c', true)
   const labels = ociLabels(config, pushToMain, '2026-01-01T00:00:00Z')
 
   it('is one buildx build with every flag in order', () => {
@@ -45,7 +45,8 @@ describe('build argv', () => {
         labels,
         cache,
         includeCacheFrom: true,
-        defaultProvenance: 'mode=min'
+        defaultProvenance: 'mode=min',
+        secretArgs: []
       })
     ).toEqual([
       'buildx',
@@ -94,7 +95,8 @@ describe('build argv', () => {
       labels: [],
       cache,
       includeCacheFrom: true,
-      defaultProvenance: 'mode=min'
+      defaultProvenance: 'mode=min',
+      secretArgs: []
     })
     expect(argv.slice(-3)).toEqual(['--output', 'type=cacheonly', '.'])
     expect(argv.join(' ')).not.toMatch(/--push|type=oci|type=image/)
@@ -108,7 +110,8 @@ describe('build argv', () => {
       labels: [],
       cache,
       includeCacheFrom: true,
-      defaultProvenance: 'mode=min'
+      defaultProvenance: 'mode=min',
+      secretArgs: []
     })
     expect(argv.slice(-3)).toEqual(['--output', 'type=oci,dest=/t/oci,tar=false', '.'])
     expect(argv).not.toContain('--push')
@@ -125,7 +128,8 @@ describe('build argv', () => {
           labels: [],
           cache,
           includeCacheFrom: true,
-          defaultProvenance: defaults
+          defaultProvenance: defaults,
+          secretArgs: []
         }
       )
     expect(layout('', 'mode=min')).toContain('--provenance=mode=min')
@@ -140,7 +144,8 @@ describe('build argv', () => {
         labels: [],
         cache,
         includeCacheFrom: true,
-        defaultProvenance: 'mode=min'
+        defaultProvenance: 'mode=min',
+        secretArgs: []
       }
     )
     expect(pushed.join(' ')).not.toContain('--provenance')
@@ -161,21 +166,21 @@ describe('cache plan', () => {
     expect(ghaCacheAvailable(ghaEnv)).toBe(true)
     expect(ghaCacheAvailable({ ACTIONS_RUNTIME_TOKEN: 't', ACTIONS_RESULTS_URL: 'http://r/' })).toBe(true)
     expect(ghaCacheAvailable({ ACTIONS_CACHE_URL: 'http://c/' })).toBe(false)
-    const off = planCache(config, true, {}, '/d')
+    const off = planCache(config, true, {}, '/d', true)
     expect(off).toMatchObject({ status: 'unavailable', from: [], to: [] })
     expect(off.note).toMatch(/not available/)
   })
   it('exports registry cache only when pushing', () => {
     const c = configWith({ cache: 'registry' })
-    expect(planCache(c, true, {}, '/d')).toMatchObject({
+    expect(planCache(c, true, {}, '/d', true)).toMatchObject({
       from: ['type=registry,ref=ghcr.io/colliery-io/brokkr-agent:buildcache-arm64'],
       to: ['type=registry,ref=ghcr.io/colliery-io/brokkr-agent:buildcache-arm64,mode=max,ignore-error=true']
     })
-    expect(planCache(c, false, {}, '/d').to).toEqual([])
+    expect(planCache(c, false, {}, '/d', true).to).toEqual([])
   })
   it('exports a local cache to a fresh directory', () => {
     const c = configWith({ cache: 'local' })
-    expect(planCache(c, true, {}, '/tmp/agent-arm64')).toMatchObject({
+    expect(planCache(c, true, {}, '/tmp/agent-arm64', true)).toMatchObject({
       from: ['type=local,src=/tmp/agent-arm64'],
       to: ['type=local,dest=/tmp/agent-arm64-next,mode=max,ignore-error=true'],
       localExportDir: '/tmp/agent-arm64-next'
@@ -183,7 +188,7 @@ describe('cache plan', () => {
   })
   it('has no flags for none', () => {
     const c = configWith({ cache: 'none' })
-    expect(planCache(c, true, ghaEnv, '/d')).toMatchObject({ from: [], to: [], status: 'off' })
+    expect(planCache(c, true, ghaEnv, '/d', true)).toMatchObject({ from: [], to: [], status: 'off' })
   })
 })
 

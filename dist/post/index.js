@@ -31903,6 +31903,8 @@ var __webpack_exports__ = {};
 var lib_core = __nccwpck_require__(3838);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 ;// CONCATENATED MODULE: ./src/model/errors.ts
@@ -31924,8 +31926,6 @@ class errors_ActionError extends Error {
     }
 }
 
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(8161);
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./src/runtime/process.ts
@@ -32175,6 +32175,7 @@ class Docker {
         let stoppedByCaller = false;
         const child = startProcess('docker', args, {
             input: options.input,
+            env: options.env && { ...process.env, ...options.env },
             stream: options.stream,
             onLine: onLine &&
                 ((line) => onLine(line, () => {
@@ -32244,6 +32245,7 @@ function loadState() {
 
 
 
+
 /** The docker driver's builder is the docker context itself; find its name without running docker. */
 function currentContext(env) {
     if (env.DOCKER_CONTEXT)
@@ -32278,10 +32280,16 @@ function decideBuilder(config, env, existing) {
     }
     return { kind: 'reuse', name: config.builder };
 }
-function createBuilderArgv(config) {
+/** `buildkitdConfigFile`: where the inline buildkitd.toml was written, when there is one. */
+function createBuilderArgv(config, buildkitdConfigFile) {
     if (config.driver === 'docker')
         return undefined;
-    const argv = ['buildx', 'create', '--name', config.builder, '--driver', config.driver, '--bootstrap'];
+    const argv = ['buildx', 'create', '--name', config.builder, '--driver', config.driver];
+    for (const opt of config.driverOpts)
+        argv.push('--driver-opt', opt);
+    if (buildkitdConfigFile)
+        argv.push('--buildkitd-config', buildkitdConfigFile);
+    argv.push('--bootstrap');
     if (config.driver === 'remote')
         argv.push(config.endpoint);
     return argv;
@@ -32303,7 +32311,10 @@ async function setUpBuilder(config, docker, env, state) {
             throw new ActionError(builder.message);
         if (builder.kind === 'create')
             await create(config, docker, builder.name, state);
-        else if (builder.kind === 'reuse' && !config.dryRun) {
+        else if (builder.kind === 'reuse' && (config.driverOpts.length > 0 || config.buildkitdConfig)) {
+            core.warning(`builder ${builder.name} already exists, so driver-opts and buildkitd-config-inline are not applied (they take effect when the action creates the builder); remove it with docker buildx rm ${builder.name} or pick another builder name`);
+        }
+        if (builder.kind === 'reuse' && !config.dryRun) {
             // a builder that cannot start fails here in one line, not after six build tries
             const started = await docker.run(['buildx', 'inspect', '--bootstrap', builder.name]);
             if (started.code !== 0) {
@@ -32319,8 +32330,13 @@ async function create(config, docker, name, state) {
         state.builderCreated = name;
         saveState(state);
     }
+    // buildx copies the file into the builder's state when creating it: the copy here lives only that long
+    const configDir = config.buildkitdConfig ? mkdtempSync(join(tmpdir(), 'brokkr-buildkitd-')) : undefined;
+    const configFile = configDir && join(configDir, 'buildkitd.toml');
+    if (configFile)
+        writeFileSync(configFile, config.buildkitdConfig, { mode: 0o600 });
     try {
-        await docker.mustRun(`creating builder ${name}`, createBuilderArgv(config));
+        await docker.mustRun(`creating builder ${name}`, createBuilderArgv(config, configFile));
     }
     catch (error) {
         if (!config.dryRun) {
@@ -32329,6 +32345,10 @@ async function create(config, docker, name, state) {
             saveState(state);
         }
         throw error;
+    }
+    finally {
+        if (configDir)
+            rmSync(configDir, { recursive: true, force: true });
     }
 }
 
@@ -32418,6 +32438,30 @@ function nativeArchitectures(nodeArch) {
         default:
             return [nodeArch];
     }
+}
+
+;// CONCATENATED MODULE: ./src/runtime/github-context.ts
+const PULL_REQUEST_EVENTS = new Set(['pull_request', 'pull_request_target', 'pull_request_review', 'pull_request_review_comment']);
+function github_context_isPullRequestEvent(eventName) {
+    return PULL_REQUEST_EVENTS.has(eventName);
+}
+function toGitHubContext(raw, env) {
+    const repository = env.GITHUB_REPOSITORY || raw.payload.repository?.full_name || '';
+    const owner = env.GITHUB_REPOSITORY_OWNER || raw.payload.repository?.owner?.login || repository.split('/')[0] || '';
+    const pr = raw.payload.pull_request;
+    const headRepo = pr?.head?.repo?.full_name;
+    const fromFork = Boolean(raw.payload.repository?.fork) ||
+        Boolean(pr?.head?.repo?.fork) ||
+        (headRepo !== undefined && repository !== '' && headRepo.toLowerCase() !== repository.toLowerCase());
+    return {
+        eventName: raw.eventName || '',
+        ref: raw.ref || '',
+        sha: raw.sha || '',
+        repository,
+        owner,
+        serverUrl: raw.serverUrl || 'https://github.com',
+        fromFork
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/build/buildkit-log.ts
@@ -32512,8 +32556,29 @@ class buildkit_log_BuildProgress {
 function buildkit_log_refusedLegacyCacheProtocol(log) {
     return /legacy service is shutting down|gha-cache-sunset|twirp error bad_route|"code":"bad_route"/i.test(log);
 }
+function cacheActivity(log) {
+    const titles = new Map();
+    for (const [, id, title] of log.matchAll(/^#(\d+) (\[(?!internal\])[^\]]*\] .*)$/gm))
+        if (!titles.has(id))
+            titles.set(id, title);
+    const cached = new Set([...log.matchAll(/^#(\d+) CACHED\b/gm)].map((m) => m[1]).filter((id) => titles.has(id)));
+    const exportIds = new Set([...log.matchAll(/^#(\d+) (.*)$/gm)].filter(([, , rest]) => CACHE_EXPORT.test(rest)).map(([, id]) => id));
+    const written = new Set();
+    let exported = false;
+    for (const [, id, rest] of log.matchAll(/^#(\d+) (.*)$/gm)) {
+        if (!exportIds.has(id))
+            continue;
+        const layer = /^writing layer (sha256:[0-9a-f]{64})/.exec(rest);
+        if (layer)
+            written.add(layer[1]);
+        if (/^DONE\b/.test(rest))
+            exported = true;
+    }
+    return { steps: titles.size, cachedSteps: cached.size, layersWritten: written.size, exported };
+}
 
 ;// CONCATENATED MODULE: ./src/build/cache.ts
+
 
 
 
@@ -32524,8 +32589,22 @@ function buildkit_log_refusedLegacyCacheProtocol(log) {
 function ghaCacheAvailable(env) {
     return Boolean(env.ACTIONS_RUNTIME_TOKEN && (env.ACTIONS_CACHE_URL || env.ACTIONS_RESULTS_URL));
 }
-function planCache(config, push, env, localDir) {
+/**
+ * Whether this run writes the cache. On pull requests `auto` only reads: a pull request's entries
+ * are visible to that pull request alone, yet count against the repository's 10 GB and its upload
+ * rate, and evict the base branch's entries that every pull request reads.
+ */
+function decideCacheWrite(setting, github) {
+    if (setting !== 'auto')
+        return { write: setting === 'true', reason: `cache-write: ${setting}` };
+    return isPullRequestEvent(github.eventName)
+        ? { write: false, reason: 'read only on pull requests' }
+        : { write: true, reason: `written on ${github.eventName || 'this event'}` };
+}
+function planCache(config, push, env, localDir, write) {
     const scope = config.cacheScope;
+    const mode = `mode=${config.cacheMode}`;
+    const readOnly = write ? '' : ' (read only)';
     switch (config.cache) {
         case 'none':
             return { backend: 'none', status: 'off', from: [], to: [], note: 'none' };
@@ -32543,8 +32622,8 @@ function planCache(config, push, env, localDir) {
                 backend: 'gha',
                 status: 'on',
                 from: [`type=gha,scope=${scope}`],
-                to: [`type=gha,scope=${scope},mode=max,ignore-error=true`],
-                note: `gha scope ${scope}`
+                to: write ? [`type=gha,scope=${scope},${mode},ignore-error=true`] : [],
+                note: `gha scope ${scope}${readOnly}`
             };
         case 'registry': {
             const ref = `${config.image}:buildcache-${archTag(config.platform)}`;
@@ -32553,8 +32632,8 @@ function planCache(config, push, env, localDir) {
                 status: 'on',
                 from: [`type=registry,ref=${ref}`],
                 // writing the cache needs the login that only pushing builds do
-                to: push ? [`type=registry,ref=${ref},mode=max,ignore-error=true`] : [],
-                note: `registry ${ref}${push ? '' : ' (read only: not pushing)'}`
+                to: push && write ? [`type=registry,ref=${ref},${mode},ignore-error=true`] : [],
+                note: `registry ${ref}${!push ? ' (read only: not pushing)' : readOnly}`
             };
         }
         case 'local': {
@@ -32564,10 +32643,10 @@ function planCache(config, push, env, localDir) {
                 status: 'on',
                 from: [`type=local,src=${localDir}`],
                 // a fresh directory each build, swapped in by the post step, so old blobs do not pile up
-                to: [`type=local,dest=${exportDir},mode=max,ignore-error=true`],
+                to: write ? [`type=local,dest=${exportDir},${mode},ignore-error=true`] : [],
                 localDir,
-                localExportDir: exportDir,
-                note: `local ${localDir}, saved to the Actions cache as ${localCacheKeyPrefix(scope)}*`
+                localExportDir: write ? exportDir : undefined,
+                note: write ? `local ${localDir}, saved to the Actions cache as ${localCacheKeyPrefix(scope)}*` : `local ${localDir}${readOnly}`
             };
         }
     }

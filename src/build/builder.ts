@@ -1,5 +1,6 @@
 import * as core from '@actions/core'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { BuildConfig } from '../config/types.js'
 import { ActionError } from '../model/errors.js'
@@ -49,9 +50,13 @@ export function decideBuilder(config: BuildConfig, env: NodeJS.ProcessEnv, exist
   return { kind: 'reuse', name: config.builder }
 }
 
-export function createBuilderArgv(config: BuildConfig): string[] | undefined {
+/** `buildkitdConfigFile`: where the inline buildkitd.toml was written, when there is one. */
+export function createBuilderArgv(config: BuildConfig, buildkitdConfigFile?: string): string[] | undefined {
   if (config.driver === 'docker') return undefined
-  const argv = ['buildx', 'create', '--name', config.builder, '--driver', config.driver, '--bootstrap']
+  const argv = ['buildx', 'create', '--name', config.builder, '--driver', config.driver]
+  for (const opt of config.driverOpts) argv.push('--driver-opt', opt)
+  if (buildkitdConfigFile) argv.push('--buildkitd-config', buildkitdConfigFile)
+  argv.push('--bootstrap')
   if (config.driver === 'remote') argv.push(config.endpoint)
   return argv
 }
@@ -72,7 +77,12 @@ export async function setUpBuilder(config: BuildConfig, docker: Docker, env: Nod
     const builder = decideBuilder(config, env, inspected && inspected.code === 0 ? parseInspect(inspected.stdout) : undefined)
     if (builder.kind === 'conflict') throw new ActionError(builder.message)
     if (builder.kind === 'create') await create(config, docker, builder.name, state)
-    else if (builder.kind === 'reuse' && !config.dryRun) {
+    else if (builder.kind === 'reuse' && (config.driverOpts.length > 0 || config.buildkitdConfig)) {
+      core.warning(
+        `builder ${builder.name} already exists, so driver-opts and buildkitd-config-inline are not applied (they take effect when the action creates the builder); remove it with docker buildx rm ${builder.name} or pick another builder name`
+      )
+    }
+    if (builder.kind === 'reuse' && !config.dryRun) {
       // a builder that cannot start fails here in one line, not after six build tries
       const started = await docker.run(['buildx', 'inspect', '--bootstrap', builder.name])
       if (started.code !== 0) {
@@ -91,8 +101,12 @@ async function create(config: BuildConfig, docker: Docker, name: string, state: 
     state.builderCreated = name
     saveState(state)
   }
+  // buildx copies the file into the builder's state when creating it: the copy here lives only that long
+  const configDir = config.buildkitdConfig ? mkdtempSync(join(tmpdir(), 'brokkr-buildkitd-')) : undefined
+  const configFile = configDir && join(configDir, 'buildkitd.toml')
+  if (configFile) writeFileSync(configFile, config.buildkitdConfig, { mode: 0o600 })
   try {
-    await docker.mustRun(`creating builder ${name}`, createBuilderArgv(config)!)
+    await docker.mustRun(`creating builder ${name}`, createBuilderArgv(config, configFile)!)
   } catch (error) {
     if (!config.dryRun) {
       await docker.run(['buildx', 'rm', name])
@@ -100,5 +114,7 @@ async function create(config: BuildConfig, docker: Docker, name: string, state: 
       saveState(state)
     }
     throw error
+  } finally {
+    if (configDir) rmSync(configDir, { recursive: true, force: true })
   }
 }

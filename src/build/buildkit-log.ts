@@ -92,3 +92,30 @@ export class BuildProgress {
 export function refusedLegacyCacheProtocol(log: string): boolean {
   return /legacy service is shutting down|gha-cache-sunset|twirp error bad_route|"code":"bad_route"/i.test(log)
 }
+
+/** What the build log says the cache did: Dockerfile steps answered from cache, and layers the export wrote. */
+export interface CacheActivity {
+  /** Dockerfile steps (`[stage n/m] ...`) in the log, and how many of them were CACHED */
+  steps: number
+  cachedSteps: number
+  /** distinct layers the cache export wrote (each a new cache entry; layers already there are not written again) */
+  layersWritten: number
+  /** the cache export ran to its end */
+  exported: boolean
+}
+
+export function cacheActivity(log: string): CacheActivity {
+  const titles = new Map<string, string>()
+  for (const [, id, title] of log.matchAll(/^#(\d+) (\[(?!internal\])[^\]]*\] .*)$/gm)) if (!titles.has(id)) titles.set(id, title)
+  const cached = new Set([...log.matchAll(/^#(\d+) CACHED\b/gm)].map((m) => m[1]).filter((id) => titles.has(id)))
+  const exportIds = new Set([...log.matchAll(/^#(\d+) (.*)$/gm)].filter(([, , rest]) => CACHE_EXPORT.test(rest)).map(([, id]) => id))
+  const written = new Set<string>()
+  let exported = false
+  for (const [, id, rest] of log.matchAll(/^#(\d+) (.*)$/gm)) {
+    if (!exportIds.has(id)) continue
+    const layer = /^writing layer (sha256:[0-9a-f]{64})/.exec(rest)
+    if (layer) written.add(layer[1])
+    if (/^DONE\b/.test(rest)) exported = true
+  }
+  return { steps: titles.size, cachedSteps: cached.size, layersWritten: written.size, exported }
+}

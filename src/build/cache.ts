@@ -1,9 +1,10 @@
 import * as core from '@actions/core'
 import { existsSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import type { BuildConfig } from '../config/types.js'
+import type { BuildConfig, CacheWrite } from '../config/types.js'
 import { formatDuration } from '../model/duration.js'
 import { archTag } from '../model/platform.js'
+import { isPullRequestEvent, type GitHubContext } from '../runtime/github-context.js'
 import { BuildProgress, cacheProblem, refusedLegacyCacheProtocol } from './buildkit-log.js'
 
 // The build cache, all of it: which backend and where, the gha service check, the local cache's
@@ -27,8 +28,22 @@ export function ghaCacheAvailable(env: NodeJS.ProcessEnv): boolean {
   return Boolean(env.ACTIONS_RUNTIME_TOKEN && (env.ACTIONS_CACHE_URL || env.ACTIONS_RESULTS_URL))
 }
 
-export function planCache(config: BuildConfig, push: boolean, env: NodeJS.ProcessEnv, localDir: string): CachePlan {
+/**
+ * Whether this run writes the cache. On pull requests `auto` only reads: a pull request's entries
+ * are visible to that pull request alone, yet count against the repository's 10 GB and its upload
+ * rate, and evict the base branch's entries that every pull request reads.
+ */
+export function decideCacheWrite(setting: CacheWrite, github: GitHubContext): { write: boolean; reason: string } {
+  if (setting !== 'auto') return { write: setting === 'true', reason: `cache-write: ${setting}` }
+  return isPullRequestEvent(github.eventName)
+    ? { write: false, reason: 'read only on pull requests' }
+    : { write: true, reason: `written on ${github.eventName || 'this event'}` }
+}
+
+export function planCache(config: BuildConfig, push: boolean, env: NodeJS.ProcessEnv, localDir: string, write: boolean): CachePlan {
   const scope = config.cacheScope
+  const mode = `mode=${config.cacheMode}`
+  const readOnly = write ? '' : ' (read only)'
   switch (config.cache) {
     case 'none':
       return { backend: 'none', status: 'off', from: [], to: [], note: 'none' }
@@ -46,8 +61,8 @@ export function planCache(config: BuildConfig, push: boolean, env: NodeJS.Proces
         backend: 'gha',
         status: 'on',
         from: [`type=gha,scope=${scope}`],
-        to: [`type=gha,scope=${scope},mode=max,ignore-error=true`],
-        note: `gha scope ${scope}`
+        to: write ? [`type=gha,scope=${scope},${mode},ignore-error=true`] : [],
+        note: `gha scope ${scope}${readOnly}`
       }
     case 'registry': {
       const ref = `${config.image}:buildcache-${archTag(config.platform)}`
@@ -56,8 +71,8 @@ export function planCache(config: BuildConfig, push: boolean, env: NodeJS.Proces
         status: 'on',
         from: [`type=registry,ref=${ref}`],
         // writing the cache needs the login that only pushing builds do
-        to: push ? [`type=registry,ref=${ref},mode=max,ignore-error=true`] : [],
-        note: `registry ${ref}${push ? '' : ' (read only: not pushing)'}`
+        to: push && write ? [`type=registry,ref=${ref},${mode},ignore-error=true`] : [],
+        note: `registry ${ref}${!push ? ' (read only: not pushing)' : readOnly}`
       }
     }
     case 'local': {
@@ -67,10 +82,10 @@ export function planCache(config: BuildConfig, push: boolean, env: NodeJS.Proces
         status: 'on',
         from: [`type=local,src=${localDir}`],
         // a fresh directory each build, swapped in by the post step, so old blobs do not pile up
-        to: [`type=local,dest=${exportDir},mode=max,ignore-error=true`],
+        to: write ? [`type=local,dest=${exportDir},${mode},ignore-error=true`] : [],
         localDir,
-        localExportDir: exportDir,
-        note: `local ${localDir}, saved to the Actions cache as ${localCacheKeyPrefix(scope)}*`
+        localExportDir: write ? exportDir : undefined,
+        note: write ? `local ${localDir}, saved to the Actions cache as ${localCacheKeyPrefix(scope)}*` : `local ${localDir}${readOnly}`
       }
     }
   }

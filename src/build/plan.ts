@@ -40,6 +40,8 @@ export interface BuildArgvOptions {
   includeCacheFrom: boolean
   /** what buildx attests by default when pushing (see defaultProvenance) */
   defaultProvenance: string
+  /** `--secret` / `--ssh` arguments: ids, variable names and paths, never values */
+  secretArgs: string[]
 }
 
 /**
@@ -58,6 +60,10 @@ export function buildArgv(config: BuildConfig, o: BuildArgvOptions): string[] {
   argv.push('--tag', archRef(config.image, config.sha, config.platform))
   for (const arg of config.buildArgs) argv.push('--build-arg', arg)
   for (const label of o.labels) argv.push('--label', label)
+  for (const context of config.buildContexts) argv.push('--build-context', context)
+  argv.push(...o.secretArgs)
+  if (config.noCache) argv.push('--no-cache')
+  if (config.pull) argv.push('--pull')
   const provenance = config.provenance || (o.output.kind === 'layout' ? o.defaultProvenance : '')
   if (provenance) argv.push(`--provenance=${provenance}`)
   if (o.includeCacheFrom) for (const from of o.cache.from) argv.push('--cache-from', from)

@@ -17,7 +17,8 @@ export async function runBuildAttempts(
   push: boolean,
   layoutDir: string,
   retry: RetryPolicy,
-  argv: (attempt: Attempt) => string[]
+  argv: (attempt: Attempt) => string[],
+  buildEnv: Record<string, string> = {}
 ): Promise<{ built: DockerResult; attempt: Attempt }> {
   let attempt = firstAttempt(push, layoutDir)
   let next = attempt
@@ -29,7 +30,7 @@ export async function runBuildAttempts(
       next = decided
       return 'transient' as const
     }
-    return docker.mustRun('docker buildx build', argv(attempt), { stream: true, classify, onLine: bound.onLine }).finally(() => bound.dispose())
+    return docker.mustRun('docker buildx build', argv(attempt), { stream: true, classify, onLine: bound.onLine, env: buildEnv }).finally(() => bound.dispose())
   }
   return group(`Build ${ref}`, async () => {
     try {

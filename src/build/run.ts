@@ -14,10 +14,12 @@ import type { RunResult } from '../runtime/result.js'
 import { saveState, type PostState } from '../runtime/state.js'
 import { runBuildAttempts } from './run-attempts.js'
 import { setUpBuilder } from './builder.js'
-import { cacheWarnings, hasLocalCache, localCacheKey, localCacheKeyPrefix, planCache, restoreLocalCache } from './cache.js'
+import { cacheActivity } from './buildkit-log.js'
+import { cacheWarnings, decideCacheWrite, hasLocalCache, localCacheKey, localCacheKeyPrefix, planCache, restoreLocalCache } from './cache.js'
 import { buildArgv, defaultProvenance, ociLabels } from './plan.js'
 import { pushedDigest, publishLayout } from './publish.js'
 import { binfmtRegistered, decideQemu, installQemu } from './qemu.js'
+import { planSecrets } from './secrets.js'
 import { retryPolicy } from '../registry/retry.js'
 
 /** Build mode: one platform, one `docker buildx build`, pushed as <image>:<sha>-<arch>. */
@@ -30,14 +32,20 @@ export async function runBuild(config: BuildConfig, github: GitHubContext, env: 
   if (decision.warning) core.warning(decision.warning)
   const ref = archRef(config.image, config.sha, platform)
   const runnerTemp = env.RUNNER_TEMP || tmpdir()
-  const cache = planCache(config, decision.push, env, join(runnerTemp, 'brokkr-build-cache', config.cacheScope))
+  const cacheWrite = decideCacheWrite(config.cacheWrite, github)
+  const cache = planCache(config, decision.push, env, join(runnerTemp, 'brokkr-build-cache', config.cacheScope), cacheWrite.write)
   if (cache.status === 'unavailable') core.warning(cache.note)
   const qemu = decideQemu(config, process.arch, binfmtRegistered(platform))
+  // a bad ssh source fails here, before any docker command; values are masked before anything prints
+  const secrets = planSecrets(config.secrets, config.ssh, env, github.fromFork)
+  for (const value of secrets.values) core.setSecret(value)
+  for (const skipped of secrets.skipped) (github.fromFork ? core.notice : core.warning)(skipped)
 
   await group('Plan', () => {
     core.info(`image ${ref} (${formatPlatform(platform)})`)
     core.info(`push: ${decision.push} (${decision.reason})`)
-    core.info(`cache: ${cache.status === 'unavailable' ? 'gha unavailable, building without a cache' : cache.note}`)
+    core.info(`cache: ${cache.status === 'unavailable' ? 'gha unavailable, building without a cache' : `${cache.note}, ${cacheWrite.reason}`}`)
+    if (secrets.described.length) core.info(`secrets: ${secrets.described.join(', ')}`)
     core.info(`qemu: ${qemu.install ? 'install' : 'no install'} (${qemu.reason})`)
     if (config.dryRun) core.info('dry-run: commands that change anything are printed, not run')
   })
@@ -57,19 +65,30 @@ export async function runBuild(config: BuildConfig, github: GitHubContext, env: 
   const workDir = mkdtempSync(join(runnerTemp, 'brokkr-build-'))
   let digest = ''
   let metadata = '{}'
+  let activity: ReturnType<typeof cacheActivity> | undefined
   try {
     const labels = ociLabels(config, github, new Date(startedAt).toISOString())
-    const { built, attempt } = await runBuildAttempts(config, docker, ref, decision.push, join(workDir, 'oci'), retry, (a) =>
-      buildArgv(config, {
-        builder,
-        output: a.output,
-        metadataFile: join(workDir, 'metadata.json'),
-        labels,
-        cache: a.exportCache ? cache : { ...cache, to: [] },
-        includeCacheFrom,
-        defaultProvenance: defaultProvenance(env)
-      })
+    const { built, attempt } = await runBuildAttempts(
+      config,
+      docker,
+      ref,
+      decision.push,
+      join(workDir, 'oci'),
+      retry,
+      (a) =>
+        buildArgv(config, {
+          builder,
+          output: a.output,
+          metadataFile: join(workDir, 'metadata.json'),
+          labels,
+          cache: a.exportCache ? cache : { ...cache, to: [] },
+          includeCacheFrom,
+          defaultProvenance: defaultProvenance(env),
+          secretArgs: secrets.args
+        }),
+      secrets.env
     )
+    activity = cacheActivity(`${built.stdout}\n${built.stderr}`)
     for (const warning of cacheWarnings(`${built.stdout}\n${built.stderr}`, cache, Boolean(built.stopped), config.cacheTimeoutMs)) core.warning(warning)
     if (!built.stopped && !config.dryRun) metadata = readFileSync(join(workDir, 'metadata.json'), 'utf8')
     if (attempt.output.kind === 'layout') {
@@ -113,9 +132,19 @@ export async function runBuild(config: BuildConfig, github: GitHubContext, env: 
         ['pushed', `${pushed} (${decision.reason})`],
         ['cache', cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`],
         ['cache scope', config.cacheScope],
+        ...(activity && activity.steps > 0 ? ([['cache activity', describeActivity(activity, cache.to.length > 0)]] as Array<[string, string]>) : []),
+        ...(secrets.described.length ? ([['secrets', secrets.described.join(', ')]] as Array<[string, string]>) : []),
         ['execution', qemu.emulated ? `emulated (QEMU${qemu.install ? ', installed by this run' : ''})` : 'native'],
         ...(config.dryRun ? ([['commands', docker.planned.join('\n')]] as Array<[string, string]>) : [])
       ]
     }
   }
+}
+
+/** One summary line from what BuildKit logged: steps answered from cache, and what the export wrote. */
+function describeActivity(activity: ReturnType<typeof cacheActivity>, writes: boolean): string {
+  const read = `${activity.cachedSteps} of ${activity.steps} steps CACHED`
+  if (!writes) return `${read}; nothing written (read only)`
+  if (!activity.exported) return `${read}; the export did not finish`
+  return `${read}; ${activity.layersWritten} new layer entr${activity.layersWritten === 1 ? 'y' : 'ies'} written, plus the index`
 }

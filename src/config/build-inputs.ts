@@ -11,6 +11,8 @@ const LABEL = /^[^\s=]+=/
 const TARGET = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 const SCOPE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 const REMOTE_ENDPOINT = /^(tcp|unix):\/\/\S+$/
+const CONTEXT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$/
+const DRIVER_OPT = /^[A-Za-z][A-Za-z0-9_.-]*=\S/
 
 /** Context and Dockerfile must exist locally in build mode; remote contexts are buildx's to fetch. */
 export function parseSources(read: InputReader, mode: Mode, component: string, env: InputEnvironment) {
@@ -37,7 +39,14 @@ export function parseSources(read: InputReader, mode: Mode, component: string, e
   if (provenance !== '' && !/^[A-Za-z0-9=,._:/-]+$/.test(provenance)) {
     throw new InputError('provenance', `'${provenance}' is not a buildx provenance value such as false, mode=min or mode=max`)
   }
-  return { context, file, buildArgs, labels, target, provenance }
+  const buildContexts = lines(read('build-contexts'))
+  for (const entry of buildContexts) {
+    const eq = entry.indexOf('=')
+    if (eq < 1 || !CONTEXT_NAME.test(entry.slice(0, eq)) || entry.slice(eq + 1).trim() === '') {
+      throw new InputError('build-contexts', `'${entry}' is not name=source (a directory, docker-image://ref, a URL or target:stage; one per line)`)
+    }
+  }
+  return { context, file, buildArgs, labels, target, provenance, buildContexts, noCache: bool(read, 'no-cache'), pull: bool(read, 'pull') }
 }
 
 export function parseCache(read: InputReader, component: string, platform: Platform | undefined) {
@@ -47,7 +56,9 @@ export function parseCache(read: InputReader, component: string, platform: Platf
     throw new InputError('cache-scope', `'${scopeInput}' may hold only letters, digits, _ . and -`)
   }
   const cacheScope = scopeInput || (platform ? `${component}-${archTag(platform)}` : '')
-  return { cache, cacheScope }
+  const cacheMode = oneOf(read, 'cache-mode', ['max', 'min'] as const)
+  const cacheWrite = oneOf(read, 'cache-write', ['auto', 'true', 'false'] as const)
+  return { cache, cacheScope, cacheMode, cacheWrite }
 }
 
 export function parseBuilder(read: InputReader) {
@@ -66,5 +77,19 @@ export function parseBuilder(read: InputReader) {
   const qemuImage = read('qemu-image')
   // never a leading dash: the value is an argument of `docker run`
   if (!/^[A-Za-z0-9][^\s]*$/.test(qemuImage)) throw new InputError('qemu-image', `'${qemuImage}' is not an image reference`)
-  return { driver, endpoint, builder, keepBuilder, qemu, qemuImage }
+  const driverOpts = lines(read('driver-opts'))
+  for (const opt of driverOpts) {
+    if (!DRIVER_OPT.test(opt)) throw new InputError('driver-opts', `'${opt}' is not key=value (e.g. image=moby/buildkit:v0.25.2; one per line)`)
+  }
+  if (driverOpts.length > 0 && driver === 'docker') {
+    throw new InputError('driver-opts', 'needs driver docker-container or remote; the docker driver has no options')
+  }
+  const buildkitdConfig = read('buildkitd-config-inline')
+  if (buildkitdConfig.trim() !== '' && driver !== 'docker-container') {
+    throw new InputError(
+      'buildkitd-config-inline',
+      `applies only to a builder the action starts (driver docker-container); with driver ${driver} configure the BuildKit daemon itself`
+    )
+  }
+  return { driver, endpoint, builder, keepBuilder, qemu, qemuImage, driverOpts, buildkitdConfig: buildkitdConfig.trim() === '' ? '' : buildkitdConfig }
 }

@@ -1,5 +1,6 @@
 import { InputError } from '../model/errors.js'
 import { parseBuilder, parseCache, parseSources } from './build-inputs.js'
+import { parseSecrets, parseSsh } from './secrets.js'
 import { parseBuildPlatform, parseComponent, parseImage, parsePlatformList, parseSha, parseTags } from './identity.js'
 import { bool, duration, oneOf, type InputEnvironment, type InputReader } from './read.js'
 import type { Config } from './types.js'
@@ -19,6 +20,8 @@ export function parseConfig(read: InputReader, env: InputEnvironment): Config {
   const platforms = parsePlatformList(read, mode)
   const { image, registry } = parseImage(read, component, env)
   const sources = parseSources(read, mode, component, env)
+  const secrets = parseSecrets(read, env)
+  const ssh = parseSsh(read, env)
   const sha = parseSha(read)
   const { tags, autoTags } = parseTags(read)
   const push = oneOf(read, 'push', ['auto', 'true', 'false'] as const)
@@ -34,6 +37,8 @@ export function parseConfig(read: InputReader, env: InputEnvironment): Config {
     ...base,
     platform: modal.platform,
     ...sources,
+    secrets,
+    ssh,
     ...cache,
     cacheTimeoutMs: timing.cacheTimeoutMs,
     ...builder,

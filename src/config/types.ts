@@ -2,11 +2,17 @@ import type { PushSetting } from '../model/push.js'
 
 export type { PushSetting }
 import type { Platform } from '../model/platform.js'
+import type { BuildSecret, SshSource } from './secrets.js'
+
+export type { BuildSecret, SshSource }
 
 export type Mode = 'build' | 'manifest'
 export type CacheBackend = 'gha' | 'registry' | 'local' | 'none'
 export type Driver = 'docker-container' | 'docker' | 'remote'
 export type QemuSetting = 'auto' | 'true' | 'false'
+export type CacheMode = 'max' | 'min'
+/** auto: write on pushes to branches and tags and other non-pull-request events, read only on pull requests */
+export type CacheWrite = 'auto' | 'true' | 'false'
 
 export interface Credentials {
   username: string
@@ -38,14 +44,26 @@ export interface BuildConfig extends BaseConfig {
   labels: string[]
   target: string
   provenance: string
+  /** `name=value` for `--build-context` */
+  buildContexts: string[]
+  secrets: BuildSecret[]
+  ssh: SshSource[]
+  noCache: boolean
+  pull: boolean
   cache: CacheBackend
   cacheScope: string
+  cacheMode: CacheMode
+  cacheWrite: CacheWrite
   /** how long cache export may run once the image is written; 0 = unbounded */
   cacheTimeoutMs: number
   driver: Driver
   endpoint: string
   builder: string
   keepBuilder: boolean
+  /** `key=value` for `buildx create --driver-opt` */
+  driverOpts: string[]
+  /** buildkitd.toml text for a builder this run creates */
+  buildkitdConfig: string
   qemu: QemuSetting
   qemuImage: string
   /** Docker Hub login for its pull limits */

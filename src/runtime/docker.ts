@@ -15,6 +15,8 @@ export interface DockerResult {
 export interface RunOptions {
   /** written to the command's stdin (passwords travel only this way) */
   input?: string
+  /** extra environment for this command alone (build secrets travel this way, never in argv) */
+  env?: Record<string, string>
   /** echo the command and print its output live (builds); otherwise it runs quietly */
   stream?: boolean
   /** sees each output line as it comes; `stop` ends the command and everything it started */
@@ -73,6 +75,7 @@ export class Docker {
     let stoppedByCaller = false
     const child = startProcess('docker', args, {
       input: options.input,
+      env: options.env && { ...process.env, ...options.env },
       stream: options.stream,
       onLine:
         onLine &&
