@@ -37873,7 +37873,14 @@ function toGitHubContext(raw, env) {
     const fromFork = Boolean(raw.payload.repository?.fork) ||
         Boolean(pr?.head?.repo?.fork) ||
         (headRepo !== undefined && repository !== '' && headRepo.toLowerCase() !== repository.toLowerCase());
+    const spdx = raw.payload.repository?.license?.spdx_id;
+    const description = raw.payload.repository?.description;
+    const commitTime = raw.payload.head_commit?.timestamp;
     return {
+        ...(typeof description === 'string' && description.trim() !== '' ? { description: description.trim() } : {}),
+        // GitHub says NOASSERTION for a license file it cannot name
+        ...(typeof spdx === 'string' && spdx !== '' && spdx !== 'NOASSERTION' ? { license: spdx } : {}),
+        ...(typeof commitTime === 'string' && !Number.isNaN(Date.parse(commitTime)) ? { commitTime: new Date(commitTime).toISOString() } : {}),
         eventName: raw.eventName || '',
         ref: raw.ref || '',
         sha: raw.sha || '',
@@ -38380,6 +38387,25 @@ class RegistryClient {
             what
         });
         await done.arrayBuffer().catch(() => undefined);
+    }
+    /**
+     * Opens a blob upload and cancels it at once: proves the credentials may write the repository
+     * without writing anything. A registry that cannot cancel an upload lets it expire.
+     */
+    async probeUpload() {
+        const what = `${this.image} (upload)`;
+        const started = await this.request(`/v2/${this.repository}/blobs/uploads/`, { method: 'POST', headers: { 'Content-Length': '0' }, what });
+        await started.arrayBuffer().catch(() => undefined);
+        const location = started.headers.get('location');
+        if (!location)
+            return;
+        try {
+            const cancelled = await this.request(new URL(location, this.base).href, { method: 'DELETE', what });
+            await cancelled.arrayBuffer().catch(() => undefined);
+        }
+        catch {
+            // the upload was opened, which is all the check needs
+        }
     }
     async putManifest(reference, mediaType, body) {
         const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, {
@@ -39161,26 +39187,48 @@ function indexTags(sha, extra, auto, github) {
     return [...new Set([sha, ...(auto ? autoTags(github) : []), ...extra])];
 }
 
-;// CONCATENATED MODULE: ./src/build/plan.ts
+;// CONCATENATED MODULE: ./src/model/oci-metadata.ts
 
-
-
-/** The version label: the release for v* tags, else the branch, else the sha. */
+// The org.opencontainers.image.* facts about an image, from the repository and the run: one set,
+// written as labels on each arch image and as annotations on the multi-arch index (which is what
+// GHCR reads for a multi-arch package's description, source link and license).
+/** The version: the release for v* tags, else the branch, else the sha. */
 function versionLabel(github, sha) {
     const auto = autoTags(github);
     return auto[0] ?? sha;
 }
+function imageMetadata(github, image, sha, created) {
+    const metadata = {};
+    if (github.repository)
+        metadata['org.opencontainers.image.source'] = `${github.serverUrl}/${github.repository}`;
+    metadata['org.opencontainers.image.revision'] = sha;
+    if (created)
+        metadata['org.opencontainers.image.created'] = created;
+    metadata['org.opencontainers.image.title'] = image.split('/').pop() ?? image;
+    metadata['org.opencontainers.image.version'] = versionLabel(github, sha);
+    if (github.description)
+        metadata['org.opencontainers.image.description'] = github.description;
+    if (github.license)
+        metadata['org.opencontainers.image.licenses'] = github.license;
+    return metadata;
+}
+/** `key=value` lines (labels, annotations) over a base set: later lines win. */
+function withOverrides(base, lines) {
+    const merged = { ...base };
+    for (const line of lines) {
+        const eq = line.indexOf('=');
+        merged[line.slice(0, eq)] = line.slice(eq + 1);
+    }
+    return merged;
+}
+
+;// CONCATENATED MODULE: ./src/build/plan.ts
+
+
+
 function ociLabels(config, github, created) {
-    const source = github.repository ? `${github.serverUrl}/${github.repository}` : '';
-    const ours = [
-        source && `org.opencontainers.image.source=${source}`,
-        `org.opencontainers.image.revision=${config.sha}`,
-        `org.opencontainers.image.created=${created}`,
-        `org.opencontainers.image.title=${config.image.split('/').pop()}`,
-        `org.opencontainers.image.version=${versionLabel(github, config.sha)}`
-    ].filter((l) => Boolean(l));
     // the user's labels come last so they win over ours
-    return [...ours, ...config.labels];
+    return [...Object.entries(imageMetadata(github, config.image, config.sha, created)).map(([k, v]) => `${k}=${v}`), ...config.labels];
 }
 /**
  * buildx attests provenance (mode=min) by default when it pushes, but not when it exports an OCI
@@ -39498,7 +39546,76 @@ function planSecrets(secrets, ssh, env, fromFork) {
     return plan;
 }
 
+;// CONCATENATED MODULE: ./src/registry/publish-check.ts
+
+
+
+
+
+
+/** Why the check does not run, or undefined when it does. */
+function publishCheckSkipped(o) {
+    if (!o.enabled)
+        return 'publish-check: false';
+    if (!o.push)
+        return 'not pushing';
+    if (o.dryRun)
+        return 'dry-run';
+    return undefined;
+}
+/** Opens and cancels a blob upload in the target repository with a push-scoped token. */
+async function checkPublish(client, registry, retry) {
+    try {
+        await retry.run(() => client.probeUpload());
+        return { kind: 'passed' };
+    }
+    catch (error) {
+        if (!(error instanceof ClassifiedError))
+            throw error;
+        if (error.outcome === 'auth') {
+            throw new ActionError(`${client.image}: this job may not push there (${error.message}); ${authHint(registry)}`);
+        }
+        if (error.outcome === 'transient')
+            return { kind: 'inconclusive', reason: error.message };
+        return { kind: 'unsupported', reason: error.message };
+    }
+}
+/** The line the plan and the summary show. */
+function describePublishCheck(check) {
+    switch (check.kind) {
+        case 'passed':
+            return 'push allowed (an upload was opened and cancelled)';
+        case 'skipped':
+            return `skipped (${check.reason})`;
+        case 'unsupported':
+            return `not possible on this registry (${check.reason}); the push itself will tell`;
+        case 'inconclusive':
+            return `inconclusive (${check.reason}); going on, the push has its own retries`;
+    }
+}
+/**
+ * The check as both modes run it: skipped with its reason, or run in its own group. A registry
+ * that does not allow it is said once, as a notice; a refusal throws.
+ */
+async function runPublishCheck(config, skipped, env, retry) {
+    if (skipped)
+        return { kind: 'skipped', reason: skipped };
+    return group('Publish check', async () => {
+        const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push');
+        const check = await checkPublish(client, config.registry, retry);
+        const line = `publish check for ${config.image}: ${describePublishCheck(check)}`;
+        if (check.kind === 'passed')
+            lib_core/* info */.pq(line);
+        else if (check.kind === 'unsupported')
+            lib_core/* notice */.lm(line);
+        else
+            lib_core/* warning */.$e(line);
+        return check;
+    });
+}
+
 ;// CONCATENATED MODULE: ./src/build/run.ts
+
 
 
 
@@ -39541,9 +39658,11 @@ async function runBuild(config, github, env, startedAt = Date.now()) {
         lib_core/* setSecret */.Pq(value);
     for (const skipped of secrets.skipped)
         (github.fromFork ? lib_core/* notice */.lm : lib_core/* warning */.$e)(skipped);
+    const publishSkipped = publishCheckSkipped({ enabled: config.publishCheck, push: decision.push, dryRun: config.dryRun });
     await group('Plan', () => {
         lib_core/* info */.pq(`image ${ref} (${formatPlatform(platform)})`);
         lib_core/* info */.pq(`push: ${decision.push} (${decision.reason})`);
+        lib_core/* info */.pq(`publish check: ${publishSkipped ? `skipped (${publishSkipped})` : 'before the build'}`);
         lib_core/* info */.pq(`cache: ${cache.status === 'unavailable' ? 'gha unavailable, building without a cache' : `${cache.note}, ${cacheWrite.reason}`}`);
         if (secrets.described.length)
             lib_core/* info */.pq(`secrets: ${secrets.described.join(', ')}`);
@@ -39553,6 +39672,8 @@ async function runBuild(config, github, env, startedAt = Date.now()) {
     });
     // first: the QEMU image, the BuildKit image and base images are pulled from here on
     await logins(config, docker, { push: decision.push, fromFork: github.fromFork }, state, retry);
+    // a job that may not push fails here, in seconds, not after the build
+    const publish = await runPublishCheck(config, publishSkipped, env, retry);
     if (qemu.install)
         await installQemu(docker, config);
     const builder = await setUpBuilder(config, docker, env, state);
@@ -39623,6 +39744,7 @@ async function runBuild(config, github, env, startedAt = Date.now()) {
                 ['tag', tag],
                 ['digest', digest],
                 ['pushed', `${pushed} (${decision.reason})`],
+                ['publish check', describePublishCheck(publish)],
                 ['cache', cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`],
                 ['cache scope', config.cacheScope],
                 ...(activity && activity.steps > 0 ? [['cache activity', describeActivity(activity, cache.to.length > 0)]] : []),
@@ -39964,15 +40086,27 @@ function parseConfig(read, env) {
     const ssh = parseSsh(read, env);
     const sha = parseSha(read);
     const { tags, autoTags } = parseTags(read);
+    const annotations = parseAnnotations(read);
     const push = oneOf(read, 'push', ['auto', 'true', 'false']);
+    const publishCheck = bool(read, 'publish-check');
     const cache = parseCache(read, component, modal.mode === 'build' ? modal.platform : undefined);
     const builder = parseBuilder(read);
     const timing = parseTiming(read);
     const credentials = parseCredentials(read);
-    const base = { component, registry, image, sha, push, credentials: credentials.registry, retries: timing.retries, retryDelayMs: timing.retryDelayMs };
+    const base = {
+        component,
+        registry,
+        image,
+        sha,
+        push,
+        publishCheck,
+        credentials: credentials.registry,
+        retries: timing.retries,
+        retryDelayMs: timing.retryDelayMs
+    };
     const dryRun = bool(read, 'dry-run');
     if (modal.mode === 'manifest')
-        return { mode: modal.mode, ...base, platforms, tags, autoTags, waitTimeoutMs: timing.waitTimeoutMs, dryRun };
+        return { mode: modal.mode, ...base, platforms, annotations, tags, autoTags, waitTimeoutMs: timing.waitTimeoutMs, dryRun };
     return {
         mode: modal.mode,
         ...base,
@@ -39986,6 +40120,16 @@ function parseConfig(read, env) {
         dockerHub: credentials.dockerHub,
         dryRun
     };
+}
+const ANNOTATION = /^[A-Za-z0-9][A-Za-z0-9._/-]*=/;
+function parseAnnotations(read) {
+    const annotations = lines(read('annotations'));
+    for (const annotation of annotations) {
+        if (!ANNOTATION.test(annotation)) {
+            throw new InputError('annotations', `'${annotation}' is not key=value with a key such as org.opencontainers.image.description (one per line)`);
+        }
+    }
+    return annotations;
 }
 function parseTiming(read) {
     const retriesText = read('retries');
@@ -40006,21 +40150,6 @@ function parseCredentials(read) {
         registry: { username, password: read('password') },
         dockerHub: { username: read('dockerhub-username'), password: read('dockerhub-token') }
     };
-}
-
-;// CONCATENATED MODULE: ./src/manifest/compose.ts
-
-
-/**
- * The multi-arch index: every entry of every arch image (platform manifests and their
- * attestations), in the order of `platforms`. Serialised the same way every time, so two jobs
- * assembling the same sources push the same digest.
- */
-function composeIndex(sources) {
-    const manifests = sources.flatMap(({ answer, platform }) => isIndex(answer)
-        ? answer.json.manifests
-        : [{ mediaType: answer.mediaType, digest: answer.digest, size: answer.size, platform: normalizePlatform(platform) }]);
-    return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
 }
 
 ;// CONCATENATED MODULE: ./src/manifest/wait.ts
@@ -40163,10 +40292,33 @@ async function verifySource(client, config, platform, wait, retry) {
     if (problem)
         throw new ActionError(`${problem}; the index was not written`);
     lib_core/* info */.pq(`${ref} is ${formatPlatform(platform)} (${picked.digest})`);
-    return { platform, manifestDigest: picked.digest, tagDigest: answer.digest, answer, ref };
+    const created = typeof imageConfig.created === 'string' && !Number.isNaN(Date.parse(imageConfig.created)) ? imageConfig.created : undefined;
+    return { platform, manifestDigest: picked.digest, tagDigest: answer.digest, answer, ref, ...(created ? { created } : {}) };
+}
+
+;// CONCATENATED MODULE: ./src/manifest/compose.ts
+
+
+
+/**
+ * The multi-arch index: every entry of every arch image (platform manifests and their
+ * attestations), in the order of `platforms`. The annotations go on the index and on each
+ * platform entry (attestation entries keep their own). Serialised the same way every time, so two
+ * jobs assembling the same sources with the same annotations push the same digest.
+ */
+function composeIndex(sources, annotations = {}) {
+    const annotate = Object.keys(annotations).length > 0;
+    const manifests = sources
+        .flatMap(({ answer, platform }) => isIndex(answer)
+        ? answer.json.manifests
+        : [{ mediaType: answer.mediaType, digest: answer.digest, size: answer.size, platform: normalizePlatform(platform) }])
+        .map((d) => (annotate && !isAttestation(d) ? { ...d, annotations: { ...d.annotations, ...annotations } } : d));
+    return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests, ...(annotate ? { annotations } : {}) }));
 }
 
 ;// CONCATENATED MODULE: ./src/manifest/run.ts
+
+
 
 
 
@@ -40190,10 +40342,12 @@ async function runManifest(config, github, env) {
     const tags = indexTags(config.sha, config.tags, config.autoTags, github);
     const indexRef = `${config.image}:${config.sha}`;
     const platformList = config.platforms.map(formatPlatform).join(', ');
+    const publishSkipped = publishCheckSkipped({ enabled: config.publishCheck, push: decision.push, dryRun: config.dryRun });
     await group('Plan', () => {
         lib_core/* info */.pq(`index ${indexRef} for ${platformList}`);
         lib_core/* info */.pq(`tags: ${tags.join(', ')}`);
         lib_core/* info */.pq(`push: ${decision.push} (${decision.reason})`);
+        lib_core/* info */.pq(`publish check: ${publishSkipped ? `skipped (${publishSkipped})` : 'before waiting for the arch images'}`);
         for (const p of config.platforms)
             lib_core/* info */.pq(`source ${formatPlatform(p)}: ${archRef(config.image, config.sha, p)}`);
     });
@@ -40233,6 +40387,8 @@ async function runManifest(config, github, env) {
     }
     // every read and write goes through our own client with the credentials in hand: docker's login is not needed
     const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push');
+    // a job that may not push learns it now, not after waiting up to wait-timeout for the arch images
+    const publish = await runPublishCheck(config, publishSkipped, env, retry);
     const sources = await group('Wait for and verify the arch images', () => {
         const wait = { registry: config.registry, deadline: Date.now() + config.waitTimeoutMs, waitTimeoutMs: config.waitTimeoutMs };
         // one failed arch image ends the job: the other waits are called off rather than run to wait-timeout
@@ -40242,9 +40398,10 @@ async function runManifest(config, github, env) {
             throw error;
         });
     });
+    const annotations = indexAnnotations(config, github, sources);
     await group(`Push ${indexRef}`, async () => {
         // one PUT per tag, each retried on its own: a registry hiccup costs one request, not the whole index
-        const index = composeIndex(sources);
+        const index = composeIndex(sources, annotations);
         for (const tag of tags) {
             await retry
                 .run(() => client.putManifest(tag, OCI_INDEX, index))
@@ -40278,10 +40435,29 @@ async function runManifest(config, github, env) {
                 ['platforms', platforms.join(', ')],
                 ['tags', tags.join(', ')],
                 ['digest', pushed.digest],
+                ['publish check', describePublishCheck(publish)],
+                [
+                    'annotations',
+                    Object.entries(annotations)
+                        .map(([k, v]) => `${k.replace('org.opencontainers.image.', '')}=${v}`)
+                        .join('\n')
+                ],
                 ...sources.map((s) => [`source ${formatPlatform(s.platform)}`, `${s.ref}@${s.tagDigest}`])
             ]
         }
     };
+}
+/**
+ * The index's annotations. `created` is the commit's time on pushes (the same for every job of the
+ * run), else the newest build among the arch images: two jobs racing on one sha push one digest.
+ */
+function indexAnnotations(config, github, sources) {
+    const built = sources
+        .map((s) => s.created)
+        .filter((c) => c !== undefined)
+        .sort((a, b) => Date.parse(a) - Date.parse(b));
+    const created = github.commitTime ?? built[built.length - 1] ?? '';
+    return withOverrides(imageMetadata(github, config.image, config.sha, created), config.annotations);
 }
 /**
  * Reads back a tag we just pushed. The registry may need a moment before it shows it, so this

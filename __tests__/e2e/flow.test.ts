@@ -188,18 +188,37 @@ describe.each(ENGINES)('[engine %s]', (_title, name) => {
       }
     )
 
-    it.each(['agent', 'broker'])('2. assembles the %s index with exactly amd64 and arm64', async (component) => {
-      const r = await run({ mode: 'manifest', component, sha })
+    it.each(['agent', 'broker'])('2. assembles the %s index with exactly amd64 and arm64, annotated for GHCR', async (component) => {
+      const r = await run({
+        mode: 'manifest',
+        component,
+        sha,
+        inputs: { annotations: 'org.opencontainers.image.vendor=Colliery\norg.opencontainers.image.title=Brokkr ' + component }
+      })
       expect(r.main.code).toBe(0)
+      // what GHCR shows for a multi-arch package, read from the index as a registry client reads it
+      const annotations = {
+        'org.opencontainers.image.source': 'https://github.com/colliery-io/brokkr',
+        'org.opencontainers.image.revision': sha,
+        'org.opencontainers.image.created': '2026-11-20T12:00:00.000Z',
+        'org.opencontainers.image.title': `Brokkr ${component}`,
+        'org.opencontainers.image.version': 'main',
+        'org.opencontainers.image.description': 'Brokkr: a broker and agents that run work close to the data',
+        'org.opencontainers.image.licenses': 'Apache-2.0',
+        'org.opencontainers.image.vendor': 'Colliery'
+      }
       for (const tag of [sha, 'main']) {
         const index = await registryManifest(repo(component), tag)
         expect(index.status).toBe(200)
         expect(index.digest).toBe(r.outputs.digest)
-        const platforms = index.manifest.manifests
-          .filter((m: any) => m.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest')
-          .map((m: any) => `${m.platform.os}/${m.platform.architecture}`)
-          .sort()
+        expect(index.manifest.annotations).toEqual(annotations)
+        const entries = index.manifest.manifests.filter((m: any) => m.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest')
+        const platforms = entries.map((m: any) => `${m.platform.os}/${m.platform.architecture}`).sort()
         expect(platforms).toEqual(['linux/amd64', 'linux/arm64'])
+        for (const entry of entries) expect(entry.annotations).toEqual(annotations)
+        for (const attestation of index.manifest.manifests.filter((m: any) => !entries.includes(m))) {
+          expect(attestation.annotations['org.opencontainers.image.source']).toBeUndefined()
+        }
       }
       expect(r.outputs.platforms).toBe('linux/amd64,linux/arm64')
       expect(r.outputs.tags).toBe(`${sha},main`)

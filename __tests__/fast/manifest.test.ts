@@ -215,6 +215,28 @@ describe('manifest mode, in-process against a fake registry behind the fault pro
     expect(Date.now() - started).toBeLessThan(2000)
   })
 
+  it('refuses at once, before waiting for any arch image, when the credentials may not push (publish check)', async () => {
+    const sha = newSha()
+    // no arch image exists: without the check the run would wait the whole wait-timeout
+    registry.deny(403, /\/blobs\/uploads\/$/)
+    const started = Date.now()
+    await expect(runManifest(config(sha, { 'wait-timeout': '60s' }), pushToMain, {})).rejects.toThrow(
+      new RegExp(`${REPO}: this job may not push there .*permissions: packages: write`)
+    )
+    expect(Date.now() - started).toBeLessThan(2000)
+    expect(registry.seen.filter((q: any) => q.path.includes(`/manifests/${sha}`))).toHaveLength(0)
+  })
+
+  it('goes on when the registry cannot answer the publish check (HTTP 405), and publishes', async () => {
+    const sha = newSha()
+    seedArchImage(sha, 'amd64')
+    seedArchImage(sha, 'arm64')
+    proxy.configure({ status: [{ pathRegex: '/blobs/uploads/$', status: 405, methods: ['POST'] }] })
+    const result = await runManifest(config(sha), pushToMain, {})
+    expect(result.summary.rows).toContainEqual(['publish check', expect.stringMatching(/^not possible on this registry \(.*HTTP 405\)/)])
+    expect(platformsOf(sha)).toEqual(['linux/amd64', 'linux/arm64'])
+  })
+
   it('two runs for one sha at once push the same index', async () => {
     const sha = newSha()
     seedArchImage(sha, 'amd64')

@@ -32453,7 +32453,14 @@ function toGitHubContext(raw, env) {
     const fromFork = Boolean(raw.payload.repository?.fork) ||
         Boolean(pr?.head?.repo?.fork) ||
         (headRepo !== undefined && repository !== '' && headRepo.toLowerCase() !== repository.toLowerCase());
+    const spdx = raw.payload.repository?.license?.spdx_id;
+    const description = raw.payload.repository?.description;
+    const commitTime = raw.payload.head_commit?.timestamp;
     return {
+        ...(typeof description === 'string' && description.trim() !== '' ? { description: description.trim() } : {}),
+        // GitHub says NOASSERTION for a license file it cannot name
+        ...(typeof spdx === 'string' && spdx !== '' && spdx !== 'NOASSERTION' ? { license: spdx } : {}),
+        ...(typeof commitTime === 'string' && !Number.isNaN(Date.parse(commitTime)) ? { commitTime: new Date(commitTime).toISOString() } : {}),
         eventName: raw.eventName || '',
         ref: raw.ref || '',
         sha: raw.sha || '',

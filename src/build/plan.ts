@@ -1,27 +1,13 @@
 import type { BuildConfig } from '../config/types.js'
 import { archRef } from '../model/image.js'
 import { formatPlatform } from '../model/platform.js'
-import { autoTags } from '../model/tags.js'
+import { imageMetadata } from '../model/oci-metadata.js'
 import type { GitHubContext } from '../runtime/github-context.js'
 import type { CachePlan } from './cache.js'
 
-/** The version label: the release for v* tags, else the branch, else the sha. */
-export function versionLabel(github: GitHubContext, sha: string): string {
-  const auto = autoTags(github)
-  return auto[0] ?? sha
-}
-
 export function ociLabels(config: BuildConfig, github: GitHubContext, created: string): string[] {
-  const source = github.repository ? `${github.serverUrl}/${github.repository}` : ''
-  const ours = [
-    source && `org.opencontainers.image.source=${source}`,
-    `org.opencontainers.image.revision=${config.sha}`,
-    `org.opencontainers.image.created=${created}`,
-    `org.opencontainers.image.title=${config.image.split('/').pop()}`,
-    `org.opencontainers.image.version=${versionLabel(github, config.sha)}`
-  ].filter((l): l is string => Boolean(l))
   // the user's labels come last so they win over ours
-  return [...ours, ...config.labels]
+  return [...Object.entries(imageMetadata(github, config.image, config.sha, created)).map(([k, v]) => `${k}=${v}`), ...config.labels]
 }
 
 /**

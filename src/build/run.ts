@@ -21,6 +21,7 @@ import { pushedDigest, publishLayout } from './publish.js'
 import { binfmtRegistered, decideQemu, installQemu } from './qemu.js'
 import { planSecrets } from './secrets.js'
 import { retryPolicy } from '../registry/retry.js'
+import { describePublishCheck, publishCheckSkipped, runPublishCheck } from '../registry/publish-check.js'
 
 /** Build mode: one platform, one `docker buildx build`, pushed as <image>:<sha>-<arch>. */
 export async function runBuild(config: BuildConfig, github: GitHubContext, env: NodeJS.ProcessEnv, startedAt = Date.now()): Promise<RunResult> {
@@ -40,10 +41,12 @@ export async function runBuild(config: BuildConfig, github: GitHubContext, env: 
   const secrets = planSecrets(config.secrets, config.ssh, env, github.fromFork)
   for (const value of secrets.values) core.setSecret(value)
   for (const skipped of secrets.skipped) (github.fromFork ? core.notice : core.warning)(skipped)
+  const publishSkipped = publishCheckSkipped({ enabled: config.publishCheck, push: decision.push, dryRun: config.dryRun })
 
   await group('Plan', () => {
     core.info(`image ${ref} (${formatPlatform(platform)})`)
     core.info(`push: ${decision.push} (${decision.reason})`)
+    core.info(`publish check: ${publishSkipped ? `skipped (${publishSkipped})` : 'before the build'}`)
     core.info(`cache: ${cache.status === 'unavailable' ? 'gha unavailable, building without a cache' : `${cache.note}, ${cacheWrite.reason}`}`)
     if (secrets.described.length) core.info(`secrets: ${secrets.described.join(', ')}`)
     core.info(`qemu: ${qemu.install ? 'install' : 'no install'} (${qemu.reason})`)
@@ -52,6 +55,8 @@ export async function runBuild(config: BuildConfig, github: GitHubContext, env: 
 
   // first: the QEMU image, the BuildKit image and base images are pulled from here on
   await logins(config, docker, { push: decision.push, fromFork: github.fromFork }, state, retry)
+  // a job that may not push fails here, in seconds, not after the build
+  const publish = await runPublishCheck(config, publishSkipped, env, retry)
   if (qemu.install) await installQemu(docker, config)
   const builder = await setUpBuilder(config, docker, env, state)
 
@@ -130,6 +135,7 @@ export async function runBuild(config: BuildConfig, github: GitHubContext, env: 
         ['tag', tag],
         ['digest', digest],
         ['pushed', `${pushed} (${decision.reason})`],
+        ['publish check', describePublishCheck(publish)],
         ['cache', cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`],
         ['cache scope', config.cacheScope],
         ...(activity && activity.steps > 0 ? ([['cache activity', describeActivity(activity, cache.to.length > 0)]] as Array<[string, string]>) : []),

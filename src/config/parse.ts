@@ -2,7 +2,7 @@ import { InputError } from '../model/errors.js'
 import { parseBuilder, parseCache, parseSources } from './build-inputs.js'
 import { parseSecrets, parseSsh } from './secrets.js'
 import { parseBuildPlatform, parseComponent, parseImage, parsePlatformList, parseSha, parseTags } from './identity.js'
-import { bool, duration, oneOf, type InputEnvironment, type InputReader } from './read.js'
+import { bool, duration, lines, oneOf, type InputEnvironment, type InputReader } from './read.js'
 import type { Config } from './types.js'
 
 export type { InputEnvironment, InputReader } from './read.js'
@@ -24,14 +24,26 @@ export function parseConfig(read: InputReader, env: InputEnvironment): Config {
   const ssh = parseSsh(read, env)
   const sha = parseSha(read)
   const { tags, autoTags } = parseTags(read)
+  const annotations = parseAnnotations(read)
   const push = oneOf(read, 'push', ['auto', 'true', 'false'] as const)
+  const publishCheck = bool(read, 'publish-check')
   const cache = parseCache(read, component, modal.mode === 'build' ? modal.platform : undefined)
   const builder = parseBuilder(read)
   const timing = parseTiming(read)
   const credentials = parseCredentials(read)
-  const base = { component, registry, image, sha, push, credentials: credentials.registry, retries: timing.retries, retryDelayMs: timing.retryDelayMs }
+  const base = {
+    component,
+    registry,
+    image,
+    sha,
+    push,
+    publishCheck,
+    credentials: credentials.registry,
+    retries: timing.retries,
+    retryDelayMs: timing.retryDelayMs
+  }
   const dryRun = bool(read, 'dry-run')
-  if (modal.mode === 'manifest') return { mode: modal.mode, ...base, platforms, tags, autoTags, waitTimeoutMs: timing.waitTimeoutMs, dryRun }
+  if (modal.mode === 'manifest') return { mode: modal.mode, ...base, platforms, annotations, tags, autoTags, waitTimeoutMs: timing.waitTimeoutMs, dryRun }
   return {
     mode: modal.mode,
     ...base,
@@ -45,6 +57,18 @@ export function parseConfig(read: InputReader, env: InputEnvironment): Config {
     dockerHub: credentials.dockerHub,
     dryRun
   }
+}
+
+const ANNOTATION = /^[A-Za-z0-9][A-Za-z0-9._/-]*=/
+
+function parseAnnotations(read: InputReader): string[] {
+  const annotations = lines(read('annotations'))
+  for (const annotation of annotations) {
+    if (!ANNOTATION.test(annotation)) {
+      throw new InputError('annotations', `'${annotation}' is not key=value with a key such as org.opencontainers.image.description (one per line)`)
+    }
+  }
+  return annotations
 }
 
 function parseTiming(read: InputReader) {

@@ -28,6 +28,8 @@ export interface BaseConfig {
   image: string
   sha: string
   push: PushSetting
+  /** prove before any work that the credentials may push (see registry/publish-check.ts) */
+  publishCheck: boolean
   credentials: Credentials
   retries: number
   retryDelayMs: number
@@ -74,6 +76,8 @@ export interface BuildConfig extends BaseConfig {
 export interface ManifestConfig extends BaseConfig {
   mode: 'manifest'
   platforms: Platform[]
+  /** `key=value` annotations for the index, over the org.opencontainers.image.* ones */
+  annotations: string[]
   tags: string[]
   autoTags: boolean
   waitTimeoutMs: number

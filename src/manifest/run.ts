@@ -13,6 +13,8 @@ import { READ_AFTER_WRITE, retryPolicy, type RetryPolicy } from '../registry/ret
 import type { GitHubContext } from '../runtime/github-context.js'
 import { group } from '../runtime/log.js'
 import type { RunResult } from '../runtime/result.js'
+import { describePublishCheck, publishCheckSkipped, runPublishCheck } from '../registry/publish-check.js'
+import { imageMetadata, withOverrides } from '../model/oci-metadata.js'
 import { composeIndex } from './compose.js'
 import { listPlatforms, pushedIndexProblem, verifySource } from './verify.js'
 
@@ -24,11 +26,13 @@ export async function runManifest(config: ManifestConfig, github: GitHubContext,
   const tags = indexTags(config.sha, config.tags, config.autoTags, github)
   const indexRef = `${config.image}:${config.sha}`
   const platformList = config.platforms.map(formatPlatform).join(', ')
+  const publishSkipped = publishCheckSkipped({ enabled: config.publishCheck, push: decision.push, dryRun: config.dryRun })
 
   await group('Plan', () => {
     core.info(`index ${indexRef} for ${platformList}`)
     core.info(`tags: ${tags.join(', ')}`)
     core.info(`push: ${decision.push} (${decision.reason})`)
+    core.info(`publish check: ${publishSkipped ? `skipped (${publishSkipped})` : 'before waiting for the arch images'}`)
     for (const p of config.platforms) core.info(`source ${formatPlatform(p)}: ${archRef(config.image, config.sha, p)}`)
   })
 
@@ -68,6 +72,8 @@ export async function runManifest(config: ManifestConfig, github: GitHubContext,
 
   // every read and write goes through our own client with the credentials in hand: docker's login is not needed
   const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push')
+  // a job that may not push learns it now, not after waiting up to wait-timeout for the arch images
+  const publish = await runPublishCheck(config, publishSkipped, env, retry)
 
   const sources = await group('Wait for and verify the arch images', () => {
     const wait = { registry: config.registry, deadline: Date.now() + config.waitTimeoutMs, waitTimeoutMs: config.waitTimeoutMs }
@@ -79,9 +85,10 @@ export async function runManifest(config: ManifestConfig, github: GitHubContext,
     })
   })
 
+  const annotations = indexAnnotations(config, github, sources)
   await group(`Push ${indexRef}`, async () => {
     // one PUT per tag, each retried on its own: a registry hiccup costs one request, not the whole index
-    const index = composeIndex(sources)
+    const index = composeIndex(sources, annotations)
     for (const tag of tags) {
       await retry
         .run(() => client.putManifest(tag, OCI_INDEX, index))
@@ -115,10 +122,30 @@ export async function runManifest(config: ManifestConfig, github: GitHubContext,
         ['platforms', platforms.join(', ')],
         ['tags', tags.join(', ')],
         ['digest', pushed.digest],
+        ['publish check', describePublishCheck(publish)],
+        [
+          'annotations',
+          Object.entries(annotations)
+            .map(([k, v]) => `${k.replace('org.opencontainers.image.', '')}=${v}`)
+            .join('\n')
+        ],
         ...sources.map((s): [string, string] => [`source ${formatPlatform(s.platform)}`, `${s.ref}@${s.tagDigest}`])
       ]
     }
   }
+}
+
+/**
+ * The index's annotations. `created` is the commit's time on pushes (the same for every job of the
+ * run), else the newest build among the arch images: two jobs racing on one sha push one digest.
+ */
+export function indexAnnotations(config: ManifestConfig, github: GitHubContext, sources: Array<{ created?: string }>): Record<string, string> {
+  const built = sources
+    .map((s) => s.created)
+    .filter((c): c is string => c !== undefined)
+    .sort((a, b) => Date.parse(a) - Date.parse(b))
+  const created = github.commitTime ?? built[built.length - 1] ?? ''
+  return withOverrides(imageMetadata(github, config.image, config.sha, created), config.annotations)
 }
 
 /**

@@ -83,6 +83,8 @@ export interface Source extends VerifiedSource {
   /** what the arch tag points at (an index when BuildKit added attestations) */
   answer: Manifest
   tagDigest: string
+  /** when the image was built, from its config */
+  created?: string
 }
 
 /** Waits until the arch tag exists, then proves from its image config that it is the expected platform. */
@@ -104,5 +106,6 @@ export async function verifySource(
   const problem = configPlatformProblem(ref, imageConfig, platform)
   if (problem) throw new ActionError(`${problem}; the index was not written`)
   core.info(`${ref} is ${formatPlatform(platform)} (${picked.digest})`)
-  return { platform, manifestDigest: picked.digest, tagDigest: answer.digest, answer, ref }
+  const created = typeof imageConfig.created === 'string' && !Number.isNaN(Date.parse(imageConfig.created)) ? imageConfig.created : undefined
+  return { platform, manifestDigest: picked.digest, tagDigest: answer.digest, answer, ref, ...(created ? { created } : {}) }
 }

@@ -136,6 +136,24 @@ export class RegistryClient {
     await done.arrayBuffer().catch(() => undefined)
   }
 
+  /**
+   * Opens a blob upload and cancels it at once: proves the credentials may write the repository
+   * without writing anything. A registry that cannot cancel an upload lets it expire.
+   */
+  async probeUpload(): Promise<void> {
+    const what = `${this.image} (upload)`
+    const started = await this.request(`/v2/${this.repository}/blobs/uploads/`, { method: 'POST', headers: { 'Content-Length': '0' }, what })
+    await started.arrayBuffer().catch(() => undefined)
+    const location = started.headers.get('location')
+    if (!location) return
+    try {
+      const cancelled = await this.request(new URL(location, this.base).href, { method: 'DELETE', what })
+      await cancelled.arrayBuffer().catch(() => undefined)
+    } catch {
+      // the upload was opened, which is all the check needs
+    }
+  }
+
   async putManifest(reference: string, mediaType: string, body: Buffer): Promise<void> {
     const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, {
       method: 'PUT',

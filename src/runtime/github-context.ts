@@ -9,6 +9,11 @@ export interface GitHubContext {
   serverUrl: string
   /** true for a pull request whose head lives in another repository, or a run in a forked repository */
   fromFork: boolean
+  /** the repository's description and SPDX license, as the event payload carries them */
+  description?: string
+  license?: string
+  /** when the pushed commit was made (push events): the same for every job of a run */
+  commitTime?: string
 }
 
 const PULL_REQUEST_EVENTS = new Set(['pull_request', 'pull_request_target', 'pull_request_review', 'pull_request_review_comment'])
@@ -36,7 +41,14 @@ export function toGitHubContext(raw: RawContext, env: NodeJS.ProcessEnv): GitHub
     Boolean(raw.payload.repository?.fork) ||
     Boolean(pr?.head?.repo?.fork) ||
     (headRepo !== undefined && repository !== '' && headRepo.toLowerCase() !== repository.toLowerCase())
+  const spdx: unknown = raw.payload.repository?.license?.spdx_id
+  const description: unknown = raw.payload.repository?.description
+  const commitTime: unknown = raw.payload.head_commit?.timestamp
   return {
+    ...(typeof description === 'string' && description.trim() !== '' ? { description: description.trim() } : {}),
+    // GitHub says NOASSERTION for a license file it cannot name
+    ...(typeof spdx === 'string' && spdx !== '' && spdx !== 'NOASSERTION' ? { license: spdx } : {}),
+    ...(typeof commitTime === 'string' && !Number.isNaN(Date.parse(commitTime)) ? { commitTime: new Date(commitTime).toISOString() } : {}),
     eventName: raw.eventName || '',
     ref: raw.ref || '',
     sha: raw.sha || '',

@@ -456,7 +456,9 @@ export function makeContext(opts = {}) {
     owner: { login: owner, id: 98765432, type: 'Organization' },
     html_url: `${serverUrl}/${repository}`,
     clone_url: `${serverUrl}/${repository}.git`,
-    default_branch: 'main'
+    default_branch: 'main',
+    description: opts.description ?? 'Brokkr: a broker and agents that run work close to the data',
+    license: { key: 'apache-2.0', name: 'Apache License 2.0', spdx_id: 'Apache-2.0' }
   }
 
   let payload
@@ -507,7 +509,7 @@ export function makeContext(opts = {}) {
       base_ref: null,
       compare: `${serverUrl}/${repository}/compare/${before.slice(0, 12)}...${sha.slice(0, 12)}`,
       commits: [{ id: sha, message: 'Brokkr change', distinct: true }],
-      head_commit: { id: sha, message: 'Brokkr change', timestamp: new Date().toISOString(), author: { name: actor, username: actor } },
+      head_commit: { id: sha, message: 'Brokkr change', timestamp: opts.commitTime ?? '2026-11-20T12:00:00+00:00', author: { name: actor, username: actor } },
       pusher: { name: actor, email: `${actor}@users.noreply.github.com` },
       repository: repoObj,
       sender: { login: actor }
@@ -755,6 +757,8 @@ function killGroup(pgid) {
  * @param {string} [opts.actor='brokkr-bot']
  * @param {string} [opts.token]      github.token (default 'ghs_' + random); masked in the log like the runner masks it
  * @param {string} [opts.headRepo]   PR only: full name of the head repository (a fork when it differs)
+ * @param {string} [opts.description]  repository description in the payload (GitHub sends it with every event)
+ * @param {string} [opts.commitTime]   push only: head_commit.timestamp (default a fixed time, as every job of a run sees one)
  * @param {object} [opts.eventPayload]  replaces the generated event payload entirely
  * @param {Record<string,string>} [opts.env]  extra environment (wins over everything but the INPUT_ and file-command variables)
  * @param {string[]} [opts.secrets]  extra values masked in the log like workflow secrets (not reported in `masks`)
