@@ -318,26 +318,31 @@ ensure_prefix() {
   rm -rf "$dl" && mkdir -p "$dl"
   (cd "$dl" && papt "$a" -o APT::Architecture=amd64 download "${TRIXIE_PKGS[@]}" >/dev/null) ||
     die "apt-get download ${TRIXIE_PKGS[*]} (trixie) failed"
-  local tmp=$PREFIX.tmp deb
+  unpack_generation "$dl" "$PREFIX" "$BIN" "$BUILDX_PLUGIN" "previous generation"
+  echo "$PREFIX_STAMP" >"$PREFIX/.stamp"
+}
+
+# DEBS PREFIX BIN BUILDX LABEL: unpacks every package of DEBS into PREFIX (swapped in whole, so an
+# interrupted unpack never leaves a half prefix) and links the binaries an engine needs into BIN.
+unpack_generation() {
+  local dl=$1 prefix=$2 bin=$3 buildx=$4 label=$5 tmp=$2.tmp deb f
   rm -rf "$tmp" && mkdir -p "$tmp"
   for deb in "$dl"/*.deb; do dpkg -x "$deb" "$tmp"; done
   (cd "$dl" && ls -1 ./*.deb) >"$tmp/.debs"
-  rm -rf "$PREFIX" && mv "$tmp" "$PREFIX"
+  rm -rf "$prefix" && mv "$tmp" "$prefix"
 
-  rm -rf "$BIN" && mkdir -p "$BIN"
-  ln -s "$PREFIX/usr/bin/docker" "$BIN/docker"
-  ln -s "$PREFIX/usr/sbin/dockerd" "$BIN/dockerd"
-  ln -s "$PREFIX/usr/sbin/docker-proxy" "$BIN/docker-proxy"
-  ln -s "$PREFIX/usr/bin/containerd" "$BIN/containerd"
-  ln -s "$PREFIX/usr/bin/containerd-shim-runc-v2" "$BIN/containerd-shim-runc-v2"
-  ln -s "$PREFIX/usr/bin/ctr" "$BIN/ctr"
-  ln -s "$PREFIX/usr/bin/tini-static" "$BIN/docker-init"
-  ln -s "$BUILDX_PLUGIN" "$BIN/docker-buildx"
-  ln -s /usr/sbin/runc "$BIN/runc"
-  echo "$PREFIX_STAMP" >"$PREFIX/.stamp"
-  local f
-  for f in docker dockerd containerd containerd-shim-runc-v2 docker-init runc docker-buildx; do
-    [[ -x $BIN/$f ]] || die "$BIN/$f missing after unpacking"
+  rm -rf "$bin" && mkdir -p "$bin"
+  ln -s "$prefix/usr/bin/docker" "$bin/docker"
+  ln -s "$prefix/usr/sbin/dockerd" "$bin/dockerd"
+  ln -s "$prefix/usr/sbin/docker-proxy" "$bin/docker-proxy"
+  ln -s "$prefix/usr/bin/containerd" "$bin/containerd"
+  ln -s "$prefix/usr/bin/containerd-shim-runc-v2" "$bin/containerd-shim-runc-v2"
+  ln -s "$prefix/usr/bin/ctr" "$bin/ctr"
+  ln -s "$prefix/usr/bin/tini-static" "$bin/docker-init"
+  ln -s "$buildx" "$bin/docker-buildx"
+  ln -s /usr/sbin/runc "$bin/runc"
+  for f in docker dockerd containerd containerd-shim-runc-v2 ctr docker-init runc docker-buildx; do
+    [[ -x $bin/$f ]] || die "$label: $bin/$f missing after unpacking"
   done
 }
 
@@ -391,30 +396,12 @@ ensure_current_prefix() {
     return 0
   fi
   log "sid serves: $served${have:+ (cached: ${have#"$SID_STAMP_V "})}; downloading"
-  local dl=$CUR/debs tmp=$CUR_PREFIX.tmp deb kv pins=()
+  local dl=$CUR/debs kv pins=()
   for kv in $served; do pins+=("$kv"); done
   rm -rf "$dl" && mkdir -p "$dl"
   (cd "$dl" && papt "$a" "${SID_OPTS[@]}" download "${pins[@]}" >/dev/null) ||
     die "current generation: apt-get download ${pins[*]} (sid) failed"
-  rm -rf "$tmp" && mkdir -p "$tmp"
-  for deb in "$dl"/*.deb; do dpkg -x "$deb" "$tmp"; done
-  (cd "$dl" && ls -1 ./*.deb) >"$tmp/.debs"
-  rm -rf "$CUR_PREFIX" && mv "$tmp" "$CUR_PREFIX"
-
-  rm -rf "$CUR_BIN" && mkdir -p "$CUR_BIN"
-  ln -s "$CUR_PREFIX/usr/bin/docker" "$CUR_BIN/docker"
-  ln -s "$CUR_PREFIX/usr/sbin/dockerd" "$CUR_BIN/dockerd"
-  ln -s "$CUR_PREFIX/usr/sbin/docker-proxy" "$CUR_BIN/docker-proxy"
-  ln -s "$CUR_PREFIX/usr/bin/containerd" "$CUR_BIN/containerd"
-  ln -s "$CUR_PREFIX/usr/bin/containerd-shim-runc-v2" "$CUR_BIN/containerd-shim-runc-v2"
-  ln -s "$CUR_PREFIX/usr/bin/ctr" "$CUR_BIN/ctr"
-  ln -s "$CUR_PREFIX/usr/bin/tini-static" "$CUR_BIN/docker-init"
-  ln -s "$CUR_BUILDX_PLUGIN" "$CUR_BIN/docker-buildx"
-  ln -s /usr/sbin/runc "$CUR_BIN/runc"
-  local f
-  for f in docker dockerd containerd containerd-shim-runc-v2 ctr docker-init runc docker-buildx; do
-    [[ -x $CUR_BIN/$f ]] || die "current generation: $CUR_BIN/$f missing after unpacking sid's packages"
-  done
+  unpack_generation "$dl" "$CUR_PREFIX" "$CUR_BIN" "$CUR_BUILDX_PLUGIN" "current generation"
   echo "$SID_STAMP_V $served" >"$stamp"
   touch "$checked"
   CUR_PKG_VERSIONS=$served
