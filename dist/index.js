@@ -38836,8 +38836,14 @@ function formatDuration(ms) {
 
 
 
-/** The runner hands the cache service's address and token only to actions; without them buildx drops type=gha silently. */
+/**
+ * The runner hands the cache service's address and token only to actions; without them buildx drops
+ * type=gha silently. Under act, ACTIONS_RESULTS_URL is its artifact server: only its cache server
+ * (ACTIONS_CACHE_URL, on unless --no-cache-server) holds a cache.
+ */
 function ghaCacheAvailable(env) {
+    if (env.ACT)
+        return Boolean(env.ACTIONS_RUNTIME_TOKEN && env.ACTIONS_CACHE_URL);
     return Boolean(env.ACTIONS_RUNTIME_TOKEN && (env.ACTIONS_CACHE_URL || env.ACTIONS_RESULTS_URL));
 }
 /**
@@ -38866,7 +38872,7 @@ function planCache(config, push, env, localDir, write) {
                     status: 'unavailable',
                     from: [],
                     to: [],
-                    note: 'cache: gha was asked for, but the GitHub Actions cache service is not available (no ACTIONS_RUNTIME_TOKEN and ACTIONS_CACHE_URL/ACTIONS_RESULTS_URL; under act, pass --artifact-server-path); building without a cache'
+                    note: 'cache: gha was asked for, but the GitHub Actions cache service is not available (no ACTIONS_RUNTIME_TOKEN and ACTIONS_CACHE_URL/ACTIONS_RESULTS_URL; act runs its cache server unless started with --no-cache-server); building without a cache'
                 };
             }
             return {
@@ -40152,6 +40158,21 @@ function parseCredentials(read) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/runtime/act.ts
+
+/**
+ * act (nektos/act) sets ACT=true. Said once at the start, so a local run explains itself instead
+ * of failing or silently doing less: where the cache goes, which arch builds natively, and what
+ * pushing needs there.
+ */
+function actNotice(env, arch) {
+    if (!env.ACT)
+        return undefined;
+    const cache = ghaCacheAvailable(env) ? "cache: gha goes to act's cache server" : 'cache: gha is off (act was started with --no-cache-server)';
+    const machine = arch === 'arm64' ? 'arm64' : arch === 'x64' ? 'amd64' : arch;
+    return `Running under act: ${cache}; every platform builds on this ${machine} machine (the others under QEMU, as there are no native arm runners); pushing needs a registry this job can log in to (GITHUB_TOKEN only with -s GITHUB_TOKEN)`;
+}
+
 ;// CONCATENATED MODULE: ./src/manifest/wait.ts
 
 
@@ -40515,6 +40536,7 @@ async function publishResult(result, startedAt) {
 
 
 
+
 /** Main entry: read and validate every input once, run the mode, then publish its outputs and summary. */
 async function main() {
     const startedAt = Date.now();
@@ -40534,6 +40556,9 @@ async function main() {
     });
     // known before any work: a failed run still names its image, as it always has
     lib_core/* setOutput */.uH('image', config.image);
+    const act = actNotice(process.env, process.arch);
+    if (act)
+        lib_core/* info */.pq(act);
     const result = config.mode === 'build' ? await runBuild(config, github, process.env, startedAt) : await runManifest(config, github, process.env);
     await publishResult(result, startedAt);
 }

@@ -5,6 +5,7 @@ import { resolve } from 'node:path'
 import { runBuild } from './build/run.js'
 import { parseConfig } from './config/parse.js'
 import { inlineSecretValues } from './config/secrets.js'
+import { actNotice } from './runtime/act.js'
 import { runManifest } from './manifest/run.js'
 import { ActionError, InputError } from './model/errors.js'
 import { ClassifiedError } from './registry/errors.js'
@@ -29,6 +30,8 @@ async function main(): Promise<void> {
   })
   // known before any work: a failed run still names its image, as it always has
   core.setOutput('image', config.image)
+  const act = actNotice(process.env, process.arch)
+  if (act) core.info(act)
   const result = config.mode === 'build' ? await runBuild(config, github, process.env, startedAt) : await runManifest(config, github, process.env)
   await publishResult(result, startedAt)
 }

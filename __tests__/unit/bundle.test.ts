@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
+import { ensureNode24, NODE24 } from '../support/paths.mjs'
 
 const root = new URL('../../', import.meta.url).pathname
 
@@ -38,4 +39,21 @@ describe('dist/', () => {
       rmSync(out, { recursive: true, force: true })
     }
   }, 120_000)
+
+  // declared node20, run on Node 24 by github.com: both must load it, and nothing Node 22+-only may slip in
+  it.each([
+    ['Node 20', '/usr/bin/node'],
+    ['Node 24', NODE24]
+  ])('loads and runs on %s', (_name, node) => {
+    if (node === NODE24) ensureNode24()
+    for (const file of ['dist/index.js', 'dist/post/index.js']) execFileSync(node, ['--check', join(root, file)])
+    // no inputs at all: the action must start, read them and fail in one line on the first
+    let out = ''
+    try {
+      execFileSync(node, [join(root, 'dist/index.js')], { env: { PATH: process.env.PATH ?? '' }, stdio: 'pipe' })
+    } catch (error) {
+      out = String((error as { stdout?: Buffer }).stdout)
+    }
+    expect(out).toMatch(/^::error::mode: '' is not one of build, manifest$/m)
+  })
 })

@@ -23,8 +23,13 @@ export interface CachePlan {
   note: string
 }
 
-/** The runner hands the cache service's address and token only to actions; without them buildx drops type=gha silently. */
+/**
+ * The runner hands the cache service's address and token only to actions; without them buildx drops
+ * type=gha silently. Under act, ACTIONS_RESULTS_URL is its artifact server: only its cache server
+ * (ACTIONS_CACHE_URL, on unless --no-cache-server) holds a cache.
+ */
 export function ghaCacheAvailable(env: NodeJS.ProcessEnv): boolean {
+  if (env.ACT) return Boolean(env.ACTIONS_RUNTIME_TOKEN && env.ACTIONS_CACHE_URL)
   return Boolean(env.ACTIONS_RUNTIME_TOKEN && (env.ACTIONS_CACHE_URL || env.ACTIONS_RESULTS_URL))
 }
 
@@ -54,7 +59,7 @@ export function planCache(config: BuildConfig, push: boolean, env: NodeJS.Proces
           status: 'unavailable',
           from: [],
           to: [],
-          note: 'cache: gha was asked for, but the GitHub Actions cache service is not available (no ACTIONS_RUNTIME_TOKEN and ACTIONS_CACHE_URL/ACTIONS_RESULTS_URL; under act, pass --artifact-server-path); building without a cache'
+          note: 'cache: gha was asked for, but the GitHub Actions cache service is not available (no ACTIONS_RUNTIME_TOKEN and ACTIONS_CACHE_URL/ACTIONS_RESULTS_URL; act runs its cache server unless started with --no-cache-server); building without a cache'
         }
       }
       return {
