@@ -62,8 +62,11 @@ export function describePublishCheck(check: PublishCheck): string {
  */
 export async function runPublishCheck(config: BaseConfig, skipped: string | undefined, env: NodeJS.ProcessEnv, retry: RetryPolicy): Promise<PublishCheck> {
   if (skipped) return { kind: 'skipped', reason: skipped }
+  const credentials = registryCredentials(config, env)
+  // docker may still hold a login the action cannot read (a credential helper): asking anonymously would refuse a good job
+  if (!credentials) return { kind: 'skipped', reason: 'no credentials the action can read; the push uses docker login' }
   return group('Publish check', async () => {
-    const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push')
+    const client = new RegistryClient(config.image, config.registry, credentials, 'push')
     const check = await checkPublish(client, config.registry, retry)
     const line = `publish check for ${config.image}: ${describePublishCheck(check)}`
     if (check.kind === 'passed') core.info(line)
