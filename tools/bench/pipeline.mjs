@@ -42,6 +42,8 @@ const USAGE = `usage: npm run bench:pipeline [-- --reps N] [--manifest-runs N] [
   --rounds LIST        cold,warm,change,pr (default all; cold is always run first)
   --dep-steps N        CPU-heavy RUN steps of each dependency stage (default 4)
   --keep-logs DIR      write every build job's log there (kept)
+  --json FILE          also save the raw figures there
+  --render-only FILE   render (and write) the markdown from figures saved with --json; runs nothing
   --out FILE           default docs/benchmarks.md (only its bench:pipeline block is replaced)
   --no-write           print only`
 
@@ -49,6 +51,7 @@ const ROUNDS = ['cold', 'warm', 'change', 'pr']
 const REPO_NAME = 'colliery-io/brokkr'
 const SERVER = 'https://github.com'
 const say = (m) => process.stderr.write(`bench:pipeline: ${new Date().toISOString().slice(11, 19)} ${m}\n`)
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const hex = (n) => randomBytes(n).toString('hex')
 const newSha = () => hex(20)
 const median = (xs) => {
@@ -64,6 +67,9 @@ const table = (head, rows) => [`| ${head.join(' | ')} |`, `| ${head.map(() => '-
 
 // ---------------------------------------------------------------------------------------------
 // Everything this run starts, so that it can stop it again (also on Ctrl-C)
+
+/** Aborted on SIGINT/SIGTERM: running commands and action steps are killed, nothing new starts. */
+const stopAll = new AbortController()
 
 const owned = {
   /** builder names this run created or had created (A's are removed by its post step) */
@@ -105,20 +111,24 @@ function run(cmd, args, { env, cwd, input, timeoutMs = 20 * 60_000 } = {}) {
     const out = []
     const err = []
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    const onAbort = () => child.kill('SIGKILL')
+    stopAll.signal.addEventListener('abort', onAbort, { once: true })
     child.stdout.on('data', (b) => out.push(b))
     child.stderr.on('data', (b) => err.push(b))
     child.on('error', (e) => {
       clearTimeout(timer)
       reject(e)
     })
-    child.on('close', (code) =>
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      stopAll.signal.removeEventListener('abort', onAbort)
       resolve({
         code,
         ms: Date.now() - t0,
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: Buffer.concat(err).toString('utf8')
       })
-    )
+    })
     if (input !== undefined) child.stdin.end(input)
   })
 }
@@ -127,7 +137,7 @@ async function mapLimit(items, limit, fn) {
   const out = new Array(items.length)
   let next = 0
   const worker = async () => {
-    while (next < items.length) {
+    while (next < items.length && !stopAll.signal.aborted) {
       const i = next++
       out[i] = await fn(items[i], i)
     }
@@ -150,6 +160,8 @@ async function main() {
         rounds: { type: 'string', default: ROUNDS.join(',') },
         'dep-steps': { type: 'string', default: '4' },
         'keep-logs': { type: 'string' },
+        json: { type: 'string' },
+        'render-only': { type: 'string' },
         out: { type: 'string' },
         'no-write': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false }
@@ -182,6 +194,14 @@ async function main() {
     }
   })()
 
+  if (v['render-only']) {
+    const saved = JSON.parse(fs.readFileSync(v['render-only'], 'utf8'))
+    const md = render(saved)
+    process.stdout.write(`\n${md}\n`)
+    if (out) writePipelineBlock(out, md)
+    return 0
+  }
+
   const t0 = Date.now()
   const { runAction, resultExitCode } = await import('../../__tests__/e2e/support/harness.mjs')
   const stackMod = await import('../../__tests__/e2e/support/stack.mjs')
@@ -200,7 +220,9 @@ async function main() {
   const onSignal = async (sig) => {
     if (interrupted) return
     interrupted = true
-    say(`${sig}: cleaning up`)
+    say(`${sig}: stopping the running jobs and cleaning up`)
+    stopAll.abort()
+    await sleep(3000) // the harness runs the post steps of killed mains; give them a moment
     await cleanup(dockerEnvFor)
     await stopStackIfStarted().catch(() => {})
     process.exit(130)
@@ -276,6 +298,7 @@ async function main() {
       dockerConfig: cfg,
       secrets: [password],
       timeoutMs: 20 * 60_000,
+      signal: stopAll.signal,
       cache: { url: cache.url, token: tokenFor(event, jobId), version: 2 },
       inputs: {
         mode: 'build',
@@ -298,7 +321,8 @@ async function main() {
     if (argv) results.argv.A = argv.replace(/^\[command\]\S*docker /, 'docker ')
     const create = r.log.split('\n').find((l) => /^\[command\].*docker buildx create /.test(l))
     if (create) results.argv.Acreate = create.replace(/^\[command\]\S*docker /, 'docker ')
-    return { ok, ms, log: r.log, digest: r.outputs.digest, pushed: r.outputs.pushed === 'true' }
+    const error = ok ? '' : (r.annotations.find((a) => a.level === 'error')?.message ?? 'failed')
+    return { ok, ms, log: r.log, digest: r.outputs.digest, pushed: r.outputs.pushed === 'true', error }
   }
 
   /** (B)/(C) one build job: login, setup-buildx, build-push-action, post steps. */
@@ -371,7 +395,13 @@ async function main() {
       say(
         `${variant} ${component} ${platform} failed:\n${steps.map((s) => `docker ${s.args.join(' ')} -> ${s.code}\n${s.stderr.split('\n').slice(-15).join('\n')}`).join('\n')}`
       )
-    return { ok, ms, log, digest, pushed: push && ok, setupMs }
+    const error = ok
+      ? ''
+      : ((steps.at(-3)?.stderr ?? '')
+          .split('\n')
+          .filter((l) => /ERROR/.test(l))
+          .at(-1) ?? 'failed')
+    return { ok, ms, log, digest, pushed: push && ok, setupMs, error }
   }
 
   /** (A) manifest job: the action's manifest mode. */
@@ -385,6 +415,7 @@ async function main() {
       dockerConfig: freshConfig(),
       secrets: [password],
       timeoutMs: 10 * 60_000,
+      signal: stopAll.signal,
       inputs: { mode: 'manifest', component, registry, image, username: user, password, 'wait-timeout': '120s' }
     })
     r.cleanup()
@@ -589,7 +620,19 @@ async function main() {
   }
 
   const wallS = (Date.now() - t0) / 1000
-  const md = render({ results, engine, commit, wallS, reps, variants, rounds, depSteps })
+  const figures = {
+    results,
+    engine: { dockerVersion: engine.dockerVersion, buildxVersion: engine.buildxVersion, buildkitVersion: engine.buildkitVersion, registry: engine.registry },
+    commit,
+    wallS,
+    date: new Date().toISOString(),
+    reps,
+    variants,
+    rounds,
+    depSteps
+  }
+  if (v.json) fs.writeFileSync(path.resolve(v.json), JSON.stringify(figures, null, 1))
+  const md = render(figures)
   process.stdout.write(`\n${md}\n`)
   if (out) {
     writePipelineBlock(out, md)
@@ -603,13 +646,13 @@ async function main() {
 // ---------------------------------------------------------------------------------------------
 // Markdown
 
-function render({ results, engine, commit, wallS, reps, variants, rounds, depSteps }) {
+function render({ results, engine, commit, wallS, date, reps, variants, rounds, depSteps }) {
   const L = []
   const J = results.jobs
   const P = results.pipelines
   L.push('## Pipeline: this action vs Docker\'s "distribute build across multiple runners" recipe', '')
   L.push(
-    `Generated by \`npm run bench:pipeline\` (\`tools/bench/pipeline.mjs\`) on ${new Date().toISOString()} in ${wallS.toFixed(0)} s, commit \`${commit}\`. ` +
+    `Generated by \`npm run bench:pipeline\` (\`tools/bench/pipeline.mjs\`) on ${date} in ${wallS.toFixed(0)} s, commit \`${commit}\`. ` +
       `Engine "current": Docker ${engine.dockerVersion}, buildx ${engine.buildxVersion}, BuildKit ${engine.buildkitVersion ?? '?'} (\`moby/buildkit:buildx-stable-1\`), ` +
       `\`docker-container\` driver, cache service v2 double (Twirp + Azurite; the runner's \`ACTIONS_RESULTS_URL\`, \`ACTIONS_RUNTIME_TOKEN\`, \`ACTIONS_CACHE_SERVICE_V2=True\`). ` +
       `${reps} repetition(s) of the rounds ${rounds.join(', ')} per variant, each repetition from empty caches; variants alternate, order rotated per round. ` +
@@ -793,6 +836,7 @@ function render({ results, engine, commit, wallS, reps, variants, rounds, depSte
     return ok
   }
   const faultyA = results.manifest.filter((m) => m.variant === 'A')
+  L.push(...standing({ J, P, rounds, variants, pipeOf }), '')
   L.push('### Targets', '')
   const trows = [
     [
@@ -828,6 +872,78 @@ function render({ results, engine, commit, wallS, reps, variants, rounds, depSte
   L.push(table(['target', 'result', 'figures'], trows), '')
   if (results.notes.length) L.push('<details><summary>cache double counters</summary>', '', ...results.notes.map((n) => `- ${n}`), '', '</details>', '')
   return L.join('\n')
+}
+
+/** "Where A stands": per round and rival, the pipeline ratio and what differs, from the figures. */
+function standing({ J, P, rounds, variants, pipeOf }) {
+  const L = ['### Where A stands', '']
+  const jobsOf = (variant, round) => J.filter((j) => j.variant === variant && j.round === round)
+  const cachedOf = (variant, round) => {
+    const js = jobsOf(variant, round)
+    const reps = new Set(js.map((j) => j.rep)).size || 1
+    return `${(js.reduce((n, j) => n + j.counts.cached, 0) / reps).toFixed(0)}/${(js.reduce((n, j) => n + j.counts.all, 0) / reps).toFixed(0)}`
+  }
+  const writtenOf = (variant, round) =>
+    median(
+      groupSum(
+        jobsOf(variant, round),
+        (j) => j.rep,
+        (j) => j.written.bytes
+      )
+    )
+  for (const other of ['B', 'C']) {
+    if (!variants.includes(other) || !variants.includes('A')) continue
+    for (const round of rounds) {
+      const a = pipeOf('A', round)
+      const o = pipeOf(other, round)
+      if (!a.length || !o.length) continue
+      const am = median(a.map((p) => p.totalMs))
+      const om = median(o.map((p) => p.totalMs))
+      const ratio = am / om
+      const verdictWord = ratio < 0.95 ? 'ahead' : ratio <= 1.05 ? 'level' : 'behind'
+      const parts = [
+        `build jobs ${secs(median(a.map((p) => p.buildMs)))} vs ${secs(median(o.map((p) => p.buildMs)))}`,
+        `steps CACHED ${cachedOf('A', round)} vs ${cachedOf(other, round)}`,
+        `cache written ${mib(writtenOf('A', round))} vs ${mib(writtenOf(other, round))}`
+      ]
+      if (round !== 'pr') parts.push(`manifest jobs ${secs(median(a.map((p) => p.manifestMs)))} vs ${secs(median(o.map((p) => p.manifestMs)))}`)
+      const fails = o.filter((p) => !p.ok).length + a.filter((p) => !p.ok).length
+      L.push(
+        `- **vs ${other}, ${round}**: A ${secs(am)} vs ${secs(om)}, **${verdictWord}** (${((ratio - 1) * 100).toFixed(0)} %, ${secs(am - om)}): ${parts.join('; ')}${fails ? `; failed pipelines: A ${a.filter((p) => !p.ok).length}, ${other} ${o.filter((p) => !p.ok).length}` : ''}.`
+      )
+    }
+  }
+  L.push('')
+  const why = []
+  const warmB = jobsOf('B', 'warm')
+  if (warmB.length && warmB.some((j) => j.counts.cached < j.counts.all)) {
+    why.push(
+      "B's jobs share the one gha scope `buildkit`: each job's export replaces the scope's cache index, so after a pipeline it describes only the job that exported last, and the next run's other jobs miss and rebuild (and write their layers again)."
+    )
+  }
+  const mA = P.filter((p) => p.variant === 'A' && p.manifests > 0).map((p) => p.manifestMs)
+  const mC = P.filter((p) => p.variant !== 'A' && p.manifests > 0).map((p) => p.manifestMs)
+  if (mA.length && mC.length) {
+    why.push(
+      `Manifest jobs: A's \`mode: manifest\` talks to the registry itself and needs no builder (median ${secs(median(mA))} for both jobs); the recipe's merge job sets up a docker-container builder (setup-buildx) and runs \`imagetools create\` and \`imagetools inspect\` (median ${secs(median(mC))}).`
+    )
+  }
+  const prA = jobsOf('A', 'pr')
+  if (prA.length && prA.some((j) => j.written.entries > 0)) {
+    why.push(
+      `On the pull request A still commits cache entries to the pull request's scope (${prA.reduce((n, j) => n + j.written.entries, 0)} entries, ${mib(prA.reduce((n, j) => n + j.written.bytes, 0))} over the repetitions), as B and C do; a read-only cache on pull requests (issue 10's \`cache-write: auto\`) removes that export.`
+    )
+  } else if (prA.length) {
+    why.push("On the pull request A wrote no cache entry (read-only cache on pull requests); B and C export theirs to the pull request's scope.")
+  }
+  const failedJobs = J.filter((j) => !j.ok)
+  if (failedJobs.length) {
+    why.push(
+      `Failed jobs: ${failedJobs.map((j) => `${j.variant} ${j.round}#${j.rep} ${j.component}/${archOf(j.platform)}: ${String(j.error ?? '').slice(0, 240)}`).join('; ')}. (The recipe's \`cache-to\` has no \`ignore-error=true\`, so a cache service error fails its build; A exports with \`ignore-error=true\`.)`
+    )
+  }
+  if (why.length) L.push('Why:', '', ...why.map((w) => `- ${w}`))
+  return L
 }
 
 function st(xs) {
