@@ -35,7 +35,7 @@ import { buildPushArgv, imagetoolsCreateArgv, imagetoolsInspectArgv, recipeBuild
 
 const USAGE = `usage: npm run bench:pipeline [-- --reps N] [--manifest-runs N] [--bootstrap-runs N] [--variants A,B,C] [--rounds LIST] [--out FILE] [--no-write]
 
-  --reps N             repetitions of the four rounds per variant, each from an empty cache (default 2)
+  --reps N             repetitions of the four rounds per variant, each from an empty cache (default 3)
   --manifest-runs N    runs per variant and condition of the manifest step (default 5; 0 skips it)
   --bootstrap-runs N   docker-container bootstrap measurements (default 5; 0 skips it)
   --variants LIST      default A,B,C
@@ -153,7 +153,7 @@ async function main() {
   try {
     v = parseArgs({
       options: {
-        reps: { type: 'string', default: '2' },
+        reps: { type: 'string', default: '3' },
         'manifest-runs': { type: 'string', default: '5' },
         'bootstrap-runs': { type: 'string', default: '5' },
         variants: { type: 'string', default: 'A,B,C' },
@@ -639,8 +639,8 @@ async function main() {
     say(`wrote the pipeline block of ${path.relative(process.cwd(), out) || out}`)
   }
   say(`done in ${wallS.toFixed(0)} s`)
-  const failed = results.pipelines.filter((p) => !p.ok).length
-  return failed ? 1 : 0
+  // the rivals' failures are results; only a failure of this action's pipeline fails the run
+  return results.pipelines.some((p) => p.variant === 'A' && !p.ok) ? 1 : 0
 }
 
 // ---------------------------------------------------------------------------------------------
