@@ -1015,7 +1015,10 @@ export async function startCacheV2Double({
       } else res.destroy()
     }
   })
-  server.keepAliveTimeout = 30_000
+  // Longer than the idle timeout of Go's HTTP client (90 s), which BuildKit's cache client uses:
+  // a server that drops an idle keep-alive connection first races the client's next request on
+  // it, and Go does not retry a POST that meets EOF there (BuildKit then fails the cache lookup).
+  server.keepAliveTimeout = 120_000
   server.requestTimeout = 0 // big uploads
 
   let listening
