@@ -38457,7 +38457,7 @@ class RegistryClient {
             });
         }
         catch (error) {
-            throw new ClassifiedError(`${options.what}: ${networkReason(error)}`, 'transient');
+            throw new ClassifiedError(`${options.what}: ${networkReason(error)}`, networkOutcome(error));
         }
     }
     /** Answers a 401 challenge once: Basic with our credentials, or a Bearer token from the realm. */
@@ -38494,7 +38494,7 @@ class RegistryClient {
             res = await this.fetchImpl(url, { headers: basic ? { Authorization: basic } : {}, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
         }
         catch (error) {
-            throw new ClassifiedError(`${what}: token request failed: ${networkReason(error)}`, 'transient');
+            throw new ClassifiedError(`${what}: token request failed: ${networkReason(error)}`, networkOutcome(error));
         }
         if (!res.ok) {
             await res.arrayBuffer().catch(() => undefined);
@@ -38528,6 +38528,15 @@ async function readBody(res, what) {
     catch (error) {
         throw new ClassifiedError(`${what}: ${networkReason(error)}`, 'transient');
     }
+}
+/**
+ * A TLS failure (a plain-http registry spoken to over https, a certificate that does not verify)
+ * answers the same way every time: retrying it only waits out the backoff. Anything else on the
+ * wire (resets, timeouts, refused connections) is worth another try.
+ */
+function networkOutcome(error) {
+    const code = String(error?.cause?.code ?? '');
+    return /^(ERR_SSL_|ERR_TLS_|EPROTO$|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_)/.test(code) ? 'fatal' : 'transient';
 }
 function networkReason(error) {
     const e = error;

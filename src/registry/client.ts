@@ -203,7 +203,7 @@ export class RegistryClient {
         signal: AbortSignal.timeout(options.timeoutMs ?? REQUEST_TIMEOUT_MS)
       } as RequestInit)
     } catch (error) {
-      throw new ClassifiedError(`${options.what}: ${networkReason(error)}`, 'transient')
+      throw new ClassifiedError(`${options.what}: ${networkReason(error)}`, networkOutcome(error))
     }
   }
 
@@ -235,7 +235,7 @@ export class RegistryClient {
     try {
       res = await this.fetchImpl(url, { headers: basic ? { Authorization: basic } : {}, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
     } catch (error) {
-      throw new ClassifiedError(`${what}: token request failed: ${networkReason(error)}`, 'transient')
+      throw new ClassifiedError(`${what}: token request failed: ${networkReason(error)}`, networkOutcome(error))
     }
     if (!res.ok) {
       await res.arrayBuffer().catch(() => undefined)
@@ -267,6 +267,16 @@ async function readBody(res: Response, what: string): Promise<Buffer> {
   } catch (error) {
     throw new ClassifiedError(`${what}: ${networkReason(error)}`, 'transient')
   }
+}
+
+/**
+ * A TLS failure (a plain-http registry spoken to over https, a certificate that does not verify)
+ * answers the same way every time: retrying it only waits out the backoff. Anything else on the
+ * wire (resets, timeouts, refused connections) is worth another try.
+ */
+export function networkOutcome(error: unknown): 'transient' | 'fatal' {
+  const code = String((error as { cause?: { code?: string } })?.cause?.code ?? '')
+  return /^(ERR_SSL_|ERR_TLS_|EPROTO$|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_)/.test(code) ? 'fatal' : 'transient'
 }
 
 function networkReason(error: unknown): string {
