@@ -568,7 +568,21 @@ ensure_bridge() { # NAME CIDR MARKER_FILE
   if ! ip -o -4 addr show dev "$name" | grep -qF " $cidr "; then
     ip addr add "$cidr" dev "$name" || die "cannot address bridge $name with $cidr"
   fi
+  pin_bridge_mac "$name"
   ip link set "$name" up
+}
+
+# A bridge without an address of its own takes the lowest MAC of its ports, so it changes
+# whenever a container with a lower veth MAC joins or one leaves. Containers still holding the
+# old gateway MAC in their ARP cache then lose every packet to the host until that entry
+# expires and is re-resolved (TCP retransmits meanwhile: stalls of ~26 s and ~54 s, seen in the
+# pipeline benchmark as lazy cache fetches and registry dials that hang). dockerd pins the MAC
+# of every bridge it creates itself (docker0 on a runner); this bridge is ours, so we pin it.
+pin_bridge_mac() { # NAME
+  local name=$1 mac
+  [[ "$(cat "/sys/class/net/$name/addr_assign_type" 2>/dev/null)" == 3 ]] && return 0 # already set by hand
+  mac=02:$(printf '%s' "brokkr-bridge-$name" | sha256sum | sed -E 's/^(..)(..)(..)(..)(..).*/\1:\2:\3:\4:\5/')
+  ip link set dev "$name" address "$mac" || die "cannot set the MAC address of bridge $name"
 }
 
 remove_bridge() { # NAME MARKER_FILE
@@ -581,7 +595,10 @@ remove_bridge() { # NAME MARKER_FILE
 }
 
 ensure_dockerd() {
-  if pid_of dockerd >/dev/null && dockerd_ok; then return 0; fi
+  if pid_of dockerd >/dev/null && dockerd_ok; then
+    pin_bridge_mac "$BRIDGE"
+    return 0
+  fi
   stop_pid dockerd
   ensure_bridge "$BRIDGE" "$BRIDGE_CIDR" "$STATE/bridge.created"
   mkdir -p "$DOCKER_DATA" "$STATE/x"
@@ -648,7 +665,10 @@ EOF
 }
 
 ensure_current_dockerd() {
-  if pid_of current/dockerd >/dev/null && cur_dockerd_ok; then return 0; fi
+  if pid_of current/dockerd >/dev/null && cur_dockerd_ok; then
+    pin_bridge_mac "$CUR_BRIDGE" # a stack started before the MAC was pinned
+    return 0
+  fi
   stop_pid current/dockerd
   ensure_bridge "$CUR_BRIDGE" "$CUR_BRIDGE_CIDR" "$CUR_STATE/bridge.created"
   mkdir -p "$CUR_DOCKER_DATA" "$CUR_STATE/x"

@@ -991,6 +991,17 @@ export async function startCacheV2Double({
     const rec = { t: Date.now(), kind: 'other', httpMethod: req.method, path: url.pathname, status: 0 }
     const ua = req.headers['user-agent']
     if (ua) rec.ua = String(ua)
+    // who asked, on which connection (its n-th request), and when the answer's head went out:
+    // enough to line a request up with a packet capture and to tell waiting from transferring
+    const sock = req.socket
+    sock.brokkrRequests = (sock.brokkrRequests ?? 0) + 1
+    rec.peer = `${sock.remoteAddress}:${sock.remotePort}`
+    rec.onConnection = sock.brokkrRequests
+    const writeHead = res.writeHead
+    res.writeHead = function (...args) {
+      rec.headMs ??= Date.now() - rec.t
+      return writeHead.apply(this, args)
+    }
     let logged = false
     const done = () => {
       if (logged) return
