@@ -34,10 +34,12 @@ import { COMPONENTS, PLATFORMS, changeSources, stepCounts, writeContext } from '
 import { cachedLayerFetches } from '../../__tests__/support/build-log.mjs'
 import { buildPushArgv, imagetoolsCreateArgv, imagetoolsInspectArgv, recipeBuilderName, recipeCache, removeBuilderArgv, setupBuildxArgv } from './recipe.mjs'
 
-const USAGE = `usage: npm run bench:pipeline [-- --reps N] [--manifest-runs N] [--bootstrap-runs N] [--variants A,B,C] [--rounds LIST] [--out FILE] [--no-write]
+const USAGE = `usage: npm run bench:pipeline [-- --reps N] [--manifest-runs N] [--bootstrap-runs N] [--pr-output-runs N] [--variants A,B,C] [--rounds LIST] [--out FILE] [--no-write]
 
   --reps N             repetitions of the four rounds per variant, each from an empty cache (default 3)
   --manifest-runs N    runs per variant and condition of the manifest step (default 5; 0 skips it)
+  --pr-output-runs N   pull-request builds per output kind and arch on the same work: A's
+                       cacheonly vs an image export (push=false) vs C's whole build (default 3; 0 skips)
   --bootstrap-runs N   docker-container bootstrap measurements (default 5; 0 skips it)
   --variants LIST      default A,B,C
   --rounds LIST        cold,warm,change,pr (default all; cold is always run first)
@@ -156,6 +158,7 @@ async function main() {
       options: {
         reps: { type: 'string', default: '3' },
         'manifest-runs': { type: 'string', default: '5' },
+        'pr-output-runs': { type: 'string', default: '3' },
         'bootstrap-runs': { type: 'string', default: '5' },
         variants: { type: 'string', default: 'A,B,C' },
         rounds: { type: 'string', default: ROUNDS.join(',') },
@@ -178,6 +181,7 @@ async function main() {
   }
   const reps = Math.max(0, Number(v.reps) || 0)
   const manifestRuns = Math.max(0, Number(v['manifest-runs']) || 0)
+  const prOutputRuns = Math.max(0, Number(v['pr-output-runs'] ?? 3) || 0)
   const bootstrapRuns = Math.max(0, Number(v['bootstrap-runs']) || 0)
   const variants = v.variants.split(',').map((s) => s.trim().toUpperCase())
   const rounds = ['cold', ...v.rounds.split(',').filter((r) => ROUNDS.includes(r) && r !== 'cold')]
@@ -231,7 +235,7 @@ async function main() {
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
 
-  const results = { jobs: [], pipelines: [], manifest: [], bootstrap: [], argv: {}, notes: [] }
+  const results = { jobs: [], pipelines: [], manifest: [], bootstrap: [], prOutput: [], argv: {}, notes: [] }
   const prefix = `bench-pipe-${hex(3)}`
   const user = senv.BROKKR_REGISTRY_USER
   const password = senv.BROKKR_REGISTRY_PASSWORD
@@ -540,9 +544,10 @@ async function main() {
 
     // --- pipelines ----------------------------------------------------------------------------
     let turn = 0
+    let caches = {}
     for (let rep = 1; rep <= reps; rep++) {
       writeContext(ctx, { depSteps }) // sources back to revision 0
-      const caches = {}
+      caches = {}
       for (const variant of variants) caches[variant] = await startDouble()
       for (const round of rounds) {
         if (round === 'change') changeSources(ctx, 'broker', `${rep}-change`)
@@ -556,6 +561,70 @@ async function main() {
         }
       }
       for (const variant of variants) results.notes.push(`rep ${rep} ${variant}: cache double ${JSON.stringify(caches[variant].double.summarize().counts)}`)
+    }
+
+    // --- the pull request's output on the same work ------------------------------------------
+    // A's pull-request job ends in `--output type=cacheonly`; the recipe's in an image export with
+    // push=false, a provenance attestation and a cache export. Same state for all three: the last
+    // repetition's cache of A (main warm, agent's sources changed), a pull request's token, a fresh
+    // builder per build (its bootstrap not timed), kinds rotated per run.
+    if (prOutputRuns > 0 && caches.A && rounds.includes('pr')) {
+      const kinds = ['cacheonly', 'image', 'recipe']
+      say(`pull-request output: ${prOutputRuns} x ${kinds.join(' / ')} per arch on the same work`)
+      for (let i = 0; i < prOutputRuns; i++) {
+        for (const platform of PLATFORMS) {
+          for (let k = 0; k < kinds.length; k++) {
+            const kind = kinds[(k + i) % kinds.length]
+            const arch = archOf(platform)
+            const cfg = freshConfig()
+            const name = `bench-pipe-pr-${hex(4)}`
+            owned.builders.add(name)
+            owned.builderConfig.set(name, cfg)
+            const env = {
+              ...dockerEnvFor(cfg),
+              ACTIONS_RESULTS_URL: caches.A.url,
+              ACTIONS_RUNTIME_TOKEN: tokenFor('pull_request', ++jobSeq),
+              ACTIONS_CACHE_SERVICE_V2: 'True'
+            }
+            const [create, boot] = setupBuildxArgv(name)
+            await run('docker', create, { env, cwd: ctx })
+            await run('docker', boot, { env, cwd: ctx })
+            const common = ['--builder', name, '--build-arg', buildArgs[0], '--file', 'docker/Dockerfile.agent', '--platform', platform]
+            const tmp = tempDir('brokkr-pipe-pro-')
+            const argv =
+              kind === 'recipe'
+                ? buildPushArgv({
+                    buildArgs,
+                    cacheFrom: recipeCache('C', 'agent', arch).from,
+                    cacheTo: recipeCache('C', 'agent', arch).to,
+                    file: 'docker/Dockerfile.agent',
+                    tmp,
+                    labels: [],
+                    image: bridgeImage('C', 'agent'),
+                    push: false,
+                    platform,
+                    runUrl: `${SERVER}/${REPO_NAME}/actions/runs/1`,
+                    context: '.'
+                  }).toSpliced(2, 0, '--builder', name)
+                : [
+                    'buildx',
+                    'build',
+                    ...common,
+                    '--cache-from',
+                    `type=gha,scope=agent-${arch}`,
+                    '--output',
+                    kind === 'cacheonly' ? 'type=cacheonly' : `type=image,name=${bridgeImage('A', 'agent')},push-by-digest=true,name-canonical=true,push=false`,
+                    '.'
+                  ]
+            const b = await run('docker', argv, { env, cwd: ctx })
+            await run('docker', removeBuilderArgv(name), { env })
+            owned.builders.delete(name)
+            const counts = stepCounts(b.stderr)
+            results.prOutput.push({ kind, platform, ms: b.ms, ok: b.code === 0, cached: counts.cached, all: counts.all })
+            if (b.code !== 0) say(`  pr output ${kind} ${arch} failed:\n${b.stderr.split('\n').slice(-10).join('\n')}`)
+          }
+        }
+      }
     }
 
     // --- the manifest step under lag and faults -----------------------------------------------
@@ -826,6 +895,39 @@ function render({ results, engine, commit, wallS, date, reps, variants, rounds, 
       ),
       '',
       '"As the builder saw it": the wall time of a build step that only fetched layers found in the gha cache (BuildKit pulls them lazily when a later step needs them), read from the build log; it includes any wait before the request reached the cache service. "At the double": from the arrival of the blob request to its last byte.',
+      ''
+    )
+  }
+
+  // the pull request's output on the same work
+  const PO = results.prOutput ?? []
+  if (PO.length) {
+    L.push("### The pull request's output, on the same work", '')
+    const label = {
+      cacheonly: "A's `--output type=cacheonly` (no cache export: pull requests read only)",
+      image: 'the same build with `--output type=image,…,push=false` instead',
+      recipe: "C's whole pull-request build: image export with push=false, `--attest type=provenance,mode=max`, `--cache-to type=gha,…,mode=max`"
+    }
+    const prow = []
+    for (const kind of ['cacheonly', 'image', 'recipe']) {
+      for (const platform of PLATFORMS) {
+        const xs = PO.filter((x) => x.kind === kind && x.platform === platform)
+        if (!xs.length) continue
+        prow.push([
+          label[kind],
+          archOf(platform),
+          `${xs.filter((x) => x.ok).length}/${xs.length}`,
+          ...st(xs.filter((x) => x.ok).map((x) => x.ms)).slice(0, 2),
+          `${xs[0].cached}/${xs[0].all}`
+        ])
+      }
+    }
+    L.push(
+      table(['build (agent, sources changed, main warm in the cache)', 'arch', 'ok', 'median `buildx build`', 'min – max', 'steps CACHED'], prow),
+      '',
+      "Each build on a fresh builder (its bootstrap not timed) with a pull request's token against the last repetition's cache of A, kinds rotated per run. " +
+        "What `cacheonly` skips: the image exporter (compressing the new layers of the app and final stages, writing the image config, manifest and index into the builder's content store) and, in the recipe, the provenance attestation and the export of the changed layers and a new cache index to the pull request's scope. " +
+        'The steps that run are the same in all three.',
       ''
     )
   }
