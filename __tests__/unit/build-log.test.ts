@@ -5,8 +5,8 @@ import { cachedLayerFetches, slowestCachedFetch } from '../support/build-log.mjs
 // type=gha after a source change) from `npm run bench:lazy-fetch`: one ordinary, one where the final
 // stage's lazy fetch of the 12.6 MB layer stalled for 55 s (the bridge MAC flip of issue 16).
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/build-logs/${name}`, import.meta.url), 'utf8')
-const ordinary = fixture('lazy-fetch.log')
-const stalled = fixture('stalled-lazy-fetch.log')
+const ordinary = fixture('lazy-fetch.txt')
+const stalled = fixture('stalled-lazy-fetch.txt')
 
 describe('cached-layer fetches read from the build log', () => {
   it('finds the lazy fetches of cached layers, FROM steps left out, whether or not BuildKit printed CACHED first', () => {
