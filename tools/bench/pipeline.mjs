@@ -567,7 +567,7 @@ async function main() {
     // A's pull-request job ends in `--output type=cacheonly`; the recipe's in an image export with
     // push=false, a provenance attestation and a cache export. Same state for all three: the last
     // repetition's cache of A (main warm, agent's sources changed), a pull request's token, a fresh
-    // builder per build (its bootstrap not timed), kinds rotated per run.
+    // builder per build (its bootstrap not timed), a pull request of its own per build, kinds rotated per run.
     if (prOutputRuns > 0 && caches.A && rounds.includes('pr')) {
       const kinds = ['cacheonly', 'image', 'recipe']
       say(`pull-request output: ${prOutputRuns} x ${kinds.join(' / ')} per arch on the same work`)
@@ -583,7 +583,13 @@ async function main() {
             const env = {
               ...dockerEnvFor(cfg),
               ACTIONS_RESULTS_URL: caches.A.url,
-              ACTIONS_RUNTIME_TOKEN: tokenFor('pull_request', ++jobSeq),
+              // a pull request of its own per build: the recipe's cache export must not serve the next build
+              ACTIONS_RUNTIME_TOKEN: mintRuntimeToken({
+                scopes: [
+                  { Scope: `refs/pull/${100 + ++jobSeq}/merge`, Permission: 3 },
+                  { Scope: 'refs/heads/main', Permission: 1 }
+                ]
+              }),
               ACTIONS_CACHE_SERVICE_V2: 'True'
             }
             const [create, boot] = setupBuildxArgv(name)
@@ -925,9 +931,10 @@ function render({ results, engine, commit, wallS, date, reps, variants, rounds, 
     L.push(
       table(['build (agent, sources changed, main warm in the cache)', 'arch', 'ok', 'median `buildx build`', 'min – max', 'steps CACHED'], prow),
       '',
-      "Each build on a fresh builder (its bootstrap not timed) with a pull request's token against the last repetition's cache of A, kinds rotated per run. " +
+      "Each build on a fresh builder (its bootstrap not timed) with the token of a pull request of its own (reads main's scope, writes its own: the recipe's export cannot serve the next build) against the last repetition's cache of A, kinds rotated per run. " +
         "What `cacheonly` skips: the image exporter (compressing the new layers of the app and final stages, writing the image config, manifest and index into the builder's content store) and, in the recipe, the provenance attestation and the export of the changed layers and a new cache index to the pull request's scope. " +
-        'The steps that run are the same in all three.',
+        'The steps that run are the same in all three.' +
+        (results.prOutputSource ? ` These figures come from ${results.prOutputSource}.` : ''),
       ''
     )
   }
