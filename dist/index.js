@@ -37914,7 +37914,8 @@ function decidePush(setting, github) {
 }
 
 ;// CONCATENATED MODULE: ./src/model/errors.ts
-// The errors a user reads: one line naming what to do, never a stack trace.
+// Every error the action raises, in one place: the ones a user reads (one line naming what to do,
+// never a stack trace) and how a failed registry or docker call is classified.
 /** A problem with one input: reported as `<input>: <what is wrong and what to do>`, before any docker command runs. */
 class InputError extends Error {
     input;
@@ -37931,9 +37932,6 @@ class ActionError extends Error {
         this.name = 'ActionError';
     }
 }
-
-;// CONCATENATED MODULE: ./src/registry/errors.ts
-// How a failed registry or docker call is classified, and the errors that carry that classification.
 function classifyStatus(status) {
     if (status === 404)
         return 'absent';
@@ -37990,6 +37988,53 @@ class DigestMismatchError extends ClassifiedError {
         this.expected = expected;
         this.actual = actual;
         this.name = 'DigestMismatchError';
+    }
+}
+/** The entries of a registry's error body; none when it sent no body or not this shape. */
+function parseRegistryErrors(body) {
+    let json;
+    try {
+        json = JSON.parse(body);
+    }
+    catch {
+        return [];
+    }
+    const errors = json?.errors;
+    if (!Array.isArray(errors))
+        return [];
+    return errors
+        .filter((e) => typeof e?.code === 'string' && e.code !== '')
+        .map((e) => ({ code: e.code, message: typeof e.message === 'string' ? e.message : '' }));
+}
+/** What the registry said, on one short line: `MANIFEST_INVALID: manifest invalid; ...`. */
+function registrySaid(errors) {
+    const text = errors
+        .map((e) => (e.message ? `${e.code}: ${e.message}` : e.code))
+        .join('; ')
+        .replace(/\s+/g, ' ')
+        .trim();
+    return text.length > 300 ? `${text.slice(0, 297)}...` : text;
+}
+/** A registry answered a request with an error status: the status, the registry's own codes and messages, Retry-After. */
+class RegistryError extends ClassifiedError {
+    what;
+    status;
+    errors;
+    code;
+    constructor(what, status, errors = [], retryAfterMs) {
+        const outcome = classifyStatus(status);
+        const said = registrySaid(errors);
+        const reason = outcome === 'absent'
+            ? `not found${said ? ` (${said})` : ''}`
+            : outcome === 'auth'
+                ? `access denied (HTTP ${status}${said ? `, ${said}` : ''})`
+                : `HTTP ${status}${said ? ` ${said}` : ''}`;
+        super(`${what}: ${reason}`, outcome, retryAfterMs);
+        this.what = what;
+        this.status = status;
+        this.errors = errors;
+        this.name = 'RegistryError';
+        this.code = errors[0]?.code;
     }
 }
 
@@ -38432,11 +38477,9 @@ class RegistryClient {
         }
         if (res.ok)
             return res;
-        await res.arrayBuffer().catch(() => undefined);
-        const outcome = classifyStatus(res.status);
-        const retryAfter = parseRetryAfter(res.headers.get('retry-after'), Date.now());
-        const reason = outcome === 'absent' ? 'not found' : outcome === 'auth' ? `access denied (HTTP ${res.status})` : `HTTP ${res.status}`;
-        throw new ClassifiedError(`${options.what}: ${reason}`, outcome, retryAfter);
+        // the registry says why in its body (`{"errors": [{"code", "message"}]}`): keep it for the user
+        const body = await errorBody(res);
+        throw new RegistryError(options.what, res.status, parseRegistryErrors(body), parseRetryAfter(res.headers.get('retry-after'), Date.now()));
     }
     /** `path` is below the registry, or an absolute URL it handed out (an upload location). */
     async send(path, options) {
@@ -38517,6 +38560,16 @@ class RegistryClient {
         return true;
     }
 }
+/** An error answer's body, at most 64 KiB of it; '' when there is none or it cannot be read. */
+async function errorBody(res) {
+    try {
+        const bytes = Buffer.from(await res.arrayBuffer());
+        return bytes.subarray(0, 64 * 1024).toString('utf8');
+    }
+    catch {
+        return '';
+    }
+}
 function sha256(bytes) {
     return `sha256:${(0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex')}`;
 }
@@ -38546,7 +38599,6 @@ function networkReason(error) {
 }
 
 ;// CONCATENATED MODULE: ./src/registry/auth.ts
-
 
 
 
@@ -39567,7 +39619,6 @@ function planSecrets(secrets, ssh, env, fromFork) {
 
 
 
-
 /** Why the check does not run, or undefined when it does. */
 function publishCheckSkipped(o) {
     if (!o.enabled)
@@ -40192,7 +40243,6 @@ function actNotice(env, arch) {
 
 
 
-
 /**
  * Polls a tag until it appears or the deadline passes. Polls are dense at first (a fresh push is
  * often invisible for seconds) and thin out while a sibling job may still be building. Transient
@@ -40536,7 +40586,6 @@ async function publishResult(result, startedAt) {
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts
-
 
 
 

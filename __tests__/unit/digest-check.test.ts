@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { RegistryClient } from '../../src/registry/client.js'
-import { ClassifiedError, DigestMismatchError } from '../../src/registry/errors.js'
+import { ClassifiedError, DigestMismatchError } from '../../src/model/errors.js'
 import { RetryPolicy } from '../../src/registry/retry.js'
 
 const sha = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`

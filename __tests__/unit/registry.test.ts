@@ -1,5 +1,5 @@
 import { parseChallenge, registryBaseUrl, RegistryClient, repositoryOf } from '../../src/registry/client.js'
-import { ClassifiedError } from '../../src/registry/errors.js'
+import { ClassifiedError, parseRegistryErrors, RegistryError } from '../../src/model/errors.js'
 import { startFakeRegistry } from '../support/fake-registry.mjs'
 
 const index = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] })
@@ -43,6 +43,40 @@ describe('registry client', () => {
     const token = seen.find((r) => r.url.startsWith('/token'))!
     expect(token.authorization).toBe(basic)
     expect(token.url).toBe('/token?service=reg&scope=repository%3Ateam%2Fagent%3Apull')
+  })
+
+  it("names the registry's error code and message, not only the status", async () => {
+    fake = await startFakeRegistry()
+    fake.intercept((req, res) => {
+      if (req.method !== 'PUT') return false
+      const body = { errors: [{ code: 'MANIFEST_INVALID', message: 'manifest invalid', detail: { reason: 'unknown media type' } }] }
+      res.writeHead(400, { 'Content-Type': 'application/json' }).end(JSON.stringify(body))
+      return true
+    })
+    const { host } = fake
+    const error = await failure(
+      new RegistryClient(`${host}/team/agent`, host, creds, 'push').putManifest('s', 'application/vnd.oci.image.index.v1+json', Buffer.from(index))
+    )
+    expect(error).toBeInstanceOf(RegistryError)
+    expect(error).toMatchObject({ status: 400, code: 'MANIFEST_INVALID', outcome: 'fatal' })
+    expect(error.message).toBe(`${host}/team/agent:s: HTTP 400 MANIFEST_INVALID: manifest invalid`)
+  })
+
+  it('reads the error body of the distribution spec and nothing else', () => {
+    expect(parseRegistryErrors('{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"},{"code":"X"}]}')).toEqual([
+      { code: 'DENIED', message: 'requested access to the resource is denied' },
+      { code: 'X', message: '' }
+    ])
+    for (const body of ['', '<html>502</html>', '{"message":"x"}', '{"errors":"x"}', '{"errors":[{"message":"no code"}]}'])
+      expect(parseRegistryErrors(body)).toEqual([])
+    expect(new RegistryError('r/a:t', 404, [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }]).message).toBe(
+      'r/a:t: not found (MANIFEST_UNKNOWN: manifest unknown)'
+    )
+    expect(new RegistryError('r/a:t', 401, [{ code: 'UNAUTHORIZED', message: 'authentication required' }]).message).toBe(
+      'r/a:t: access denied (HTTP 401, UNAUTHORIZED: authentication required)'
+    )
+    expect(new RegistryError('r/a:t', 503).message).toBe('r/a:t: HTTP 503')
+    expect(new RegistryError('r/a:t', 500, [{ code: 'UNKNOWN', message: 'x'.repeat(400) }]).message.length).toBeLessThan(330)
   })
 
   it('classifies not found, denied and throttled answers', async () => {

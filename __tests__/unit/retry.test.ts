@@ -1,5 +1,5 @@
 import { parseDuration } from '../../src/model/duration.js'
-import { classifyDockerOutput, classifyStatus, ClassifiedError, parseRetryAfter } from '../../src/registry/errors.js'
+import { classifyDockerOutput, classifyStatus, ClassifiedError, parseRetryAfter } from '../../src/model/errors.js'
 import { backoffDelay, retryDelay, RetryPolicy, waitDelay, type RetryPolicyOptions } from '../../src/registry/retry.js'
 
 describe('status classification', () => {

@@ -31908,7 +31908,8 @@ var external_node_os_ = __nccwpck_require__(8161);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 ;// CONCATENATED MODULE: ./src/model/errors.ts
-// The errors a user reads: one line naming what to do, never a stack trace.
+// Every error the action raises, in one place: the ones a user reads (one line naming what to do,
+// never a stack trace) and how a failed registry or docker call is classified.
 /** A problem with one input: reported as `<input>: <what is wrong and what to do>`, before any docker command runs. */
 class InputError extends Error {
     input;
@@ -31923,6 +31924,111 @@ class errors_ActionError extends Error {
     constructor(message) {
         super(message);
         this.name = 'ActionError';
+    }
+}
+function classifyStatus(status) {
+    if (status === 404)
+        return 'absent';
+    if (status === 401 || status === 403)
+        return 'auth';
+    if (status === 408 || status === 425 || status === 429 || status >= 500)
+        return 'transient';
+    return 'fatal';
+}
+/** Classifies what a docker CLI command printed when it failed (login, build, push). */
+function errors_classifyDockerOutput(text) {
+    const t = text.toLowerCase();
+    if (/\b(401|403)\b|unauthorized|denied|authentication required|forbidden|insufficient_scope/.test(t))
+        return 'auth';
+    if (/manifest unknown|not found: not found|\b404\b|name_unknown|manifest_unknown/.test(t))
+        return 'absent';
+    if (/\b(408|429|500|502|503|504)\b|too many requests|toomanyrequests|service unavailable|bad gateway|gateway timeout|internal server error|timeout|timed out|connection reset|connection refused|broken pipe|\beof\b|unexpected eof|tls handshake|no such host|i\/o timeout/.test(t)) {
+        return 'transient';
+    }
+    return 'fatal';
+}
+/** Seconds or an HTTP date, as registries send in Retry-After; undefined when absent or unreadable. */
+function parseRetryAfter(header, nowMs) {
+    if (!header)
+        return undefined;
+    const value = header.trim();
+    if (/^\d+$/.test(value))
+        return Number(value) * 1000;
+    const at = Date.parse(value);
+    return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+/** An error that says how it should be treated. */
+class ClassifiedError extends Error {
+    outcome;
+    retryAfterMs;
+    constructor(message, outcome, retryAfterMs) {
+        super(message);
+        this.outcome = outcome;
+        this.retryAfterMs = retryAfterMs;
+        this.name = 'ClassifiedError';
+    }
+}
+/**
+ * What a registry sent for a digest is not what hashes to that digest: a broken proxy or a
+ * tampered answer. Fatal: asking again cannot make wrong bytes right.
+ */
+class DigestMismatchError extends ClassifiedError {
+    reference;
+    expected;
+    actual;
+    constructor(reference, expected, actual) {
+        super(`${reference}: the registry sent content whose digest is ${actual}, not ${expected}`, 'fatal');
+        this.reference = reference;
+        this.expected = expected;
+        this.actual = actual;
+        this.name = 'DigestMismatchError';
+    }
+}
+/** The entries of a registry's error body; none when it sent no body or not this shape. */
+function parseRegistryErrors(body) {
+    let json;
+    try {
+        json = JSON.parse(body);
+    }
+    catch {
+        return [];
+    }
+    const errors = json?.errors;
+    if (!Array.isArray(errors))
+        return [];
+    return errors
+        .filter((e) => typeof e?.code === 'string' && e.code !== '')
+        .map((e) => ({ code: e.code, message: typeof e.message === 'string' ? e.message : '' }));
+}
+/** What the registry said, on one short line: `MANIFEST_INVALID: manifest invalid; ...`. */
+function registrySaid(errors) {
+    const text = errors
+        .map((e) => (e.message ? `${e.code}: ${e.message}` : e.code))
+        .join('; ')
+        .replace(/\s+/g, ' ')
+        .trim();
+    return text.length > 300 ? `${text.slice(0, 297)}...` : text;
+}
+/** A registry answered a request with an error status: the status, the registry's own codes and messages, Retry-After. */
+class RegistryError extends ClassifiedError {
+    what;
+    status;
+    errors;
+    code;
+    constructor(what, status, errors = [], retryAfterMs) {
+        const outcome = classifyStatus(status);
+        const said = registrySaid(errors);
+        const reason = outcome === 'absent'
+            ? `not found${said ? ` (${said})` : ''}`
+            : outcome === 'auth'
+                ? `access denied (HTTP ${status}${said ? `, ${said}` : ''})`
+                : `HTTP ${status}${said ? ` ${said}` : ''}`;
+        super(`${what}: ${reason}`, outcome, retryAfterMs);
+        this.what = what;
+        this.status = status;
+        this.errors = errors;
+        this.name = 'RegistryError';
+        this.code = errors[0]?.code;
     }
 }
 
@@ -32060,67 +32166,6 @@ function isAlive(pid) {
     }
     catch {
         return true;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/registry/errors.ts
-// How a failed registry or docker call is classified, and the errors that carry that classification.
-function classifyStatus(status) {
-    if (status === 404)
-        return 'absent';
-    if (status === 401 || status === 403)
-        return 'auth';
-    if (status === 408 || status === 425 || status === 429 || status >= 500)
-        return 'transient';
-    return 'fatal';
-}
-/** Classifies what a docker CLI command printed when it failed (login, build, push). */
-function errors_classifyDockerOutput(text) {
-    const t = text.toLowerCase();
-    if (/\b(401|403)\b|unauthorized|denied|authentication required|forbidden|insufficient_scope/.test(t))
-        return 'auth';
-    if (/manifest unknown|not found: not found|\b404\b|name_unknown|manifest_unknown/.test(t))
-        return 'absent';
-    if (/\b(408|429|500|502|503|504)\b|too many requests|toomanyrequests|service unavailable|bad gateway|gateway timeout|internal server error|timeout|timed out|connection reset|connection refused|broken pipe|\beof\b|unexpected eof|tls handshake|no such host|i\/o timeout/.test(t)) {
-        return 'transient';
-    }
-    return 'fatal';
-}
-/** Seconds or an HTTP date, as registries send in Retry-After; undefined when absent or unreadable. */
-function parseRetryAfter(header, nowMs) {
-    if (!header)
-        return undefined;
-    const value = header.trim();
-    if (/^\d+$/.test(value))
-        return Number(value) * 1000;
-    const at = Date.parse(value);
-    return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
-}
-/** An error that says how it should be treated. */
-class ClassifiedError extends Error {
-    outcome;
-    retryAfterMs;
-    constructor(message, outcome, retryAfterMs) {
-        super(message);
-        this.outcome = outcome;
-        this.retryAfterMs = retryAfterMs;
-        this.name = 'ClassifiedError';
-    }
-}
-/**
- * What a registry sent for a digest is not what hashes to that digest: a broken proxy or a
- * tampered answer. Fatal: asking again cannot make wrong bytes right.
- */
-class DigestMismatchError extends ClassifiedError {
-    reference;
-    expected;
-    actual;
-    constructor(reference, expected, actual) {
-        super(`${reference}: the registry sent content whose digest is ${actual}, not ${expected}`, 'fatal');
-        this.reference = reference;
-        this.expected = expected;
-        this.actual = actual;
-        this.name = 'DigestMismatchError';
     }
 }
 

@@ -1,4 +1,4 @@
-import { classifyDockerOutput, type Outcome } from '../registry/errors.js'
+import { classifyDockerOutput, type Outcome } from '../model/errors.js'
 import { classifyBuildFailure, failedWhilePushing } from './buildkit-log.js'
 import type { BuildOutput } from './plan.js'
 

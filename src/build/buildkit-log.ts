@@ -1,4 +1,4 @@
-import { classifyDockerOutput, type Outcome } from '../registry/errors.js'
+import { classifyDockerOutput, type Outcome } from '../model/errors.js'
 
 // Reading BuildKit's plain progress log: `#N <title>` opens a step, `#N DONE|CACHED|ERROR: ...` ends it.
 

@@ -1,7 +1,6 @@
 import * as core from '@actions/core'
 import { formatDuration } from '../model/duration.js'
-import { ActionError } from '../model/errors.js'
-import { ClassifiedError } from '../registry/errors.js'
+import { ActionError, ClassifiedError } from '../model/errors.js'
 import type { Manifest } from '../model/oci.js'
 import { explainAuthFailure } from '../registry/auth.js'
 import type { RegistryClient } from '../registry/client.js'

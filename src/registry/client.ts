@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Credentials } from '../config/types.js'
 import { isDigest, MANIFEST_ACCEPT, type Manifest } from '../model/oci.js'
-import { classifyStatus, ClassifiedError, DigestMismatchError, parseRetryAfter } from './errors.js'
+import { classifyStatus, ClassifiedError, DigestMismatchError, parseRegistryErrors, parseRetryAfter, RegistryError } from '../model/errors.js'
 
 /** Registries on the loopback interface speak plain http, as docker itself assumes. */
 export function registryBaseUrl(host: string): string {
@@ -179,11 +179,9 @@ export class RegistryClient {
       if (renewed) res = await this.send(path, options)
     }
     if (res.ok) return res
-    await res.arrayBuffer().catch(() => undefined)
-    const outcome = classifyStatus(res.status)
-    const retryAfter = parseRetryAfter(res.headers.get('retry-after'), Date.now())
-    const reason = outcome === 'absent' ? 'not found' : outcome === 'auth' ? `access denied (HTTP ${res.status})` : `HTTP ${res.status}`
-    throw new ClassifiedError(`${options.what}: ${reason}`, outcome, retryAfter)
+    // the registry says why in its body (`{"errors": [{"code", "message"}]}`): keep it for the user
+    const body = await errorBody(res)
+    throw new RegistryError(options.what, res.status, parseRegistryErrors(body), parseRetryAfter(res.headers.get('retry-after'), Date.now()))
   }
 
   /** `path` is below the registry, or an absolute URL it handed out (an upload location). */
@@ -253,6 +251,16 @@ export class RegistryClient {
     if (!token) return false
     this.authorization = `Bearer ${token}`
     return true
+  }
+}
+
+/** An error answer's body, at most 64 KiB of it; '' when there is none or it cannot be read. */
+async function errorBody(res: Response): Promise<string> {
+  try {
+    const bytes = Buffer.from(await res.arrayBuffer())
+    return bytes.subarray(0, 64 * 1024).toString('utf8')
+  } catch {
+    return ''
   }
 }
 

@@ -1,10 +1,9 @@
 import * as core from '@actions/core'
 import type { BaseConfig } from '../config/types.js'
-import { ActionError } from '../model/errors.js'
+import { ActionError, ClassifiedError } from '../model/errors.js'
 import { group } from '../runtime/log.js'
 import { authHint, registryCredentials } from './auth.js'
 import { RegistryClient } from './client.js'
-import { ClassifiedError } from './errors.js'
 import type { RetryPolicy } from './retry.js'
 
 /**

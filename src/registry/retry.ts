@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import { ClassifiedError, type Outcome } from './errors.js'
+import { ClassifiedError, type Outcome } from '../model/errors.js'
 
 export interface Backoff {
   baseMs: number

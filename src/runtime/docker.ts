@@ -2,7 +2,7 @@ import * as core from '@actions/core'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { startProcess } from './process.js'
-import { ClassifiedError, classifyDockerOutput, type Outcome } from '../registry/errors.js'
+import { ClassifiedError, classifyDockerOutput, type Outcome } from '../model/errors.js'
 
 export interface DockerResult {
   code: number
