@@ -85,10 +85,15 @@ async function main() {
 
   let tshark = null
   if (capture) {
+    // tshark comes from Debian's package of that name (not part of the stack)
     tshark = spawn('tshark', ['-i', bridge, '-f', `tcp port ${double.port} or arp`, '-w', path.join(capture, 'bridge.pcapng'), '-q'], {
       stdio: ['ignore', 'ignore', 'pipe']
     })
-    await new Promise((r) => setTimeout(r, 1500)) // capture started before the first packet
+    const failed = await new Promise((r) => {
+      tshark.once('error', (e) => r(e))
+      setTimeout(() => r(null), 1500) // capture started before the first packet
+    })
+    if (failed) throw new Error(`--capture needs tshark (apt-get install tshark): ${failed.message}`)
     say(`tshark (pid ${tshark.pid}) on ${bridge}, port ${double.port}`)
   }
 
