@@ -36,20 +36,6 @@ const USAGE = `usage: npm run bench:lazy-fetch [-- --reps N] [--platform P] [--c
 
 const say = (m) => process.stderr.write(`lazy-fetch: ${new Date().toISOString().slice(11, 23)} ${m}\n`)
 
-function run(cmd, args, { env, cwd, input } = {}) {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now()
-    const child = spawn(cmd, args, { env, cwd, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
-    const out = []
-    const err = []
-    child.stdout.on('data', (b) => out.push(b))
-    child.stderr.on('data', (b) => err.push(b))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, ms: Date.now() - t0, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }))
-    if (input !== undefined) child.stdin.end(input)
-  })
-}
-
 async function main() {
   const { values: v } = parseArgs({
     options: {
@@ -70,7 +56,7 @@ async function main() {
   const capture = v.capture ? path.resolve(v.capture) : null
   if (capture) fs.mkdirSync(capture, { recursive: true })
 
-  const { ensureStack, engineEnv, makeDockerConfig, dockerEnv, stopStackIfStarted } = await import('../../__tests__/e2e/support/stack.mjs')
+  const { docker, ensureStack, engineEnv, makeDockerConfig, dockerEnv, stopStackIfStarted } = await import('../../__tests__/e2e/support/stack.mjs')
   const { startCacheV2Double } = await import('../../__tests__/e2e/support/cache-v2-double.mjs')
   const { mintRuntimeToken } = await import('../../__tests__/e2e/support/cache-double.mjs')
 
@@ -82,20 +68,6 @@ async function main() {
   const logFile = capture ? path.join(capture, 'double-requests.jsonl') : undefined
   const double = await startCacheV2Double({ host: engine.bridgeIp, token: mintRuntimeToken({ scope: 'refs/heads/main' }), logFile })
   say(`cache v2 double on ${double.origin}, azurite on 127.0.0.1:${double.azurite.port}`)
-
-  let tshark = null
-  if (capture) {
-    // tshark comes from Debian's package of that name (not part of the stack)
-    tshark = spawn('tshark', ['-i', bridge, '-f', `tcp port ${double.port} or arp`, '-w', path.join(capture, 'bridge.pcapng'), '-q'], {
-      stdio: ['ignore', 'ignore', 'pipe']
-    })
-    const failed = await new Promise((r) => {
-      tshark.once('error', (e) => r(e))
-      setTimeout(() => r(null), 1500) // capture started before the first packet
-    })
-    if (failed) throw new Error(`--capture needs tshark (apt-get install tshark): ${failed.message}`)
-    say(`tshark (pid ${tshark.pid}) on ${bridge}, port ${double.port}`)
-  }
 
   const flipAfter = v['flip-mac-after'] === undefined ? null : Number(v['flip-mac-after'])
   const pinnedMac = fs.readFileSync(`/sys/class/net/${bridge}/address`, 'utf8').trim()
@@ -115,26 +87,40 @@ async function main() {
     builders.push(name)
     const flags = capture ? '--debug' : ''
     const create = ['buildx', 'create', '--name', name, '--driver', 'docker-container', ...(flags ? ['--buildkitd-flags', flags] : []), '--bootstrap']
-    const c = await run('docker', create, { env, cwd: ctx })
+    const c = await docker(create, { env, allowFail: true })
     if (c.code !== 0) throw new Error(`buildx create: ${c.stderr}`)
-    const argv = ['buildx', 'build', '--builder', name, '--platform', job.platform, '--file', `docker/Dockerfile.${job.component}`]
-    argv.push('--build-arg', `BASE_IMAGE=${engine.baseImage}`, '--progress', 'plain', '--output', 'type=cacheonly', ...cacheArgs, '.')
+    const argv = ['buildx', 'build', '--builder', name, '--platform', job.platform, '--file', path.join(ctx, 'docker', `Dockerfile.${job.component}`)]
+    argv.push('--build-arg', `BASE_IMAGE=${engine.baseImage}`, '--progress', 'plain', '--output', 'type=cacheonly', ...cacheArgs, ctx)
     const t0 = Date.now()
-    const b = await run('docker', argv, { env, cwd: ctx })
+    const b = await docker(argv, { env, allowFail: true })
     const wallMs = Date.now() - t0
     if (capture) {
       fs.writeFileSync(path.join(capture, `${label}.build.log`), b.stderr)
-      const logs = await run('docker', ['logs', '--timestamps', `buildx_buildkit_${name}0`], { env })
+      const logs = await docker(['logs', '--timestamps', `buildx_buildkit_${name}0`], { env, allowFail: true })
       fs.writeFileSync(path.join(capture, `${label}.buildkitd.log`), logs.stdout + logs.stderr)
     }
-    await run('docker', ['buildx', 'rm', '--force', name], { env })
+    await docker(['buildx', 'rm', '--force', name], { env, allowFail: true })
     builders.splice(builders.indexOf(name), 1)
     if (b.code !== 0) throw new Error(`${label}: build failed:\n${b.stderr.split('\n').slice(-20).join('\n')}`)
-    return { wallMs, log: b.stderr, t0 }
+    return { wallMs, log: b.stderr }
   }
 
   const rows = []
+  let tshark = null
   try {
+    if (capture) {
+      // tshark comes from Debian's package of that name (not part of the stack)
+      tshark = spawn('tshark', ['-i', bridge, '-f', `tcp port ${double.port} or arp`, '-w', path.join(capture, 'bridge.pcapng'), '-q'], {
+        stdio: ['ignore', 'ignore', 'pipe']
+      })
+      const failed = await new Promise((r) => {
+        tshark.once('error', (e) => r(e))
+        setTimeout(() => r(null), 1500) // capture started before the first packet
+      })
+      if (failed) throw new Error(`--capture needs tshark (apt-get install tshark): ${failed.message}`)
+      say(`tshark (pid ${tshark.pid}) on ${bridge}, port ${double.port}`)
+    }
+
     say(`warming ${jobs.map((j) => j.scope).join(', ')}`)
     await Promise.all(jobs.map((j) => build(j, `warm-${j.label}`, ['--cache-to', double.ghaCache({ scope: j.scope, mode: 'max' })])))
     for (let i = 1; i <= reps; i++) {
@@ -167,8 +153,8 @@ async function main() {
     }
   } finally {
     if (flipAfter !== null) setBridgeMac(pinnedMac)
-    for (const name of builders) await run('docker', ['buildx', 'rm', '--force', name], { env }).catch(() => {})
-    if (tshark) {
+    for (const name of builders) await docker(['buildx', 'rm', '--force', name], { env, allowFail: true }).catch(() => {})
+    if (tshark?.pid && tshark.exitCode === null) {
       tshark.kill('SIGINT')
       await new Promise((r) => tshark.once('close', r))
     }

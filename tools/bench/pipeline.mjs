@@ -596,7 +596,6 @@ async function main() {
             await run('docker', create, { env, cwd: ctx })
             await run('docker', boot, { env, cwd: ctx })
             const common = ['--builder', name, '--build-arg', buildArgs[0], '--file', 'docker/Dockerfile.agent', '--platform', platform]
-            const tmp = tempDir('brokkr-pipe-pro-')
             const argv =
               kind === 'recipe'
                 ? buildPushArgv({
@@ -604,7 +603,7 @@ async function main() {
                     cacheFrom: recipeCache('C', 'agent', arch).from,
                     cacheTo: recipeCache('C', 'agent', arch).to,
                     file: 'docker/Dockerfile.agent',
-                    tmp,
+                    tmp: tempDir('brokkr-pipe-pro-'), // the recipe's iidfile and metadata file
                     labels: [],
                     image: bridgeImage('C', 'agent'),
                     push: false,
