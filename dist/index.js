@@ -37757,160 +37757,47 @@ var external_node_fs_ = __nccwpck_require__(3024);
 var external_node_path_ = __nccwpck_require__(6760);
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(8161);
-;// CONCATENATED MODULE: ./src/model/platform.ts
-/** Architectures we know how to name, emulate and verify. */
-const SUPPORTED = {
-    amd64: { variants: ['v1', 'v2', 'v3', 'v4'], qemu: 'x86_64' },
-    arm64: { variants: ['v8'], qemu: 'aarch64' },
-    arm: { variants: ['v5', 'v6', 'v7'], defaultVariant: 'v7', qemu: 'arm' },
-    '386': { variants: [], qemu: 'i386' },
-    ppc64le: { variants: [], qemu: 'ppc64le' },
-    s390x: { variants: [], qemu: 's390x' },
-    riscv64: { variants: [], qemu: 'riscv64' }
-};
-/** Parses `os/arch[/variant]`; returns an error message instead of throwing so callers can name the input. */
-function parsePlatform(text) {
-    const parts = text.trim().split('/');
-    if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === '')) {
-        return `'${text}' is not of the form os/arch[/variant], e.g. linux/amd64 or linux/arm/v7`;
-    }
-    const [os, architecture, variant] = parts;
-    if (os !== 'linux')
-        return `'${text}' targets ${os}; only linux platforms are supported`;
-    const known = SUPPORTED[architecture];
-    if (!known) {
-        return `'${text}' has an unsupported architecture; use one of ${Object.keys(SUPPORTED)
-            .map((a) => `linux/${a}`)
-            .join(', ')}`;
-    }
-    if (variant !== undefined && !known.variants.includes(variant)) {
-        return `'${text}' has an unknown variant for ${architecture}` + (known.variants.length ? ` (one of ${known.variants.join(', ')})` : ' (it takes none)');
-    }
-    return normalizePlatform({ os, architecture, variant });
-}
-/** arm64/v8 is plain arm64, arm without a variant is arm/v7, amd64/v1 is plain amd64. */
-function normalizePlatform(p) {
-    let variant = p.variant || undefined;
-    if (p.architecture === 'arm64' && variant === 'v8')
-        variant = undefined;
-    if (p.architecture === 'amd64' && variant === 'v1')
-        variant = undefined;
-    if (p.architecture === 'arm' && !variant)
-        variant = SUPPORTED.arm.defaultVariant;
-    return variant ? { os: p.os, architecture: p.architecture, variant } : { os: p.os, architecture: p.architecture };
-}
-function formatPlatform(p) {
-    return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
-}
-function samePlatform(a, b) {
-    return formatPlatform(normalizePlatform(a)) === formatPlatform(normalizePlatform(b));
-}
-/** The suffix of the per-arch tag: amd64, arm64, arm-v7. */
-function archTag(p) {
-    return [p.architecture, p.variant].filter(Boolean).join('-');
-}
-/** Name of the binfmt_misc entry (and tonistiigi/binfmt install target) that emulates this platform. */
-function qemuName(p) {
-    return SUPPORTED[p.architecture].qemu;
-}
-/** Architectures a runner executes without emulation, from Node's process.arch. */
-function nativeArchitectures(nodeArch) {
-    switch (nodeArch) {
-        case 'x64':
-            return ['amd64', '386'];
-        case 'arm64':
-            return ['arm64'];
-        case 'arm':
-            return ['arm'];
-        default:
-            return [nodeArch];
-    }
-}
+;// CONCATENATED MODULE: ./src/config/environment.ts
 
-;// CONCATENATED MODULE: ./src/model/image.ts
 
-const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-/** Checks an image name (no tag, no digest): registry host, then lower-case path components. */
-function imageNameProblem(image) {
-    if (/[@\s]/.test(image))
-        return `'${image}' must be a plain image name without digest or spaces`;
-    const parts = image.split('/');
-    const last = parts[parts.length - 1];
-    if (last.includes(':'))
-        return `'${image}' must not carry a tag; the action tags <sha>-<arch> and <sha> itself`;
-    const path = parts.length > 1 && looksLikeHost(parts[0]) ? parts.slice(1) : parts;
-    if (path.length === 0 || !path.every((c) => PATH_COMPONENT.test(c))) {
-        return `'${image}' is not a valid image name (lower-case letters, digits and . _ - between slashes)`;
-    }
-    return undefined;
-}
-function looksLikeHost(part) {
-    return part.includes('.') || part.includes(':') || part === 'localhost';
-}
-/** The registry an image lives in: its first path part when that is a host, else Docker Hub. */
-function registryOf(image) {
-    const first = image.split('/')[0];
-    return image.includes('/') && looksLikeHost(first) ? first : 'docker.io';
-}
-/** The per-arch tag, `<sha>-<arch>`: what build mode pushes and manifest mode waits for. */
-function archImageTag(sha, platform) {
-    return `${sha}-${archTag(platform)}`;
-}
-function archRef(image, sha, platform) {
-    return `${image}:${archImageTag(sha, platform)}`;
-}
-
-;// CONCATENATED MODULE: ./src/runtime/github-context.ts
-const PULL_REQUEST_EVENTS = new Set(['pull_request', 'pull_request_target', 'pull_request_review', 'pull_request_review_comment']);
-function isPullRequestEvent(eventName) {
-    return PULL_REQUEST_EVENTS.has(eventName);
-}
-function toGitHubContext(raw, env) {
-    const repository = env.GITHUB_REPOSITORY || raw.payload.repository?.full_name || '';
-    const owner = env.GITHUB_REPOSITORY_OWNER || raw.payload.repository?.owner?.login || repository.split('/')[0] || '';
-    const pr = raw.payload.pull_request;
-    const headRepo = pr?.head?.repo?.full_name;
-    const fromFork = Boolean(raw.payload.repository?.fork) ||
-        Boolean(pr?.head?.repo?.fork) ||
-        (headRepo !== undefined && repository !== '' && headRepo.toLowerCase() !== repository.toLowerCase());
-    const spdx = raw.payload.repository?.license?.spdx_id;
-    const description = raw.payload.repository?.description;
-    const commitTime = raw.payload.head_commit?.timestamp;
+function readEnvironment(env, cwd = process.cwd()) {
+    const off = env.BUILDX_NO_DEFAULT_ATTESTATIONS;
     return {
-        ...(typeof description === 'string' && description.trim() !== '' ? { description: description.trim() } : {}),
-        // GitHub says NOASSERTION for a license file it cannot name
-        ...(typeof spdx === 'string' && spdx !== '' && spdx !== 'NOASSERTION' ? { license: spdx } : {}),
-        ...(typeof commitTime === 'string' && !Number.isNaN(Date.parse(commitTime)) ? { commitTime: new Date(commitTime).toISOString() } : {}),
-        eventName: raw.eventName || '',
-        ref: raw.ref || '',
-        sha: raw.sha || '',
-        repository,
-        owner,
-        serverUrl: raw.serverUrl || 'https://github.com',
-        fromFork
+        runnerTemp: env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(),
+        workspace: env.GITHUB_WORKSPACE || cwd,
+        act: Boolean(env.ACT),
+        cacheService: { runtimeToken: env.ACTIONS_RUNTIME_TOKEN, cacheUrl: env.ACTIONS_CACHE_URL, resultsUrl: env.ACTIONS_RESULTS_URL },
+        runId: env.GITHUB_RUN_ID,
+        runAttempt: env.GITHUB_RUN_ATTEMPT,
+        sshAgent: Boolean(env.SSH_AUTH_SOCK),
+        dockerConfigDir: env.DOCKER_CONFIG || (0,external_node_path_.join)((0,external_node_os_.homedir)(), '.docker'),
+        dockerContext: env.DOCKER_CONTEXT || undefined,
+        dockerHost: env.DOCKER_HOST || undefined,
+        noDefaultAttestations: Boolean(off) && !/^(0|false)$/i.test(off ?? ''),
+        variable: (name) => env[name] ?? ''
     };
 }
-
-;// CONCATENATED MODULE: ./src/model/push.ts
-
-/** Events on which `push: auto` publishes: code that landed, or a person asked for it. */
-const PUSH_EVENTS = new Set(['push', 'release', 'workflow_dispatch', 'schedule', 'repository_dispatch', 'merge_group']);
-function decidePush(setting, github) {
-    if (setting === 'false')
-        return { push: false, reason: 'push: false' };
-    if (isPullRequestEvent(github.eventName) || github.fromFork) {
-        const why = github.fromFork ? 'runs from a fork' : `${github.eventName} event`;
-        return {
-            push: false,
-            reason: `${why}: pull requests and forks never log in or push`,
-            warning: setting === 'true' ? `push: true is ignored: ${why}; pull requests and forks never log in or push` : undefined
-        };
-    }
-    if (setting === 'true')
-        return { push: true, reason: 'push: true' };
-    return PUSH_EVENTS.has(github.eventName)
-        ? { push: true, reason: `${github.eventName} event` }
-        : { push: false, reason: `push: auto does not publish on ${github.eventName || 'an unknown'} event` };
+/**
+ * The runner hands the cache service's address and token only to actions; without them buildx drops
+ * type=gha silently. Under act, ACTIONS_RESULTS_URL is its artifact server: only its cache server
+ * (ACTIONS_CACHE_URL, on unless --no-cache-server) holds a cache.
+ */
+function ghaCacheAvailable(env) {
+    const { runtimeToken, cacheUrl, resultsUrl } = env.cacheService;
+    if (env.act)
+        return Boolean(runtimeToken && cacheUrl);
+    return Boolean(runtimeToken && (cacheUrl || resultsUrl));
+}
+/**
+ * Said once at the start under act, so a local run explains itself instead of failing or silently
+ * doing less: where the cache goes, which arch builds natively, and what pushing needs there.
+ */
+function actNotice(env, arch) {
+    if (!env.act)
+        return undefined;
+    const cache = ghaCacheAvailable(env) ? "cache: gha goes to act's cache server" : 'cache: gha is off (act was started with --no-cache-server)';
+    const machine = arch === 'arm64' ? 'arm64' : arch === 'x64' ? 'amd64' : arch;
+    return `Running under act: ${cache}; every platform builds on this ${machine} machine (the others under QEMU, as there are no native arm runners); pushing needs a registry this job can log in to (GITHUB_TOKEN only with -s GITHUB_TOKEN)`;
 }
 
 ;// CONCATENATED MODULE: ./src/model/errors.ts
@@ -38038,838 +37925,75 @@ class RegistryError extends ClassifiedError {
     }
 }
 
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./src/runtime/process.ts
-
-
-const running = new Set();
-/**
- * Starts a command. `stop` ends the whole process tree, not just the child: the docker CLI runs
- * `docker-buildx` in a process group of its own and outlives a SIGTERM, so killing only the CLI
- * would leave the build (and its cache export) running.
- */
-function startProcess(command, args, options = {}) {
-    const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let stopped = false;
-    const pending = { out: '', err: '' };
-    const feed = (which, chunk) => {
-        const text = chunk.toString('utf8');
-        if (which === 'out')
-            stdout += text;
-        else
-            stderr += text;
-        if (options.stream)
-            (which === 'out' ? process.stdout : process.stderr).write(text);
-        if (!options.onLine)
-            return;
-        const parts = (pending[which] + text).split(/\r?\n/);
-        pending[which] = parts.pop() ?? '';
-        for (const line of parts)
-            options.onLine(line);
-    };
-    child.stdout.on('data', (c) => feed('out', c));
-    child.stderr.on('data', (c) => feed('err', c));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
-    const done = new Promise((resolve) => {
-        child.on('error', (error) => {
-            stderr += `${error.message}\n`;
-            resolve({ code: 127, stdout, stderr, stopped });
-        });
-        child.on('close', (code, signal) => {
-            for (const which of ['out', 'err'])
-                if (pending[which])
-                    options.onLine?.(pending[which]);
-            resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, stopped });
-        });
-    });
-    const handle = {
-        done,
-        stop: async () => {
-            stopped = true;
-            if (child.pid !== undefined)
-                await killTree(child.pid, done);
-            await done;
-        }
-    };
-    running.add(handle);
-    void done.then(() => running.delete(handle));
-    return handle;
-}
-/** Stops every command still running (cancellation of the job). */
-async function stopAll() {
-    await Promise.all([...running].map((p) => p.stop()));
-}
-/** Pids of every descendant of `pid`, children first, read from /proc (empty where there is none). */
-function descendants(pid, procRoot = '/proc') {
-    const children = new Map();
-    let entries = [];
-    try {
-        entries = (0,external_node_fs_.readdirSync)(procRoot).filter((e) => /^\d+$/.test(e));
-    }
-    catch {
-        return [];
-    }
-    for (const entry of entries) {
-        try {
-            // the command name is in parentheses and may hold spaces: the ppid follows the last ')'
-            const stat = (0,external_node_fs_.readFileSync)(`${procRoot}/${entry}/stat`, 'utf8');
-            const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-            children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-        }
-        catch {
-            // the process ended while we looked
-        }
-    }
-    const found = [];
-    const walk = (p) => {
-        for (const c of children.get(p) ?? []) {
-            found.push(c);
-            walk(c);
-        }
-    };
-    walk(pid);
-    return found;
-}
-function signal(pids, sig) {
-    for (const pid of pids) {
-        try {
-            process.kill(pid, sig);
-        }
-        catch {
-            // already gone
-        }
-    }
-}
-/**
- * SIGINT first (buildx then cancels the build in BuildKit and leaves cleanly), SIGKILL to whatever
- * is left after a grace period.
- */
-async function killTree(pid, done, graceMs = 5_000) {
-    const tree = [pid, ...descendants(pid)];
-    signal(tree.slice(1), 'SIGINT');
-    signal([pid], 'SIGINT');
-    const ended = await Promise.race([done.then(() => true), new Promise((r) => setTimeout(() => r(false), graceMs).unref())]);
-    // the CLI may have ended while a plugin it started goes on: look again
-    const left = [pid, ...tree.slice(1), ...descendants(pid)].filter((p) => isAlive(p));
-    if (!ended || left.length > 0)
-        signal(left, 'SIGKILL');
-}
-/** Running, and not a zombie waiting for a parent that may never reap it. */
-function isAlive(pid) {
-    try {
-        process.kill(pid, 0);
-    }
-    catch {
-        return false;
-    }
-    try {
-        const stat = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, 'utf8');
-        return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-    }
-    catch {
-        return true;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/runtime/docker.ts
-
-
-
-
-
-/** Quotes an argv for display, so a printed command can be pasted into a shell. */
-function shellQuote(argv) {
-    return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
-}
-/**
- * The only door to the docker CLI. `probe` runs read-only commands even in dry-run;
- * `run` changes state, so in dry-run it prints the exact command and runs nothing.
- */
-class Docker {
-    dryRun;
-    /** every command `run` was asked for, in order: the plan a dry-run prints */
-    planned = [];
-    constructor(dryRun) {
-        this.dryRun = dryRun;
-    }
-    async probe(args) {
-        return this.exec(args, {});
-    }
-    async run(args, options = {}) {
-        const line = `docker ${shellQuote(args)}${options.input !== undefined ? ' < (secret on stdin)' : ''}`;
-        this.planned.push(line);
-        if (this.dryRun) {
-            lib_core/* info */.pq(`[dry-run] ${line}`);
-            return { code: 0, stdout: '', stderr: '' };
-        }
-        return this.exec(args, options);
-    }
-    /** Like `run`, but a non-zero exit becomes a ClassifiedError built from the command's last error lines. */
-    async mustRun(what, args, options = {}) {
-        const result = await this.run(args, options);
-        if (result.code !== 0 && !result.stopped) {
-            const output = `${result.stdout}\n${result.stderr}`;
-            const reason = lastErrorLines(result.stderr || result.stdout);
-            const outcome = options.classify ? options.classify(output, reason) : classifyDockerOutput(reason);
-            throw new ClassifiedError(`${what} failed: ${reason}`, outcome);
-        }
-        return result;
-    }
-    async exec(args, options) {
-        if (options.stream)
-            lib_core/* info */.pq(`[command]docker ${shellQuote(args)}`);
-        const onLine = options.onLine;
-        let stoppedByCaller = false;
-        const child = startProcess('docker', args, {
-            input: options.input,
-            env: options.env && { ...process.env, ...options.env },
-            stream: options.stream,
-            onLine: onLine &&
-                ((line) => onLine(line, () => {
-                    stoppedByCaller = true;
-                    void child.stop();
-                }))
-        });
-        const { code, stdout, stderr } = await child.done;
-        return { code, stdout, stderr, stopped: stoppedByCaller };
-    }
-}
-/** What a failed docker command said last: buildx ends with `ERROR: ...`, the CLI with `Error ...`. */
-function lastErrorLines(text) {
-    const all = text
-        .split(/\r?\n/)
-        .map((l) => l.trim())
-        .filter(Boolean);
-    const errors = all.filter((l) => /^(error|ERROR)\b/.test(l) || /^#\d+ ERROR:/.test(l));
-    const chosen = errors.length ? errors.slice(-2) : all.slice(-2);
-    return chosen.join(' | ').slice(0, 600) || 'no output';
-}
-/** Where the docker CLI keeps config.json (logins, the current context). */
-function dockerConfigDir(env) {
-    return env.DOCKER_CONFIG || (0,external_node_path_.join)((0,external_node_os_.homedir)(), '.docker');
-}
-
-;// CONCATENATED MODULE: ./src/runtime/log.ts
-
-/**
- * Runs `fn` inside a collapsed log group. The group is closed even when `fn` throws, so the
- * job's final error lands outside it, where the reader sees it.
- */
-async function group(title, fn) {
-    lib_core/* startGroup */.Oh(title);
-    try {
-        return await fn();
-    }
-    finally {
-        lib_core/* endGroup */.N4();
-    }
-}
-
-;// CONCATENATED MODULE: ./src/runtime/state.ts
-
-const KEY = 'brokkr';
-/** Saves the whole state again: each save replaces the last, so the post step sees the latest. */
-function saveState(state) {
-    lib_core/* saveState */.LZ(KEY, JSON.stringify(state));
-}
-function loadState() {
-    const text = core.getState(KEY);
-    if (!text)
-        return {};
-    try {
-        return JSON.parse(text);
-    }
-    catch {
-        return {};
-    }
-}
-
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./src/model/oci.ts
-// OCI and Docker media types and the shapes of what a registry holds: the one place they are defined.
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
-/** Every manifest type we read, as an Accept header: indexes first. */
-const MANIFEST_ACCEPT = [OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST].join(', ');
-const INDEX_TYPES = new Set([OCI_INDEX, DOCKER_MANIFEST_LIST]);
-function isIndex(manifest) {
-    return INDEX_TYPES.has(manifest.mediaType) || Array.isArray(manifest.json?.manifests);
-}
-/** Is this reference a digest (`sha256:<hex>`) rather than a tag? */
-function isDigest(reference) {
-    return /^sha256:[0-9a-f]{64}$/.test(reference);
-}
-
-;// CONCATENATED MODULE: ./src/registry/client.ts
-
-
-
-/** Registries on the loopback interface speak plain http, as docker itself assumes. */
-function registryBaseUrl(host) {
-    const name = host.replace(/:\d+$/, '');
-    const loopback = name === 'localhost' || /^127\./.test(name) || name === '[::1]';
-    const apiHost = host === 'docker.io' ? 'registry-1.docker.io' : host;
-    return `${loopback ? 'http' : 'https'}://${apiHost}`;
-}
-/** The repository path the API wants for `host/path` (Docker Hub's bare names live under library/). */
-function repositoryOf(image, registry) {
-    if (image === registry)
-        return '';
-    let repository = image.startsWith(`${registry}/`) ? image.slice(registry.length + 1) : image;
-    if (registry === 'docker.io' && !repository.includes('/'))
-        repository = `library/${repository}`;
-    return repository;
-}
-function parseChallenge(header) {
-    if (!header)
-        return undefined;
-    const m = /^(\w+)\s*(.*)$/.exec(header.trim());
-    if (!m)
-        return undefined;
-    const params = {};
-    for (const [, key, value] of m[2].matchAll(/(\w+)="([^"]*)"/g))
-        params[key] = value;
-    return { scheme: m[1].toLowerCase(), params };
-}
-const REQUEST_TIMEOUT_MS = 30_000;
-const UPLOAD_TIMEOUT_MS = 15 * 60_000;
-/**
- * A small client of the distribution API. Reads and pushes go through it rather than through
- * docker so that every request sees real status codes and Retry-After headers and can be
- * retried on its own: one flaky request must not cost a whole push.
- */
-class RegistryClient {
-    image;
-    registry;
-    credentials;
-    access;
-    fetchImpl;
-    base;
-    repository;
-    authorization;
-    constructor(image, registry, credentials, access = 'pull', fetchImpl = fetch) {
-        this.image = image;
-        this.registry = registry;
-        this.credentials = credentials;
-        this.access = access;
-        this.fetchImpl = fetchImpl;
-        this.base = registryBaseUrl(registry);
-        this.repository = repositoryOf(image, registry);
-    }
-    /** Checks that the registry accepts our credentials (`GET /v2/`). */
-    async ping() {
-        const res = await this.request('/v2/', { what: this.registry });
-        await res.arrayBuffer().catch(() => undefined);
-    }
-    async manifest(reference) {
-        const what = this.describe(reference);
-        const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, { headers: { Accept: MANIFEST_ACCEPT }, what });
-        const body = await readBody(res, what);
-        const digest = sha256(body);
-        // asked by digest, the bytes must hash to it: a tag may move, a digest may not
-        if (isDigest(reference) && digest !== reference)
-            throw new DigestMismatchError(what, reference, digest);
-        let json;
-        try {
-            json = JSON.parse(body.toString('utf8'));
-        }
-        catch {
-            throw new ClassifiedError(`${what}: the registry sent a manifest that is not JSON`, 'transient');
-        }
-        const mediaType = json.mediaType || res.headers.get('content-type')?.split(';')[0] || '';
-        return { digest, mediaType, size: body.length, json };
-    }
-    async blobJson(digest) {
-        const what = this.describe(digest);
-        const res = await this.request(`/v2/${this.repository}/blobs/${digest}`, { what });
-        const body = await readBody(res, what);
-        const actual = sha256(body);
-        if (isDigest(digest) && actual !== digest)
-            throw new DigestMismatchError(what, digest, actual);
-        const text = body.toString('utf8');
-        try {
-            return JSON.parse(text);
-        }
-        catch {
-            throw new ClassifiedError(`${what}: the image config is not JSON`, 'transient');
-        }
-    }
-    async hasBlob(digest) {
-        try {
-            const res = await this.request(`/v2/${this.repository}/blobs/${digest}`, { method: 'HEAD', what: this.describe(digest) });
-            await res.arrayBuffer().catch(() => undefined);
-            return true;
-        }
-        catch (error) {
-            if (error instanceof ClassifiedError && error.outcome === 'absent')
-                return false;
-            throw error;
-        }
-    }
-    /** A monolithic upload: open a session, then PUT the whole blob with its digest. */
-    async uploadBlob(digest, size, open) {
-        const what = this.describe(digest);
-        const started = await this.request(`/v2/${this.repository}/blobs/uploads/`, { method: 'POST', headers: { 'Content-Length': '0' }, what });
-        await started.arrayBuffer().catch(() => undefined);
-        const location = started.headers.get('location');
-        if (!location)
-            throw new ClassifiedError(`${what}: the registry opened an upload without a Location`, 'transient');
-        // keep the registry's upload URL as it is (a signed query must not be re-encoded), add the digest
-        const url = new URL(location, this.base);
-        const target = `${url.href}${url.search ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
-        const done = await this.request(target, {
-            method: 'PUT',
-            headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
-            body: open,
-            timeoutMs: UPLOAD_TIMEOUT_MS,
-            what
-        });
-        await done.arrayBuffer().catch(() => undefined);
-    }
-    /**
-     * Opens a blob upload and cancels it at once: proves the credentials may write the repository
-     * without writing anything. A registry that cannot cancel an upload lets it expire.
-     */
-    async probeUpload() {
-        const what = `${this.image} (upload)`;
-        const started = await this.request(`/v2/${this.repository}/blobs/uploads/`, { method: 'POST', headers: { 'Content-Length': '0' }, what });
-        await started.arrayBuffer().catch(() => undefined);
-        const location = started.headers.get('location');
-        if (!location)
-            return;
-        try {
-            const cancelled = await this.request(new URL(location, this.base).href, { method: 'DELETE', what });
-            await cancelled.arrayBuffer().catch(() => undefined);
-        }
-        catch {
-            // the upload was opened, which is all the check needs
-        }
-    }
-    async putManifest(reference, mediaType, body) {
-        const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, {
-            method: 'PUT',
-            headers: { 'Content-Type': mediaType },
-            body: () => new Uint8Array(body),
-            what: this.describe(reference)
-        });
-        await res.arrayBuffer().catch(() => undefined);
-    }
-    describe(reference) {
-        return `${this.image}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;
-    }
-    async request(path, options) {
-        const sentWith = this.authorization;
-        let res = await this.send(path, options);
-        if (res.status === 401) {
-            const challenge = parseChallenge(res.headers.get('www-authenticate'));
-            await res.arrayBuffer().catch(() => undefined);
-            // parallel requests share one client: another may have authenticated while this one was in flight
-            const renewed = this.authorization !== sentWith || (challenge !== undefined && (await this.authenticate(challenge, sentWith, options.what)));
-            if (renewed)
-                res = await this.send(path, options);
-        }
-        if (res.ok)
-            return res;
-        // the registry says why in its body (`{"errors": [{"code", "message"}]}`): keep it for the user
-        const body = await errorBody(res);
-        throw new RegistryError(options.what, res.status, parseRegistryErrors(body), parseRetryAfter(res.headers.get('retry-after'), Date.now()));
-    }
-    /** `path` is below the registry, or an absolute URL it handed out (an upload location). */
-    async send(path, options) {
-        const url = new URL(path, this.base);
-        const headers = { ...options.headers };
-        // credentials go to the registry only, never to another host it points us at
-        if (this.authorization && url.origin === new URL(this.base).origin)
-            headers.Authorization = this.authorization;
-        const body = options.body?.();
-        try {
-            return await this.fetchImpl(url, {
-                method: options.method ?? 'GET',
-                headers,
-                body,
-                // a streamed body needs half duplex in Node's fetch
-                ...(body && !(body instanceof Uint8Array) && typeof body !== 'string' ? { duplex: 'half' } : {}),
-                signal: AbortSignal.timeout(options.timeoutMs ?? REQUEST_TIMEOUT_MS)
-            });
-        }
-        catch (error) {
-            throw new ClassifiedError(`${options.what}: ${networkReason(error)}`, networkOutcome(error));
-        }
-    }
-    /** Answers a 401 challenge once: Basic with our credentials, or a Bearer token from the realm. */
-    async authenticate(challenge, sentWith, what) {
-        const basic = this.credentials?.password
-            ? `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}`
-            : undefined;
-        if (challenge.scheme === 'basic') {
-            if (!basic || sentWith === basic)
-                return false;
-            this.authorization = basic;
-            return true;
-        }
-        // a Bearer token may simply have expired: fetch a fresh one (each request renews at most once)
-        if (challenge.scheme !== 'bearer' || !challenge.params.realm)
-            return false;
-        let url;
-        try {
-            url = new URL(challenge.params.realm, this.base);
-        }
-        catch {
-            throw new ClassifiedError(`${what}: the registry sent an unusable token realm`, 'fatal');
-        }
-        if (url.protocol !== 'https:' && !this.base.startsWith('http:')) {
-            throw new ClassifiedError(`${what}: the registry asked for credentials over plain http (${url.origin}); refusing`, 'fatal');
-        }
-        if (challenge.params.service)
-            url.searchParams.set('service', challenge.params.service);
-        // a bare ping (login check) has no repository to ask a scope for
-        if (this.repository)
-            url.searchParams.set('scope', `repository:${this.repository}:${this.access === 'push' ? 'pull,push' : 'pull'}`);
-        let res;
-        try {
-            res = await this.fetchImpl(url, { headers: basic ? { Authorization: basic } : {}, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-        }
-        catch (error) {
-            throw new ClassifiedError(`${what}: token request failed: ${networkReason(error)}`, networkOutcome(error));
-        }
-        if (!res.ok) {
-            await res.arrayBuffer().catch(() => undefined);
-            const outcome = classifyStatus(res.status) === 'transient' ? 'transient' : 'auth';
-            throw new ClassifiedError(`${what}: token request answered HTTP ${res.status}`, outcome, parseRetryAfter(res.headers.get('retry-after'), Date.now()));
-        }
-        let body;
-        try {
-            body = JSON.parse((await readBody(res, what)).toString('utf8'));
-        }
-        catch (error) {
-            if (error instanceof ClassifiedError)
-                throw error;
-            throw new ClassifiedError(`${what}: the token answer is not JSON`, 'transient');
-        }
-        const token = body.token || body.access_token;
-        if (!token)
-            return false;
-        this.authorization = `Bearer ${token}`;
-        return true;
-    }
-}
-/** An error answer's body, at most 64 KiB of it; '' when there is none or it cannot be read. */
-async function errorBody(res) {
-    try {
-        const bytes = Buffer.from(await res.arrayBuffer());
-        return bytes.subarray(0, 64 * 1024).toString('utf8');
-    }
-    catch {
-        return '';
-    }
-}
-function sha256(bytes) {
-    return `sha256:${(0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex')}`;
-}
-/** Reads a whole body; a connection that drops halfway is a transient failure like any other. */
-async function readBody(res, what) {
-    try {
-        return Buffer.from(await res.arrayBuffer());
-    }
-    catch (error) {
-        throw new ClassifiedError(`${what}: ${networkReason(error)}`, 'transient');
-    }
-}
-/**
- * A TLS failure (a plain-http registry spoken to over https, a certificate that does not verify)
- * answers the same way every time: retrying it only waits out the backoff. Anything else on the
- * wire (resets, timeouts, refused connections) is worth another try.
- */
-function networkOutcome(error) {
-    const code = String(error?.cause?.code ?? '');
-    return /^(ERR_SSL_|ERR_TLS_|EPROTO$|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_)/.test(code) ? 'fatal' : 'transient';
-}
-function networkReason(error) {
-    const e = error;
-    if (e?.name === 'TimeoutError' || e?.name === 'AbortError')
-        return 'request timed out';
-    return e?.cause?.code || e?.cause?.message || e?.message || String(error);
-}
-
-;// CONCATENATED MODULE: ./src/registry/auth.ts
-
-
-
-
-
-
-
-
-function authHint(registry) {
-    return `check username and password, and give the job \`permissions: packages: write\` when pushing to ${registry} with GITHUB_TOKEN`;
-}
-/** A refused registry call becomes one line that says what to do; anything else passes through. */
-function explainAuthFailure(error, registry) {
-    return error instanceof ClassifiedError && error.outcome === 'auth' ? new ActionError(`${error.message}: ${authHint(registry)}`) : error;
-}
-/** Credentials a previous `docker login` stored in plain config.json (credential helpers are not read). */
-function credentialsFromDockerConfig(registry, env) {
-    const file = (0,external_node_path_.join)(dockerConfigDir(env), 'config.json');
-    if (!(0,external_node_fs_.existsSync)(file))
-        return undefined;
-    try {
-        const auths = JSON.parse((0,external_node_fs_.readFileSync)(file, 'utf8')).auths ?? {};
-        const entry = auths[registry] ?? (registry === 'docker.io' ? auths['https://index.docker.io/v1/'] : undefined);
-        if (!entry?.auth)
-            return undefined;
-        const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
-        const colon = decoded.indexOf(':');
-        if (colon < 0)
-            return undefined;
-        const password = decoded.slice(colon + 1);
-        lib_core/* setSecret */.Pq(password);
-        return { username: decoded.slice(0, colon), password };
-    }
-    catch {
-        return undefined;
-    }
-}
-/** The credentials our own registry client uses: the inputs, or what `docker login` stored before. */
-function registryCredentials(config, env) {
-    return config.credentials.password ? config.credentials : credentialsFromDockerConfig(config.registry, env);
-}
-function loginArgv(registry, username) {
-    return ['login', registry, '--username', username, '--password-stdin'];
-}
-/** `docker login` with the secret on stdin; wrong credentials fail at once, a flaky registry is retried. */
-async function login(docker, registry, credentials, retry) {
-    const verifier = new RegistryClient(registry, registry, credentials);
-    const attempt = async () => {
-        try {
-            await docker.mustRun(`docker login ${registry}`, loginArgv(registry, credentials.username), { input: credentials.password });
-        }
-        catch (error) {
-            if (!(error instanceof ClassifiedError && error.outcome === 'auth'))
-                throw error;
-            // docker also says 401 when a flaky registry made it retry without credentials: ask the registry
-            // ourselves; a refusal ends it, anything else (an accepted ping, a flaky one) is worth another try
-            await verifier.ping();
-            throw new ClassifiedError(error.message, 'transient');
-        }
-    };
-    try {
-        await retry.run(attempt, { warn: true });
-    }
-    catch (error) {
-        throw explainAuthFailure(error, registry);
-    }
-}
-/**
- * Logs in before anything pulls (the QEMU image, the BuildKit image, base images): to the target
- * registry when pushing, and to Docker Hub, for its pull limits, whenever both Docker Hub inputs are
- * set, pull requests from the same repository included (they pull just as much). Forks never log in.
- */
-async function logins(config, docker, { push, fromFork }, state, retry) {
-    const hub = config.dockerHub;
-    if (fromFork) {
-        if (hub.username || hub.password)
-            lib_core/* notice */.lm('Docker Hub login skipped: runs from forks never log in');
-        return;
-    }
-    const wanted = [];
-    if (push) {
-        if (config.credentials.password)
-            wanted.push([config.registry, config.credentials]);
-        else
-            lib_core/* notice */.lm(`password is empty: pushing to ${config.registry} with whatever login docker already has`);
-    }
-    if (hub.username && hub.password) {
-        if (!wanted.some(([r]) => r === 'docker.io'))
-            wanted.push(['docker.io', hub]);
-    }
-    else if (hub.username || hub.password) {
-        lib_core/* notice */.lm(`Docker Hub login skipped: ${hub.username ? 'dockerhub-token' : 'dockerhub-username'} is empty (as on fork pull requests)`);
-    }
-    if (wanted.length === 0)
-        return;
-    await group('Login', async () => {
-        for (const [registry, credentials] of wanted) {
-            try {
-                await login(docker, registry, credentials, retry);
-            }
-            catch (error) {
-                // the Docker Hub login only lifts pull limits: without it the build may still work
-                if (registry !== 'docker.io' || registry === config.registry)
-                    throw error;
-                lib_core/* warning */.$e(`Docker Hub login failed, going on without it (pulls may hit rate limits): ${error.message}`);
-                continue;
-            }
-            if (!config.dryRun) {
-                state.logins = [...(state.logins ?? []), registry];
-                saveState(state);
-            }
-            lib_core/* info */.pq(`${config.dryRun ? 'would log in' : 'logged in'} to ${registry} as ${credentials.username}`);
-        }
-    });
-}
-
-;// CONCATENATED MODULE: ./src/build/buildkit-log.ts
-
-// Reading BuildKit's plain progress log: `#N <title>` opens a step, `#N DONE|CACHED|ERROR: ...` ends it.
-/**
- * A build fails either while solving (the Dockerfile's fault: final) or while exporting and
- * pushing (the registry's: worth another try, the layers come from cache). BuildKit's messages
- * from a flaky registry are poor (`failed to solve: not found` after a 502 on an upload), so the
- * phase decides, read from the plain progress log: which step printed the ERROR.
- */
-function classifyBuildFailure(log, errorText) {
-    // a Dockerfile step that exited non-zero is the Dockerfile's fault, whatever words its command holds
-    if (/did not complete successfully: exit code/.test(errorText))
-        return 'fatal';
-    const base = classifyDockerOutput(errorText);
-    if (base === 'auth')
-        return 'auth';
-    return failedWhilePushing(log, errorText) ? 'transient' : base;
-}
-const PUSH_STEP = /^(exporting|pushing|writing image|naming to|\[auth\])/;
-function failedWhilePushing(log, errorText) {
-    if (/failed to push|pushing|exporting to image/i.test(errorText))
-        return true;
-    if (failedSteps(log).some((s) => PUSH_STEP.test(s.title)))
-        return true;
-    // dockerd pushes again after BuildKit ("pushing <ref> with docker") and reads the tag back; those
-    // fail without an ERROR line of their own step, or after every step printed DONE
-    const steps = stepStates(log);
-    const unfinished = steps.filter((s) => !s.finished);
-    return unfinished.length > 0 ? unfinished.some((s) => PUSH_STEP.test(s.title)) : steps.some((s) => PUSH_STEP.test(s.title));
-}
-/** Every step of a plain-progress log: its title and whether it printed DONE or CACHED. */
-function stepStates(log) {
-    const titles = new Map();
-    for (const [, id, title] of log.matchAll(/^#(\d+) (?!\d|ERROR|DONE|CANCELED|CACHED)(.*)$/gm)) {
-        // #0 is buildx's banner ("building with ... instance"), not a step
-        if (id !== '0' && !titles.has(id))
-            titles.set(id, title);
-    }
-    const finished = new Set([...log.matchAll(/^#(\d+) (?:DONE|CACHED)\b/gm)].map((m) => m[1]));
-    return [...titles].map(([id, title]) => ({ title, finished: finished.has(id) }));
-}
-/** Steps of a BuildKit plain-progress log that ended in ERROR, with their titles (a step's first line). */
-function failedSteps(log) {
-    return [...log.matchAll(/^#(\d+) ERROR: (.*)$/gm)].map(([, id, error]) => ({
-        title: new RegExp(`^#${id} (?!\\d|ERROR|DONE|CANCELED)(.*)$`, 'm').exec(log)?.[1] ?? '',
-        error
-    }));
-}
-/**
- * With ignore-error=true a broken cache never fails the build, and BuildKit only mentions it in the
- * log. The first such error line, so the action can say it aloud.
- */
-function cacheProblem(log) {
-    const step = failedSteps(log).find((s) => /cache/i.test(s.title));
-    return step && `${step.title}: ${step.error}`.slice(0, 300);
-}
-/** Title of the step that writes the build result (an image push, an OCI layout, a docker tarball). */
-const OUTPUT_STEP = /^exporting to (image|oci image format|docker image format)\b/;
-/**
- * Cache export, BuildKit's step titles per backend ("exporting to GitHub Actions Cache", "exporting
- * cache to registry", "exporting cache to client directory") or its first progress line. BuildKit
- * writes the result first, then the cache.
- */
-const CACHE_EXPORT = /^(exporting (cache\b|to GitHub Actions Cache\b)|preparing build cache for export\b|exporting content cache\b)/;
-/** Follows a plain-progress log line by line: has cache export begun, has the result been written? */
-class BuildProgress {
-    titles = new Map();
-    finished = new Set();
-    /** a cache export step has started */
-    cacheExportStarted = false;
-    observe(line) {
-        const step = /^#(\d+) (.*)$/.exec(line);
-        if (!step || step[1] === '0')
-            return;
-        const [, id, rest] = step;
-        if (/^(DONE|CACHED)\b/.test(rest))
-            this.finished.add(id);
-        else if (!/^(\d|ERROR|CANCELED)/.test(rest) && !this.titles.has(id))
-            this.titles.set(id, rest);
-        if (CACHE_EXPORT.test(rest))
-            this.cacheExportStarted = true;
-    }
-    /** every output step seen has finished, and there was one */
-    get outputWritten() {
-        const outputs = [...this.titles].filter(([, title]) => OUTPUT_STEP.test(title));
-        return outputs.length > 0 && outputs.every(([id]) => this.finished.has(id));
-    }
-}
-/** The cache service turned down the v1 protocol (switched off by GitHub on 2025-04-15). */
-function refusedLegacyCacheProtocol(log) {
-    return /legacy service is shutting down|gha-cache-sunset|twirp error bad_route|"code":"bad_route"/i.test(log);
-}
-function cacheActivity(log) {
-    const titles = new Map();
-    for (const [, id, title] of log.matchAll(/^#(\d+) (\[(?!internal\])[^\]]*\] .*)$/gm))
-        if (!titles.has(id))
-            titles.set(id, title);
-    const cached = new Set([...log.matchAll(/^#(\d+) CACHED\b/gm)].map((m) => m[1]).filter((id) => titles.has(id)));
-    const exportIds = new Set([...log.matchAll(/^#(\d+) (.*)$/gm)].filter(([, , rest]) => CACHE_EXPORT.test(rest)).map(([, id]) => id));
-    const written = new Set();
-    let exported = false;
-    for (const [, id, rest] of log.matchAll(/^#(\d+) (.*)$/gm)) {
-        if (!exportIds.has(id))
-            continue;
-        const layer = /^writing layer (sha256:[0-9a-f]{64})/.exec(rest);
-        if (layer)
-            written.add(layer[1]);
-        if (/^DONE\b/.test(rest))
-            exported = true;
-    }
-    return { steps: titles.size, cachedSteps: cached.size, layersWritten: written.size, exported };
-}
-
-;// CONCATENATED MODULE: ./src/build/attempts.ts
-
-
-function firstAttempt(push, layoutDir) {
-    return { output: push ? { kind: 'push' } : { kind: 'none' }, exportCache: true, layoutAllowed: true, layoutDir };
-}
-/** What the engine may refuse: the docker driver on the classic image store exports neither cache nor layouts. */
-const NO_CACHE_EXPORT = /cache export is not supported/i;
-const NO_LAYOUT_EXPORT = /oci exporter is not supported|exporter "?oci"? is not supported|not supported for the docker driver/i;
-/**
- * The attempt after a failed one, or the outcome when retrying is pointless. BuildKit's own push
- * comes first; when the registry fails it mid-push, the next try exports an OCI layout instead,
- * for our request-by-request pusher. An engine that cannot export cache or layouts is met
- * halfway rather than failed. Pure: whether another try is left is the retry policy's business.
- */
-function nextAttempt(previous, failure) {
-    const { log, errorText } = failure;
-    const base = { output: previous.output, exportCache: previous.exportCache, layoutAllowed: previous.layoutAllowed, layoutDir: previous.layoutDir };
-    // a refused push stays refused whichever way we push
-    if (classifyDockerOutput(errorText) === 'auth')
-        return { final: 'auth' };
-    if (previous.exportCache && NO_CACHE_EXPORT.test(errorText))
-        return { ...base, exportCache: false, change: 'no-cache-export' };
-    if (previous.output.kind === 'layout' && NO_LAYOUT_EXPORT.test(errorText)) {
-        return { ...base, output: { kind: 'push' }, layoutAllowed: false, change: 'push-again' };
-    }
-    if (previous.output.kind === 'push' && previous.layoutAllowed && failedWhilePushing(log, errorText)) {
-        return { ...base, output: { kind: 'layout', dir: previous.layoutDir }, change: 'layout' };
-    }
-    const outcome = classifyBuildFailure(log, errorText);
-    return outcome === 'transient' ? { ...base, change: 'again' } : { final: outcome };
-}
-function isFinal(next) {
-    return 'final' in next;
-}
-/** Said after the retry line, so the log tells why the next try differs. */
-const CHANGE_NOTES = {
-    layout: 'exporting an OCI layout to push request by request',
-    'no-cache-export': 'this engine cannot export build cache (docker driver on the classic image store): building without --cache-to',
-    'push-again': 'this engine cannot export an OCI layout: pushing with BuildKit again',
-    again: 'layers come from cache'
+;// CONCATENATED MODULE: ./src/model/platform.ts
+/** Architectures we know how to name, emulate and verify. */
+const SUPPORTED = {
+    amd64: { variants: ['v1', 'v2', 'v3', 'v4'], qemu: 'x86_64' },
+    arm64: { variants: ['v8'], qemu: 'aarch64' },
+    arm: { variants: ['v5', 'v6', 'v7'], defaultVariant: 'v7', qemu: 'arm' },
+    '386': { variants: [], qemu: 'i386' },
+    ppc64le: { variants: [], qemu: 'ppc64le' },
+    s390x: { variants: [], qemu: 's390x' },
+    riscv64: { variants: [], qemu: 'riscv64' }
 };
+/** Parses `os/arch[/variant]`; returns an error message instead of throwing so callers can name the input. */
+function parsePlatform(text) {
+    const parts = text.trim().split('/');
+    if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === '')) {
+        return `'${text}' is not of the form os/arch[/variant], e.g. linux/amd64 or linux/arm/v7`;
+    }
+    const [os, architecture, variant] = parts;
+    if (os !== 'linux')
+        return `'${text}' targets ${os}; only linux platforms are supported`;
+    const known = SUPPORTED[architecture];
+    if (!known) {
+        return `'${text}' has an unsupported architecture; use one of ${Object.keys(SUPPORTED)
+            .map((a) => `linux/${a}`)
+            .join(', ')}`;
+    }
+    if (variant !== undefined && !known.variants.includes(variant)) {
+        return `'${text}' has an unknown variant for ${architecture}` + (known.variants.length ? ` (one of ${known.variants.join(', ')})` : ' (it takes none)');
+    }
+    return normalizePlatform({ os, architecture, variant });
+}
+/** arm64/v8 is plain arm64, arm without a variant is arm/v7, amd64/v1 is plain amd64. */
+function normalizePlatform(p) {
+    let variant = p.variant || undefined;
+    if (p.architecture === 'arm64' && variant === 'v8')
+        variant = undefined;
+    if (p.architecture === 'amd64' && variant === 'v1')
+        variant = undefined;
+    if (p.architecture === 'arm' && !variant)
+        variant = SUPPORTED.arm.defaultVariant;
+    return variant ? { os: p.os, architecture: p.architecture, variant } : { os: p.os, architecture: p.architecture };
+}
+function formatPlatform(p) {
+    return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
+}
+function samePlatform(a, b) {
+    return formatPlatform(normalizePlatform(a)) === formatPlatform(normalizePlatform(b));
+}
+/** The suffix of the per-arch tag: amd64, arm64, arm-v7. */
+function archTag(p) {
+    return [p.architecture, p.variant].filter(Boolean).join('-');
+}
+/** Name of the binfmt_misc entry (and tonistiigi/binfmt install target) that emulates this platform. */
+function qemuName(p) {
+    return SUPPORTED[p.architecture].qemu;
+}
+/** Architectures a runner executes without emulation, from Node's process.arch. */
+function nativeArchitectures(nodeArch) {
+    switch (nodeArch) {
+        case 'x64':
+            return ['amd64', '386'];
+        case 'arm64':
+            return ['arm64'];
+        case 'arm':
+            return ['arm'];
+        default:
+            return [nodeArch];
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/model/duration.ts
 const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -38887,952 +38011,6 @@ function parseDuration(text) {
 }
 function formatDuration(ms) {
     return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
-}
-
-;// CONCATENATED MODULE: ./src/build/cache.ts
-
-
-
-
-
-
-
-/**
- * The runner hands the cache service's address and token only to actions; without them buildx drops
- * type=gha silently. Under act, ACTIONS_RESULTS_URL is its artifact server: only its cache server
- * (ACTIONS_CACHE_URL, on unless --no-cache-server) holds a cache.
- */
-function ghaCacheAvailable(env) {
-    if (env.ACT)
-        return Boolean(env.ACTIONS_RUNTIME_TOKEN && env.ACTIONS_CACHE_URL);
-    return Boolean(env.ACTIONS_RUNTIME_TOKEN && (env.ACTIONS_CACHE_URL || env.ACTIONS_RESULTS_URL));
-}
-/**
- * Whether this run writes the cache. On pull requests `auto` only reads: a pull request's entries
- * are visible to that pull request alone, yet count against the repository's 10 GB and its upload
- * rate, and evict the base branch's entries that every pull request reads.
- */
-function decideCacheWrite(setting, github) {
-    if (setting !== 'auto')
-        return { write: setting === 'true', reason: `cache-write: ${setting}` };
-    return isPullRequestEvent(github.eventName)
-        ? { write: false, reason: 'read only on pull requests' }
-        : { write: true, reason: `written on ${github.eventName || 'this event'}` };
-}
-function planCache(config, push, env, localDir, write) {
-    const scope = config.cacheScope;
-    const mode = `mode=${config.cacheMode}`;
-    const readOnly = write ? '' : ' (read only)';
-    switch (config.cache) {
-        case 'none':
-            return { backend: 'none', status: 'off', from: [], to: [], note: 'none' };
-        case 'gha':
-            if (!ghaCacheAvailable(env)) {
-                return {
-                    backend: 'gha',
-                    status: 'unavailable',
-                    from: [],
-                    to: [],
-                    note: 'cache: gha was asked for, but the GitHub Actions cache service is not available (no ACTIONS_RUNTIME_TOKEN and ACTIONS_CACHE_URL/ACTIONS_RESULTS_URL; act runs its cache server unless started with --no-cache-server); building without a cache'
-                };
-            }
-            return {
-                backend: 'gha',
-                status: 'on',
-                from: [`type=gha,scope=${scope}`],
-                to: write ? [`type=gha,scope=${scope},${mode},ignore-error=true`] : [],
-                note: `gha scope ${scope}${readOnly}`
-            };
-        case 'registry': {
-            const ref = `${config.image}:buildcache-${archTag(config.platform)}`;
-            return {
-                backend: 'registry',
-                status: 'on',
-                from: [`type=registry,ref=${ref}`],
-                // writing the cache needs the login that only pushing builds do
-                to: push && write ? [`type=registry,ref=${ref},${mode},ignore-error=true`] : [],
-                note: `registry ${ref}${!push ? ' (read only: not pushing)' : readOnly}`
-            };
-        }
-        case 'local': {
-            const exportDir = `${localDir}-next`;
-            return {
-                backend: 'local',
-                status: 'on',
-                from: [`type=local,src=${localDir}`],
-                // a fresh directory each build, swapped in by the post step, so old blobs do not pile up
-                to: write ? [`type=local,dest=${exportDir},${mode},ignore-error=true`] : [],
-                localDir,
-                localExportDir: write ? exportDir : undefined,
-                note: write ? `local ${localDir}, saved to the Actions cache as ${localCacheKeyPrefix(scope)}*` : `local ${localDir}${readOnly}`
-            };
-        }
-    }
-}
-function localCacheKeyPrefix(scope) {
-    return `brokkr-buildx-${scope}-`;
-}
-function localCacheKey(prefix, env) {
-    return `${prefix}${env.GITHUB_RUN_ID || Date.now()}-${env.GITHUB_RUN_ATTEMPT || '1'}`;
-}
-/** @actions/cache is large and only `cache: local` needs it: load it on demand to keep start-up fast. */
-async function actionsCache() {
-    return __nccwpck_require__.e(/* import() */ 691).then(__nccwpck_require__.bind(__nccwpck_require__, 1691));
-}
-/** Restores the newest cache saved under the prefix; a miss or an outage only means a cold build. */
-async function restoreLocalCache(dir, key, prefix) {
-    const cache = await actionsCache();
-    if (!cache.isFeatureAvailable()) {
-        lib_core/* warning */.$e('cache: local needs the GitHub Actions cache service, which is not available here; building without a cache');
-        return undefined;
-    }
-    try {
-        const hit = await cache.restoreCache([dir], key, [prefix]);
-        lib_core/* info */.pq(hit ? `Restored local build cache ${hit} into ${dir}` : `No local build cache under ${prefix}* yet`);
-        return hit;
-    }
-    catch (error) {
-        lib_core/* warning */.$e(`Restoring the local build cache failed, building without it: ${error.message}`);
-        return undefined;
-    }
-}
-function hasLocalCache(dir) {
-    return (0,external_node_fs_.existsSync)((0,external_node_path_.join)(dir, 'index.json'));
-}
-/** Post step: the fresh export replaces the restored directory, then is saved under a new key. */
-async function saveLocalCache(dir, exportDir, key) {
-    if (!hasLocalCache(exportDir)) {
-        core.info(`No exported build cache in ${exportDir}; nothing to save`);
-        return;
-    }
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(exportDir, dir);
-    const cache = await actionsCache();
-    try {
-        const id = await cache.saveCache([dir], key);
-        core.info(id !== -1 ? `Saved local build cache as ${key}` : `Local build cache ${key} was not saved`);
-    }
-    catch (error) {
-        core.warning(`Saving the local build cache failed (the next build will be colder): ${error.message}`);
-    }
-}
-/**
- * Cache export comes after the result is written: past `timeoutMs`, stop waiting for it once the
- * result is out (at once when there is no result to write). Feed it every build log line.
- */
-function boundCacheExport(timeoutMs, writesResult) {
-    const progress = new BuildProgress();
-    let timer;
-    let overdue = false;
-    const resultOut = () => !writesResult || progress.outputWritten;
-    return {
-        onLine(line, stop) {
-            progress.observe(line);
-            if (progress.cacheExportStarted && timer === undefined && timeoutMs > 0) {
-                timer = setTimeout(() => {
-                    overdue = true;
-                    if (resultOut())
-                        stop();
-                }, timeoutMs);
-            }
-            if (overdue && resultOut())
-                stop();
-        },
-        dispose() {
-            clearTimeout(timer);
-        }
-    };
-}
-/** Said once when the cache service turned down buildx's v1 protocol. */
-const LEGACY_CACHE_HINT = 'The GitHub Actions cache service refused the legacy v1 protocol (switched off on 2025-04-15), so this build ran without its gha cache: ' +
-    'the v2 protocol needs buildx 0.21 or newer and BuildKit 0.20 or newer (a docker-container builder on moby/buildkit:buildx-stable-1, or Docker Engine 28 for the docker driver); ' +
-    'update buildx and the builder, or use cache: registry';
-/** What a finished build's log says about its cache, as warnings (ignore-error=true keeps them out of the exit code). */
-function cacheWarnings(log, cache, stoppedExport, cacheTimeoutMs) {
-    const warnings = [];
-    const problem = cacheProblem(log);
-    if (cache.backend === 'gha' && refusedLegacyCacheProtocol(log))
-        warnings.push(LEGACY_CACHE_HINT);
-    else if (problem && cache.status === 'on')
-        warnings.push(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`);
-    if (stoppedExport) {
-        warnings.push(`Cache export took longer than cache-timeout (${formatDuration(cacheTimeoutMs)}): stopped waiting for it after the image was written; the ${cache.backend} cache of this build may be incomplete`);
-    }
-    return warnings;
-}
-
-;// CONCATENATED MODULE: ./src/build/run-attempts.ts
-
-
-
-
-/**
- * Runs `docker buildx build` until it succeeds or no retry is left. Each failure decides the next
- * attempt (nextAttempt); the retry policy decides whether there is one and when.
- */
-async function runBuildAttempts(config, docker, ref, push, layoutDir, retry, argv, buildEnv = {}) {
-    let attempt = firstAttempt(push, layoutDir);
-    let next = attempt;
-    const once = () => {
-        const bound = boundCacheExport(config.cacheTimeoutMs, attempt.output.kind !== 'none');
-        const classify = (log, errorText) => {
-            const decided = nextAttempt(attempt, { log, errorText });
-            if (isFinal(decided))
-                return decided.final;
-            next = decided;
-            return 'transient';
-        };
-        return docker.mustRun('docker buildx build', argv(attempt), { stream: true, classify, onLine: bound.onLine, env: buildEnv }).finally(() => bound.dispose());
-    };
-    return group(`Build ${ref}`, async () => {
-        try {
-            const built = await retry.run(once, {
-                warn: true,
-                note: () => (next.change ? CHANGE_NOTES[next.change] : undefined),
-                onRetry: () => {
-                    attempt = next;
-                }
-            });
-            return { built, attempt };
-        }
-        catch (error) {
-            throw explainAuthFailure(error, config.registry);
-        }
-    });
-}
-
-;// CONCATENATED MODULE: ./src/build/builder.ts
-
-
-
-
-
-
-
-
-/** The docker driver's builder is the docker context itself; find its name without running docker. */
-function currentContext(env) {
-    if (env.DOCKER_CONTEXT)
-        return env.DOCKER_CONTEXT;
-    if (env.DOCKER_HOST)
-        return 'default';
-    const file = (0,external_node_path_.join)(dockerConfigDir(env), 'config.json');
-    if (!(0,external_node_fs_.existsSync)(file))
-        return 'default';
-    try {
-        return JSON.parse((0,external_node_fs_.readFileSync)(file, 'utf8')).currentContext || 'default';
-    }
-    catch {
-        return 'default';
-    }
-}
-function parseInspect(stdout) {
-    const m = /^Driver:\s*(\S+)/m.exec(stdout);
-    return { driver: m ? m[1] : '' };
-}
-function decideBuilder(config, env, existing) {
-    if (config.driver === 'docker')
-        return { kind: 'docker-context', name: currentContext(env) };
-    if (!existing)
-        return { kind: 'create', name: config.builder };
-    if (existing.driver !== config.driver) {
-        return {
-            kind: 'conflict',
-            name: config.builder,
-            message: `builder: '${config.builder}' already exists with driver ${existing.driver || 'unknown'}, not ${config.driver}; pick another builder name or remove it`
-        };
-    }
-    return { kind: 'reuse', name: config.builder };
-}
-/** `buildkitdConfigFile`: where the inline buildkitd.toml was written, when there is one. */
-function createBuilderArgv(config, buildkitdConfigFile) {
-    if (config.driver === 'docker')
-        return undefined;
-    const argv = ['buildx', 'create', '--name', config.builder, '--driver', config.driver];
-    for (const opt of config.driverOpts)
-        argv.push('--driver-opt', opt);
-    if (buildkitdConfigFile)
-        argv.push('--buildkitd-config', buildkitdConfigFile);
-    argv.push('--bootstrap');
-    if (config.driver === 'remote')
-        argv.push(config.endpoint);
-    return argv;
-}
-/** Post step: remove only what this run created, and only when asked not to keep it. */
-function shouldRemoveBuilder(created, keep) {
-    return Boolean(created) && !keep;
-}
-/**
- * Reuses the docker context's builder, or an existing builder of ours, or creates (and remembers) one.
- * A builder this run tried to create is remembered before `buildx create` runs and removed at once
- * when creation fails: a half-made builder would be "reused" by the next run and fail it again.
- */
-async function setUpBuilder(config, docker, env, state) {
-    return group('Builder', async () => {
-        const inspected = config.driver === 'docker' ? undefined : await docker.probe(['buildx', 'inspect', config.builder]);
-        const builder = decideBuilder(config, env, inspected && inspected.code === 0 ? parseInspect(inspected.stdout) : undefined);
-        if (builder.kind === 'conflict')
-            throw new ActionError(builder.message);
-        if (builder.kind === 'create')
-            await create(config, docker, builder.name, state);
-        else if (builder.kind === 'reuse' && (config.driverOpts.length > 0 || config.buildkitdConfig)) {
-            lib_core/* warning */.$e(`builder ${builder.name} already exists, so driver-opts and buildkitd-config-inline are not applied (they take effect when the action creates the builder); remove it with docker buildx rm ${builder.name} or pick another builder name`);
-        }
-        if (builder.kind === 'reuse' && !config.dryRun) {
-            // a builder that cannot start fails here in one line, not after six build tries
-            const started = await docker.run(['buildx', 'inspect', '--bootstrap', builder.name]);
-            if (started.code !== 0) {
-                throw new ActionError(`builder: '${builder.name}' exists but does not start (${lastErrorLines(started.stderr || started.stdout)}); remove it with docker buildx rm ${builder.name} or pick another builder name`);
-            }
-        }
-        lib_core/* info */.pq(`builder ${builder.name} (${builder.kind === 'create' ? 'created' : builder.kind === 'reuse' ? 'reused' : 'docker driver'})`);
-        return builder.name;
-    });
-}
-async function create(config, docker, name, state) {
-    if (!config.dryRun) {
-        state.builderCreated = name;
-        saveState(state);
-    }
-    // buildx copies the file into the builder's state when creating it: the copy here lives only that long
-    const configDir = config.buildkitdConfig ? (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)((0,external_node_os_.tmpdir)(), 'brokkr-buildkitd-')) : undefined;
-    const configFile = configDir && (0,external_node_path_.join)(configDir, 'buildkitd.toml');
-    if (configFile)
-        (0,external_node_fs_.writeFileSync)(configFile, config.buildkitdConfig, { mode: 0o600 });
-    try {
-        await docker.mustRun(`creating builder ${name}`, createBuilderArgv(config, configFile));
-    }
-    catch (error) {
-        if (!config.dryRun) {
-            await docker.run(['buildx', 'rm', name]);
-            state.builderCreated = undefined;
-            saveState(state);
-        }
-        throw error;
-    }
-    finally {
-        if (configDir)
-            (0,external_node_fs_.rmSync)(configDir, { recursive: true, force: true });
-    }
-}
-
-;// CONCATENATED MODULE: ./src/model/tags.ts
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const SEMVER = /^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
-function isValidTag(tag) {
-    return TAG.test(tag);
-}
-/** A branch name as a tag: `feature/Login UI` becomes `feature-Login-UI`. */
-function sanitizeBranch(branch) {
-    return branch
-        .replace(/[^A-Za-z0-9_.-]+/g, '-')
-        .replace(/^[.-]+/, '')
-        .slice(0, 128)
-        .replace(/[.-]+$/, '');
-}
-/** Tags implied by the event: the branch on branch pushes; X.Y.Z, X.Y, X, latest on v* release tags. */
-function autoTags(github) {
-    if (github.eventName !== 'push')
-        return [];
-    if (github.ref.startsWith('refs/heads/')) {
-        const tag = sanitizeBranch(github.ref.slice('refs/heads/'.length));
-        return tag ? [tag] : [];
-    }
-    if (github.ref.startsWith('refs/tags/')) {
-        const m = SEMVER.exec(github.ref.slice('refs/tags/'.length));
-        if (!m)
-            return [];
-        const [, major, minor, patch, pre] = m;
-        if (pre)
-            return [`${major}.${minor}.${patch}-${pre}`].filter(isValidTag);
-        return [`${major}.${minor}.${patch}`, `${major}.${minor}`, major, 'latest'];
-    }
-    return [];
-}
-/** Every tag the index gets, the sha first, without duplicates. */
-function indexTags(sha, extra, auto, github) {
-    return [...new Set([sha, ...(auto ? autoTags(github) : []), ...extra])];
-}
-
-;// CONCATENATED MODULE: ./src/model/oci-metadata.ts
-
-// The org.opencontainers.image.* facts about an image, from the repository and the run: one set,
-// written as labels on each arch image and as annotations on the multi-arch index (which is what
-// GHCR reads for a multi-arch package's description, source link and license).
-/** The version: the release for v* tags, else the branch, else the sha. */
-function versionLabel(github, sha) {
-    const auto = autoTags(github);
-    return auto[0] ?? sha;
-}
-function imageMetadata(github, image, sha, created) {
-    const metadata = {};
-    if (github.repository)
-        metadata['org.opencontainers.image.source'] = `${github.serverUrl}/${github.repository}`;
-    metadata['org.opencontainers.image.revision'] = sha;
-    if (created)
-        metadata['org.opencontainers.image.created'] = created;
-    metadata['org.opencontainers.image.title'] = image.split('/').pop() ?? image;
-    metadata['org.opencontainers.image.version'] = versionLabel(github, sha);
-    if (github.description)
-        metadata['org.opencontainers.image.description'] = github.description;
-    if (github.license)
-        metadata['org.opencontainers.image.licenses'] = github.license;
-    return metadata;
-}
-/** `key=value` lines (labels, annotations) over a base set: later lines win. */
-function withOverrides(base, lines) {
-    const merged = { ...base };
-    for (const line of lines) {
-        const eq = line.indexOf('=');
-        merged[line.slice(0, eq)] = line.slice(eq + 1);
-    }
-    return merged;
-}
-
-;// CONCATENATED MODULE: ./src/build/plan.ts
-
-
-
-function ociLabels(config, github, created) {
-    // the user's labels come last so they win over ours
-    return [...Object.entries(imageMetadata(github, config.image, config.sha, created)).map(([k, v]) => `${k}=${v}`), ...config.labels];
-}
-/**
- * buildx attests provenance (mode=min) by default when it pushes, but not when it exports an OCI
- * layout: the layout push names it explicitly, so both ways publish the same shape.
- */
-function defaultProvenance(env) {
-    const off = env.BUILDX_NO_DEFAULT_ATTESTATIONS;
-    return off && !/^(0|false)$/i.test(off) ? 'false' : 'mode=min';
-}
-/** The one `docker buildx build` this run executes. */
-function buildArgv(config, o) {
-    const argv = ['buildx', 'build', '--builder', o.builder, '--platform', formatPlatform(config.platform), '--file', config.file];
-    if (config.target)
-        argv.push('--target', config.target);
-    argv.push('--tag', archRef(config.image, config.sha, config.platform));
-    for (const arg of config.buildArgs)
-        argv.push('--build-arg', arg);
-    for (const label of o.labels)
-        argv.push('--label', label);
-    for (const context of config.buildContexts)
-        argv.push('--build-context', context);
-    argv.push(...o.secretArgs);
-    if (config.noCache)
-        argv.push('--no-cache');
-    if (config.pull)
-        argv.push('--pull');
-    const provenance = config.provenance || (o.output.kind === 'layout' ? o.defaultProvenance : '');
-    if (provenance)
-        argv.push(`--provenance=${provenance}`);
-    if (o.includeCacheFrom)
-        for (const from of o.cache.from)
-            argv.push('--cache-from', from);
-    for (const to of o.cache.to)
-        argv.push('--cache-to', to);
-    argv.push('--metadata-file', o.metadataFile);
-    if (o.output.kind === 'push')
-        argv.push('--push');
-    else if (o.output.kind === 'layout')
-        argv.push('--output', `type=oci,dest=${o.output.dir},tar=false`);
-    // without a push the result stays in the build cache: nothing is loaded or exported
-    else
-        argv.push('--output', 'type=cacheonly');
-    argv.push(config.context);
-    return argv;
-}
-
-;// CONCATENATED MODULE: ./src/registry/retry.ts
-
-
-/** Exponential backoff with jitter in [50%, 100%] of the step, so parallel jobs do not retry in lockstep. */
-function backoffDelay(attempt, backoff, random = Math.random) {
-    const step = Math.min(backoff.capMs, backoff.baseMs * 2 ** attempt);
-    return Math.round(step * (0.5 + random() / 2));
-}
-/**
- * A registry's Retry-After is a floor, never beyond a sane ceiling: a short one must not burn
- * the retries faster than our own backoff would.
- */
-const RETRY_AFTER_CEILING_MS = 60_000;
-function retryDelay(attempt, backoff, retryAfterMs, random) {
-    const ours = backoffDelay(attempt, backoff, random);
-    if (retryAfterMs === undefined)
-        return ours;
-    return Math.min(Math.max(retryAfterMs, ours), Math.max(RETRY_AFTER_CEILING_MS, ours));
-}
-/** Not-found polling: about a tenth of the time waited so far, between the first backoff step and 30 s, with jitter. */
-function waitDelay(elapsedMs, baseMs, random = Math.random) {
-    const step = Math.min(30_000, Math.max(baseMs, elapsedMs / 10));
-    return Math.round(step * (0.5 + random() / 2));
-}
-/** Waits, or stops early (without error) when the signal is aborted. */
-const sleep = (ms, signal) => new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-    });
-});
-/** The one wording of every retry in the log: `<what> failed: <reason>; retry N of M in X ms`. */
-function retryLine(message, retry, retries, delayMs, note) {
-    return `${message}; retry ${retry} of ${retries} in ${delayMs} ms${note ? ` (${note})` : ''}`;
-}
-/** The one retry policy of a run: how many retries, how long between them, and how they are announced. */
-class RetryPolicy {
-    options;
-    constructor(options) {
-        this.options = options;
-    }
-    get retries() {
-        return this.options.retries;
-    }
-    get backoff() {
-        return this.options.backoff;
-    }
-    /** The same policy with at least `min` retries (read-after-write lag needs a few even with retries: 0). */
-    atLeast(min) {
-        return new RetryPolicy({ ...this.options, retries: Math.max(this.options.retries, min) });
-    }
-    /** How long to wait before retry number `retry` (from 1). */
-    delay(retry, retryAfterMs) {
-        return retryDelay(retry - 1, this.options.backoff, retryAfterMs, this.options.random);
-    }
-    /** Logs one retry in the one wording. */
-    announce(error, retry, delayMs, call = {}) {
-        const line = retryLine(error.message, retry, this.options.retries, delayMs, call.note?.(error));
-        const log = call.warn ? (this.options.warning ?? this.options.info) : this.options.info;
-        log(line);
-    }
-    /** Runs `fn`, retrying the retryable failures at most `retries` more times. */
-    async run(fn, call = {}) {
-        const wait = this.options.sleep ?? sleep;
-        const retryable = call.retryOn ?? ['transient'];
-        for (let retry = 1;; retry++) {
-            try {
-                return await fn();
-            }
-            catch (error) {
-                if (!(error instanceof ClassifiedError) || !retryable.includes(error.outcome) || retry > this.options.retries)
-                    throw error;
-                const delay = this.delay(retry, error.retryAfterMs);
-                this.announce(error, retry, delay, call);
-                call.onRetry?.(error, retry);
-                await wait(delay);
-            }
-        }
-    }
-}
-/** Reads of what was just written (a tag, a digest we were handed): a replicated registry may lag, so absent is retried too. */
-const READ_AFTER_WRITE = { retryOn: ['transient', 'absent'] };
-/** The run's policy from the retries and retry-delay inputs; single requests log as info, whole steps as warnings. */
-function retryPolicy(config) {
-    return new RetryPolicy({ retries: config.retries, backoff: { baseMs: config.retryDelayMs, capMs: 30_000 }, info: lib_core/* info */.pq, warning: lib_core/* warning */.$e });
-}
-
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: ./src/build/oci-push.ts
-
-
-
-
-
-/** at most this many blob uploads at once */
-const UPLOAD_CONCURRENCY = 4;
-/**
- * Pushes what BuildKit exported to an OCI layout directory under one tag: blobs first, then
- * manifests by digest, the tag last, so the tag never points at something incomplete. Every
- * request is retried on its own (BuildKit's own push gives up a whole push on one 5xx).
- * Returns the digest the tag now points at.
- */
-async function pushLayout(client, layoutDir, tag, retry) {
-    const blobPath = (digest) => (0,external_node_path_.join)(layoutDir, 'blobs', ...digest.split(':'));
-    const read = (digest) => (0,external_node_fs_.readFileSync)(blobPath(digest));
-    const again = (fn) => retry.run(fn);
-    let uploaded = 0;
-    let present = 0;
-    async function pushBlob(d) {
-        if (await again(() => client.hasBlob(d.digest))) {
-            present++;
-            return;
-        }
-        const size = (0,external_node_fs_.statSync)(blobPath(d.digest)).size;
-        await again(() => client.uploadBlob(d.digest, size, () => external_node_stream_.Readable.toWeb((0,external_node_fs_.createReadStream)(blobPath(d.digest)))));
-        uploaded++;
-    }
-    async function pushManifest(d, reference) {
-        const body = read(d.digest);
-        const json = JSON.parse(body.toString('utf8'));
-        if (isIndex({ mediaType: d.mediaType ?? '', json })) {
-            for (const child of json.manifests)
-                await pushManifest(child, child.digest);
-        }
-        else {
-            await inBatches([json.config, ...json.layers], UPLOAD_CONCURRENCY, pushBlob);
-        }
-        await again(() => client.putManifest(reference, d.mediaType ?? json.mediaType, body));
-    }
-    const layout = JSON.parse((0,external_node_fs_.readFileSync)((0,external_node_path_.join)(layoutDir, 'index.json'), 'utf8'));
-    const top = layout.manifests?.[0];
-    if (!top)
-        throw new Error(`the OCI layout in ${layoutDir} holds no image`);
-    await pushManifest(top, tag);
-    lib_core/* info */.pq(`pushed ${client.image}:${tag}@${top.digest} (${uploaded} blobs uploaded, ${present} already there)`);
-    return top.digest;
-}
-async function inBatches(items, size, fn) {
-    for (let i = 0; i < items.length; i += size)
-        await Promise.all(items.slice(i, i + size).map(fn));
-}
-
-;// CONCATENATED MODULE: ./src/build/publish.ts
-
-
-
-
-
-/** Pushes the exported layout under the arch tag, then reads the tag back: it must be what we pushed. */
-async function publishLayout(config, tag, layoutDir, env, retry) {
-    const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push');
-    try {
-        const digest = await pushLayout(client, layoutDir, tag, retry);
-        const back = await retry.run(() => client.manifest(tag), READ_AFTER_WRITE);
-        if (back.digest !== digest)
-            throw new ActionError(`${config.image}:${tag} reads back as ${back.digest}, not the pushed ${digest}`);
-        return digest;
-    }
-    catch (error) {
-        throw explainAuthFailure(error, config.registry);
-    }
-}
-/** What the registry holds under the arch tag BuildKit just pushed. */
-async function pushedDigest(config, tag, env, retry) {
-    const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env));
-    try {
-        return (await retry.run(() => client.manifest(tag), READ_AFTER_WRITE)).digest;
-    }
-    catch (error) {
-        throw explainAuthFailure(error, config.registry);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/build/qemu.ts
-
-
-
-/** Is an emulator for this platform registered with binfmt_misc and enabled? */
-function binfmtRegistered(platform, root = '/proc/sys/fs/binfmt_misc') {
-    const entry = `${root}/qemu-${qemuName(platform)}`;
-    if (!(0,external_node_fs_.existsSync)(entry))
-        return false;
-    try {
-        return (0,external_node_fs_.readFileSync)(entry, 'utf8').startsWith('enabled');
-    }
-    catch {
-        return false;
-    }
-}
-/** Install an emulator only for a foreign target arch that binfmt cannot already run. */
-function decideQemu(config, nodeArch, registered) {
-    const { platform } = config;
-    const native = nativeArchitectures(nodeArch).includes(platform.architecture);
-    if (config.qemu === 'false')
-        return { install: false, emulated: !native, reason: 'qemu: false' };
-    if (config.qemu === 'true')
-        return { install: true, emulated: !native, reason: 'qemu: true' };
-    if (config.driver === 'remote')
-        return { install: false, emulated: false, reason: 'remote builder: emulation is its own business' };
-    if (native)
-        return { install: false, emulated: false, reason: `native: the runner is ${nodeArch}` };
-    if (registered)
-        return { install: false, emulated: true, reason: `binfmt already emulates ${platform.architecture}` };
-    return { install: true, emulated: true, reason: `${platform.architecture} is foreign to this ${nodeArch} runner` };
-}
-function qemuInstallArgv(qemuImage, platform) {
-    return ['run', '--privileged', '--rm', qemuImage, '--install', platform.architecture];
-}
-async function installQemu(docker, config) {
-    await group('QEMU', () => docker.mustRun('installing the QEMU emulator', qemuInstallArgv(config.qemuImage, config.platform)));
-}
-
-;// CONCATENATED MODULE: ./src/build/secrets.ts
-
-/** Name of the variable that carries the n-th inline secret to buildx. */
-function secretVariable(n) {
-    return `BROKKR_BUILD_SECRET_${n}`;
-}
-function emptyReason(id, fromFork, source) {
-    return fromFork
-        ? `secret ${id} is empty: runs from forks do not get repository secrets, so the build runs without it (a step that requires it fails)`
-        : `secret ${id} is empty (${source}): the build runs without it; set the secret, or a step that requires it fails`;
-}
-function planSecrets(secrets, ssh, env, fromFork) {
-    const plan = { args: [], env: {}, values: [], described: [], skipped: [] };
-    let inline = 0;
-    for (const secret of secrets) {
-        if (secret.kind === 'file') {
-            plan.args.push('--secret', `id=${secret.id},src=${secret.path}`);
-            plan.described.push(`${secret.id} (file ${secret.path})`);
-            continue;
-        }
-        const value = secret.kind === 'value' ? secret.value : (env[secret.env] ?? '');
-        if (value === '') {
-            plan.skipped.push(emptyReason(secret.id, fromFork, secret.kind === 'value' ? 'secrets' : `environment variable ${secret.env}`));
-            continue;
-        }
-        plan.values.push(value);
-        if (secret.kind === 'env') {
-            plan.args.push('--secret', `id=${secret.id},env=${secret.env}`);
-            plan.described.push(`${secret.id} (env ${secret.env})`);
-        }
-        else {
-            const name = secretVariable(inline++);
-            plan.env[name] = value;
-            plan.args.push('--secret', `id=${secret.id},env=${name}`);
-            plan.described.push(`${secret.id} (value)`);
-        }
-    }
-    for (const source of ssh) {
-        if (source.paths.length > 0) {
-            plan.args.push('--ssh', `${source.id}=${source.paths.join(',')}`);
-            plan.described.push(`ssh ${source.id} (${source.paths.join(', ')})`);
-            continue;
-        }
-        if (!env.SSH_AUTH_SOCK) {
-            // forks do not get the deploy key an ssh-agent step would load
-            if (fromFork) {
-                plan.skipped.push(`ssh ${source.id}: no ssh agent (SSH_AUTH_SOCK is unset, as on runs from forks); the build runs without it`);
-                continue;
-            }
-            throw new InputError('ssh', `${source.id} needs an ssh agent but SSH_AUTH_SOCK is unset; start an agent and add the key in an earlier step, or give ${source.id}=<key file>`);
-        }
-        plan.args.push('--ssh', source.id);
-        plan.described.push(`ssh ${source.id} (agent)`);
-    }
-    return plan;
-}
-
-;// CONCATENATED MODULE: ./src/registry/publish-check.ts
-
-
-
-
-
-/** Why the check does not run, or undefined when it does. */
-function publishCheckSkipped(o) {
-    if (!o.enabled)
-        return 'publish-check: false';
-    if (!o.push)
-        return 'not pushing';
-    if (o.dryRun)
-        return 'dry-run';
-    return undefined;
-}
-/** Opens and cancels a blob upload in the target repository with a push-scoped token. */
-async function checkPublish(client, registry, retry) {
-    try {
-        await retry.run(() => client.probeUpload());
-        return { kind: 'passed' };
-    }
-    catch (error) {
-        if (!(error instanceof ClassifiedError))
-            throw error;
-        if (error.outcome === 'auth') {
-            throw new ActionError(`${client.image}: this job may not push there (${error.message}); ${authHint(registry)}`);
-        }
-        if (error.outcome === 'transient')
-            return { kind: 'inconclusive', reason: error.message };
-        return { kind: 'unsupported', reason: error.message };
-    }
-}
-/** The line the plan and the summary show. */
-function describePublishCheck(check) {
-    switch (check.kind) {
-        case 'passed':
-            return 'push allowed (an upload was opened and cancelled)';
-        case 'skipped':
-            return `skipped (${check.reason})`;
-        case 'unsupported':
-            return `not possible on this registry (${check.reason}); the push itself will tell`;
-        case 'inconclusive':
-            return `inconclusive (${check.reason}); going on, the push has its own retries`;
-    }
-}
-/**
- * The check as both modes run it: skipped with its reason, or run in its own group. A registry
- * that does not allow it is said once, as a notice; a refusal throws.
- */
-async function runPublishCheck(config, skipped, env, retry) {
-    if (skipped)
-        return { kind: 'skipped', reason: skipped };
-    const credentials = registryCredentials(config, env);
-    // docker may still hold a login the action cannot read (a credential helper): asking anonymously would refuse a good job
-    if (!credentials)
-        return { kind: 'skipped', reason: 'no credentials the action can read; the push uses docker login' };
-    return group('Publish check', async () => {
-        const client = new RegistryClient(config.image, config.registry, credentials, 'push');
-        const check = await checkPublish(client, config.registry, retry);
-        const line = `publish check for ${config.image}: ${describePublishCheck(check)}`;
-        if (check.kind === 'passed')
-            lib_core/* info */.pq(line);
-        else if (check.kind === 'unsupported')
-            lib_core/* notice */.lm(line);
-        else
-            lib_core/* warning */.$e(line);
-        return check;
-    });
-}
-
-;// CONCATENATED MODULE: ./src/build/run.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-/** Build mode: one platform, one `docker buildx build`, pushed as <image>:<sha>-<arch>. */
-async function runBuild(config, github, env, startedAt = Date.now()) {
-    const { platform } = config;
-    const docker = new Docker(config.dryRun);
-    const retry = retryPolicy(config);
-    const state = { keepBuilder: config.keepBuilder };
-    const decision = decidePush(config.push, github);
-    if (decision.warning)
-        lib_core/* warning */.$e(decision.warning);
-    const ref = archRef(config.image, config.sha, platform);
-    const runnerTemp = env.RUNNER_TEMP || (0,external_node_os_.tmpdir)();
-    const cacheWrite = decideCacheWrite(config.cacheWrite, github);
-    const cache = planCache(config, decision.push, env, (0,external_node_path_.join)(runnerTemp, 'brokkr-build-cache', config.cacheScope), cacheWrite.write);
-    if (cache.status === 'unavailable')
-        lib_core/* warning */.$e(cache.note);
-    const qemu = decideQemu(config, process.arch, binfmtRegistered(platform));
-    // a bad ssh source fails here, before any docker command; values are masked before anything prints
-    const secrets = planSecrets(config.secrets, config.ssh, env, github.fromFork);
-    for (const value of secrets.values)
-        lib_core/* setSecret */.Pq(value);
-    for (const skipped of secrets.skipped)
-        (github.fromFork ? lib_core/* notice */.lm : lib_core/* warning */.$e)(skipped);
-    const publishSkipped = publishCheckSkipped({ enabled: config.publishCheck, push: decision.push, dryRun: config.dryRun });
-    await group('Plan', () => {
-        lib_core/* info */.pq(`image ${ref} (${formatPlatform(platform)})`);
-        lib_core/* info */.pq(`push: ${decision.push} (${decision.reason})`);
-        lib_core/* info */.pq(`publish check: ${publishSkipped ? `skipped (${publishSkipped})` : 'before the build'}`);
-        lib_core/* info */.pq(`cache: ${cache.status === 'unavailable' ? 'gha unavailable, building without a cache' : `${cache.note}, ${cacheWrite.reason}`}`);
-        if (secrets.described.length)
-            lib_core/* info */.pq(`secrets: ${secrets.described.join(', ')}`);
-        lib_core/* info */.pq(`qemu: ${qemu.install ? 'install' : 'no install'} (${qemu.reason})`);
-        if (config.dryRun)
-            lib_core/* info */.pq('dry-run: commands that change anything are printed, not run');
-    });
-    // first: the QEMU image, the BuildKit image and base images are pulled from here on
-    await logins(config, docker, { push: decision.push, fromFork: github.fromFork }, state, retry);
-    // a job that may not push fails here, in seconds, not after the build
-    const publish = await runPublishCheck(config, publishSkipped, env, retry);
-    if (qemu.install)
-        await installQemu(docker, config);
-    const builder = await setUpBuilder(config, docker, env, state);
-    const localKey = localCacheKey(localCacheKeyPrefix(config.cacheScope), env);
-    const localDir = cache.backend === 'local' && !config.dryRun ? cache.localDir : undefined;
-    if (localDir)
-        await group('Restore local build cache', () => restoreLocalCache(localDir, localKey, localCacheKeyPrefix(config.cacheScope)));
-    const tag = archImageTag(config.sha, platform);
-    // a local cache is read only when the restore brought one back
-    const includeCacheFrom = cache.backend !== 'local' || (cache.localDir !== undefined && hasLocalCache(cache.localDir));
-    const workDir = (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(runnerTemp, 'brokkr-build-'));
-    let digest = '';
-    let metadata = '{}';
-    let activity;
-    try {
-        const labels = ociLabels(config, github, new Date(startedAt).toISOString());
-        const { built, attempt } = await runBuildAttempts(config, docker, ref, decision.push, (0,external_node_path_.join)(workDir, 'oci'), retry, (a) => buildArgv(config, {
-            builder,
-            output: a.output,
-            metadataFile: (0,external_node_path_.join)(workDir, 'metadata.json'),
-            labels,
-            cache: a.exportCache ? cache : { ...cache, to: [] },
-            includeCacheFrom,
-            defaultProvenance: defaultProvenance(env),
-            secretArgs: secrets.args
-        }), secrets.env);
-        activity = cacheActivity(`${built.stdout}\n${built.stderr}`);
-        for (const warning of cacheWarnings(`${built.stdout}\n${built.stderr}`, cache, Boolean(built.stopped), config.cacheTimeoutMs))
-            lib_core/* warning */.$e(warning);
-        if (!built.stopped && !config.dryRun)
-            metadata = (0,external_node_fs_.readFileSync)((0,external_node_path_.join)(workDir, 'metadata.json'), 'utf8');
-        if (attempt.output.kind === 'layout') {
-            const dir = attempt.output.dir;
-            digest = await group(`Push ${ref}`, () => publishLayout(config, tag, dir, env, retry));
-        }
-        else if (decision.push && !config.dryRun) {
-            // BuildKit's push succeeded: its metadata names what the tag now points at (the registry
-            // does, when the build was stopped during cache export, before buildx wrote the metadata)
-            digest = built.stopped ? await pushedDigest(config, tag, env, retry) : (JSON.parse(metadata)['containerimage.digest'] ?? '');
-        }
-    }
-    finally {
-        (0,external_node_fs_.rmSync)(workDir, { recursive: true, force: true });
-    }
-    if (cache.backend === 'local' && cache.localDir && cache.localExportDir && !config.dryRun) {
-        state.localCache = { dir: cache.localDir, exportDir: cache.localExportDir, key: localKey };
-        saveState(state);
-    }
-    const pushed = decision.push && !config.dryRun;
-    lib_core/* info */.pq(pushed ? `Pushed ${ref}@${digest}` : `Built ${ref} (not pushed: ${config.dryRun ? 'dry-run' : decision.reason})`);
-    return {
-        outputs: {
-            image: config.image,
-            tag,
-            ref,
-            digest,
-            platform: formatPlatform(platform),
-            arch: archTag(platform),
-            'cache-scope': config.cacheScope,
-            pushed: String(pushed),
-            metadata
-        },
-        summary: {
-            title: `${config.dryRun ? 'Dry run: ' : ''}Brokkr build ${config.component} ${formatPlatform(platform)}`,
-            rows: [
-                ['image', config.image],
-                ['platform', formatPlatform(platform)],
-                ['tag', tag],
-                ['digest', digest],
-                ['pushed', `${pushed} (${decision.reason})`],
-                ['publish check', describePublishCheck(publish)],
-                ['cache', cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`],
-                ['cache scope', config.cacheScope],
-                ...(activity && activity.steps > 0 ? [['cache activity', describeActivity(activity, cache.to.length > 0)]] : []),
-                ...(secrets.described.length ? [['secrets', secrets.described.join(', ')]] : []),
-                ['execution', qemu.emulated ? `emulated (QEMU${qemu.install ? ', installed by this run' : ''})` : 'native'],
-                ...(config.dryRun ? [['commands', docker.planned.join('\n')]] : [])
-            ]
-        }
-    };
-}
-/** One summary line from what BuildKit logged: steps answered from cache, and what the export wrote. */
-function describeActivity(activity, writes) {
-    const read = `${activity.cachedSteps} of ${activity.steps} steps CACHED`;
-    if (!writes)
-        return `${read}; nothing written (read only)`;
-    if (!activity.exported)
-        return `${read}; the export did not finish`;
-    return `${read}; ${activity.layersWritten} new layer entr${activity.layersWritten === 1 ? 'y' : 'ies'} written, plus the index`;
 }
 
 ;// CONCATENATED MODULE: ./src/config/read.ts
@@ -40043,6 +38221,77 @@ function parseSsh(read, env) {
     return sources;
 }
 
+;// CONCATENATED MODULE: ./src/model/image.ts
+
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+/** Checks an image name (no tag, no digest): registry host, then lower-case path components. */
+function imageNameProblem(image) {
+    if (/[@\s]/.test(image))
+        return `'${image}' must be a plain image name without digest or spaces`;
+    const parts = image.split('/');
+    const last = parts[parts.length - 1];
+    if (last.includes(':'))
+        return `'${image}' must not carry a tag; the action tags <sha>-<arch> and <sha> itself`;
+    const path = parts.length > 1 && looksLikeHost(parts[0]) ? parts.slice(1) : parts;
+    if (path.length === 0 || !path.every((c) => PATH_COMPONENT.test(c))) {
+        return `'${image}' is not a valid image name (lower-case letters, digits and . _ - between slashes)`;
+    }
+    return undefined;
+}
+function looksLikeHost(part) {
+    return part.includes('.') || part.includes(':') || part === 'localhost';
+}
+/** The registry an image lives in: its first path part when that is a host, else Docker Hub. */
+function registryOf(image) {
+    const first = image.split('/')[0];
+    return image.includes('/') && looksLikeHost(first) ? first : 'docker.io';
+}
+/** The per-arch tag, `<sha>-<arch>`: what build mode pushes and manifest mode waits for. */
+function archImageTag(sha, platform) {
+    return `${sha}-${archTag(platform)}`;
+}
+function archRef(image, sha, platform) {
+    return `${image}:${archImageTag(sha, platform)}`;
+}
+
+;// CONCATENATED MODULE: ./src/model/tags.ts
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const SEMVER = /^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
+function isValidTag(tag) {
+    return TAG.test(tag);
+}
+/** A branch name as a tag: `feature/Login UI` becomes `feature-Login-UI`. */
+function sanitizeBranch(branch) {
+    return branch
+        .replace(/[^A-Za-z0-9_.-]+/g, '-')
+        .replace(/^[.-]+/, '')
+        .slice(0, 128)
+        .replace(/[.-]+$/, '');
+}
+/** Tags implied by the event: the branch on branch pushes; X.Y.Z, X.Y, X, latest on v* release tags. */
+function autoTags(github) {
+    if (github.eventName !== 'push')
+        return [];
+    if (github.ref.startsWith('refs/heads/')) {
+        const tag = sanitizeBranch(github.ref.slice('refs/heads/'.length));
+        return tag ? [tag] : [];
+    }
+    if (github.ref.startsWith('refs/tags/')) {
+        const m = SEMVER.exec(github.ref.slice('refs/tags/'.length));
+        if (!m)
+            return [];
+        const [, major, minor, patch, pre] = m;
+        if (pre)
+            return [`${major}.${minor}.${patch}-${pre}`].filter(isValidTag);
+        return [`${major}.${minor}.${patch}`, `${major}.${minor}`, major, 'latest'];
+    }
+    return [];
+}
+/** Every tag the index gets, the sha first, without duplicates. */
+function indexTags(sha, extra, auto, github) {
+    return [...new Set([sha, ...(auto ? autoTags(github) : []), ...extra])];
+}
+
 ;// CONCATENATED MODULE: ./src/config/identity.ts
 
 
@@ -40222,19 +38471,1913 @@ function parseCredentials(read) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/runtime/act.ts
+;// CONCATENATED MODULE: ./src/model/github.ts
+const PULL_REQUEST_EVENTS = new Set(['pull_request', 'pull_request_target', 'pull_request_review', 'pull_request_review_comment']);
+function isPullRequestEvent(eventName) {
+    return PULL_REQUEST_EVENTS.has(eventName);
+}
+function toGitHubContext(raw, env) {
+    const repository = env.GITHUB_REPOSITORY || raw.payload.repository?.full_name || '';
+    const owner = env.GITHUB_REPOSITORY_OWNER || raw.payload.repository?.owner?.login || repository.split('/')[0] || '';
+    const pr = raw.payload.pull_request;
+    const headRepo = pr?.head?.repo?.full_name;
+    const fromFork = Boolean(raw.payload.repository?.fork) ||
+        Boolean(pr?.head?.repo?.fork) ||
+        (headRepo !== undefined && repository !== '' && headRepo.toLowerCase() !== repository.toLowerCase());
+    const spdx = raw.payload.repository?.license?.spdx_id;
+    const description = raw.payload.repository?.description;
+    const commitTime = raw.payload.head_commit?.timestamp;
+    return {
+        ...(typeof description === 'string' && description.trim() !== '' ? { description: description.trim() } : {}),
+        // GitHub says NOASSERTION for a license file it cannot name
+        ...(typeof spdx === 'string' && spdx !== '' && spdx !== 'NOASSERTION' ? { license: spdx } : {}),
+        ...(typeof commitTime === 'string' && !Number.isNaN(Date.parse(commitTime)) ? { commitTime: new Date(commitTime).toISOString() } : {}),
+        eventName: raw.eventName || '',
+        ref: raw.ref || '',
+        sha: raw.sha || '',
+        repository,
+        owner,
+        serverUrl: raw.serverUrl || 'https://github.com',
+        fromFork
+    };
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/model/oci-metadata.ts
+
+// The org.opencontainers.image.* facts about an image, from the repository and the run: one set,
+// written as labels on each arch image and as annotations on the multi-arch index (which is what
+// GHCR reads for a multi-arch package's description, source link and license).
+/** The version: the release for v* tags, else the branch, else the sha. */
+function versionLabel(github, sha) {
+    const auto = autoTags(github);
+    return auto[0] ?? sha;
+}
+function imageMetadata(github, image, sha, created) {
+    const metadata = {};
+    if (github.repository)
+        metadata['org.opencontainers.image.source'] = `${github.serverUrl}/${github.repository}`;
+    metadata['org.opencontainers.image.revision'] = sha;
+    if (created)
+        metadata['org.opencontainers.image.created'] = created;
+    metadata['org.opencontainers.image.title'] = image.split('/').pop() ?? image;
+    metadata['org.opencontainers.image.version'] = versionLabel(github, sha);
+    if (github.description)
+        metadata['org.opencontainers.image.description'] = github.description;
+    if (github.license)
+        metadata['org.opencontainers.image.licenses'] = github.license;
+    return metadata;
+}
+/** `key=value` lines (labels, annotations) over a base set: later lines win. */
+function withOverrides(base, lines) {
+    const merged = { ...base };
+    for (const line of lines) {
+        const eq = line.indexOf('=');
+        merged[line.slice(0, eq)] = line.slice(eq + 1);
+    }
+    return merged;
+}
+
+;// CONCATENATED MODULE: ./src/buildx/argv.ts
+
+
+
+function ociLabels(config, github, created) {
+    // the user's labels come last so they win over ours
+    return [...Object.entries(imageMetadata(github, config.image, config.sha, created)).map(([k, v]) => `${k}=${v}`), ...config.labels];
+}
+/**
+ * buildx attests provenance (mode=min) by default when it pushes, but not when it exports an OCI
+ * layout: the layout push names it explicitly, so both ways publish the same shape.
+ */
+function defaultProvenance(env) {
+    return env.noDefaultAttestations ? 'false' : 'mode=min';
+}
+/** The one `docker buildx build` this run executes. */
+function buildArgv(config, o) {
+    const argv = ['buildx', 'build', '--builder', o.builder, '--platform', formatPlatform(config.platform), '--file', config.file];
+    if (config.target)
+        argv.push('--target', config.target);
+    argv.push('--tag', archRef(config.image, config.sha, config.platform));
+    for (const arg of config.buildArgs)
+        argv.push('--build-arg', arg);
+    for (const label of o.labels)
+        argv.push('--label', label);
+    for (const context of config.buildContexts)
+        argv.push('--build-context', context);
+    argv.push(...o.secretArgs);
+    if (config.noCache)
+        argv.push('--no-cache');
+    if (config.pull)
+        argv.push('--pull');
+    const provenance = config.provenance || (o.output.kind === 'layout' ? o.defaultProvenance : '');
+    if (provenance)
+        argv.push(`--provenance=${provenance}`);
+    if (o.includeCacheFrom)
+        for (const from of o.cache.from)
+            argv.push('--cache-from', from);
+    for (const to of o.cache.to)
+        argv.push('--cache-to', to);
+    argv.push('--metadata-file', o.metadataFile);
+    if (o.output.kind === 'push')
+        argv.push('--push');
+    else if (o.output.kind === 'layout')
+        argv.push('--output', `type=oci,dest=${o.output.dir},tar=false`);
+    // without a push the result stays in the build cache: nothing is loaded or exported
+    else
+        argv.push('--output', 'type=cacheonly');
+    argv.push(config.context);
+    return argv;
+}
+/** The argv without its `--cache-from` pairs: a local cache the restore did not bring back cannot be read. */
+function withoutCacheFrom(argv) {
+    return argv.filter((arg, i) => arg !== '--cache-from' && argv[i - 1] !== '--cache-from');
+}
+
+;// CONCATENATED MODULE: ./src/buildx/buildkit-log.ts
+
+// Reading BuildKit's plain progress log: `#N <title>` opens a step, `#N DONE|CACHED|ERROR: ...` ends it.
+/**
+ * A build fails either while solving (the Dockerfile's fault: final) or while exporting and
+ * pushing (the registry's: worth another try, the layers come from cache). BuildKit's messages
+ * from a flaky registry are poor (`failed to solve: not found` after a 502 on an upload), so the
+ * phase decides, read from the plain progress log: which step printed the ERROR.
+ */
+function classifyBuildFailure(log, errorText) {
+    // a Dockerfile step that exited non-zero is the Dockerfile's fault, whatever words its command holds
+    if (/did not complete successfully: exit code/.test(errorText))
+        return 'fatal';
+    const base = classifyDockerOutput(errorText);
+    if (base === 'auth')
+        return 'auth';
+    return failedWhilePushing(log, errorText) ? 'transient' : base;
+}
+const PUSH_STEP = /^(exporting|pushing|writing image|naming to|\[auth\])/;
+function failedWhilePushing(log, errorText) {
+    if (/failed to push|pushing|exporting to image/i.test(errorText))
+        return true;
+    if (failedSteps(log).some((s) => PUSH_STEP.test(s.title)))
+        return true;
+    // dockerd pushes again after BuildKit ("pushing <ref> with docker") and reads the tag back; those
+    // fail without an ERROR line of their own step, or after every step printed DONE
+    const steps = stepStates(log);
+    const unfinished = steps.filter((s) => !s.finished);
+    return unfinished.length > 0 ? unfinished.some((s) => PUSH_STEP.test(s.title)) : steps.some((s) => PUSH_STEP.test(s.title));
+}
+/** Every step of a plain-progress log: its title and whether it printed DONE or CACHED. */
+function stepStates(log) {
+    const titles = new Map();
+    for (const [, id, title] of log.matchAll(/^#(\d+) (?!\d|ERROR|DONE|CANCELED|CACHED)(.*)$/gm)) {
+        // #0 is buildx's banner ("building with ... instance"), not a step
+        if (id !== '0' && !titles.has(id))
+            titles.set(id, title);
+    }
+    const finished = new Set([...log.matchAll(/^#(\d+) (?:DONE|CACHED)\b/gm)].map((m) => m[1]));
+    return [...titles].map(([id, title]) => ({ title, finished: finished.has(id) }));
+}
+/** Steps of a BuildKit plain-progress log that ended in ERROR, with their titles (a step's first line). */
+function failedSteps(log) {
+    return [...log.matchAll(/^#(\d+) ERROR: (.*)$/gm)].map(([, id, error]) => ({
+        title: new RegExp(`^#${id} (?!\\d|ERROR|DONE|CANCELED)(.*)$`, 'm').exec(log)?.[1] ?? '',
+        error
+    }));
+}
+/**
+ * With ignore-error=true a broken cache never fails the build, and BuildKit only mentions it in the
+ * log. The first such error line, so the action can say it aloud.
+ */
+function cacheProblem(log) {
+    const step = failedSteps(log).find((s) => /cache/i.test(s.title));
+    return step && `${step.title}: ${step.error}`.slice(0, 300);
+}
+/** Title of the step that writes the build result (an image push, an OCI layout, a docker tarball). */
+const OUTPUT_STEP = /^exporting to (image|oci image format|docker image format)\b/;
+/**
+ * Cache export, BuildKit's step titles per backend ("exporting to GitHub Actions Cache", "exporting
+ * cache to registry", "exporting cache to client directory") or its first progress line. BuildKit
+ * writes the result first, then the cache.
+ */
+const CACHE_EXPORT = /^(exporting (cache\b|to GitHub Actions Cache\b)|preparing build cache for export\b|exporting content cache\b)/;
+/** Follows a plain-progress log line by line: has cache export begun, has the result been written? */
+class BuildProgress {
+    titles = new Map();
+    finished = new Set();
+    /** a cache export step has started */
+    cacheExportStarted = false;
+    observe(line) {
+        const step = /^#(\d+) (.*)$/.exec(line);
+        if (!step || step[1] === '0')
+            return;
+        const [, id, rest] = step;
+        if (/^(DONE|CACHED)\b/.test(rest))
+            this.finished.add(id);
+        else if (!/^(\d|ERROR|CANCELED)/.test(rest) && !this.titles.has(id))
+            this.titles.set(id, rest);
+        if (CACHE_EXPORT.test(rest))
+            this.cacheExportStarted = true;
+    }
+    /** every output step seen has finished, and there was one */
+    get outputWritten() {
+        const outputs = [...this.titles].filter(([, title]) => OUTPUT_STEP.test(title));
+        return outputs.length > 0 && outputs.every(([id]) => this.finished.has(id));
+    }
+}
+/** The cache service turned down the v1 protocol (switched off by GitHub on 2025-04-15). */
+function refusedLegacyCacheProtocol(log) {
+    return /legacy service is shutting down|gha-cache-sunset|twirp error bad_route|"code":"bad_route"/i.test(log);
+}
+function cacheActivity(log) {
+    const titles = new Map();
+    for (const [, id, title] of log.matchAll(/^#(\d+) (\[(?!internal\])[^\]]*\] .*)$/gm))
+        if (!titles.has(id))
+            titles.set(id, title);
+    const cached = new Set([...log.matchAll(/^#(\d+) CACHED\b/gm)].map((m) => m[1]).filter((id) => titles.has(id)));
+    const exportIds = new Set([...log.matchAll(/^#(\d+) (.*)$/gm)].filter(([, , rest]) => CACHE_EXPORT.test(rest)).map(([, id]) => id));
+    const written = new Set();
+    let exported = false;
+    for (const [, id, rest] of log.matchAll(/^#(\d+) (.*)$/gm)) {
+        if (!exportIds.has(id))
+            continue;
+        const layer = /^writing layer (sha256:[0-9a-f]{64})/.exec(rest);
+        if (layer)
+            written.add(layer[1]);
+        if (/^DONE\b/.test(rest))
+            exported = true;
+    }
+    return { steps: titles.size, cachedSteps: cached.size, layersWritten: written.size, exported };
+}
+
+;// CONCATENATED MODULE: ./src/buildx/attempts.ts
+
+
+function firstAttempt(push, layoutDir) {
+    return { output: push ? { kind: 'push' } : { kind: 'none' }, exportCache: true, layoutAllowed: true, layoutDir };
+}
+function shapeOf(attempt) {
+    return `${attempt.output.kind}${attempt.exportCache ? '' : ', no cache export'}`;
+}
+/** Every shape a run can reach from its first attempt (see nextAttempt), first attempt first. */
+function reachableAttempts(first) {
+    const outputs = first.output.kind === 'push' ? [first.output, { kind: 'layout', dir: first.layoutDir }] : [first.output];
+    return [true, false].flatMap((exportCache) => outputs.map((output) => ({ output, exportCache })));
+}
+/** What the engine may refuse: the docker driver on the classic image store exports neither cache nor layouts. */
+const NO_CACHE_EXPORT = /cache export is not supported/i;
+const NO_LAYOUT_EXPORT = /oci exporter is not supported|exporter "?oci"? is not supported|not supported for the docker driver/i;
+/**
+ * The attempt after a failed one, or the outcome when retrying is pointless. BuildKit's own push
+ * comes first; when the registry fails it mid-push, the next try exports an OCI layout instead,
+ * for our request-by-request pusher. An engine that cannot export cache or layouts is met
+ * halfway rather than failed. Pure: whether another try is left is the retry policy's business.
+ */
+function nextAttempt(previous, failure) {
+    const { log, errorText } = failure;
+    const base = { output: previous.output, exportCache: previous.exportCache, layoutAllowed: previous.layoutAllowed, layoutDir: previous.layoutDir };
+    // a refused push stays refused whichever way we push
+    if (classifyDockerOutput(errorText) === 'auth')
+        return { final: 'auth' };
+    if (previous.exportCache && NO_CACHE_EXPORT.test(errorText))
+        return { ...base, exportCache: false, change: 'no-cache-export' };
+    if (previous.output.kind === 'layout' && NO_LAYOUT_EXPORT.test(errorText)) {
+        return { ...base, output: { kind: 'push' }, layoutAllowed: false, change: 'push-again' };
+    }
+    if (previous.output.kind === 'push' && previous.layoutAllowed && failedWhilePushing(log, errorText)) {
+        return { ...base, output: { kind: 'layout', dir: previous.layoutDir }, change: 'layout' };
+    }
+    const outcome = classifyBuildFailure(log, errorText);
+    return outcome === 'transient' ? { ...base, change: 'again' } : { final: outcome };
+}
+function isFinal(next) {
+    return 'final' in next;
+}
+/** Said after the retry line, so the log tells why the next try differs. */
+const CHANGE_NOTES = {
+    layout: 'exporting an OCI layout to push request by request',
+    'no-cache-export': 'this engine cannot export build cache (docker driver on the classic image store): building without --cache-to',
+    'push-again': 'this engine cannot export an OCI layout: pushing with BuildKit again',
+    again: 'layers come from cache'
+};
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./src/runtime/process.ts
+
+
+const running = new Set();
+/**
+ * Starts a command. `stop` ends the whole process tree, not just the child: the docker CLI runs
+ * `docker-buildx` in a process group of its own and outlives a SIGTERM, so killing only the CLI
+ * would leave the build (and its cache export) running.
+ */
+function startProcess(command, args, options = {}) {
+    const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let stopped = false;
+    const pending = { out: '', err: '' };
+    const feed = (which, chunk) => {
+        const text = chunk.toString('utf8');
+        if (which === 'out')
+            stdout += text;
+        else
+            stderr += text;
+        if (options.stream)
+            (which === 'out' ? process.stdout : process.stderr).write(text);
+        if (!options.onLine)
+            return;
+        const parts = (pending[which] + text).split(/\r?\n/);
+        pending[which] = parts.pop() ?? '';
+        for (const line of parts)
+            options.onLine(line);
+    };
+    child.stdout.on('data', (c) => feed('out', c));
+    child.stderr.on('data', (c) => feed('err', c));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
+    const done = new Promise((resolve) => {
+        child.on('error', (error) => {
+            stderr += `${error.message}\n`;
+            resolve({ code: 127, stdout, stderr, stopped });
+        });
+        child.on('close', (code, signal) => {
+            for (const which of ['out', 'err'])
+                if (pending[which])
+                    options.onLine?.(pending[which]);
+            resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, stopped });
+        });
+    });
+    const handle = {
+        done,
+        stop: async () => {
+            stopped = true;
+            if (child.pid !== undefined)
+                await killTree(child.pid, done);
+            await done;
+        }
+    };
+    running.add(handle);
+    void done.then(() => running.delete(handle));
+    return handle;
+}
+/** Stops every command still running (cancellation of the job). */
+async function stopAll() {
+    await Promise.all([...running].map((p) => p.stop()));
+}
+/** Pids of every descendant of `pid`, children first, read from /proc (empty where there is none). */
+function descendants(pid, procRoot = '/proc') {
+    const children = new Map();
+    let entries = [];
+    try {
+        entries = (0,external_node_fs_.readdirSync)(procRoot).filter((e) => /^\d+$/.test(e));
+    }
+    catch {
+        return [];
+    }
+    for (const entry of entries) {
+        try {
+            // the command name is in parentheses and may hold spaces: the ppid follows the last ')'
+            const stat = (0,external_node_fs_.readFileSync)(`${procRoot}/${entry}/stat`, 'utf8');
+            const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+            children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+        }
+        catch {
+            // the process ended while we looked
+        }
+    }
+    const found = [];
+    const walk = (p) => {
+        for (const c of children.get(p) ?? []) {
+            found.push(c);
+            walk(c);
+        }
+    };
+    walk(pid);
+    return found;
+}
+function signal(pids, sig) {
+    for (const pid of pids) {
+        try {
+            process.kill(pid, sig);
+        }
+        catch {
+            // already gone
+        }
+    }
+}
+/**
+ * SIGINT first (buildx then cancels the build in BuildKit and leaves cleanly), SIGKILL to whatever
+ * is left after a grace period.
+ */
+async function killTree(pid, done, graceMs = 5_000) {
+    const tree = [pid, ...descendants(pid)];
+    signal(tree.slice(1), 'SIGINT');
+    signal([pid], 'SIGINT');
+    const ended = await Promise.race([done.then(() => true), new Promise((r) => setTimeout(() => r(false), graceMs).unref())]);
+    // the CLI may have ended while a plugin it started goes on: look again
+    const left = [pid, ...tree.slice(1), ...descendants(pid)].filter((p) => isAlive(p));
+    if (!ended || left.length > 0)
+        signal(left, 'SIGKILL');
+}
+/** Running, and not a zombie waiting for a parent that may never reap it. */
+function isAlive(pid) {
+    try {
+        process.kill(pid, 0);
+    }
+    catch {
+        return false;
+    }
+    try {
+        const stat = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    }
+    catch {
+        return true;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/runtime/docker.ts
+
+
+
+/** Quotes an argv for display, so a printed command can be pasted into a shell. */
+function shellQuote(argv) {
+    return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+/**
+ * The only door to the docker CLI. `probe` is for the read-only questions a plan asks (a dry run
+ * asks them too); `run` carries out a planned command, which a dry run never does.
+ */
+class Docker {
+    async probe(args) {
+        return this.exec(args, {});
+    }
+    async run(args, options = {}) {
+        return this.exec(args, options);
+    }
+    /** Like `run`, but a non-zero exit becomes a ClassifiedError built from the command's last error lines. */
+    async mustRun(what, args, options = {}) {
+        const result = await this.run(args, options);
+        if (result.code !== 0 && !result.stopped) {
+            const reason = lastErrorLines(result.stderr || result.stdout);
+            throw new ClassifiedError(`${what} failed: ${reason}`, classifyDockerOutput(reason));
+        }
+        return result;
+    }
+    async exec(args, options) {
+        if (options.stream)
+            lib_core/* info */.pq(`[command]docker ${shellQuote(args)}`);
+        const onLine = options.onLine;
+        let stoppedByCaller = false;
+        const child = startProcess('docker', args, {
+            input: options.input,
+            env: options.env && { ...process.env, ...options.env },
+            stream: options.stream,
+            onLine: onLine &&
+                ((line) => onLine(line, () => {
+                    stoppedByCaller = true;
+                    void child.stop();
+                }))
+        });
+        const { code, stdout, stderr } = await child.done;
+        return { code, stdout, stderr, stopped: stoppedByCaller };
+    }
+}
+/** What a failed docker command said last: buildx ends with `ERROR: ...`, the CLI with `Error ...`. */
+function lastErrorLines(text) {
+    const all = text
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter(Boolean);
+    const errors = all.filter((l) => /^(error|ERROR)\b/.test(l) || /^#\d+ ERROR:/.test(l));
+    const chosen = errors.length ? errors.slice(-2) : all.slice(-2);
+    return chosen.join(' | ').slice(0, 600) || 'no output';
+}
+
+;// CONCATENATED MODULE: ./src/runtime/log.ts
 
 /**
- * act (nektos/act) sets ACT=true. Said once at the start, so a local run explains itself instead
- * of failing or silently doing less: where the cache goes, which arch builds natively, and what
- * pushing needs there.
+ * Runs `fn` inside a collapsed log group. The group is closed even when `fn` throws, so the
+ * job's final error lands outside it, where the reader sees it.
  */
-function actNotice(env, arch) {
-    if (!env.ACT)
+async function group(title, fn) {
+    lib_core/* startGroup */.Oh(title);
+    try {
+        return await fn();
+    }
+    finally {
+        lib_core/* endGroup */.N4();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/runtime/state.ts
+
+const KEY = 'brokkr';
+/** Saves the whole state again: each save replaces the last, so the post step sees the latest. */
+function saveState(state) {
+    lib_core/* saveState */.LZ(KEY, JSON.stringify(state));
+}
+function loadState() {
+    const text = core.getState(KEY);
+    if (!text)
+        return {};
+    try {
+        return JSON.parse(text);
+    }
+    catch {
+        return {};
+    }
+}
+
+;// CONCATENATED MODULE: ./src/buildx/builder.ts
+
+
+
+
+
+
+
+/** The docker driver's builder is the docker context itself; find its name without running docker. */
+function currentContext(env) {
+    if (env.dockerContext)
+        return env.dockerContext;
+    if (env.dockerHost)
+        return 'default';
+    const file = (0,external_node_path_.join)(env.dockerConfigDir, 'config.json');
+    if (!(0,external_node_fs_.existsSync)(file))
+        return 'default';
+    try {
+        return JSON.parse((0,external_node_fs_.readFileSync)(file, 'utf8')).currentContext || 'default';
+    }
+    catch {
+        return 'default';
+    }
+}
+function parseInspect(stdout) {
+    const m = /^Driver:\s*(\S+)/m.exec(stdout);
+    return { driver: m ? m[1] : '' };
+}
+/**
+ * Decides from what `buildx inspect` found. A builder of another driver under our name is refused
+ * here, before any docker command that changes something runs.
+ */
+function decideBuilder(config, dockerContext, existing, workDir) {
+    if (config.driver === 'docker')
+        return { kind: 'docker-context', name: dockerContext };
+    if (!existing) {
+        // buildx copies the file into the builder's state when creating it: the copy lives only that long
+        const buildkitdConfig = config.buildkitdConfig ? { file: (0,external_node_path_.join)(workDir, 'buildkitd.toml'), text: config.buildkitdConfig } : undefined;
+        return { kind: 'create', name: config.builder, argv: createBuilderArgv(config, buildkitdConfig?.file), ...(buildkitdConfig ? { buildkitdConfig } : {}) };
+    }
+    if (existing.driver !== config.driver) {
+        throw new ActionError(`builder: '${config.builder}' already exists with driver ${existing.driver || 'unknown'}, not ${config.driver}; pick another builder name or remove it`);
+    }
+    const unapplied = config.driverOpts.length > 0 || config.buildkitdConfig !== '';
+    return {
+        kind: 'reuse',
+        name: config.builder,
+        ...(unapplied
+            ? {
+                warning: `builder ${config.builder} already exists, so driver-opts and buildkitd-config-inline are not applied (they take effect when the action creates the builder); remove it with docker buildx rm ${config.builder} or pick another builder name`
+            }
+            : {})
+    };
+}
+/** `buildkitdConfigFile`: where the inline buildkitd.toml is written, when there is one. */
+function createBuilderArgv(config, buildkitdConfigFile) {
+    if (config.driver === 'docker')
         return undefined;
-    const cache = ghaCacheAvailable(env) ? "cache: gha goes to act's cache server" : 'cache: gha is off (act was started with --no-cache-server)';
-    const machine = arch === 'arm64' ? 'arm64' : arch === 'x64' ? 'amd64' : arch;
-    return `Running under act: ${cache}; every platform builds on this ${machine} machine (the others under QEMU, as there are no native arm runners); pushing needs a registry this job can log in to (GITHUB_TOKEN only with -s GITHUB_TOKEN)`;
+    const argv = ['buildx', 'create', '--name', config.builder, '--driver', config.driver];
+    for (const opt of config.driverOpts)
+        argv.push('--driver-opt', opt);
+    if (buildkitdConfigFile)
+        argv.push('--buildkitd-config', buildkitdConfigFile);
+    argv.push('--bootstrap');
+    if (config.driver === 'remote')
+        argv.push(config.endpoint);
+    return argv;
+}
+/** Post step: remove only what this run created, and only when asked not to keep it. */
+function shouldRemoveBuilder(created, keep) {
+    return Boolean(created) && !keep;
+}
+/**
+ * Carries out the builder step. A builder this run creates is remembered before `buildx create`
+ * runs and removed at once when creation fails: a half-made builder would be "reused" by the next
+ * run and fail it again. A reused one must start, or the run ends here in one line.
+ */
+async function setUpBuilder(step, docker, state) {
+    await group('Builder', async () => {
+        if (step.kind === 'create')
+            await create(step, docker, state);
+        if (step.kind === 'reuse') {
+            if (step.warning)
+                lib_core/* warning */.$e(step.warning);
+            const started = await docker.run(['buildx', 'inspect', '--bootstrap', step.name]);
+            if (started.code !== 0) {
+                throw new ActionError(`builder: '${step.name}' exists but does not start (${lastErrorLines(started.stderr || started.stdout)}); remove it with docker buildx rm ${step.name} or pick another builder name`);
+            }
+        }
+        lib_core/* info */.pq(`builder ${step.name} (${step.kind === 'create' ? 'created' : step.kind === 'reuse' ? 'reused' : 'docker driver'})`);
+    });
+}
+async function create(step, docker, state) {
+    state.builderCreated = step.name;
+    saveState(state);
+    if (step.buildkitdConfig)
+        (0,external_node_fs_.writeFileSync)(step.buildkitdConfig.file, step.buildkitdConfig.text, { mode: 0o600 });
+    try {
+        await docker.mustRun(`creating builder ${step.name}`, step.argv);
+    }
+    catch (error) {
+        await docker.run(['buildx', 'rm', step.name]);
+        state.builderCreated = undefined;
+        saveState(state);
+        throw error;
+    }
+    finally {
+        if (step.buildkitdConfig)
+            (0,external_node_fs_.rmSync)(step.buildkitdConfig.file, { force: true });
+    }
+}
+/** The probe the plan needs: what already answers to the builder name (nothing for the docker driver). */
+async function inspectBuilder(config, docker) {
+    if (config.driver === 'docker')
+        return undefined;
+    const inspected = await docker.probe(['buildx', 'inspect', config.builder]);
+    return inspected.code === 0 ? parseInspect(inspected.stdout) : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/buildx/cache.ts
+
+
+
+
+
+
+
+/**
+ * Whether this run writes the cache. On pull requests `auto` only reads: a pull request's entries
+ * are visible to that pull request alone, yet count against the repository's 10 GB and its upload
+ * rate, and evict the base branch's entries that every pull request reads.
+ */
+function decideCacheWrite(setting, github) {
+    if (setting !== 'auto')
+        return { write: setting === 'true', reason: `cache-write: ${setting}` };
+    return isPullRequestEvent(github.eventName)
+        ? { write: false, reason: 'read only on pull requests' }
+        : { write: true, reason: `written on ${github.eventName || 'this event'}` };
+}
+function planCache(config, { push, write, ghaAvailable, localDir }) {
+    const scope = config.cacheScope;
+    const mode = `mode=${config.cacheMode}`;
+    const readOnly = write ? '' : ' (read only)';
+    switch (config.cache) {
+        case 'none':
+            return { backend: 'none', status: 'off', from: [], to: [], note: 'none' };
+        case 'gha':
+            if (!ghaAvailable) {
+                return {
+                    backend: 'gha',
+                    status: 'unavailable',
+                    from: [],
+                    to: [],
+                    note: 'cache: gha was asked for, but the GitHub Actions cache service is not available (no ACTIONS_RUNTIME_TOKEN and ACTIONS_CACHE_URL/ACTIONS_RESULTS_URL; act runs its cache server unless started with --no-cache-server); building without a cache'
+                };
+            }
+            return {
+                backend: 'gha',
+                status: 'on',
+                from: [`type=gha,scope=${scope}`],
+                to: write ? [`type=gha,scope=${scope},${mode},ignore-error=true`] : [],
+                note: `gha scope ${scope}${readOnly}`
+            };
+        case 'registry': {
+            const ref = `${config.image}:buildcache-${archTag(config.platform)}`;
+            return {
+                backend: 'registry',
+                status: 'on',
+                from: [`type=registry,ref=${ref}`],
+                // writing the cache needs the login that only pushing builds do
+                to: push && write ? [`type=registry,ref=${ref},${mode},ignore-error=true`] : [],
+                note: `registry ${ref}${!push ? ' (read only: not pushing)' : readOnly}`
+            };
+        }
+        case 'local': {
+            const exportDir = `${localDir}-next`;
+            return {
+                backend: 'local',
+                status: 'on',
+                from: [`type=local,src=${localDir}`],
+                // a fresh directory each build, swapped in by the post step, so old blobs do not pile up
+                to: write ? [`type=local,dest=${exportDir},${mode},ignore-error=true`] : [],
+                localDir,
+                localExportDir: write ? exportDir : undefined,
+                note: write ? `local ${localDir}, saved to the Actions cache as ${localCacheKeyPrefix(scope)}*` : `local ${localDir}${readOnly}`
+            };
+        }
+    }
+}
+function localCacheKeyPrefix(scope) {
+    return `brokkr-buildx-${scope}-`;
+}
+function localCacheKey(prefix, env) {
+    return `${prefix}${env.runId || Date.now()}-${env.runAttempt || '1'}`;
+}
+/** @actions/cache is large and only `cache: local` needs it: load it on demand to keep start-up fast. */
+async function actionsCache() {
+    return __nccwpck_require__.e(/* import() */ 691).then(__nccwpck_require__.bind(__nccwpck_require__, 1691));
+}
+/** Restores the newest cache saved under the prefix; a miss or an outage only means a cold build. */
+async function restoreLocalCache(dir, key, prefix) {
+    const cache = await actionsCache();
+    if (!cache.isFeatureAvailable()) {
+        lib_core/* warning */.$e('cache: local needs the GitHub Actions cache service, which is not available here; building without a cache');
+        return undefined;
+    }
+    try {
+        const hit = await cache.restoreCache([dir], key, [prefix]);
+        lib_core/* info */.pq(hit ? `Restored local build cache ${hit} into ${dir}` : `No local build cache under ${prefix}* yet`);
+        return hit;
+    }
+    catch (error) {
+        lib_core/* warning */.$e(`Restoring the local build cache failed, building without it: ${error.message}`);
+        return undefined;
+    }
+}
+function hasLocalCache(dir) {
+    return (0,external_node_fs_.existsSync)((0,external_node_path_.join)(dir, 'index.json'));
+}
+/** Post step: the fresh export replaces the restored directory, then is saved under a new key. */
+async function saveLocalCache(dir, exportDir, key) {
+    if (!hasLocalCache(exportDir)) {
+        core.info(`No exported build cache in ${exportDir}; nothing to save`);
+        return;
+    }
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(exportDir, dir);
+    const cache = await actionsCache();
+    try {
+        const id = await cache.saveCache([dir], key);
+        core.info(id !== -1 ? `Saved local build cache as ${key}` : `Local build cache ${key} was not saved`);
+    }
+    catch (error) {
+        core.warning(`Saving the local build cache failed (the next build will be colder): ${error.message}`);
+    }
+}
+/**
+ * Cache export comes after the result is written: past `timeoutMs`, stop waiting for it once the
+ * result is out (at once when there is no result to write). Feed it every build log line.
+ */
+function boundCacheExport(timeoutMs, writesResult) {
+    const progress = new BuildProgress();
+    let timer;
+    let overdue = false;
+    const resultOut = () => !writesResult || progress.outputWritten;
+    return {
+        onLine(line, stop) {
+            progress.observe(line);
+            if (progress.cacheExportStarted && timer === undefined && timeoutMs > 0) {
+                timer = setTimeout(() => {
+                    overdue = true;
+                    if (resultOut())
+                        stop();
+                }, timeoutMs);
+            }
+            if (overdue && resultOut())
+                stop();
+        },
+        dispose() {
+            clearTimeout(timer);
+        }
+    };
+}
+/** Said once when the cache service turned down buildx's v1 protocol. */
+const LEGACY_CACHE_HINT = 'The GitHub Actions cache service refused the legacy v1 protocol (switched off on 2025-04-15), so this build ran without its gha cache: ' +
+    'the v2 protocol needs buildx 0.21 or newer and BuildKit 0.20 or newer (a docker-container builder on moby/buildkit:buildx-stable-1, or Docker Engine 28 for the docker driver); ' +
+    'update buildx and the builder, or use cache: registry';
+/** What a finished build's log says about its cache, as warnings (ignore-error=true keeps them out of the exit code). */
+function cacheWarnings(log, cache, stoppedExport, cacheTimeoutMs) {
+    const warnings = [];
+    const problem = cacheProblem(log);
+    if (cache.backend === 'gha' && refusedLegacyCacheProtocol(log))
+        warnings.push(LEGACY_CACHE_HINT);
+    else if (problem && cache.status === 'on')
+        warnings.push(`The ${cache.backend} build cache failed and the build went on without it: ${problem}`);
+    if (stoppedExport) {
+        warnings.push(`Cache export took longer than cache-timeout (${formatDuration(cacheTimeoutMs)}): stopped waiting for it after the image was written; the ${cache.backend} cache of this build may be incomplete`);
+    }
+    return warnings;
+}
+
+;// CONCATENATED MODULE: ./src/buildx/qemu.ts
+
+
+
+/** Is an emulator for this platform registered with binfmt_misc and enabled? */
+function binfmtRegistered(platform, root = '/proc/sys/fs/binfmt_misc') {
+    const entry = `${root}/qemu-${qemuName(platform)}`;
+    if (!(0,external_node_fs_.existsSync)(entry))
+        return false;
+    try {
+        return (0,external_node_fs_.readFileSync)(entry, 'utf8').startsWith('enabled');
+    }
+    catch {
+        return false;
+    }
+}
+/** Install an emulator only for a foreign target arch that binfmt cannot already run. */
+function decideQemu(config, nodeArch, registered) {
+    const { platform } = config;
+    const native = nativeArchitectures(nodeArch).includes(platform.architecture);
+    if (config.qemu === 'false')
+        return { install: false, emulated: !native, reason: 'qemu: false' };
+    const argv = qemuInstallArgv(config.qemuImage, platform);
+    if (config.qemu === 'true')
+        return { install: true, argv, emulated: !native, reason: 'qemu: true' };
+    if (config.driver === 'remote')
+        return { install: false, emulated: false, reason: 'remote builder: emulation is its own business' };
+    if (native)
+        return { install: false, emulated: false, reason: `native: the runner is ${nodeArch}` };
+    if (registered)
+        return { install: false, emulated: true, reason: `binfmt already emulates ${platform.architecture}` };
+    return { install: true, argv, emulated: true, reason: `${platform.architecture} is foreign to this ${nodeArch} runner` };
+}
+function qemuInstallArgv(qemuImage, platform) {
+    return ['run', '--privileged', '--rm', qemuImage, '--install', platform.architecture];
+}
+async function installQemu(docker, argv) {
+    await group('QEMU', () => docker.mustRun('installing the QEMU emulator', argv));
+}
+
+;// CONCATENATED MODULE: ./src/model/oci.ts
+// OCI and Docker media types and the shapes of what a registry holds: the one place they are defined.
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+/** Every manifest type we read, as an Accept header: indexes first. */
+const MANIFEST_ACCEPT = [OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST].join(', ');
+const INDEX_TYPES = new Set([OCI_INDEX, DOCKER_MANIFEST_LIST]);
+function isIndex(manifest) {
+    return INDEX_TYPES.has(manifest.mediaType) || Array.isArray(manifest.json?.manifests);
+}
+/** Is this reference a digest (`sha256:<hex>`) rather than a tag? */
+function isDigest(reference) {
+    return /^sha256:[0-9a-f]{64}$/.test(reference);
+}
+
+;// CONCATENATED MODULE: ./src/registry/retry.ts
+
+
+/** Exponential backoff with jitter in [50%, 100%] of the step, so parallel jobs do not retry in lockstep. */
+function backoffDelay(attempt, backoff, random = Math.random) {
+    const step = Math.min(backoff.capMs, backoff.baseMs * 2 ** attempt);
+    return Math.round(step * (0.5 + random() / 2));
+}
+/**
+ * A registry's Retry-After is a floor, never beyond a sane ceiling: a short one must not burn
+ * the retries faster than our own backoff would.
+ */
+const RETRY_AFTER_CEILING_MS = 60_000;
+function retryDelay(attempt, backoff, retryAfterMs, random) {
+    const ours = backoffDelay(attempt, backoff, random);
+    if (retryAfterMs === undefined)
+        return ours;
+    return Math.min(Math.max(retryAfterMs, ours), Math.max(RETRY_AFTER_CEILING_MS, ours));
+}
+/** Not-found polling: about a tenth of the time waited so far, between the first backoff step and 30 s, with jitter. */
+function waitDelay(elapsedMs, baseMs, random = Math.random) {
+    const step = Math.min(30_000, Math.max(baseMs, elapsedMs / 10));
+    return Math.round(step * (0.5 + random() / 2));
+}
+/** Waits, or stops early (without error) when the signal is aborted. */
+const sleep = (ms, signal) => new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+    });
+});
+/** The one wording of every retry in the log: `<what> failed: <reason>; retry N of M in X ms`. */
+function retryLine(message, retry, retries, delayMs, note) {
+    return `${message}; retry ${retry} of ${retries} in ${delayMs} ms${note ? ` (${note})` : ''}`;
+}
+/** The one retry policy of a run: how many retries, how long between them, and how they are announced. */
+class RetryPolicy {
+    options;
+    constructor(options) {
+        this.options = options;
+    }
+    get retries() {
+        return this.options.retries;
+    }
+    get backoff() {
+        return this.options.backoff;
+    }
+    /** The same policy with at least `min` retries (read-after-write lag needs a few even with retries: 0). */
+    atLeast(min) {
+        return new RetryPolicy({ ...this.options, retries: Math.max(this.options.retries, min) });
+    }
+    /** How long to wait before retry number `retry` (from 1). */
+    delay(retry, retryAfterMs) {
+        return retryDelay(retry - 1, this.options.backoff, retryAfterMs, this.options.random);
+    }
+    /** Waits between two tries (the policy's own sleep in tests). */
+    pause(ms) {
+        return (this.options.sleep ?? sleep)(ms);
+    }
+    /** Logs one retry in the one wording. */
+    announce(error, retry, delayMs, call = {}) {
+        const line = retryLine(error.message, retry, this.options.retries, delayMs, call.note?.(error));
+        const log = call.warn ? (this.options.warning ?? this.options.info) : this.options.info;
+        log(line);
+    }
+    /** Runs `fn`, retrying the retryable failures at most `retries` more times. */
+    async run(fn, call = {}) {
+        const retryable = call.retryOn ?? ['transient'];
+        for (let retry = 1;; retry++) {
+            try {
+                return await fn();
+            }
+            catch (error) {
+                if (!(error instanceof ClassifiedError) || !retryable.includes(error.outcome) || retry > this.options.retries)
+                    throw error;
+                const delay = this.delay(retry, error.retryAfterMs);
+                this.announce(error, retry, delay, call);
+                call.onRetry?.(error, retry);
+                await this.pause(delay);
+            }
+        }
+    }
+}
+/** Reads of what was just written (a tag, a digest we were handed): a replicated registry may lag, so absent is retried too. */
+const READ_AFTER_WRITE = { retryOn: ['transient', 'absent'] };
+/** For a client that must not retry on its own (a check inside another retry loop, unit tests). */
+const NO_RETRY = new RetryPolicy({ retries: 0, backoff: { baseMs: 1, capMs: 1 }, info: () => undefined });
+/** The run's policy from the retries and retry-delay inputs; single requests log as info, whole steps as warnings. */
+function retryPolicy(config) {
+    return new RetryPolicy({ retries: config.retries, backoff: { baseMs: config.retryDelayMs, capMs: 30_000 }, info: lib_core/* info */.pq, warning: lib_core/* warning */.$e });
+}
+
+;// CONCATENATED MODULE: ./src/registry/client.ts
+
+
+
+
+/** Registries on the loopback interface speak plain http, as docker itself assumes. */
+function registryBaseUrl(host) {
+    const name = host.replace(/:\d+$/, '');
+    const loopback = name === 'localhost' || /^127\./.test(name) || name === '[::1]';
+    const apiHost = host === 'docker.io' ? 'registry-1.docker.io' : host;
+    return `${loopback ? 'http' : 'https'}://${apiHost}`;
+}
+/** The repository path the API wants for `host/path` (Docker Hub's bare names live under library/). */
+function repositoryOf(image, registry) {
+    if (image === registry)
+        return '';
+    let repository = image.startsWith(`${registry}/`) ? image.slice(registry.length + 1) : image;
+    if (registry === 'docker.io' && !repository.includes('/'))
+        repository = `library/${repository}`;
+    return repository;
+}
+function parseChallenge(header) {
+    if (!header)
+        return undefined;
+    const m = /^(\w+)\s*(.*)$/.exec(header.trim());
+    if (!m)
+        return undefined;
+    const params = {};
+    for (const [, key, value] of m[2].matchAll(/(\w+)="([^"]*)"/g))
+        params[key] = value;
+    return { scheme: m[1].toLowerCase(), params };
+}
+const REQUEST_TIMEOUT_MS = 30_000;
+const UPLOAD_TIMEOUT_MS = 15 * 60_000;
+/**
+ * A small client of the distribution API, one per run and image: credentials resolved once, one
+ * token handshake, and the run's retry policy inside every call. Reads and pushes go through it
+ * rather than through docker so that every request sees real status codes and Retry-After headers
+ * and is retried on its own: one flaky request must not cost a whole push.
+ */
+class RegistryClient {
+    image;
+    registry;
+    credentials;
+    access;
+    retry;
+    base;
+    repository;
+    authorization;
+    constructor(image, registry, credentials, access = 'pull', 
+    /** how every call below is retried; `poll` alone is single-shot (the wait owns its loop) */
+    retry = NO_RETRY) {
+        this.image = image;
+        this.registry = registry;
+        this.credentials = credentials;
+        this.access = access;
+        this.retry = retry;
+        this.base = registryBaseUrl(registry);
+        this.repository = repositoryOf(image, registry);
+    }
+    /** Checks that the registry accepts our credentials (`GET /v2/`). */
+    async ping() {
+        await this.retry.run(async () => {
+            const res = await this.request('/v2/', { what: this.registry });
+            await res.arrayBuffer().catch(() => undefined);
+        });
+    }
+    /** A manifest by tag or digest, retried on transient failures. */
+    async manifest(reference) {
+        return this.retry.run(() => this.poll(reference));
+    }
+    /**
+     * Reads back what this run (or the job before it) just wrote. The registry may need a moment
+     * before it shows it, so not-found is retried too, at least 3 times even with `retries: 0`: a
+     * fresh write is not a flaky registry.
+     */
+    async readBack(reference) {
+        return this.retry.atLeast(3).run(() => this.poll(reference), READ_AFTER_WRITE);
+    }
+    /** One request for a manifest, no retry: for loops that decide themselves when to ask again. */
+    async poll(reference) {
+        const what = this.describe(reference);
+        const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, { headers: { Accept: MANIFEST_ACCEPT }, what });
+        const body = await readBody(res, what);
+        const digest = sha256(body);
+        // asked by digest, the bytes must hash to it: a tag may move, a digest may not
+        if (isDigest(reference) && digest !== reference)
+            throw new DigestMismatchError(what, reference, digest);
+        let json;
+        try {
+            json = JSON.parse(body.toString('utf8'));
+        }
+        catch {
+            throw new ClassifiedError(`${what}: the registry sent a manifest that is not JSON`, 'transient');
+        }
+        const mediaType = json.mediaType || res.headers.get('content-type')?.split(';')[0] || '';
+        return { digest, mediaType, size: body.length, json };
+    }
+    /** A JSON blob (an image config) by a digest we were handed: not-found may be lag, so it is retried too. */
+    async blobJson(digest) {
+        return this.retry.run(() => this.fetchBlobJson(digest), READ_AFTER_WRITE);
+    }
+    async fetchBlobJson(digest) {
+        const what = this.describe(digest);
+        const res = await this.request(`/v2/${this.repository}/blobs/${digest}`, { what });
+        const body = await readBody(res, what);
+        const actual = sha256(body);
+        if (isDigest(digest) && actual !== digest)
+            throw new DigestMismatchError(what, digest, actual);
+        const text = body.toString('utf8');
+        try {
+            return JSON.parse(text);
+        }
+        catch {
+            throw new ClassifiedError(`${what}: the image config is not JSON`, 'transient');
+        }
+    }
+    async hasBlob(digest) {
+        return this.retry.run(() => this.headBlob(digest));
+    }
+    async headBlob(digest) {
+        try {
+            const res = await this.request(`/v2/${this.repository}/blobs/${digest}`, { method: 'HEAD', what: this.describe(digest) });
+            await res.arrayBuffer().catch(() => undefined);
+            return true;
+        }
+        catch (error) {
+            if (error instanceof ClassifiedError && error.outcome === 'absent')
+                return false;
+            throw error;
+        }
+    }
+    /** A monolithic upload: open a session, then PUT the whole blob with its digest. */
+    async uploadBlob(digest, size, open) {
+        await this.retry.run(() => this.upload(digest, size, open));
+    }
+    async upload(digest, size, open) {
+        const what = this.describe(digest);
+        const started = await this.request(`/v2/${this.repository}/blobs/uploads/`, { method: 'POST', headers: { 'Content-Length': '0' }, what });
+        await started.arrayBuffer().catch(() => undefined);
+        const location = started.headers.get('location');
+        if (!location)
+            throw new ClassifiedError(`${what}: the registry opened an upload without a Location`, 'transient');
+        // keep the registry's upload URL as it is (a signed query must not be re-encoded), add the digest
+        const url = new URL(location, this.base);
+        const target = `${url.href}${url.search ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
+        const done = await this.request(target, {
+            method: 'PUT',
+            headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
+            body: open,
+            timeoutMs: UPLOAD_TIMEOUT_MS,
+            what
+        });
+        await done.arrayBuffer().catch(() => undefined);
+    }
+    /**
+     * Opens a blob upload and cancels it at once: proves the credentials may write the repository
+     * without writing anything. A registry that cannot cancel an upload lets it expire.
+     */
+    async probeUpload() {
+        await this.retry.run(() => this.openAndCancelUpload());
+    }
+    async openAndCancelUpload() {
+        const what = `${this.image} (upload)`;
+        const started = await this.request(`/v2/${this.repository}/blobs/uploads/`, { method: 'POST', headers: { 'Content-Length': '0' }, what });
+        await started.arrayBuffer().catch(() => undefined);
+        const location = started.headers.get('location');
+        if (!location)
+            return;
+        try {
+            const cancelled = await this.request(new URL(location, this.base).href, { method: 'DELETE', what });
+            await cancelled.arrayBuffer().catch(() => undefined);
+        }
+        catch {
+            // the upload was opened, which is all the check needs
+        }
+    }
+    async putManifest(reference, mediaType, body) {
+        await this.retry.run(async () => {
+            const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, {
+                method: 'PUT',
+                headers: { 'Content-Type': mediaType },
+                body: () => new Uint8Array(body),
+                what: this.describe(reference)
+            });
+            await res.arrayBuffer().catch(() => undefined);
+        });
+    }
+    describe(reference) {
+        return `${this.image}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;
+    }
+    async request(path, options) {
+        const sentWith = this.authorization;
+        let res = await this.send(path, options);
+        if (res.status === 401) {
+            const challenge = parseChallenge(res.headers.get('www-authenticate'));
+            await res.arrayBuffer().catch(() => undefined);
+            // parallel requests share one client: another may have authenticated while this one was in flight
+            const renewed = this.authorization !== sentWith || (challenge !== undefined && (await this.authenticate(challenge, sentWith, options.what)));
+            if (renewed)
+                res = await this.send(path, options);
+        }
+        if (res.ok)
+            return res;
+        // the registry says why in its body (`{"errors": [{"code", "message"}]}`): keep it for the user
+        const body = await errorBody(res);
+        throw new RegistryError(options.what, res.status, parseRegistryErrors(body), parseRetryAfter(res.headers.get('retry-after'), Date.now()));
+    }
+    /** `path` is below the registry, or an absolute URL it handed out (an upload location). */
+    async send(path, options) {
+        const url = new URL(path, this.base);
+        const headers = { ...options.headers };
+        // credentials go to the registry only, never to another host it points us at
+        if (this.authorization && url.origin === new URL(this.base).origin)
+            headers.Authorization = this.authorization;
+        const body = options.body?.();
+        try {
+            return await fetch(url, {
+                method: options.method ?? 'GET',
+                headers,
+                body,
+                // a streamed body needs half duplex in Node's fetch
+                ...(body && !(body instanceof Uint8Array) && typeof body !== 'string' ? { duplex: 'half' } : {}),
+                signal: AbortSignal.timeout(options.timeoutMs ?? REQUEST_TIMEOUT_MS)
+            });
+        }
+        catch (error) {
+            throw new ClassifiedError(`${options.what}: ${networkReason(error)}`, networkOutcome(error));
+        }
+    }
+    /** Answers a 401 challenge once: Basic with our credentials, or a Bearer token from the realm. */
+    async authenticate(challenge, sentWith, what) {
+        const basic = this.credentials?.password
+            ? `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}`
+            : undefined;
+        if (challenge.scheme === 'basic') {
+            if (!basic || sentWith === basic)
+                return false;
+            this.authorization = basic;
+            return true;
+        }
+        // a Bearer token may simply have expired: fetch a fresh one (each request renews at most once)
+        if (challenge.scheme !== 'bearer' || !challenge.params.realm)
+            return false;
+        let url;
+        try {
+            url = new URL(challenge.params.realm, this.base);
+        }
+        catch {
+            throw new ClassifiedError(`${what}: the registry sent an unusable token realm`, 'fatal');
+        }
+        if (url.protocol !== 'https:' && !this.base.startsWith('http:')) {
+            throw new ClassifiedError(`${what}: the registry asked for credentials over plain http (${url.origin}); refusing`, 'fatal');
+        }
+        if (challenge.params.service)
+            url.searchParams.set('service', challenge.params.service);
+        // a bare ping (login check) has no repository to ask a scope for
+        if (this.repository)
+            url.searchParams.set('scope', `repository:${this.repository}:${this.access === 'push' ? 'pull,push' : 'pull'}`);
+        let res;
+        try {
+            res = await fetch(url, { headers: basic ? { Authorization: basic } : {}, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+        }
+        catch (error) {
+            throw new ClassifiedError(`${what}: token request failed: ${networkReason(error)}`, networkOutcome(error));
+        }
+        if (!res.ok) {
+            await res.arrayBuffer().catch(() => undefined);
+            const outcome = classifyStatus(res.status) === 'transient' ? 'transient' : 'auth';
+            throw new ClassifiedError(`${what}: token request answered HTTP ${res.status}`, outcome, parseRetryAfter(res.headers.get('retry-after'), Date.now()));
+        }
+        let body;
+        try {
+            body = JSON.parse((await readBody(res, what)).toString('utf8'));
+        }
+        catch (error) {
+            if (error instanceof ClassifiedError)
+                throw error;
+            throw new ClassifiedError(`${what}: the token answer is not JSON`, 'transient');
+        }
+        const token = body.token || body.access_token;
+        if (!token)
+            return false;
+        this.authorization = `Bearer ${token}`;
+        return true;
+    }
+}
+/** An error answer's body, at most 64 KiB of it; '' when there is none or it cannot be read. */
+async function errorBody(res) {
+    try {
+        const bytes = Buffer.from(await res.arrayBuffer());
+        return bytes.subarray(0, 64 * 1024).toString('utf8');
+    }
+    catch {
+        return '';
+    }
+}
+function sha256(bytes) {
+    return `sha256:${(0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex')}`;
+}
+/** Reads a whole body; a connection that drops halfway is a transient failure like any other. */
+async function readBody(res, what) {
+    try {
+        return Buffer.from(await res.arrayBuffer());
+    }
+    catch (error) {
+        throw new ClassifiedError(`${what}: ${networkReason(error)}`, 'transient');
+    }
+}
+/**
+ * A TLS failure (a plain-http registry spoken to over https, a certificate that does not verify)
+ * answers the same way every time: retrying it only waits out the backoff. Anything else on the
+ * wire (resets, timeouts, refused connections) is worth another try.
+ */
+function networkOutcome(error) {
+    const code = String(error?.cause?.code ?? '');
+    return /^(ERR_SSL_|ERR_TLS_|EPROTO$|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_)/.test(code) ? 'fatal' : 'transient';
+}
+function networkReason(error) {
+    const e = error;
+    if (e?.name === 'TimeoutError' || e?.name === 'AbortError')
+        return 'request timed out';
+    return e?.cause?.code || e?.cause?.message || e?.message || String(error);
+}
+
+;// CONCATENATED MODULE: ./src/registry/auth.ts
+
+
+
+
+
+
+
+function authHint(registry) {
+    return `check username and password, and give the job \`permissions: packages: write\` when pushing to ${registry} with GITHUB_TOKEN`;
+}
+/** A refused registry call becomes one line that says what to do; anything else passes through. */
+function explainAuthFailure(error, registry) {
+    return error instanceof ClassifiedError && error.outcome === 'auth' ? new ActionError(`${error.message}: ${authHint(registry)}`) : error;
+}
+/** Credentials a previous `docker login` stored in plain config.json (credential helpers are not read). */
+function credentialsFromDockerConfig(registry, dockerConfigDir) {
+    const file = (0,external_node_path_.join)(dockerConfigDir, 'config.json');
+    if (!(0,external_node_fs_.existsSync)(file))
+        return undefined;
+    try {
+        const auths = JSON.parse((0,external_node_fs_.readFileSync)(file, 'utf8')).auths ?? {};
+        const entry = auths[registry] ?? (registry === 'docker.io' ? auths['https://index.docker.io/v1/'] : undefined);
+        if (!entry?.auth)
+            return undefined;
+        const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+        const colon = decoded.indexOf(':');
+        if (colon < 0)
+            return undefined;
+        const password = decoded.slice(colon + 1);
+        lib_core/* setSecret */.Pq(password);
+        return { username: decoded.slice(0, colon), password };
+    }
+    catch {
+        return undefined;
+    }
+}
+/** The credentials our own registry client uses: the inputs, or what `docker login` stored before. */
+function registryCredentials(config, dockerConfigDir) {
+    return config.credentials.password ? config.credentials : credentialsFromDockerConfig(config.registry, dockerConfigDir);
+}
+function loginArgv(registry, username) {
+    return ['login', registry, '--username', username, '--password-stdin'];
+}
+/** `docker login` with the secret on stdin; wrong credentials fail at once, a flaky registry is retried. */
+async function login(docker, registry, credentials, retry) {
+    const verifier = new RegistryClient(registry, registry, credentials);
+    const attempt = async () => {
+        try {
+            await docker.mustRun(`docker login ${registry}`, loginArgv(registry, credentials.username), { input: credentials.password });
+        }
+        catch (error) {
+            if (!(error instanceof ClassifiedError && error.outcome === 'auth'))
+                throw error;
+            // docker also says 401 when a flaky registry made it retry without credentials: ask the registry
+            // ourselves; a refusal ends it, anything else (an accepted ping, a flaky one) is worth another try
+            await verifier.ping();
+            throw new ClassifiedError(error.message, 'transient');
+        }
+    };
+    try {
+        await retry.run(attempt, { warn: true });
+    }
+    catch (error) {
+        throw explainAuthFailure(error, registry);
+    }
+}
+/**
+ * Whom to log in to before anything pulls (the QEMU image, the BuildKit image, base images): the
+ * target registry when pushing, and Docker Hub, for its pull limits, whenever both Docker Hub inputs
+ * are set, pull requests from the same repository included (they pull just as much). Forks never
+ * log in. Returns the logins and what to say about the ones left out.
+ */
+function planLogins(config, push, fromFork) {
+    const hub = config.dockerHub;
+    const notices = [];
+    if (fromFork) {
+        if (hub.username || hub.password)
+            notices.push('Docker Hub login skipped: runs from forks never log in');
+        return { logins: [], notices };
+    }
+    const logins = [];
+    if (push) {
+        if (config.credentials.password)
+            logins.push({ registry: config.registry, credentials: config.credentials, optional: false });
+        else
+            notices.push(`password is empty: pushing to ${config.registry} with whatever login docker already has`);
+    }
+    if (hub.username && hub.password) {
+        if (!logins.some((l) => l.registry === 'docker.io'))
+            logins.push({ registry: 'docker.io', credentials: hub, optional: true });
+    }
+    else if (hub.username || hub.password) {
+        notices.push(`Docker Hub login skipped: ${hub.username ? 'dockerhub-token' : 'dockerhub-username'} is empty (as on fork pull requests)`);
+    }
+    return { logins, notices };
+}
+/** Runs the planned logins; each one is remembered for the post step's logout as soon as it succeeded. */
+async function logIn(logins, docker, state, retry) {
+    if (logins.length === 0)
+        return;
+    await group('Login', async () => {
+        for (const { registry, credentials, optional } of logins) {
+            try {
+                await login(docker, registry, credentials, retry);
+            }
+            catch (error) {
+                if (!optional)
+                    throw error;
+                lib_core/* warning */.$e(`Docker Hub login failed, going on without it (pulls may hit rate limits): ${error.message}`);
+                continue;
+            }
+            state.logins = [...(state.logins ?? []), registry];
+            saveState(state);
+            lib_core/* info */.pq(`logged in to ${registry} as ${credentials.username}`);
+        }
+    });
+}
+
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: ./src/registry/layout-push.ts
+
+
+
+
+
+
+/** at most this many blob uploads at once */
+const UPLOAD_CONCURRENCY = 4;
+/**
+ * Pushes what BuildKit exported to an OCI layout directory under one tag: blobs first, then
+ * manifests by digest, the tag last, so the tag never points at something incomplete. Every
+ * request is retried on its own by the client (BuildKit's own push gives up a whole push on one
+ * 5xx). Then reads the tag back: it must be what was pushed. Returns the digest it points at.
+ */
+async function pushLayout(client, layoutDir, tag) {
+    const blobPath = (digest) => (0,external_node_path_.join)(layoutDir, 'blobs', ...digest.split(':'));
+    const read = (digest) => (0,external_node_fs_.readFileSync)(blobPath(digest));
+    let uploaded = 0;
+    let present = 0;
+    async function pushBlob(d) {
+        if (await client.hasBlob(d.digest)) {
+            present++;
+            return;
+        }
+        const size = (0,external_node_fs_.statSync)(blobPath(d.digest)).size;
+        await client.uploadBlob(d.digest, size, () => external_node_stream_.Readable.toWeb((0,external_node_fs_.createReadStream)(blobPath(d.digest))));
+        uploaded++;
+    }
+    async function pushManifest(d, reference) {
+        const body = read(d.digest);
+        const json = JSON.parse(body.toString('utf8'));
+        if (isIndex({ mediaType: d.mediaType ?? '', json })) {
+            for (const child of json.manifests)
+                await pushManifest(child, child.digest);
+        }
+        else {
+            await inBatches([json.config, ...json.layers], UPLOAD_CONCURRENCY, pushBlob);
+        }
+        await client.putManifest(reference, d.mediaType ?? json.mediaType, body);
+    }
+    const layout = JSON.parse((0,external_node_fs_.readFileSync)((0,external_node_path_.join)(layoutDir, 'index.json'), 'utf8'));
+    const top = layout.manifests?.[0];
+    if (!top)
+        throw new Error(`the OCI layout in ${layoutDir} holds no image`);
+    await pushManifest(top, tag);
+    lib_core/* info */.pq(`pushed ${client.image}:${tag}@${top.digest} (${uploaded} blobs uploaded, ${present} already there)`);
+    const back = await client.readBack(tag);
+    if (back.digest !== top.digest)
+        throw new ActionError(`${client.image}:${tag} reads back as ${back.digest}, not the pushed ${top.digest}`);
+    return top.digest;
+}
+async function inBatches(items, size, fn) {
+    for (let i = 0; i < items.length; i += size)
+        await Promise.all(items.slice(i, i + size).map(fn));
+}
+
+;// CONCATENATED MODULE: ./src/registry/publish-check.ts
+
+
+
+
+/**
+ * Why the check does not run, or undefined when it does. Docker may hold a login the action cannot
+ * read (a credential helper): asking anonymously would refuse a good job, so no credentials, no check.
+ */
+function publishCheckSkipped(config, push, credentials) {
+    if (!config.publishCheck)
+        return 'publish-check: false';
+    if (!push)
+        return 'not pushing';
+    if (config.dryRun)
+        return 'dry-run';
+    if (!credentials)
+        return 'no credentials the action can read; the push uses docker login';
+    return undefined;
+}
+/** Opens and cancels a blob upload in the target repository with a push-scoped token. */
+async function checkPublish(client) {
+    try {
+        await client.probeUpload();
+        return { kind: 'passed' };
+    }
+    catch (error) {
+        if (!(error instanceof ClassifiedError))
+            throw error;
+        if (error.outcome === 'auth') {
+            throw new ActionError(`${client.image}: this job may not push there (${error.message}); ${authHint(client.registry)}`);
+        }
+        if (error.outcome === 'transient')
+            return { kind: 'inconclusive', reason: error.message };
+        return { kind: 'unsupported', reason: error.message };
+    }
+}
+/** The line the plan and the summary show. */
+function describePublishCheck(check) {
+    switch (check.kind) {
+        case 'passed':
+            return 'push allowed (an upload was opened and cancelled)';
+        case 'skipped':
+            return `skipped (${check.reason})`;
+        case 'unsupported':
+            return `not possible on this registry (${check.reason}); the push itself will tell`;
+        case 'inconclusive':
+            return `inconclusive (${check.reason}); going on, the push has its own retries`;
+    }
+}
+/**
+ * The check as both modes run it: skipped with its reason, or run in its own group. A registry
+ * that does not allow it is said once, as a notice; a refusal throws.
+ */
+async function runPublishCheck(client, skipped) {
+    if (skipped)
+        return { kind: 'skipped', reason: skipped };
+    return group('Publish check', async () => {
+        const check = await checkPublish(client);
+        const line = `publish check for ${client.image}: ${describePublishCheck(check)}`;
+        if (check.kind === 'passed')
+            lib_core/* info */.pq(line);
+        else if (check.kind === 'unsupported')
+            lib_core/* notice */.lm(line);
+        else
+            lib_core/* warning */.$e(line);
+        return check;
+    });
+}
+
+;// CONCATENATED MODULE: ./src/plan/build-report.ts
+
+
+
+
+// What a build plan says: its lines in the log, its commands in a dry run, and the outputs and
+// summary of the run that carried it out.
+/** The Plan group of the log. */
+function describeBuildPlan(plan) {
+    const { config, cache, qemu } = plan;
+    return [
+        `image ${plan.ref} (${formatPlatform(config.platform)})`,
+        `push: ${plan.push.push} (${plan.push.reason})`,
+        `publish check: ${plan.publishCheckSkipped ? `skipped (${plan.publishCheckSkipped})` : 'before the build'}`,
+        `cache: ${cache.status === 'unavailable' ? 'gha unavailable, building without a cache' : `${cache.note}, ${plan.cacheWriteReason}`}`,
+        ...(plan.secrets.described.length ? [`secrets: ${plan.secrets.described.join(', ')}`] : []),
+        `qemu: ${qemu.install ? 'install' : 'no install'} (${qemu.reason})`,
+        `builder: ${plan.builder.name} (${plan.builder.kind === 'create' ? 'created by this run' : plan.builder.kind === 'reuse' ? 'reused' : 'docker driver'})`,
+        ...(config.dryRun ? ['dry-run: the commands below are printed, not run'] : [])
+    ];
+}
+/** When the build runs again in another shape, and why; the first attempt has no condition. */
+const ATTEMPT_CONDITIONS = {
+    push: '',
+    none: '',
+    layout: "if BuildKit's push fails midway, an OCI layout pushed request by request",
+    'push, no cache export': 'if the engine cannot export cache',
+    'none, no cache export': 'if the engine cannot export cache',
+    'layout, no cache export': 'if both'
+};
+/** Every docker command the plan runs, in order, as a shell would take it; alternatives say when they run. */
+function plannedCommands(plan) {
+    const docker = (argv) => `docker ${shellQuote(argv)}`;
+    const commands = plan.logins.map((l) => `${docker(loginArgv(l.registry, l.credentials.username))} < (secret on stdin)`);
+    if (plan.qemu.argv)
+        commands.push(docker(plan.qemu.argv));
+    if (plan.builder.kind === 'create')
+        commands.push(docker(plan.builder.argv));
+    if (plan.builder.kind === 'reuse')
+        commands.push(docker(['buildx', 'inspect', '--bootstrap', plan.builder.name]));
+    for (const [shape, argv] of Object.entries(plan.attempts.argv)) {
+        const condition = ATTEMPT_CONDITIONS[shape];
+        commands.push(condition ? `(${condition}) ${docker(argv)}` : docker(argv));
+    }
+    const { cleanup } = plan;
+    for (const registry of cleanup.logout)
+        commands.push(`(post step) ${docker(['logout', registry])}`);
+    if (cleanup.removeBuilder)
+        commands.push(`(post step) ${docker(['buildx', 'rm', cleanup.removeBuilder])}`);
+    return commands;
+}
+function buildResult(plan, outcome) {
+    const { config, cache } = plan;
+    const pushed = plan.push.push && !config.dryRun;
+    const platform = formatPlatform(config.platform);
+    const row = (when, name, value) => (when ? [[name, value()]] : []);
+    return {
+        outputs: {
+            image: config.image,
+            tag: plan.tag,
+            ref: plan.ref,
+            digest: outcome.digest,
+            platform,
+            arch: archTag(config.platform),
+            'cache-scope': config.cacheScope,
+            pushed: String(pushed),
+            metadata: outcome.metadata
+        },
+        summary: {
+            title: `${config.dryRun ? 'Dry run: ' : ''}Brokkr build ${config.component} ${platform}`,
+            rows: [
+                ['image', config.image],
+                ['platform', platform],
+                ['tag', plan.tag],
+                ['digest', outcome.digest],
+                ['pushed', `${pushed} (${plan.push.reason})`],
+                ['publish check', describePublishCheck(outcome.publishCheck)],
+                ['cache', cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`],
+                ['cache scope', config.cacheScope],
+                ...row(outcome.activity && outcome.activity.steps > 0, 'cache activity', () => describeActivity(outcome.activity, cache.to.length > 0)),
+                ...row(plan.secrets.described.length, 'secrets', () => plan.secrets.described.join(', ')),
+                ['execution', plan.qemu.emulated ? `emulated (QEMU${plan.qemu.install ? ', installed by this run' : ''})` : 'native'],
+                ...row(config.dryRun, 'commands', () => plannedCommands(plan).join('\n'))
+            ]
+        }
+    };
+}
+/** One summary line from what BuildKit logged: steps answered from cache, and what the export wrote. */
+function describeActivity(activity, writes) {
+    const read = `${activity.cachedSteps} of ${activity.steps} steps CACHED`;
+    if (!writes)
+        return `${read}; nothing written (read only)`;
+    if (!activity.exported)
+        return `${read}; the export did not finish`;
+    return `${read}; ${activity.layersWritten} new layer entr${activity.layersWritten === 1 ? 'y' : 'ies'} written, plus the index`;
+}
+
+;// CONCATENATED MODULE: ./src/buildx/secrets.ts
+
+/** Name of the variable that carries the n-th inline secret to buildx. */
+function secretVariable(n) {
+    return `BROKKR_BUILD_SECRET_${n}`;
+}
+function emptyReason(id, fromFork, source) {
+    return fromFork
+        ? `secret ${id} is empty: runs from forks do not get repository secrets, so the build runs without it (a step that requires it fails)`
+        : `secret ${id} is empty (${source}): the build runs without it; set the secret, or a step that requires it fails`;
+}
+function planSecrets(secrets, ssh, env, fromFork) {
+    const plan = { args: [], env: {}, values: [], described: [], skipped: [] };
+    let inline = 0;
+    for (const secret of secrets) {
+        if (secret.kind === 'file') {
+            plan.args.push('--secret', `id=${secret.id},src=${secret.path}`);
+            plan.described.push(`${secret.id} (file ${secret.path})`);
+            continue;
+        }
+        const value = secret.kind === 'value' ? secret.value : env.variable(secret.env);
+        if (value === '') {
+            plan.skipped.push(emptyReason(secret.id, fromFork, secret.kind === 'value' ? 'secrets' : `environment variable ${secret.env}`));
+            continue;
+        }
+        plan.values.push(value);
+        if (secret.kind === 'env') {
+            plan.args.push('--secret', `id=${secret.id},env=${secret.env}`);
+            plan.described.push(`${secret.id} (env ${secret.env})`);
+        }
+        else {
+            const name = secretVariable(inline++);
+            plan.env[name] = value;
+            plan.args.push('--secret', `id=${secret.id},env=${name}`);
+            plan.described.push(`${secret.id} (value)`);
+        }
+    }
+    for (const source of ssh) {
+        if (source.paths.length > 0) {
+            plan.args.push('--ssh', `${source.id}=${source.paths.join(',')}`);
+            plan.described.push(`ssh ${source.id} (${source.paths.join(', ')})`);
+            continue;
+        }
+        if (!env.sshAgent) {
+            // forks do not get the deploy key an ssh-agent step would load
+            if (fromFork) {
+                plan.skipped.push(`ssh ${source.id}: no ssh agent (SSH_AUTH_SOCK is unset, as on runs from forks); the build runs without it`);
+                continue;
+            }
+            throw new InputError('ssh', `${source.id} needs an ssh agent but SSH_AUTH_SOCK is unset; start an agent and add the key in an earlier step, or give ${source.id}=<key file>`);
+        }
+        plan.args.push('--ssh', source.id);
+        plan.described.push(`ssh ${source.id} (agent)`);
+    }
+    return plan;
+}
+
+;// CONCATENATED MODULE: ./src/model/push.ts
+
+/** Events on which `push: auto` publishes: code that landed, or a person asked for it. */
+const PUSH_EVENTS = new Set(['push', 'release', 'workflow_dispatch', 'schedule', 'repository_dispatch', 'merge_group']);
+function decidePush(setting, github) {
+    if (setting === 'false')
+        return { push: false, reason: 'push: false' };
+    if (isPullRequestEvent(github.eventName) || github.fromFork) {
+        const why = github.fromFork ? 'runs from a fork' : `${github.eventName} event`;
+        return {
+            push: false,
+            reason: `${why}: pull requests and forks never log in or push`,
+            warning: setting === 'true' ? `push: true is ignored: ${why}; pull requests and forks never log in or push` : undefined
+        };
+    }
+    if (setting === 'true')
+        return { push: true, reason: 'push: true' };
+    return PUSH_EVENTS.has(github.eventName)
+        ? { push: true, reason: `${github.eventName} event` }
+        : { push: false, reason: `push: auto does not publish on ${github.eventName || 'an unknown'} event` };
+}
+
+;// CONCATENATED MODULE: ./src/plan/build.ts
+
+
+
+
+
+
+
+
+
+
+
+
+function planBuild(config, github, env, probes) {
+    const push = decidePush(config.push, github);
+    const warnings = push.warning ? [push.warning] : [];
+    const notices = [];
+    const cacheWrite = decideCacheWrite(config.cacheWrite, github);
+    const cache = planCache(config, {
+        push: push.push,
+        write: cacheWrite.write,
+        ghaAvailable: ghaCacheAvailable(env),
+        localDir: (0,external_node_path_.join)(env.runnerTemp, 'brokkr-build-cache', config.cacheScope)
+    });
+    if (cache.status === 'unavailable')
+        warnings.push(cache.note);
+    // a bad ssh source fails here, before any docker command
+    const secrets = planSecrets(config.secrets, config.ssh, env, github.fromFork);
+    (github.fromFork ? notices : warnings).push(...secrets.skipped);
+    const logins = planLogins(config, push.push, github.fromFork);
+    notices.push(...logins.notices);
+    const builder = decideBuilder(config, probes.dockerContext, probes.existingBuilder, probes.workDir);
+    const metadataFile = (0,external_node_path_.join)(probes.workDir, 'metadata.json');
+    const labels = ociLabels(config, github, new Date(probes.startedAt).toISOString());
+    const first = firstAttempt(push.push, (0,external_node_path_.join)(probes.workDir, 'oci'));
+    const argv = {};
+    for (const shape of reachableAttempts(first)) {
+        argv[shapeOf(shape)] = buildArgv(config, {
+            builder: builder.name,
+            output: shape.output,
+            metadataFile,
+            labels,
+            cache: shape.exportCache ? cache : { ...cache, to: [] },
+            includeCacheFrom: true,
+            defaultProvenance: defaultProvenance(env),
+            secretArgs: secrets.args
+        });
+    }
+    const prefix = localCacheKeyPrefix(config.cacheScope);
+    const localCache = cache.backend === 'local' && cache.localDir
+        ? { dir: cache.localDir, prefix, key: localCacheKey(prefix, env), ...(cache.localExportDir ? { exportDir: cache.localExportDir } : {}) }
+        : undefined;
+    return {
+        config,
+        ref: archRef(config.image, config.sha, config.platform),
+        tag: archImageTag(config.sha, config.platform),
+        push,
+        warnings,
+        notices,
+        masks: secrets.values,
+        logins: logins.logins,
+        ...(probes.credentials ? { credentials: probes.credentials } : {}),
+        publishCheckSkipped: publishCheckSkipped(config, push.push, probes.credentials),
+        qemu: decideQemu(config, probes.nodeArch, probes.binfmtRegistered),
+        builder,
+        cache,
+        cacheWriteReason: cacheWrite.reason,
+        ...(localCache ? { localCache } : {}),
+        secrets: { described: secrets.described, env: secrets.env },
+        workDir: probes.workDir,
+        metadataFile,
+        attempts: { first, argv },
+        cleanup: {
+            ...(builder.kind === 'create' && !config.keepBuilder ? { removeBuilder: builder.name } : {}),
+            logout: logins.logins.map((l) => l.registry),
+            saveLocalCache: Boolean(localCache?.exportDir)
+        }
+    };
+}
+
+;// CONCATENATED MODULE: ./src/run/build.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** Build mode: probe the machine, make the plan, print it, and carry it out unless this is a dry run. */
+async function runBuild(config, github, env, startedAt) {
+    const docker = new Docker();
+    const plan = planBuild(config, github, env, {
+        nodeArch: process.arch,
+        binfmtRegistered: binfmtRegistered(config.platform),
+        existingBuilder: await inspectBuilder(config, docker),
+        dockerContext: currentContext(env),
+        credentials: registryCredentials(config, env.dockerConfigDir),
+        workDir: (0,external_node_path_.join)(env.runnerTemp, `brokkr-build-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`),
+        startedAt
+    });
+    for (const value of plan.masks)
+        lib_core/* setSecret */.Pq(value);
+    for (const warning of plan.warnings)
+        lib_core/* warning */.$e(warning);
+    for (const notice of plan.notices)
+        lib_core/* notice */.lm(notice);
+    await group('Plan', () => describeBuildPlan(plan).forEach((line) => lib_core/* info */.pq(line)));
+    if (config.dryRun) {
+        for (const command of plannedCommands(plan))
+            lib_core/* info */.pq(`[dry-run] ${command}`);
+        lib_core/* info */.pq(`Built ${plan.ref} (not pushed: dry-run)`);
+        return buildResult(plan, { digest: '', metadata: '{}', publishCheck: { kind: 'skipped', reason: 'dry-run' } });
+    }
+    return buildResult(plan, await executeBuild(plan, docker));
+}
+/** Carries out a build plan, step by step in its order; every step it takes is remembered for the post step first. */
+async function executeBuild(plan, docker) {
+    const { config } = plan;
+    const retry = retryPolicy(config);
+    const state = { keepBuilder: config.keepBuilder };
+    // first: the QEMU image, the BuildKit image and base images are pulled from here on
+    await logIn(plan.logins, docker, state, retry);
+    const registry = new RegistryClient(config.image, config.registry, plan.credentials, 'push', retry);
+    // a job that may not push fails here, in seconds, not after the build
+    const publishCheck = await runPublishCheck(registry, plan.publishCheckSkipped);
+    if (plan.qemu.argv)
+        await installQemu(docker, plan.qemu.argv);
+    (0,external_node_fs_.mkdirSync)(plan.workDir, { recursive: true, mode: 0o700 });
+    try {
+        await setUpBuilder(plan.builder, docker, state);
+        const local = plan.localCache;
+        if (local)
+            await group('Restore local build cache', () => restoreLocalCache(local.dir, local.key, local.prefix));
+        // a local cache is read only when the restore brought one back
+        const readsCache = !local || hasLocalCache(local.dir);
+        const { built, attempt } = await group(`Build ${plan.ref}`, () => buildWithRetries(plan, docker, retry, readsCache));
+        const log = `${built.stdout}\n${built.stderr}`;
+        for (const warning of cacheWarnings(log, plan.cache, Boolean(built.stopped), config.cacheTimeoutMs))
+            lib_core/* warning */.$e(warning);
+        const metadata = built.stopped ? '{}' : (0,external_node_fs_.readFileSync)(plan.metadataFile, 'utf8');
+        const digest = await pushedDigest(plan, { attempt, built, metadata }, registry);
+        if (local?.exportDir) {
+            state.localCache = { dir: local.dir, exportDir: local.exportDir, key: local.key };
+            saveState(state);
+        }
+        lib_core/* info */.pq(plan.push.push ? `Pushed ${plan.ref}@${digest}` : `Built ${plan.ref} (not pushed: ${plan.push.reason})`);
+        return { digest, metadata, publishCheck, activity: cacheActivity(log) };
+    }
+    finally {
+        (0,external_node_fs_.rmSync)(plan.workDir, { recursive: true, force: true });
+    }
+}
+/**
+ * Runs `docker buildx build` until it succeeds or no retry is left. Each failure decides the next
+ * attempt (nextAttempt), whose argv the plan already holds; the policy decides whether there is one
+ * and when.
+ */
+async function buildWithRetries(plan, docker, retry, readsCache) {
+    let attempt = plan.attempts.first;
+    for (let retryNumber = 1;; retryNumber++) {
+        const planned = plan.attempts.argv[shapeOf(attempt)];
+        const argv = readsCache ? planned : withoutCacheFrom(planned);
+        const bound = boundCacheExport(plan.config.cacheTimeoutMs, attempt.output.kind !== 'none');
+        const built = await docker.run(argv, { stream: true, onLine: bound.onLine, env: plan.secrets.env }).finally(() => bound.dispose());
+        if (built.code === 0 || built.stopped)
+            return { built, attempt };
+        const errorText = lastErrorLines(built.stderr || built.stdout);
+        const next = nextAttempt(attempt, { log: `${built.stdout}\n${built.stderr}`, errorText });
+        const error = new ClassifiedError(`docker buildx build failed: ${errorText}`, isFinal(next) ? next.final : 'transient');
+        if (isFinal(next) || retryNumber > retry.retries)
+            throw explainAuthFailure(error, plan.config.registry);
+        const delay = retry.delay(retryNumber);
+        retry.announce(error, retryNumber, delay, { warn: true, note: () => (next.change ? CHANGE_NOTES[next.change] : undefined) });
+        await retry.pause(delay);
+        attempt = next;
+    }
+}
+/**
+ * What the arch tag now points at: our own push of the exported layout, else BuildKit's metadata
+ * (or the registry, when the build was stopped during cache export, before buildx wrote it).
+ */
+async function pushedDigest(plan, build, registry) {
+    const { output } = build.attempt;
+    try {
+        if (output.kind === 'layout')
+            return await group(`Push ${plan.ref}`, () => pushLayout(registry, output.dir, plan.tag));
+        if (!plan.push.push)
+            return '';
+        if (build.built.stopped)
+            return (await registry.readBack(plan.tag)).digest;
+        return JSON.parse(build.metadata)['containerimage.digest'] ?? '';
+    }
+    catch (error) {
+        throw explainAuthFailure(error, plan.config.registry);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/manifest/wait.ts
@@ -40246,9 +40389,11 @@ function actNotice(env, arch) {
 /**
  * Polls a tag until it appears or the deadline passes. Polls are dense at first (a fresh push is
  * often invisible for seconds) and thin out while a sibling job may still be building. Transient
- * failures are retried under the run's policy; not-found is waited out, not counted against it.
+ * failures are retried under the client's policy (the run's); not-found is waited out, not counted
+ * against it.
  */
-async function waitForManifest(client, w, retry) {
+async function waitForManifest(client, w) {
+    const retry = client.retry;
     const start = Date.now();
     let transientStreak = 0;
     let announced = false;
@@ -40256,13 +40401,13 @@ async function waitForManifest(client, w, retry) {
         if (w.signal.aborted)
             throw new ActionError(`stopped waiting for ${w.ref}: another arch image failed`);
         try {
-            return await client.manifest(w.tag);
+            return await client.poll(w.tag);
         }
         catch (error) {
             if (!(error instanceof ClassifiedError))
                 throw error;
             if (error.outcome === 'auth')
-                throw explainAuthFailure(error, w.registry);
+                throw explainAuthFailure(error, client.registry);
             if (error.outcome === 'fatal')
                 throw new ActionError(error.message);
             let delay;
@@ -40293,8 +40438,6 @@ async function waitForManifest(client, w, retry) {
 }
 
 ;// CONCATENATED MODULE: ./src/manifest/verify.ts
-
-
 
 
 
@@ -40361,17 +40504,17 @@ function listPlatforms(answer) {
     return platformEntries(answer.json).map((d) => describe(d.platform));
 }
 /** Waits until the arch tag exists, then proves from its image config that it is the expected platform. */
-async function verifySource(client, config, platform, wait, retry) {
-    const ref = archRef(config.image, config.sha, platform);
-    const answer = await waitForManifest(client, { ...wait, ref, tag: archImageTag(config.sha, platform) }, retry);
+async function verifySource(client, source, wait) {
+    const { ref, platform } = source;
+    const answer = await waitForManifest(client, { ...wait, ref, tag: source.tag });
     const picked = pickPlatformManifest(ref, answer, platform);
     if ('problem' in picked)
         throw new ActionError(`${picked.problem}; the index was not written`);
-    const manifest = picked.digest === answer.digest ? answer : await retry.run(() => client.manifest(picked.digest), READ_AFTER_WRITE);
+    const manifest = picked.digest === answer.digest ? answer : await client.readBack(picked.digest);
     const configDigest = manifest.json?.config?.digest;
     if (!configDigest)
         throw new ActionError(`${ref} has no image config; the index was not written`);
-    const imageConfig = await retry.run(() => client.blobJson(configDigest), READ_AFTER_WRITE);
+    const imageConfig = await client.blobJson(configDigest);
     const problem = configPlatformProblem(ref, imageConfig, platform);
     if (problem)
         throw new ActionError(`${problem}; the index was not written`);
@@ -40400,136 +40543,160 @@ function composeIndex(sources, annotations = {}) {
     return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests, ...(annotate ? { annotations } : {}) }));
 }
 
-;// CONCATENATED MODULE: ./src/manifest/run.ts
+;// CONCATENATED MODULE: ./src/plan/manifest.ts
 
 
 
 
 
 
-
-
-
-
-
-
-
-
-
-
-/** Manifest mode: wait for every arch image, prove each is its platform, push the index, check what was pushed. */
-async function runManifest(config, github, env) {
-    const retry = retryPolicy(config);
-    const decision = decidePush(config.push, github);
-    if (decision.warning)
-        lib_core/* warning */.$e(decision.warning);
+function planManifest(config, github, probes) {
+    const push = decidePush(config.push, github);
     const tags = indexTags(config.sha, config.tags, config.autoTags, github);
+    const sources = config.platforms.map((platform) => ({ platform, ref: archRef(config.image, config.sha, platform), tag: archImageTag(config.sha, platform) }));
     const indexRef = `${config.image}:${config.sha}`;
-    const platformList = config.platforms.map(formatPlatform).join(', ');
-    const publishSkipped = publishCheckSkipped({ enabled: config.publishCheck, push: decision.push, dryRun: config.dryRun });
-    await group('Plan', () => {
-        lib_core/* info */.pq(`index ${indexRef} for ${platformList}`);
-        lib_core/* info */.pq(`tags: ${tags.join(', ')}`);
-        lib_core/* info */.pq(`push: ${decision.push} (${decision.reason})`);
-        lib_core/* info */.pq(`publish check: ${publishSkipped ? `skipped (${publishSkipped})` : 'before waiting for the arch images'}`);
-        for (const p of config.platforms)
-            lib_core/* info */.pq(`source ${formatPlatform(p)}: ${archRef(config.image, config.sha, p)}`);
-    });
-    if (!decision.push) {
-        lib_core/* notice */.lm(`No index for ${indexRef}: ${decision.reason}, so no arch image was pushed either`);
-        return {
-            outputs: { image: config.image },
-            summary: {
-                title: `Brokkr manifest ${config.component}: skipped`,
-                rows: [
-                    ['image', config.image],
-                    ['pushed', `false (${decision.reason})`]
-                ]
-            }
-        };
-    }
-    if (config.dryRun) {
-        const plan = [
-            `wait up to ${formatDuration(config.waitTimeoutMs)} for ${config.platforms.map((p) => archRef(config.image, config.sha, p)).join(', ')} and verify each image config`,
+    return {
+        config,
+        push,
+        warnings: push.warning ? [push.warning] : [],
+        indexRef,
+        tags,
+        sources,
+        ...(probes.credentials ? { credentials: probes.credentials } : {}),
+        publishCheckSkipped: publishCheckSkipped(config, push.push, probes.credentials),
+        steps: [
+            `wait up to ${formatDuration(config.waitTimeoutMs)} for ${sources.map((s) => s.ref).join(', ')} and verify each image config`,
             ...tags.map((t) => `push the index of those arch images as ${config.image}:${t}`),
             `read ${indexRef} back and verify it`
+        ]
+    };
+}
+/** The Plan group of the log. */
+function describeManifestPlan(plan) {
+    const publishCheck = plan.publishCheckSkipped ? `skipped (${plan.publishCheckSkipped})` : 'before waiting for the arch images';
+    return [
+        `index ${plan.indexRef} for ${plan.sources.map((s) => formatPlatform(s.platform)).join(', ')}`,
+        `tags: ${plan.tags.join(', ')}`,
+        `push: ${plan.push.push} (${plan.push.reason})`,
+        `publish check: ${publishCheck}`,
+        ...plan.sources.map((s) => `source ${formatPlatform(s.platform)}: ${s.ref}`)
+    ];
+}
+/** The outputs and summary: of a run that pushed, or of one that did not (no push, or a dry run). */
+function manifestResult(plan, outcome) {
+    const { config } = plan;
+    const platformList = plan.sources.map((s) => formatPlatform(s.platform)).join(', ');
+    if (!plan.push.push) {
+        const rows = [
+            ['image', config.image],
+            ['pushed', `false (${plan.push.reason})`]
         ];
-        for (const line of plan)
-            lib_core/* info */.pq(`[dry-run] ${line}`);
-        return {
-            outputs: { image: config.image },
-            summary: {
-                title: `Dry run: Brokkr manifest ${config.component}`,
-                rows: [
-                    ['image', config.image],
-                    ['platforms', platformList],
-                    ['tags', tags.join(', ')],
-                    ['plan', plan.join('\n')]
-                ]
-            }
-        };
+        return { outputs: { image: config.image }, summary: { title: `Brokkr manifest ${config.component}: skipped`, rows } };
     }
+    if (!outcome) {
+        const rows = [
+            ['image', config.image],
+            ['platforms', platformList],
+            ['tags', plan.tags.join(', ')],
+            ['plan', plan.steps.join('\n')]
+        ];
+        return { outputs: { image: config.image }, summary: { title: `Dry run: Brokkr manifest ${config.component}`, rows } };
+    }
+    const annotations = Object.entries(outcome.annotations).map(([k, v]) => `${k.replace('org.opencontainers.image.', '')}=${v}`);
+    return {
+        outputs: {
+            image: config.image,
+            digest: outcome.digest,
+            tags: plan.tags.join(','),
+            platforms: outcome.platforms.join(','),
+            sources: JSON.stringify(Object.fromEntries(outcome.sources.map((s) => [formatPlatform(s.platform), s.tagDigest])))
+        },
+        summary: {
+            title: `Brokkr manifest ${config.component}`,
+            rows: [
+                ['image', config.image],
+                ['platforms', outcome.platforms.join(', ')],
+                ['tags', plan.tags.join(', ')],
+                ['digest', outcome.digest],
+                ['publish check', describePublishCheck(outcome.publishCheck)],
+                ['annotations', annotations.join('\n')],
+                ...outcome.sources.map((s) => [`source ${formatPlatform(s.platform)}`, `${s.ref}@${s.tagDigest}`])
+            ]
+        }
+    };
+}
+
+;// CONCATENATED MODULE: ./src/run/manifest.ts
+
+
+
+
+
+
+
+
+
+
+
+
+/** Manifest mode: make the plan, print it, and carry it out when pushing and not a dry run. */
+async function runManifest(config, github, env) {
+    const plan = planManifest(config, github, { credentials: registryCredentials(config, env.dockerConfigDir) });
+    for (const warning of plan.warnings)
+        lib_core/* warning */.$e(warning);
+    await group('Plan', () => describeManifestPlan(plan).forEach((line) => lib_core/* info */.pq(line)));
+    if (!plan.push.push) {
+        lib_core/* notice */.lm(`No index for ${plan.indexRef}: ${plan.push.reason}, so no arch image was pushed either`);
+        return manifestResult(plan);
+    }
+    if (config.dryRun) {
+        for (const step of plan.steps)
+            lib_core/* info */.pq(`[dry-run] ${step}`);
+        return manifestResult(plan);
+    }
+    return manifestResult(plan, await executeManifest(plan, github));
+}
+/** Waits for every arch image, proves each is its platform, pushes the index under every tag and checks what was pushed. */
+async function executeManifest(plan, github) {
+    const { config } = plan;
     // every read and write goes through our own client with the credentials in hand: docker's login is not needed
-    const client = new RegistryClient(config.image, config.registry, registryCredentials(config, env), 'push');
+    const registry = new RegistryClient(config.image, config.registry, plan.credentials, 'push', retryPolicy(config));
     // a job that may not push learns it now, not after waiting up to wait-timeout for the arch images
-    const publish = await runPublishCheck(config, publishSkipped, env, retry);
+    const publishCheck = await runPublishCheck(registry, plan.publishCheckSkipped);
     const sources = await group('Wait for and verify the arch images', () => {
-        const wait = { registry: config.registry, deadline: Date.now() + config.waitTimeoutMs, waitTimeoutMs: config.waitTimeoutMs };
         // one failed arch image ends the job: the other waits are called off rather than run to wait-timeout
         const stop = new AbortController();
-        return Promise.all(config.platforms.map((p) => verifySource(client, config, p, { ...wait, signal: stop.signal }, retry))).catch((error) => {
+        const wait = { deadline: Date.now() + config.waitTimeoutMs, waitTimeoutMs: config.waitTimeoutMs, signal: stop.signal };
+        return Promise.all(plan.sources.map((source) => verifySource(registry, source, wait))).catch((error) => {
             stop.abort();
             throw error;
         });
     });
     const annotations = indexAnnotations(config, github, sources);
-    await group(`Push ${indexRef}`, async () => {
+    await group(`Push ${plan.indexRef}`, async () => {
         // one PUT per tag, each retried on its own: a registry hiccup costs one request, not the whole index
         const index = composeIndex(sources, annotations);
-        for (const tag of tags) {
-            await retry
-                .run(() => client.putManifest(tag, OCI_INDEX, index))
-                .catch((error) => {
+        for (const tag of plan.tags) {
+            await registry.putManifest(tag, OCI_INDEX, index).catch((error) => {
                 throw explainAuthFailure(error, config.registry);
             });
             lib_core/* info */.pq(`pushed ${config.image}:${tag}`);
         }
     });
-    const { pushed, platforms } = await group('Verify what was pushed', async () => {
-        const pushed = await readBack(client, config.sha, retry);
-        const problem = pushedIndexProblem(indexRef, pushed, sources);
+    return group('Verify what was pushed', async () => {
+        const pushed = await registry.readBack(config.sha);
+        const problem = pushedIndexProblem(plan.indexRef, pushed, sources);
         if (problem)
             throw new ActionError(`verification of the pushed index failed: ${problem}`);
-        for (const tag of tags.slice(1)) {
-            const other = await readBack(client, tag, retry);
+        for (const tag of plan.tags.slice(1)) {
+            const other = await registry.readBack(tag);
             if (other.digest !== pushed.digest)
                 throw new ActionError(`${config.image}:${tag} points at ${other.digest}, not the new index ${pushed.digest}`);
         }
         const platforms = listPlatforms(pushed);
-        lib_core/* info */.pq(`${indexRef}@${pushed.digest} holds ${platforms.join(', ')}`);
-        return { pushed, platforms };
+        lib_core/* info */.pq(`${plan.indexRef}@${pushed.digest} holds ${platforms.join(', ')}`);
+        return { digest: pushed.digest, platforms, publishCheck, annotations, sources };
     });
-    const sourceMap = Object.fromEntries(sources.map((s) => [formatPlatform(s.platform), s.tagDigest]));
-    return {
-        outputs: { image: config.image, digest: pushed.digest, tags: tags.join(','), platforms: platforms.join(','), sources: JSON.stringify(sourceMap) },
-        summary: {
-            title: `Brokkr manifest ${config.component}`,
-            rows: [
-                ['image', config.image],
-                ['platforms', platforms.join(', ')],
-                ['tags', tags.join(', ')],
-                ['digest', pushed.digest],
-                ['publish check', describePublishCheck(publish)],
-                [
-                    'annotations',
-                    Object.entries(annotations)
-                        .map(([k, v]) => `${k.replace('org.opencontainers.image.', '')}=${v}`)
-                        .join('\n')
-                ],
-                ...sources.map((s) => [`source ${formatPlatform(s.platform)}`, `${s.ref}@${s.tagDigest}`])
-            ]
-        }
-    };
 }
 /**
  * The index's annotations. `created` is the commit's time on pushes (the same for every job of the
@@ -40542,13 +40709,6 @@ function indexAnnotations(config, github, sources) {
         .sort((a, b) => Date.parse(a) - Date.parse(b));
     const created = github.commitTime ?? built[built.length - 1] ?? '';
     return withOverrides(imageMetadata(github, config.image, config.sha, created), config.annotations);
-}
-/**
- * Reads back a tag we just pushed. The registry may need a moment before it shows it, so this
- * read gets at least 3 retries even with `retries: 0`: a fresh index is not a flaky registry.
- */
-async function readBack(client, tag, retry) {
-    return retry.atLeast(3).run(() => client.manifest(tag), READ_AFTER_WRITE);
 }
 
 ;// CONCATENATED MODULE: ./src/runtime/summary.ts
@@ -40575,11 +40735,11 @@ function escapeHtml(text) {
     return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-;// CONCATENATED MODULE: ./src/runtime/result.ts
+;// CONCATENATED MODULE: ./src/runtime/report.ts
 
 
 /** Sets every output and writes the summary: the only place either happens. */
-async function publishResult(result, startedAt) {
+async function reportResult(result, startedAt) {
     for (const [name, value] of Object.entries(result.outputs))
         lib_core/* setOutput */.uH(name, value);
     await writeSummary(result.summary.title, result.summary.rows, startedAt);
@@ -40599,7 +40759,7 @@ async function publishResult(result, startedAt) {
 
 
 
-/** Main entry: read and validate every input once, run the mode, then publish its outputs and summary. */
+/** Main entry: read the environment and every input once, run the mode, then report its outputs and summary. */
 async function main() {
     const startedAt = Date.now();
     // mask before anything can print them
@@ -40610,19 +40770,19 @@ async function main() {
     }
     for (const value of inlineSecretValues(lib_core/* getInput */.V4('secrets')))
         lib_core/* setSecret */.Pq(value);
+    const env = readEnvironment(process.env);
     const github = toGitHubContext(github_context, process.env);
-    const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
     const config = parseConfig((name) => lib_core/* getInput */.V4(name), {
         github,
-        exists: (path) => (0,external_node_fs_.existsSync)((0,external_node_path_.resolve)(workspace, path))
+        exists: (path) => (0,external_node_fs_.existsSync)((0,external_node_path_.resolve)(env.workspace, path))
     });
     // known before any work: a failed run still names its image, as it always has
     lib_core/* setOutput */.uH('image', config.image);
-    const act = actNotice(process.env, process.arch);
+    const act = actNotice(env, process.arch);
     if (act)
         lib_core/* info */.pq(act);
-    const result = config.mode === 'build' ? await runBuild(config, github, process.env, startedAt) : await runManifest(config, github, process.env);
-    await publishResult(result, startedAt);
+    const result = config.mode === 'build' ? await runBuild(config, github, env, startedAt) : await runManifest(config, github, env);
+    await reportResult(result, startedAt);
 }
 /**
  * Cancellation: the runner sends SIGINT, then SIGTERM. Stop the build with everything docker started

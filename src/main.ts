@@ -2,17 +2,17 @@ import * as core from '@actions/core'
 import { context } from '@actions/github'
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { runBuild } from './build/run.js'
+import { actNotice, readEnvironment } from './config/environment.js'
 import { parseConfig } from './config/parse.js'
 import { inlineSecretValues } from './config/secrets.js'
-import { actNotice } from './runtime/act.js'
-import { runManifest } from './manifest/run.js'
 import { ActionError, ClassifiedError, InputError } from './model/errors.js'
-import { toGitHubContext } from './runtime/github-context.js'
+import { toGitHubContext } from './model/github.js'
+import { runBuild } from './run/build.js'
+import { runManifest } from './run/manifest.js'
 import { stopAll } from './runtime/process.js'
-import { publishResult } from './runtime/result.js'
+import { reportResult } from './runtime/report.js'
 
-/** Main entry: read and validate every input once, run the mode, then publish its outputs and summary. */
+/** Main entry: read the environment and every input once, run the mode, then report its outputs and summary. */
 async function main(): Promise<void> {
   const startedAt = Date.now()
   // mask before anything can print them
@@ -21,18 +21,18 @@ async function main(): Promise<void> {
     if (value) core.setSecret(value)
   }
   for (const value of inlineSecretValues(core.getInput('secrets'))) core.setSecret(value)
+  const env = readEnvironment(process.env)
   const github = toGitHubContext(context, process.env)
-  const workspace = process.env.GITHUB_WORKSPACE || process.cwd()
   const config = parseConfig((name) => core.getInput(name), {
     github,
-    exists: (path) => existsSync(resolve(workspace, path))
+    exists: (path) => existsSync(resolve(env.workspace, path))
   })
   // known before any work: a failed run still names its image, as it always has
   core.setOutput('image', config.image)
-  const act = actNotice(process.env, process.arch)
+  const act = actNotice(env, process.arch)
   if (act) core.info(act)
-  const result = config.mode === 'build' ? await runBuild(config, github, process.env, startedAt) : await runManifest(config, github, process.env)
-  await publishResult(result, startedAt)
+  const result = config.mode === 'build' ? await runBuild(config, github, env, startedAt) : await runManifest(config, github, env)
+  await reportResult(result, startedAt)
 }
 
 /**

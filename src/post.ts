@@ -1,14 +1,14 @@
 import * as core from '@actions/core'
-import { shouldRemoveBuilder } from './build/builder.js'
+import { shouldRemoveBuilder } from './buildx/builder.js'
 import { Docker } from './runtime/docker.js'
-import { saveLocalCache } from './build/cache.js'
+import { saveLocalCache } from './buildx/cache.js'
 import { group } from './runtime/log.js'
 import { loadState } from './runtime/state.js'
 
 /** Post entry (post-if: always()): save the local cache, log out, remove a builder this run created. Never fails the job. */
 async function post(): Promise<void> {
   const state = loadState()
-  const docker = new Docker(false)
+  const docker = new Docker()
   if (state.localCache) {
     await step('Save local build cache', () => saveLocalCache(state.localCache!.dir, state.localCache!.exportDir, state.localCache!.key))
   }

@@ -10,11 +10,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseConfig, type ManifestConfig } from '../../src/config/parse.js'
-import { pushLayout } from '../../src/build/oci-push.js'
-import { runManifest } from '../../src/manifest/run.js'
+import { pushLayout } from '../../src/registry/layout-push.js'
+import { runManifest } from '../../src/run/manifest.js'
+import { readEnvironment } from '../../src/config/environment.js'
 import { RegistryClient } from '../../src/registry/client.js'
 import { retryPolicy } from '../../src/registry/retry.js'
-import type { GitHubContext } from '../../src/runtime/github-context.js'
+import type { GitHubContext } from '../../src/model/github.js'
 import { defaultInputs } from '../fixtures/inputs.js'
 // @ts-ignore -- plain ESM support module
 import { startFakeRegistry } from '../support/fake-registry.mjs'
@@ -121,7 +122,7 @@ describe('manifest mode, in-process against a fake registry behind the fault pro
   it('publishes exactly the verified arch manifests under <sha> and the branch, and reads them back', async () => {
     const sha = newSha()
     const sources = { 'linux/amd64': seedArchImage(sha, 'amd64').tag, 'linux/arm64': seedArchImage(sha, 'arm64').tag }
-    const result = await runManifest(config(sha), pushToMain, {})
+    const result = await runManifest(config(sha), pushToMain, readEnvironment({}))
     expect(result.outputs).toMatchObject({ tags: `${sha},main`, platforms: 'linux/amd64,linux/arm64' })
     expect(JSON.parse(result.outputs.sources)).toEqual(sources)
     expect(registry.manifest(REPO, sha).digest).toBe(result.outputs.digest)
@@ -137,7 +138,7 @@ describe('manifest mode, in-process against a fake registry behind the fault pro
     // set before the push, so no poll in flight at 0.5 s can slip between the push and the rule
     proxy.configure({ hide: [{ repo: REPO, tag: `${sha}-arm64`, seconds: 1.5, from: 'now' }] })
     setTimeout(() => seedArchImage(sha, 'arm64'), 500)
-    const result = await runManifest(config(sha), pushToMain, {})
+    const result = await runManifest(config(sha), pushToMain, readEnvironment({}))
     expect(Date.now() - started).toBeGreaterThanOrEqual(1500)
     expect(platformsOf(sha)).toEqual(['linux/amd64', 'linux/arm64'])
     expect(result.outputs.digest).toBe(registry.manifest(REPO, sha).digest)
@@ -150,7 +151,7 @@ describe('manifest mode, in-process against a fake registry behind the fault pro
     const digests = new Set<string>()
     for (const seed of [11, 12, 13]) {
       proxy.configure({ errorRate: 0.1, statuses: [500, 502, 503, 429], retryAfter: 0, resetRate: 0.05, seed })
-      digests.add((await runManifest(config(sha), pushToMain, {})).outputs.digest)
+      digests.add((await runManifest(config(sha), pushToMain, readEnvironment({}))).outputs.digest)
     }
     expect(digests.size).toBe(1)
     expect(registry.manifest(REPO, sha).digest).toBe([...digests][0])
@@ -161,7 +162,7 @@ describe('manifest mode, in-process against a fake registry behind the fault pro
     seedArchImage(sha, 'amd64')
     seedArchImage(sha, 'arm64')
     proxy.configure({ outageSeconds: 1, retryAfter: 0 })
-    await runManifest(config(sha), pushToMain, {})
+    await runManifest(config(sha), pushToMain, readEnvironment({}))
     expect(proxy.log.some((e: any) => e.fate === 'outage')).toBe(true)
     expect(platformsOf(sha)).toEqual(['linux/amd64', 'linux/arm64'])
   })
@@ -171,7 +172,7 @@ describe('manifest mode, in-process against a fake registry behind the fault pro
     seedArchImage(sha, 'amd64')
     // an arm64 index entry whose image config says amd64: only the config tells the truth
     seedArchImage(sha, 'arm64', 'amd64')
-    await expect(runManifest(config(sha), pushToMain, {})).rejects.toThrow(
+    await expect(runManifest(config(sha), pushToMain, readEnvironment({}))).rejects.toThrow(
       new RegExp(`${sha}-arm64.*linux/amd64.*linux/arm64|${sha}-arm64.*linux/arm64.*linux/amd64`)
     )
     expect(registry.manifest(REPO, sha)).toBeUndefined()
@@ -181,7 +182,9 @@ describe('manifest mode, in-process against a fake registry behind the fault pro
     const sha = newSha()
     seedArchImage(sha, 'amd64')
     const started = Date.now()
-    await expect(runManifest(config(sha, { 'wait-timeout': '1s' }), pushToMain, {})).rejects.toThrow(new RegExp(`${sha}-arm64 did not appear within 1.0 s`))
+    await expect(runManifest(config(sha, { 'wait-timeout': '1s' }), pushToMain, readEnvironment({}))).rejects.toThrow(
+      new RegExp(`${sha}-arm64 did not appear within 1.0 s`)
+    )
     expect(Date.now() - started).toBeLessThan(5000)
     expect(registry.manifest(REPO, sha)).toBeUndefined()
   })
@@ -192,7 +195,7 @@ describe('manifest mode, in-process against a fake registry behind the fault pro
     seedArchImage(sha, 'arm64')
     registry.serveWrongBytes(amd64, json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: {}, layers: [] }))
     try {
-      await expect(runManifest(config(sha), pushToMain, {})).rejects.toThrow(
+      await expect(runManifest(config(sha), pushToMain, readEnvironment({}))).rejects.toThrow(
         new RegExp(`@${amd64}: the registry sent content whose digest is sha256:[0-9a-f]{64}, not ${amd64}`)
       )
     } finally {
@@ -210,7 +213,7 @@ describe('manifest mode, in-process against a fake registry behind the fault pro
     seedArchImage(sha, 'arm64')
     registry.deny(status as 401 | 403, /\/manifests\//)
     const started = Date.now()
-    await expect(runManifest(config(sha), pushToMain, {})).rejects.toThrow(/permissions: packages: write/)
+    await expect(runManifest(config(sha), pushToMain, readEnvironment({}))).rejects.toThrow(/permissions: packages: write/)
     expect(Date.now() - started).toBeLessThan(2000)
   })
 
@@ -219,7 +222,7 @@ describe('manifest mode, in-process against a fake registry behind the fault pro
     // no arch image exists: without the check the run would wait the whole wait-timeout
     registry.deny(403, /\/blobs\/uploads\/$/)
     const started = Date.now()
-    await expect(runManifest(config(sha, { 'wait-timeout': '60s' }), pushToMain, {})).rejects.toThrow(
+    await expect(runManifest(config(sha, { 'wait-timeout': '60s' }), pushToMain, readEnvironment({}))).rejects.toThrow(
       new RegExp(`${REPO}: this job may not push there .*permissions: packages: write`)
     )
     expect(Date.now() - started).toBeLessThan(2000)
@@ -231,7 +234,7 @@ describe('manifest mode, in-process against a fake registry behind the fault pro
     seedArchImage(sha, 'amd64')
     seedArchImage(sha, 'arm64')
     proxy.configure({ status: [{ pathRegex: '/blobs/uploads/$', status: 405, methods: ['POST'] }] })
-    const result = await runManifest(config(sha), pushToMain, {})
+    const result = await runManifest(config(sha), pushToMain, readEnvironment({}))
     expect(result.summary.rows).toContainEqual(['publish check', expect.stringMatching(/^not possible on this registry \(.*HTTP 405 UNSUPPORTED: [^)]*\)/)])
     expect(platformsOf(sha)).toEqual(['linux/amd64', 'linux/arm64'])
   })
@@ -240,7 +243,7 @@ describe('manifest mode, in-process against a fake registry behind the fault pro
     const sha = newSha()
     seedArchImage(sha, 'amd64')
     seedArchImage(sha, 'arm64')
-    const [a, b] = await Promise.all([runManifest(config(sha), pushToMain, {}), runManifest(config(sha), pushToMain, {})])
+    const [a, b] = await Promise.all([runManifest(config(sha), pushToMain, readEnvironment({})), runManifest(config(sha), pushToMain, readEnvironment({}))])
     expect(a.outputs.digest).toBe(b.outputs.digest)
     expect(registry.manifest(REPO, sha).digest).toBe(a.outputs.digest)
   })
@@ -280,9 +283,9 @@ describe('the OCI-layout pusher, in-process through the fault proxy', () => {
     try {
       const expected = writeLayout(dir)
       const cfg = config(newSha(), { retries: '8' })
-      const client = new RegistryClient(cfg.image, cfg.registry, cfg.credentials, 'push')
+      const client = new RegistryClient(cfg.image, cfg.registry, cfg.credentials, 'push', retryPolicy(cfg))
       proxy.configure({ errorRate: 0.1, statuses: [500, 502, 503, 429], retryAfter: 0, resetRate: 0.05, seed: 99 })
-      const digest = await pushLayout(client, dir, 'layout-arm64', retryPolicy(cfg))
+      const digest = await pushLayout(client, dir, 'layout-arm64')
       proxy.configure({})
       expect(digest).toBe(expected)
       expect(registry.manifest(REPO, 'layout-arm64').digest).toBe(expected)

@@ -1,9 +1,9 @@
 import { composeIndex } from '../../src/manifest/compose.js'
-import { indexAnnotations } from '../../src/manifest/run.js'
+import { indexAnnotations } from '../../src/run/manifest.js'
 import { parseConfig, type ManifestConfig } from '../../src/config/parse.js'
 import { imageMetadata } from '../../src/model/oci-metadata.js'
 import { OCI_INDEX, OCI_MANIFEST } from '../../src/model/oci.js'
-import { toGitHubContext } from '../../src/runtime/github-context.js'
+import { toGitHubContext } from '../../src/model/github.js'
 import { defaultInputs } from '../fixtures/inputs.js'
 import { pushToMain } from './helpers.js'
 

@@ -1,4 +1,4 @@
-import { CHANGE_NOTES, firstAttempt, nextAttempt, type Attempt } from '../../src/build/attempts.js'
+import { CHANGE_NOTES, firstAttempt, nextAttempt, type Attempt } from '../../src/buildx/attempts.js'
 
 const layoutDir = '/tmp/work/oci'
 const pushing = firstAttempt(true, layoutDir)

@@ -1,13 +1,12 @@
-import { createBuilderArgv } from '../../src/build/builder.js'
-import { cacheActivity } from '../../src/build/buildkit-log.js'
-import { decideCacheWrite, planCache } from '../../src/build/cache.js'
-import { buildArgv } from '../../src/build/plan.js'
-import { planSecrets, secretVariable } from '../../src/build/secrets.js'
+import { createBuilderArgv } from '../../src/buildx/builder.js'
+import { cacheActivity } from '../../src/buildx/buildkit-log.js'
+import { decideCacheWrite, planCache } from '../../src/buildx/cache.js'
+import { buildArgv } from '../../src/buildx/argv.js'
+import { planSecrets, secretVariable } from '../../src/buildx/secrets.js'
 import { inlineSecretValues } from '../../src/config/secrets.js'
 import { InputError } from '../../src/model/errors.js'
-import { configWith, pushToMain } from './helpers.js'
+import { configWith, envWith, pushToMain } from './helpers.js'
 
-const ghaEnv = { ACTIONS_RUNTIME_TOKEN: 'x.y.z', ACTIONS_RESULTS_URL: 'http://results/' }
 const pullRequest = { ...pushToMain, eventName: 'pull_request', ref: 'refs/pull/7/merge' }
 const forkPullRequest = { ...pullRequest, fromFork: true }
 
@@ -20,7 +19,7 @@ describe('build secrets', () => {
   })
 
   it('hands inline values to buildx through variables of the build alone, never argv', () => {
-    const plan = planSecrets(config.secrets, config.ssh, { SCCACHE_TOKEN: 'sc-value', SSH_AUTH_SOCK: '/tmp/agent.sock' }, false)
+    const plan = planSecrets(config.secrets, config.ssh, envWith({ SCCACHE_TOKEN: 'sc-value', SSH_AUTH_SOCK: '/tmp/agent.sock' }), false)
     expect(plan.args).toEqual([
       '--secret',
       `id=cargo_token,env=${secretVariable(0)}`,
@@ -44,21 +43,21 @@ describe('build secrets', () => {
 
   it('leaves out an empty secret and says why, in words for forks', () => {
     const empty = configWith({ secrets: 'cargo_token=', 'secret-envs': 'sccache=SCCACHE_TOKEN' })
-    const own = planSecrets(empty.secrets, empty.ssh, {}, false)
+    const own = planSecrets(empty.secrets, empty.ssh, envWith(), false)
     expect(own.args).toEqual([])
     expect(own.skipped).toEqual([
       expect.stringMatching(/^secret cargo_token is empty \(secrets\)/),
       expect.stringMatching(/environment variable SCCACHE_TOKEN/)
     ])
-    const fork = planSecrets(empty.secrets, empty.ssh, {}, true)
+    const fork = planSecrets(empty.secrets, empty.ssh, envWith(), true)
     expect(fork.skipped[0]).toMatch(/runs from forks do not get repository secrets/)
   })
 
   it('needs an ssh agent for default, except on forks, where it is left out', () => {
     const agent = configWith({ ssh: 'default' })
-    expect(() => planSecrets(agent.secrets, agent.ssh, {}, false)).toThrow(InputError)
-    expect(() => planSecrets(agent.secrets, agent.ssh, {}, false)).toThrow(/^ssh: default needs an ssh agent/)
-    expect(planSecrets(agent.secrets, agent.ssh, {}, true)).toMatchObject({ args: [], skipped: [expect.stringMatching(/^ssh default: no ssh agent/)] })
+    expect(() => planSecrets(agent.secrets, agent.ssh, envWith(), false)).toThrow(InputError)
+    expect(() => planSecrets(agent.secrets, agent.ssh, envWith(), false)).toThrow(/^ssh: default needs an ssh agent/)
+    expect(planSecrets(agent.secrets, agent.ssh, envWith(), true)).toMatchObject({ args: [], skipped: [expect.stringMatching(/^ssh default: no ssh agent/)] })
   })
 
   it('masks inline values before parsing, whatever the line looks like', () => {
@@ -91,7 +90,7 @@ describe('cache policy', () => {
   it('reads but never writes on a pull request, for every backend', () => {
     for (const cache of ['gha', 'registry', 'local'] as const) {
       const config = configWith({ cache }, pullRequest)
-      const plan = planCache(config, true, ghaEnv, '/tmp/c', decideCacheWrite(config.cacheWrite, pullRequest).write)
+      const plan = planCache(config, { push: true, ghaAvailable: true, localDir: '/tmp/c', write: decideCacheWrite(config.cacheWrite, pullRequest).write })
       expect(plan.from.length).toBe(1)
       expect(plan.to).toEqual([])
       expect(plan.localExportDir).toBeUndefined()
@@ -100,7 +99,9 @@ describe('cache policy', () => {
 
   it('exports with the chosen mode', () => {
     const config = configWith({ 'cache-mode': 'min' })
-    expect(planCache(config, true, ghaEnv, '/tmp/c', true).to).toEqual(['type=gha,scope=agent-arm64,mode=min,ignore-error=true'])
+    expect(planCache(config, { push: true, ghaAvailable: true, localDir: '/tmp/c', write: true }).to).toEqual([
+      'type=gha,scope=agent-arm64,mode=min,ignore-error=true'
+    ])
   })
 
   it('counts steps answered from cache and the layers the export wrote', () => {
@@ -135,7 +136,7 @@ describe('build flags and builder options', () => {
       output: { kind: 'push' },
       metadataFile: '/m.json',
       labels: [],
-      cache: planCache(config, true, {}, '/d', true),
+      cache: planCache(config, { push: true, ghaAvailable: false, localDir: '/d', write: true }),
       includeCacheFrom: true,
       defaultProvenance: 'mode=min',
       secretArgs: ['--secret', 'id=x,env=V']
@@ -168,6 +169,6 @@ describe('build flags and builder options', () => {
 
   it('keeps every fork secret rule in one place: an empty secret on a fork pull request is a notice, not an error', () => {
     const config = configWith({ secrets: 'cargo_token=' }, forkPullRequest)
-    expect(planSecrets(config.secrets, config.ssh, {}, true).skipped).toHaveLength(1)
+    expect(planSecrets(config.secrets, config.ssh, envWith(), true).skipped).toHaveLength(1)
   })
 })

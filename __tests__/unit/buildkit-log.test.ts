@@ -1,4 +1,4 @@
-import { BuildProgress, cacheProblem, classifyBuildFailure, refusedLegacyCacheProtocol } from '../../src/build/buildkit-log.js'
+import { BuildProgress, cacheProblem, classifyBuildFailure, refusedLegacyCacheProtocol } from '../../src/buildx/buildkit-log.js'
 
 describe('build failure classification', () => {
   const solveFailure = [

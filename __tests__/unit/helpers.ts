@@ -1,5 +1,6 @@
-import type { GitHubContext } from '../../src/runtime/github-context.js'
+import type { GitHubContext } from '../../src/model/github.js'
 import { parseConfig, type BuildConfig } from '../../src/config/parse.js'
+import { readEnvironment, type RunnerEnvironment } from '../../src/config/environment.js'
 import { defaultInputs } from '../fixtures/inputs.js'
 
 export const pushToMain: GitHubContext = {
@@ -18,4 +19,9 @@ export function configWith(overrides: Record<string, string> = {}, github: GitHu
   const config = parseConfig((name) => (inputs[name] ?? '').trim(), { github, exists: () => true })
   if (config.mode !== 'build') throw new Error('configWith builds build-mode configs')
   return config
+}
+
+/** The runner environment main would read from these variables (and nothing else). */
+export function envWith(vars: Record<string, string> = {}): RunnerEnvironment {
+  return readEnvironment({ RUNNER_TEMP: '/runner/temp', DOCKER_CONFIG: '/nonexistent/docker', ...vars }, '/workspace')
 }

@@ -1,5 +1,5 @@
 import { InputError } from '../../src/model/errors.js'
-import type { GitHubContext } from '../../src/runtime/github-context.js'
+import type { GitHubContext } from '../../src/model/github.js'
 import { parseConfig, type BuildConfig, type Config, type ManifestConfig } from '../../src/config/parse.js'
 import { imageNameProblem, registryOf } from '../../src/model/image.js'
 import { BAD_INPUTS, defaultInputs } from '../fixtures/inputs.js'

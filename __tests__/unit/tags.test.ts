@@ -1,4 +1,4 @@
-import type { GitHubContext } from '../../src/runtime/github-context.js'
+import type { GitHubContext } from '../../src/model/github.js'
 import { autoTags, indexTags, isValidTag, sanitizeBranch } from '../../src/model/tags.js'
 
 const push = (ref: string, eventName = 'push'): GitHubContext => ({

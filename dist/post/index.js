@@ -31903,8 +31903,6 @@ var __webpack_exports__ = {};
 var lib_core = __nccwpck_require__(3838);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(8161);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 ;// CONCATENATED MODULE: ./src/model/errors.ts
@@ -32173,43 +32171,27 @@ function isAlive(pid) {
 
 
 
-
-
 /** Quotes an argv for display, so a printed command can be pasted into a shell. */
 function shellQuote(argv) {
     return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 /**
- * The only door to the docker CLI. `probe` runs read-only commands even in dry-run;
- * `run` changes state, so in dry-run it prints the exact command and runs nothing.
+ * The only door to the docker CLI. `probe` is for the read-only questions a plan asks (a dry run
+ * asks them too); `run` carries out a planned command, which a dry run never does.
  */
 class Docker {
-    dryRun;
-    /** every command `run` was asked for, in order: the plan a dry-run prints */
-    planned = [];
-    constructor(dryRun) {
-        this.dryRun = dryRun;
-    }
     async probe(args) {
         return this.exec(args, {});
     }
     async run(args, options = {}) {
-        const line = `docker ${shellQuote(args)}${options.input !== undefined ? ' < (secret on stdin)' : ''}`;
-        this.planned.push(line);
-        if (this.dryRun) {
-            lib_core/* info */.pq(`[dry-run] ${line}`);
-            return { code: 0, stdout: '', stderr: '' };
-        }
         return this.exec(args, options);
     }
     /** Like `run`, but a non-zero exit becomes a ClassifiedError built from the command's last error lines. */
     async mustRun(what, args, options = {}) {
         const result = await this.run(args, options);
         if (result.code !== 0 && !result.stopped) {
-            const output = `${result.stdout}\n${result.stderr}`;
             const reason = docker_lastErrorLines(result.stderr || result.stdout);
-            const outcome = options.classify ? options.classify(output, reason) : errors_classifyDockerOutput(reason);
-            throw new ClassifiedError(`${what} failed: ${reason}`, outcome);
+            throw new ClassifiedError(`${what} failed: ${reason}`, errors_classifyDockerOutput(reason));
         }
         return result;
     }
@@ -32241,10 +32223,6 @@ function docker_lastErrorLines(text) {
     const errors = all.filter((l) => /^(error|ERROR)\b/.test(l) || /^#\d+ ERROR:/.test(l));
     const chosen = errors.length ? errors.slice(-2) : all.slice(-2);
     return chosen.join(' | ').slice(0, 600) || 'no output';
-}
-/** Where the docker CLI keeps config.json (logins, the current context). */
-function docker_dockerConfigDir(env) {
-    return env.DOCKER_CONFIG || join(homedir(), '.docker');
 }
 
 ;// CONCATENATED MODULE: ./src/runtime/log.ts
@@ -32282,8 +32260,7 @@ function loadState() {
     }
 }
 
-;// CONCATENATED MODULE: ./src/build/builder.ts
-
+;// CONCATENATED MODULE: ./src/buildx/builder.ts
 
 
 
@@ -32293,11 +32270,11 @@ function loadState() {
 
 /** The docker driver's builder is the docker context itself; find its name without running docker. */
 function currentContext(env) {
-    if (env.DOCKER_CONTEXT)
-        return env.DOCKER_CONTEXT;
-    if (env.DOCKER_HOST)
+    if (env.dockerContext)
+        return env.dockerContext;
+    if (env.dockerHost)
         return 'default';
-    const file = join(dockerConfigDir(env), 'config.json');
+    const file = join(env.dockerConfigDir, 'config.json');
     if (!existsSync(file))
         return 'default';
     try {
@@ -32311,21 +32288,33 @@ function parseInspect(stdout) {
     const m = /^Driver:\s*(\S+)/m.exec(stdout);
     return { driver: m ? m[1] : '' };
 }
-function decideBuilder(config, env, existing) {
+/**
+ * Decides from what `buildx inspect` found. A builder of another driver under our name is refused
+ * here, before any docker command that changes something runs.
+ */
+function decideBuilder(config, dockerContext, existing, workDir) {
     if (config.driver === 'docker')
-        return { kind: 'docker-context', name: currentContext(env) };
-    if (!existing)
-        return { kind: 'create', name: config.builder };
-    if (existing.driver !== config.driver) {
-        return {
-            kind: 'conflict',
-            name: config.builder,
-            message: `builder: '${config.builder}' already exists with driver ${existing.driver || 'unknown'}, not ${config.driver}; pick another builder name or remove it`
-        };
+        return { kind: 'docker-context', name: dockerContext };
+    if (!existing) {
+        // buildx copies the file into the builder's state when creating it: the copy lives only that long
+        const buildkitdConfig = config.buildkitdConfig ? { file: join(workDir, 'buildkitd.toml'), text: config.buildkitdConfig } : undefined;
+        return { kind: 'create', name: config.builder, argv: createBuilderArgv(config, buildkitdConfig?.file), ...(buildkitdConfig ? { buildkitdConfig } : {}) };
     }
-    return { kind: 'reuse', name: config.builder };
+    if (existing.driver !== config.driver) {
+        throw new ActionError(`builder: '${config.builder}' already exists with driver ${existing.driver || 'unknown'}, not ${config.driver}; pick another builder name or remove it`);
+    }
+    const unapplied = config.driverOpts.length > 0 || config.buildkitdConfig !== '';
+    return {
+        kind: 'reuse',
+        name: config.builder,
+        ...(unapplied
+            ? {
+                warning: `builder ${config.builder} already exists, so driver-opts and buildkitd-config-inline are not applied (they take effect when the action creates the builder); remove it with docker buildx rm ${config.builder} or pick another builder name`
+            }
+            : {})
+    };
 }
-/** `buildkitdConfigFile`: where the inline buildkitd.toml was written, when there is one. */
+/** `buildkitdConfigFile`: where the inline buildkitd.toml is written, when there is one. */
 function createBuilderArgv(config, buildkitdConfigFile) {
     if (config.driver === 'docker')
         return undefined;
@@ -32344,57 +32333,50 @@ function shouldRemoveBuilder(created, keep) {
     return Boolean(created) && !keep;
 }
 /**
- * Reuses the docker context's builder, or an existing builder of ours, or creates (and remembers) one.
- * A builder this run tried to create is remembered before `buildx create` runs and removed at once
- * when creation fails: a half-made builder would be "reused" by the next run and fail it again.
+ * Carries out the builder step. A builder this run creates is remembered before `buildx create`
+ * runs and removed at once when creation fails: a half-made builder would be "reused" by the next
+ * run and fail it again. A reused one must start, or the run ends here in one line.
  */
-async function setUpBuilder(config, docker, env, state) {
-    return group('Builder', async () => {
-        const inspected = config.driver === 'docker' ? undefined : await docker.probe(['buildx', 'inspect', config.builder]);
-        const builder = decideBuilder(config, env, inspected && inspected.code === 0 ? parseInspect(inspected.stdout) : undefined);
-        if (builder.kind === 'conflict')
-            throw new ActionError(builder.message);
-        if (builder.kind === 'create')
-            await create(config, docker, builder.name, state);
-        else if (builder.kind === 'reuse' && (config.driverOpts.length > 0 || config.buildkitdConfig)) {
-            core.warning(`builder ${builder.name} already exists, so driver-opts and buildkitd-config-inline are not applied (they take effect when the action creates the builder); remove it with docker buildx rm ${builder.name} or pick another builder name`);
-        }
-        if (builder.kind === 'reuse' && !config.dryRun) {
-            // a builder that cannot start fails here in one line, not after six build tries
-            const started = await docker.run(['buildx', 'inspect', '--bootstrap', builder.name]);
+async function setUpBuilder(step, docker, state) {
+    await group('Builder', async () => {
+        if (step.kind === 'create')
+            await create(step, docker, state);
+        if (step.kind === 'reuse') {
+            if (step.warning)
+                core.warning(step.warning);
+            const started = await docker.run(['buildx', 'inspect', '--bootstrap', step.name]);
             if (started.code !== 0) {
-                throw new ActionError(`builder: '${builder.name}' exists but does not start (${lastErrorLines(started.stderr || started.stdout)}); remove it with docker buildx rm ${builder.name} or pick another builder name`);
+                throw new ActionError(`builder: '${step.name}' exists but does not start (${lastErrorLines(started.stderr || started.stdout)}); remove it with docker buildx rm ${step.name} or pick another builder name`);
             }
         }
-        core.info(`builder ${builder.name} (${builder.kind === 'create' ? 'created' : builder.kind === 'reuse' ? 'reused' : 'docker driver'})`);
-        return builder.name;
+        core.info(`builder ${step.name} (${step.kind === 'create' ? 'created' : step.kind === 'reuse' ? 'reused' : 'docker driver'})`);
     });
 }
-async function create(config, docker, name, state) {
-    if (!config.dryRun) {
-        state.builderCreated = name;
-        saveState(state);
-    }
-    // buildx copies the file into the builder's state when creating it: the copy here lives only that long
-    const configDir = config.buildkitdConfig ? mkdtempSync(join(tmpdir(), 'brokkr-buildkitd-')) : undefined;
-    const configFile = configDir && join(configDir, 'buildkitd.toml');
-    if (configFile)
-        writeFileSync(configFile, config.buildkitdConfig, { mode: 0o600 });
+async function create(step, docker, state) {
+    state.builderCreated = step.name;
+    saveState(state);
+    if (step.buildkitdConfig)
+        writeFileSync(step.buildkitdConfig.file, step.buildkitdConfig.text, { mode: 0o600 });
     try {
-        await docker.mustRun(`creating builder ${name}`, createBuilderArgv(config, configFile));
+        await docker.mustRun(`creating builder ${step.name}`, step.argv);
     }
     catch (error) {
-        if (!config.dryRun) {
-            await docker.run(['buildx', 'rm', name]);
-            state.builderCreated = undefined;
-            saveState(state);
-        }
+        await docker.run(['buildx', 'rm', step.name]);
+        state.builderCreated = undefined;
+        saveState(state);
         throw error;
     }
     finally {
-        if (configDir)
-            rmSync(configDir, { recursive: true, force: true });
+        if (step.buildkitdConfig)
+            rmSync(step.buildkitdConfig.file, { force: true });
     }
+}
+/** The probe the plan needs: what already answers to the builder name (nothing for the docker driver). */
+async function inspectBuilder(config, docker) {
+    if (config.driver === 'docker')
+        return undefined;
+    const inspected = await docker.probe(['buildx', 'inspect', config.builder]);
+    return inspected.code === 0 ? parseInspect(inspected.stdout) : undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/model/duration.ts
@@ -32485,9 +32467,9 @@ function nativeArchitectures(nodeArch) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/runtime/github-context.ts
+;// CONCATENATED MODULE: ./src/model/github.ts
 const PULL_REQUEST_EVENTS = new Set(['pull_request', 'pull_request_target', 'pull_request_review', 'pull_request_review_comment']);
-function github_context_isPullRequestEvent(eventName) {
+function github_isPullRequestEvent(eventName) {
     return PULL_REQUEST_EVENTS.has(eventName);
 }
 function toGitHubContext(raw, env) {
@@ -32516,7 +32498,7 @@ function toGitHubContext(raw, env) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/build/buildkit-log.ts
+;// CONCATENATED MODULE: ./src/buildx/buildkit-log.ts
 
 // Reading BuildKit's plain progress log: `#N <title>` opens a step, `#N DONE|CACHED|ERROR: ...` ends it.
 /**
@@ -32629,7 +32611,7 @@ function cacheActivity(log) {
     return { steps: titles.size, cachedSteps: cached.size, layersWritten: written.size, exported };
 }
 
-;// CONCATENATED MODULE: ./src/build/cache.ts
+;// CONCATENATED MODULE: ./src/buildx/cache.ts
 
 
 
@@ -32637,16 +32619,6 @@ function cacheActivity(log) {
 
 
 
-/**
- * The runner hands the cache service's address and token only to actions; without them buildx drops
- * type=gha silently. Under act, ACTIONS_RESULTS_URL is its artifact server: only its cache server
- * (ACTIONS_CACHE_URL, on unless --no-cache-server) holds a cache.
- */
-function ghaCacheAvailable(env) {
-    if (env.ACT)
-        return Boolean(env.ACTIONS_RUNTIME_TOKEN && env.ACTIONS_CACHE_URL);
-    return Boolean(env.ACTIONS_RUNTIME_TOKEN && (env.ACTIONS_CACHE_URL || env.ACTIONS_RESULTS_URL));
-}
 /**
  * Whether this run writes the cache. On pull requests `auto` only reads: a pull request's entries
  * are visible to that pull request alone, yet count against the repository's 10 GB and its upload
@@ -32659,7 +32631,7 @@ function decideCacheWrite(setting, github) {
         ? { write: false, reason: 'read only on pull requests' }
         : { write: true, reason: `written on ${github.eventName || 'this event'}` };
 }
-function planCache(config, push, env, localDir, write) {
+function planCache(config, { push, write, ghaAvailable, localDir }) {
     const scope = config.cacheScope;
     const mode = `mode=${config.cacheMode}`;
     const readOnly = write ? '' : ' (read only)';
@@ -32667,7 +32639,7 @@ function planCache(config, push, env, localDir, write) {
         case 'none':
             return { backend: 'none', status: 'off', from: [], to: [], note: 'none' };
         case 'gha':
-            if (!ghaCacheAvailable(env)) {
+            if (!ghaAvailable) {
                 return {
                     backend: 'gha',
                     status: 'unavailable',
@@ -32713,7 +32685,7 @@ function localCacheKeyPrefix(scope) {
     return `brokkr-buildx-${scope}-`;
 }
 function localCacheKey(prefix, env) {
-    return `${prefix}${env.GITHUB_RUN_ID || Date.now()}-${env.GITHUB_RUN_ATTEMPT || '1'}`;
+    return `${prefix}${env.runId || Date.now()}-${env.runAttempt || '1'}`;
 }
 /** @actions/cache is large and only `cache: local` needs it: load it on demand to keep start-up fast. */
 async function actionsCache() {
@@ -32811,7 +32783,7 @@ function cacheWarnings(log, cache, stoppedExport, cacheTimeoutMs) {
 /** Post entry (post-if: always()): save the local cache, log out, remove a builder this run created. Never fails the job. */
 async function post() {
     const state = loadState();
-    const docker = new Docker(false);
+    const docker = new Docker();
     if (state.localCache) {
         await step('Save local build cache', () => saveLocalCache(state.localCache.dir, state.localCache.exportDir, state.localCache.key));
     }

@@ -1,6 +1,6 @@
 import { parseDuration } from '../model/duration.js'
 import { InputError } from '../model/errors.js'
-import type { GitHubContext } from '../runtime/github-context.js'
+import type { GitHubContext } from '../model/github.js'
 
 /** Reads one input by its action.yml name; returns '' when unset. */
 export type InputReader = (name: string) => string

@@ -2,7 +2,7 @@ import { InputError } from '../model/errors.js'
 import { lines, type InputEnvironment, type InputReader } from './read.js'
 
 // Build secrets and ssh forwarding as the user wrote them. Where each value comes from is decided
-// here; reading the values and handing them to buildx is the build plan's job (build/secrets.ts).
+// here; reading the values and handing them to buildx is the build plan's job (buildx/secrets.ts).
 
 /** A `RUN --mount=type=secret` source. A value never enters argv: buildx reads it from the build's environment. */
 export type BuildSecret = { id: string; kind: 'value'; value: string } | { id: string; kind: 'env'; env: string } | { id: string; kind: 'file'; path: string }

@@ -1,11 +1,8 @@
 import * as core from '@actions/core'
-import type { ManifestConfig } from '../config/types.js'
 import { ActionError } from '../model/errors.js'
-import { archImageTag, archRef } from '../model/image.js'
 import { formatPlatform, normalizePlatform, samePlatform, type Platform } from '../model/platform.js'
 import { isIndex, type Descriptor, type Manifest } from '../model/oci.js'
 import type { RegistryClient } from '../registry/client.js'
-import { READ_AFTER_WRITE, type RetryPolicy } from '../registry/retry.js'
 import { waitForManifest, type WaitFor } from './wait.js'
 
 /** BuildKit stores provenance and SBOM as extra index entries; they are not platforms. */
@@ -90,19 +87,17 @@ export interface Source extends VerifiedSource {
 /** Waits until the arch tag exists, then proves from its image config that it is the expected platform. */
 export async function verifySource(
   client: RegistryClient,
-  config: ManifestConfig,
-  platform: Platform,
-  wait: Omit<WaitFor, 'ref' | 'tag'>,
-  retry: RetryPolicy
+  source: { ref: string; tag: string; platform: Platform },
+  wait: Omit<WaitFor, 'ref' | 'tag'>
 ): Promise<Source> {
-  const ref = archRef(config.image, config.sha, platform)
-  const answer = await waitForManifest(client, { ...wait, ref, tag: archImageTag(config.sha, platform) }, retry)
+  const { ref, platform } = source
+  const answer = await waitForManifest(client, { ...wait, ref, tag: source.tag })
   const picked = pickPlatformManifest(ref, answer, platform)
   if ('problem' in picked) throw new ActionError(`${picked.problem}; the index was not written`)
-  const manifest = picked.digest === answer.digest ? answer : await retry.run(() => client.manifest(picked.digest), READ_AFTER_WRITE)
+  const manifest = picked.digest === answer.digest ? answer : await client.readBack(picked.digest)
   const configDigest = manifest.json?.config?.digest
   if (!configDigest) throw new ActionError(`${ref} has no image config; the index was not written`)
-  const imageConfig = await retry.run(() => client.blobJson(configDigest), READ_AFTER_WRITE)
+  const imageConfig = await client.blobJson(configDigest)
   const problem = configPlatformProblem(ref, imageConfig, platform)
   if (problem) throw new ActionError(`${problem}; the index was not written`)
   core.info(`${ref} is ${formatPlatform(platform)} (${picked.digest})`)

@@ -4,12 +4,11 @@ import { ActionError, ClassifiedError } from '../model/errors.js'
 import type { Manifest } from '../model/oci.js'
 import { explainAuthFailure } from '../registry/auth.js'
 import type { RegistryClient } from '../registry/client.js'
-import { sleep, waitDelay, type RetryPolicy } from '../registry/retry.js'
+import { sleep, waitDelay } from '../registry/retry.js'
 
 export interface WaitFor {
   ref: string
   tag: string
-  registry: string
   deadline: number
   waitTimeoutMs: number
   signal: AbortSignal
@@ -18,19 +17,21 @@ export interface WaitFor {
 /**
  * Polls a tag until it appears or the deadline passes. Polls are dense at first (a fresh push is
  * often invisible for seconds) and thin out while a sibling job may still be building. Transient
- * failures are retried under the run's policy; not-found is waited out, not counted against it.
+ * failures are retried under the client's policy (the run's); not-found is waited out, not counted
+ * against it.
  */
-export async function waitForManifest(client: RegistryClient, w: WaitFor, retry: RetryPolicy): Promise<Manifest> {
+export async function waitForManifest(client: RegistryClient, w: WaitFor): Promise<Manifest> {
+  const retry = client.retry
   const start = Date.now()
   let transientStreak = 0
   let announced = false
   for (;;) {
     if (w.signal.aborted) throw new ActionError(`stopped waiting for ${w.ref}: another arch image failed`)
     try {
-      return await client.manifest(w.tag)
+      return await client.poll(w.tag)
     } catch (error) {
       if (!(error instanceof ClassifiedError)) throw error
-      if (error.outcome === 'auth') throw explainAuthFailure(error, w.registry)
+      if (error.outcome === 'auth') throw explainAuthFailure(error, client.registry)
       if (error.outcome === 'fatal') throw new ActionError(error.message)
       let delay: number
       if (error.outcome === 'transient') {

@@ -1,4 +1,4 @@
-import type { GitHubContext } from '../runtime/github-context.js'
+import type { GitHubContext } from './github.js'
 import { autoTags } from './tags.js'
 
 // The org.opencontainers.image.* facts about an image, from the repository and the run: one set,

@@ -1,4 +1,4 @@
-import { isPullRequestEvent, type GitHubContext } from '../runtime/github-context.js'
+import { isPullRequestEvent, type GitHubContext } from './github.js'
 
 /** `auto` pushes on push-like events; `true`/`false` force it (pull requests and forks never push). */
 export type PushSetting = 'auto' | 'true' | 'false'

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BaseConfig, BuildConfig, Credentials } from '../config/types.js'
 import { ActionError, ClassifiedError } from '../model/errors.js'
-import { dockerConfigDir, type Docker } from '../runtime/docker.js'
+import type { Docker } from '../runtime/docker.js'
 import { group } from '../runtime/log.js'
 import { saveState, type PostState } from '../runtime/state.js'
 import { RegistryClient } from './client.js'
@@ -19,8 +19,8 @@ export function explainAuthFailure(error: unknown, registry: string): unknown {
 }
 
 /** Credentials a previous `docker login` stored in plain config.json (credential helpers are not read). */
-export function credentialsFromDockerConfig(registry: string, env: NodeJS.ProcessEnv): Credentials | undefined {
-  const file = join(dockerConfigDir(env), 'config.json')
+export function credentialsFromDockerConfig(registry: string, dockerConfigDir: string): Credentials | undefined {
+  const file = join(dockerConfigDir, 'config.json')
   if (!existsSync(file)) return undefined
   try {
     const auths = JSON.parse(readFileSync(file, 'utf8')).auths ?? {}
@@ -38,8 +38,8 @@ export function credentialsFromDockerConfig(registry: string, env: NodeJS.Proces
 }
 
 /** The credentials our own registry client uses: the inputs, or what `docker login` stored before. */
-export function registryCredentials(config: BaseConfig, env: NodeJS.ProcessEnv): Credentials | undefined {
-  return config.credentials.password ? config.credentials : credentialsFromDockerConfig(config.registry, env)
+export function registryCredentials(config: BaseConfig, dockerConfigDir: string): Credentials | undefined {
+  return config.credentials.password ? config.credentials : credentialsFromDockerConfig(config.registry, dockerConfigDir)
 }
 
 export function loginArgv(registry: string, username: string): string[] {
@@ -67,49 +67,54 @@ export async function login(docker: Docker, registry: string, credentials: Crede
   }
 }
 
+/** One `docker login` the run makes; an optional one (Docker Hub, for pull limits) may fail without failing the job. */
+export interface LoginStep {
+  registry: string
+  credentials: Credentials
+  optional: boolean
+}
+
 /**
- * Logs in before anything pulls (the QEMU image, the BuildKit image, base images): to the target
- * registry when pushing, and to Docker Hub, for its pull limits, whenever both Docker Hub inputs are
- * set, pull requests from the same repository included (they pull just as much). Forks never log in.
+ * Whom to log in to before anything pulls (the QEMU image, the BuildKit image, base images): the
+ * target registry when pushing, and Docker Hub, for its pull limits, whenever both Docker Hub inputs
+ * are set, pull requests from the same repository included (they pull just as much). Forks never
+ * log in. Returns the logins and what to say about the ones left out.
  */
-export async function logins(
-  config: BuildConfig,
-  docker: Docker,
-  { push, fromFork }: { push: boolean; fromFork: boolean },
-  state: PostState,
-  retry: RetryPolicy
-): Promise<void> {
+export function planLogins(config: BuildConfig, push: boolean, fromFork: boolean): { logins: LoginStep[]; notices: string[] } {
   const hub = config.dockerHub
+  const notices: string[] = []
   if (fromFork) {
-    if (hub.username || hub.password) core.notice('Docker Hub login skipped: runs from forks never log in')
-    return
+    if (hub.username || hub.password) notices.push('Docker Hub login skipped: runs from forks never log in')
+    return { logins: [], notices }
   }
-  const wanted: Array<[string, Credentials]> = []
+  const logins: LoginStep[] = []
   if (push) {
-    if (config.credentials.password) wanted.push([config.registry, config.credentials])
-    else core.notice(`password is empty: pushing to ${config.registry} with whatever login docker already has`)
+    if (config.credentials.password) logins.push({ registry: config.registry, credentials: config.credentials, optional: false })
+    else notices.push(`password is empty: pushing to ${config.registry} with whatever login docker already has`)
   }
   if (hub.username && hub.password) {
-    if (!wanted.some(([r]) => r === 'docker.io')) wanted.push(['docker.io', hub])
+    if (!logins.some((l) => l.registry === 'docker.io')) logins.push({ registry: 'docker.io', credentials: hub, optional: true })
   } else if (hub.username || hub.password) {
-    core.notice(`Docker Hub login skipped: ${hub.username ? 'dockerhub-token' : 'dockerhub-username'} is empty (as on fork pull requests)`)
+    notices.push(`Docker Hub login skipped: ${hub.username ? 'dockerhub-token' : 'dockerhub-username'} is empty (as on fork pull requests)`)
   }
-  if (wanted.length === 0) return
+  return { logins, notices }
+}
+
+/** Runs the planned logins; each one is remembered for the post step's logout as soon as it succeeded. */
+export async function logIn(logins: LoginStep[], docker: Docker, state: PostState, retry: RetryPolicy): Promise<void> {
+  if (logins.length === 0) return
   await group('Login', async () => {
-    for (const [registry, credentials] of wanted) {
+    for (const { registry, credentials, optional } of logins) {
       try {
         await login(docker, registry, credentials, retry)
       } catch (error) {
-        // the Docker Hub login only lifts pull limits: without it the build may still work
-        if (registry !== 'docker.io' || registry === config.registry) throw error
+        if (!optional) throw error
         core.warning(`Docker Hub login failed, going on without it (pulls may hit rate limits): ${(error as Error).message}`)
         continue
       }
-      if (!config.dryRun) {
-        state.logins = [...(state.logins ?? []), registry]
-        saveState(state)
-      }
-      core.info(`${config.dryRun ? 'would log in' : 'logged in'} to ${registry} as ${credentials.username}`)
+      state.logins = [...(state.logins ?? []), registry]
+      saveState(state)
+      core.info(`logged in to ${registry} as ${credentials.username}`)
     }
   })
 }

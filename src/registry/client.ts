@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Credentials } from '../config/types.js'
 import { isDigest, MANIFEST_ACCEPT, type Manifest } from '../model/oci.js'
 import { classifyStatus, ClassifiedError, DigestMismatchError, parseRegistryErrors, parseRetryAfter, RegistryError } from '../model/errors.js'
+import { NO_RETRY, READ_AFTER_WRITE, type RetryPolicy } from './retry.js'
 
 /** Registries on the loopback interface speak plain http, as docker itself assumes. */
 export function registryBaseUrl(host: string): string {
@@ -48,9 +49,10 @@ interface RequestOptions {
 }
 
 /**
- * A small client of the distribution API. Reads and pushes go through it rather than through
- * docker so that every request sees real status codes and Retry-After headers and can be
- * retried on its own: one flaky request must not cost a whole push.
+ * A small client of the distribution API, one per run and image: credentials resolved once, one
+ * token handshake, and the run's retry policy inside every call. Reads and pushes go through it
+ * rather than through docker so that every request sees real status codes and Retry-After headers
+ * and is retried on its own: one flaky request must not cost a whole push.
  */
 export class RegistryClient {
   private readonly base: string
@@ -62,7 +64,8 @@ export class RegistryClient {
     readonly registry: string,
     private readonly credentials: Credentials | undefined,
     private readonly access: Access = 'pull',
-    private readonly fetchImpl: typeof fetch = fetch
+    /** how every call below is retried; `poll` alone is single-shot (the wait owns its loop) */
+    readonly retry: RetryPolicy = NO_RETRY
   ) {
     this.base = registryBaseUrl(registry)
     this.repository = repositoryOf(image, registry)
@@ -70,11 +73,28 @@ export class RegistryClient {
 
   /** Checks that the registry accepts our credentials (`GET /v2/`). */
   async ping(): Promise<void> {
-    const res = await this.request('/v2/', { what: this.registry })
-    await res.arrayBuffer().catch(() => undefined)
+    await this.retry.run(async () => {
+      const res = await this.request('/v2/', { what: this.registry })
+      await res.arrayBuffer().catch(() => undefined)
+    })
   }
 
+  /** A manifest by tag or digest, retried on transient failures. */
   async manifest(reference: string): Promise<Manifest> {
+    return this.retry.run(() => this.poll(reference))
+  }
+
+  /**
+   * Reads back what this run (or the job before it) just wrote. The registry may need a moment
+   * before it shows it, so not-found is retried too, at least 3 times even with `retries: 0`: a
+   * fresh write is not a flaky registry.
+   */
+  async readBack(reference: string): Promise<Manifest> {
+    return this.retry.atLeast(3).run(() => this.poll(reference), READ_AFTER_WRITE)
+  }
+
+  /** One request for a manifest, no retry: for loops that decide themselves when to ask again. */
+  async poll(reference: string): Promise<Manifest> {
     const what = this.describe(reference)
     const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, { headers: { Accept: MANIFEST_ACCEPT }, what })
     const body = await readBody(res, what)
@@ -91,7 +111,12 @@ export class RegistryClient {
     return { digest, mediaType, size: body.length, json }
   }
 
+  /** A JSON blob (an image config) by a digest we were handed: not-found may be lag, so it is retried too. */
   async blobJson(digest: string): Promise<any> {
+    return this.retry.run(() => this.fetchBlobJson(digest), READ_AFTER_WRITE)
+  }
+
+  private async fetchBlobJson(digest: string): Promise<any> {
     const what = this.describe(digest)
     const res = await this.request(`/v2/${this.repository}/blobs/${digest}`, { what })
     const body = await readBody(res, what)
@@ -106,6 +131,10 @@ export class RegistryClient {
   }
 
   async hasBlob(digest: string): Promise<boolean> {
+    return this.retry.run(() => this.headBlob(digest))
+  }
+
+  private async headBlob(digest: string): Promise<boolean> {
     try {
       const res = await this.request(`/v2/${this.repository}/blobs/${digest}`, { method: 'HEAD', what: this.describe(digest) })
       await res.arrayBuffer().catch(() => undefined)
@@ -118,6 +147,10 @@ export class RegistryClient {
 
   /** A monolithic upload: open a session, then PUT the whole blob with its digest. */
   async uploadBlob(digest: string, size: number, open: () => BodyInit): Promise<void> {
+    await this.retry.run(() => this.upload(digest, size, open))
+  }
+
+  private async upload(digest: string, size: number, open: () => BodyInit): Promise<void> {
     const what = this.describe(digest)
     const started = await this.request(`/v2/${this.repository}/blobs/uploads/`, { method: 'POST', headers: { 'Content-Length': '0' }, what })
     await started.arrayBuffer().catch(() => undefined)
@@ -141,6 +174,10 @@ export class RegistryClient {
    * without writing anything. A registry that cannot cancel an upload lets it expire.
    */
   async probeUpload(): Promise<void> {
+    await this.retry.run(() => this.openAndCancelUpload())
+  }
+
+  private async openAndCancelUpload(): Promise<void> {
     const what = `${this.image} (upload)`
     const started = await this.request(`/v2/${this.repository}/blobs/uploads/`, { method: 'POST', headers: { 'Content-Length': '0' }, what })
     await started.arrayBuffer().catch(() => undefined)
@@ -155,13 +192,15 @@ export class RegistryClient {
   }
 
   async putManifest(reference: string, mediaType: string, body: Buffer): Promise<void> {
-    const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, {
-      method: 'PUT',
-      headers: { 'Content-Type': mediaType },
-      body: () => new Uint8Array(body),
-      what: this.describe(reference)
+    await this.retry.run(async () => {
+      const res = await this.request(`/v2/${this.repository}/manifests/${reference}`, {
+        method: 'PUT',
+        headers: { 'Content-Type': mediaType },
+        body: () => new Uint8Array(body),
+        what: this.describe(reference)
+      })
+      await res.arrayBuffer().catch(() => undefined)
     })
-    await res.arrayBuffer().catch(() => undefined)
   }
 
   private describe(reference: string): string {
@@ -192,7 +231,7 @@ export class RegistryClient {
     if (this.authorization && url.origin === new URL(this.base).origin) headers.Authorization = this.authorization
     const body = options.body?.()
     try {
-      return await this.fetchImpl(url, {
+      return await fetch(url, {
         method: options.method ?? 'GET',
         headers,
         body,
@@ -231,7 +270,7 @@ export class RegistryClient {
     if (this.repository) url.searchParams.set('scope', `repository:${this.repository}:${this.access === 'push' ? 'pull,push' : 'pull'}`)
     let res: Response
     try {
-      res = await this.fetchImpl(url, { headers: basic ? { Authorization: basic } : {}, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+      res = await fetch(url, { headers: basic ? { Authorization: basic } : {}, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
     } catch (error) {
       throw new ClassifiedError(`${what}: token request failed: ${networkReason(error)}`, networkOutcome(error))
     }

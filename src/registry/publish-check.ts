@@ -1,10 +1,9 @@
 import * as core from '@actions/core'
-import type { BaseConfig } from '../config/types.js'
+import type { BaseConfig, Credentials } from '../config/types.js'
 import { ActionError, ClassifiedError } from '../model/errors.js'
 import { group } from '../runtime/log.js'
-import { authHint, registryCredentials } from './auth.js'
-import { RegistryClient } from './client.js'
-import type { RetryPolicy } from './retry.js'
+import { authHint } from './auth.js'
+import type { RegistryClient } from './client.js'
 
 /**
  * What the check before the build found. `refused` never comes back: it is thrown, so a job
@@ -18,23 +17,31 @@ export type PublishCheck =
   /** the registry kept failing; the push has its own retries */
   | { kind: 'inconclusive'; reason: string }
 
-/** Why the check does not run, or undefined when it does. */
-export function publishCheckSkipped(o: { enabled: boolean; push: boolean; dryRun: boolean }): string | undefined {
-  if (!o.enabled) return 'publish-check: false'
-  if (!o.push) return 'not pushing'
-  if (o.dryRun) return 'dry-run'
+/**
+ * Why the check does not run, or undefined when it does. Docker may hold a login the action cannot
+ * read (a credential helper): asking anonymously would refuse a good job, so no credentials, no check.
+ */
+export function publishCheckSkipped(
+  config: Pick<BaseConfig, 'publishCheck' | 'dryRun'>,
+  push: boolean,
+  credentials: Credentials | undefined
+): string | undefined {
+  if (!config.publishCheck) return 'publish-check: false'
+  if (!push) return 'not pushing'
+  if (config.dryRun) return 'dry-run'
+  if (!credentials) return 'no credentials the action can read; the push uses docker login'
   return undefined
 }
 
 /** Opens and cancels a blob upload in the target repository with a push-scoped token. */
-export async function checkPublish(client: RegistryClient, registry: string, retry: RetryPolicy): Promise<PublishCheck> {
+export async function checkPublish(client: RegistryClient): Promise<PublishCheck> {
   try {
-    await retry.run(() => client.probeUpload())
+    await client.probeUpload()
     return { kind: 'passed' }
   } catch (error) {
     if (!(error instanceof ClassifiedError)) throw error
     if (error.outcome === 'auth') {
-      throw new ActionError(`${client.image}: this job may not push there (${error.message}); ${authHint(registry)}`)
+      throw new ActionError(`${client.image}: this job may not push there (${error.message}); ${authHint(client.registry)}`)
     }
     if (error.outcome === 'transient') return { kind: 'inconclusive', reason: error.message }
     return { kind: 'unsupported', reason: error.message }
@@ -59,15 +66,11 @@ export function describePublishCheck(check: PublishCheck): string {
  * The check as both modes run it: skipped with its reason, or run in its own group. A registry
  * that does not allow it is said once, as a notice; a refusal throws.
  */
-export async function runPublishCheck(config: BaseConfig, skipped: string | undefined, env: NodeJS.ProcessEnv, retry: RetryPolicy): Promise<PublishCheck> {
+export async function runPublishCheck(client: RegistryClient, skipped: string | undefined): Promise<PublishCheck> {
   if (skipped) return { kind: 'skipped', reason: skipped }
-  const credentials = registryCredentials(config, env)
-  // docker may still hold a login the action cannot read (a credential helper): asking anonymously would refuse a good job
-  if (!credentials) return { kind: 'skipped', reason: 'no credentials the action can read; the push uses docker login' }
   return group('Publish check', async () => {
-    const client = new RegistryClient(config.image, config.registry, credentials, 'push')
-    const check = await checkPublish(client, config.registry, retry)
-    const line = `publish check for ${config.image}: ${describePublishCheck(check)}`
+    const check = await checkPublish(client)
+    const line = `publish check for ${client.image}: ${describePublishCheck(check)}`
     if (check.kind === 'passed') core.info(line)
     else if (check.kind === 'unsupported') core.notice(line)
     else core.warning(line)

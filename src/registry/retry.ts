@@ -87,6 +87,11 @@ export class RetryPolicy {
     return retryDelay(retry - 1, this.options.backoff, retryAfterMs, this.options.random)
   }
 
+  /** Waits between two tries (the policy's own sleep in tests). */
+  pause(ms: number): Promise<void> {
+    return (this.options.sleep ?? sleep)(ms)
+  }
+
   /** Logs one retry in the one wording. */
   announce(error: ClassifiedError, retry: number, delayMs: number, call: Pick<RetryCall, 'note' | 'warn'> = {}): void {
     const line = retryLine(error.message, retry, this.options.retries, delayMs, call.note?.(error))
@@ -96,7 +101,6 @@ export class RetryPolicy {
 
   /** Runs `fn`, retrying the retryable failures at most `retries` more times. */
   async run<T>(fn: () => Promise<T>, call: RetryCall = {}): Promise<T> {
-    const wait = this.options.sleep ?? sleep
     const retryable = call.retryOn ?? ['transient']
     for (let retry = 1; ; retry++) {
       try {
@@ -106,7 +110,7 @@ export class RetryPolicy {
         const delay = this.delay(retry, error.retryAfterMs)
         this.announce(error, retry, delay, call)
         call.onRetry?.(error, retry)
-        await wait(delay)
+        await this.pause(delay)
       }
     }
   }
@@ -114,6 +118,9 @@ export class RetryPolicy {
 
 /** Reads of what was just written (a tag, a digest we were handed): a replicated registry may lag, so absent is retried too. */
 export const READ_AFTER_WRITE: RetryCall = { retryOn: ['transient', 'absent'] }
+
+/** For a client that must not retry on its own (a check inside another retry loop, unit tests). */
+export const NO_RETRY = new RetryPolicy({ retries: 0, backoff: { baseMs: 1, capMs: 1 }, info: () => undefined })
 
 /** The run's policy from the retries and retry-delay inputs; single requests log as info, whole steps as warnings. */
 export function retryPolicy(config: { retries: number; retryDelayMs: number }): RetryPolicy {

@@ -1,3 +1,4 @@
+import type { RunnerEnvironment } from '../config/environment.js'
 import type { BuildSecret, SshSource } from '../config/types.js'
 import { InputError } from '../model/errors.js'
 
@@ -29,7 +30,7 @@ function emptyReason(id: string, fromFork: boolean, source: string): string {
     : `secret ${id} is empty (${source}): the build runs without it; set the secret, or a step that requires it fails`
 }
 
-export function planSecrets(secrets: BuildSecret[], ssh: SshSource[], env: NodeJS.ProcessEnv, fromFork: boolean): SecretPlan {
+export function planSecrets(secrets: BuildSecret[], ssh: SshSource[], env: Pick<RunnerEnvironment, 'sshAgent' | 'variable'>, fromFork: boolean): SecretPlan {
   const plan: SecretPlan = { args: [], env: {}, values: [], described: [], skipped: [] }
   let inline = 0
   for (const secret of secrets) {
@@ -38,7 +39,7 @@ export function planSecrets(secrets: BuildSecret[], ssh: SshSource[], env: NodeJ
       plan.described.push(`${secret.id} (file ${secret.path})`)
       continue
     }
-    const value = secret.kind === 'value' ? secret.value : (env[secret.env] ?? '')
+    const value = secret.kind === 'value' ? secret.value : env.variable(secret.env)
     if (value === '') {
       plan.skipped.push(emptyReason(secret.id, fromFork, secret.kind === 'value' ? 'secrets' : `environment variable ${secret.env}`))
       continue
@@ -60,7 +61,7 @@ export function planSecrets(secrets: BuildSecret[], ssh: SshSource[], env: NodeJ
       plan.described.push(`ssh ${source.id} (${source.paths.join(', ')})`)
       continue
     }
-    if (!env.SSH_AUTH_SOCK) {
+    if (!env.sshAgent) {
       // forks do not get the deploy key an ssh-agent step would load
       if (fromFork) {
         plan.skipped.push(`ssh ${source.id}: no ssh agent (SSH_AUTH_SOCK is unset, as on runs from forks); the build runs without it`)

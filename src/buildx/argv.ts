@@ -2,7 +2,8 @@ import type { BuildConfig } from '../config/types.js'
 import { archRef } from '../model/image.js'
 import { formatPlatform } from '../model/platform.js'
 import { imageMetadata } from '../model/oci-metadata.js'
-import type { GitHubContext } from '../runtime/github-context.js'
+import type { RunnerEnvironment } from '../config/environment.js'
+import type { GitHubContext } from '../model/github.js'
 import type { CachePlan } from './cache.js'
 
 export function ociLabels(config: BuildConfig, github: GitHubContext, created: string): string[] {
@@ -34,9 +35,8 @@ export interface BuildArgvOptions {
  * buildx attests provenance (mode=min) by default when it pushes, but not when it exports an OCI
  * layout: the layout push names it explicitly, so both ways publish the same shape.
  */
-export function defaultProvenance(env: NodeJS.ProcessEnv): string {
-  const off = env.BUILDX_NO_DEFAULT_ATTESTATIONS
-  return off && !/^(0|false)$/i.test(off) ? 'false' : 'mode=min'
+export function defaultProvenance(env: Pick<RunnerEnvironment, 'noDefaultAttestations'>): string {
+  return env.noDefaultAttestations ? 'false' : 'mode=min'
 }
 
 /** The one `docker buildx build` this run executes. */
@@ -61,4 +61,9 @@ export function buildArgv(config: BuildConfig, o: BuildArgvOptions): string[] {
   else argv.push('--output', 'type=cacheonly')
   argv.push(config.context)
   return argv
+}
+
+/** The argv without its `--cache-from` pairs: a local cache the restore did not bring back cannot be read. */
+export function withoutCacheFrom(argv: string[]): string[] {
+  return argv.filter((arg, i) => arg !== '--cache-from' && argv[i - 1] !== '--cache-from')
 }

@@ -6,6 +6,8 @@ import { group } from '../runtime/log.js'
 
 export interface QemuDecision {
   install: boolean
+  /** the `docker run` that registers the emulator, when installing */
+  argv?: string[]
   /** the build runs under emulation (installed now or already registered) */
   emulated: boolean
   reason: string
@@ -27,17 +29,18 @@ export function decideQemu(config: BuildConfig, nodeArch: string, registered: bo
   const { platform } = config
   const native = nativeArchitectures(nodeArch).includes(platform.architecture)
   if (config.qemu === 'false') return { install: false, emulated: !native, reason: 'qemu: false' }
-  if (config.qemu === 'true') return { install: true, emulated: !native, reason: 'qemu: true' }
+  const argv = qemuInstallArgv(config.qemuImage, platform)
+  if (config.qemu === 'true') return { install: true, argv, emulated: !native, reason: 'qemu: true' }
   if (config.driver === 'remote') return { install: false, emulated: false, reason: 'remote builder: emulation is its own business' }
   if (native) return { install: false, emulated: false, reason: `native: the runner is ${nodeArch}` }
   if (registered) return { install: false, emulated: true, reason: `binfmt already emulates ${platform.architecture}` }
-  return { install: true, emulated: true, reason: `${platform.architecture} is foreign to this ${nodeArch} runner` }
+  return { install: true, argv, emulated: true, reason: `${platform.architecture} is foreign to this ${nodeArch} runner` }
 }
 
 export function qemuInstallArgv(qemuImage: string, platform: Platform): string[] {
   return ['run', '--privileged', '--rm', qemuImage, '--install', platform.architecture]
 }
 
-export async function installQemu(docker: Docker, config: BuildConfig): Promise<void> {
-  await group('QEMU', () => docker.mustRun('installing the QEMU emulator', qemuInstallArgv(config.qemuImage, config.platform)))
+export async function installQemu(docker: Docker, argv: string[]): Promise<void> {
+  await group('QEMU', () => docker.mustRun('installing the QEMU emulator', argv))
 }

@@ -8,7 +8,7 @@ export interface RunResult {
 }
 
 /** Sets every output and writes the summary: the only place either happens. */
-export async function publishResult(result: RunResult, startedAt: number): Promise<void> {
+export async function reportResult(result: RunResult, startedAt: number): Promise<void> {
   for (const [name, value] of Object.entries(result.outputs)) core.setOutput(name, value)
   await writeSummary(result.summary.title, result.summary.rows, startedAt)
 }

@@ -1,6 +1,6 @@
 import { classifyDockerOutput, type Outcome } from '../model/errors.js'
 import { classifyBuildFailure, failedWhilePushing } from './buildkit-log.js'
-import type { BuildOutput } from './plan.js'
+import type { BuildOutput } from './argv.js'
 
 /** How one `docker buildx build` runs: where its result goes and whether it exports cache. */
 export interface Attempt {
@@ -30,6 +30,19 @@ export interface BuildFailure {
 
 export function firstAttempt(push: boolean, layoutDir: string): Attempt {
   return { output: push ? { kind: 'push' } : { kind: 'none' }, exportCache: true, layoutAllowed: true, layoutDir }
+}
+
+/** An attempt's shape names its argv in the plan: where the result goes, and whether cache is exported. */
+export type AttemptShape = `${BuildOutput['kind']}${'' | ', no cache export'}`
+
+export function shapeOf(attempt: Pick<Attempt, 'output' | 'exportCache'>): AttemptShape {
+  return `${attempt.output.kind}${attempt.exportCache ? '' : ', no cache export'}`
+}
+
+/** Every shape a run can reach from its first attempt (see nextAttempt), first attempt first. */
+export function reachableAttempts(first: Attempt): Array<Pick<Attempt, 'output' | 'exportCache'>> {
+  const outputs: BuildOutput[] = first.output.kind === 'push' ? [first.output, { kind: 'layout', dir: first.layoutDir }] : [first.output]
+  return [true, false].flatMap((exportCache) => outputs.map((output) => ({ output, exportCache })))
 }
 
 /** What the engine may refuse: the docker driver on the classic image store exports neither cache nor layouts. */

@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import type { BuildConfig, CacheWrite } from '../config/types.js'
 import { formatDuration } from '../model/duration.js'
 import { archTag } from '../model/platform.js'
-import { isPullRequestEvent, type GitHubContext } from '../runtime/github-context.js'
+import type { RunnerEnvironment } from '../config/environment.js'
+import { isPullRequestEvent, type GitHubContext } from '../model/github.js'
 import { BuildProgress, cacheProblem, refusedLegacyCacheProtocol } from './buildkit-log.js'
 
 // The build cache, all of it: which backend and where, the gha service check, the local cache's
@@ -24,16 +25,6 @@ export interface CachePlan {
 }
 
 /**
- * The runner hands the cache service's address and token only to actions; without them buildx drops
- * type=gha silently. Under act, ACTIONS_RESULTS_URL is its artifact server: only its cache server
- * (ACTIONS_CACHE_URL, on unless --no-cache-server) holds a cache.
- */
-export function ghaCacheAvailable(env: NodeJS.ProcessEnv): boolean {
-  if (env.ACT) return Boolean(env.ACTIONS_RUNTIME_TOKEN && env.ACTIONS_CACHE_URL)
-  return Boolean(env.ACTIONS_RUNTIME_TOKEN && (env.ACTIONS_CACHE_URL || env.ACTIONS_RESULTS_URL))
-}
-
-/**
  * Whether this run writes the cache. On pull requests `auto` only reads: a pull request's entries
  * are visible to that pull request alone, yet count against the repository's 10 GB and its upload
  * rate, and evict the base branch's entries that every pull request reads.
@@ -45,7 +36,17 @@ export function decideCacheWrite(setting: CacheWrite, github: GitHubContext): { 
     : { write: true, reason: `written on ${github.eventName || 'this event'}` }
 }
 
-export function planCache(config: BuildConfig, push: boolean, env: NodeJS.ProcessEnv, localDir: string, write: boolean): CachePlan {
+export interface CacheSituation {
+  push: boolean
+  /** from decideCacheWrite */
+  write: boolean
+  /** the runner handed out the Actions cache service (ghaCacheAvailable) */
+  ghaAvailable: boolean
+  /** where cache: local keeps its directory */
+  localDir: string
+}
+
+export function planCache(config: BuildConfig, { push, write, ghaAvailable, localDir }: CacheSituation): CachePlan {
   const scope = config.cacheScope
   const mode = `mode=${config.cacheMode}`
   const readOnly = write ? '' : ' (read only)'
@@ -53,7 +54,7 @@ export function planCache(config: BuildConfig, push: boolean, env: NodeJS.Proces
     case 'none':
       return { backend: 'none', status: 'off', from: [], to: [], note: 'none' }
     case 'gha':
-      if (!ghaCacheAvailable(env)) {
+      if (!ghaAvailable) {
         return {
           backend: 'gha',
           status: 'unavailable',
@@ -100,8 +101,8 @@ export function localCacheKeyPrefix(scope: string): string {
   return `brokkr-buildx-${scope}-`
 }
 
-export function localCacheKey(prefix: string, env: NodeJS.ProcessEnv): string {
-  return `${prefix}${env.GITHUB_RUN_ID || Date.now()}-${env.GITHUB_RUN_ATTEMPT || '1'}`
+export function localCacheKey(prefix: string, env: Pick<RunnerEnvironment, 'runId' | 'runAttempt'>): string {
+  return `${prefix}${env.runId || Date.now()}-${env.runAttempt || '1'}`
 }
 
 /** @actions/cache is large and only `cache: local` needs it: load it on demand to keep start-up fast. */

@@ -1,0 +1,106 @@
+import { type AttemptShape } from '../buildx/attempts.js'
+import type { cacheActivity } from '../buildx/buildkit-log.js'
+import { loginArgv } from '../registry/auth.js'
+import { describePublishCheck, type PublishCheck } from '../registry/publish-check.js'
+import { archTag, formatPlatform } from '../model/platform.js'
+import { shellQuote } from '../runtime/docker.js'
+import type { RunResult } from '../runtime/report.js'
+import type { BuildPlan } from './build.js'
+
+// What a build plan says: its lines in the log, its commands in a dry run, and the outputs and
+// summary of the run that carried it out.
+
+/** The Plan group of the log. */
+export function describeBuildPlan(plan: BuildPlan): string[] {
+  const { config, cache, qemu } = plan
+  return [
+    `image ${plan.ref} (${formatPlatform(config.platform)})`,
+    `push: ${plan.push.push} (${plan.push.reason})`,
+    `publish check: ${plan.publishCheckSkipped ? `skipped (${plan.publishCheckSkipped})` : 'before the build'}`,
+    `cache: ${cache.status === 'unavailable' ? 'gha unavailable, building without a cache' : `${cache.note}, ${plan.cacheWriteReason}`}`,
+    ...(plan.secrets.described.length ? [`secrets: ${plan.secrets.described.join(', ')}`] : []),
+    `qemu: ${qemu.install ? 'install' : 'no install'} (${qemu.reason})`,
+    `builder: ${plan.builder.name} (${plan.builder.kind === 'create' ? 'created by this run' : plan.builder.kind === 'reuse' ? 'reused' : 'docker driver'})`,
+    ...(config.dryRun ? ['dry-run: the commands below are printed, not run'] : [])
+  ]
+}
+
+/** When the build runs again in another shape, and why; the first attempt has no condition. */
+const ATTEMPT_CONDITIONS: Record<AttemptShape, string> = {
+  push: '',
+  none: '',
+  layout: "if BuildKit's push fails midway, an OCI layout pushed request by request",
+  'push, no cache export': 'if the engine cannot export cache',
+  'none, no cache export': 'if the engine cannot export cache',
+  'layout, no cache export': 'if both'
+}
+
+/** Every docker command the plan runs, in order, as a shell would take it; alternatives say when they run. */
+export function plannedCommands(plan: BuildPlan): string[] {
+  const docker = (argv: string[]) => `docker ${shellQuote(argv)}`
+  const commands = plan.logins.map((l) => `${docker(loginArgv(l.registry, l.credentials.username))} < (secret on stdin)`)
+  if (plan.qemu.argv) commands.push(docker(plan.qemu.argv))
+  if (plan.builder.kind === 'create') commands.push(docker(plan.builder.argv))
+  if (plan.builder.kind === 'reuse') commands.push(docker(['buildx', 'inspect', '--bootstrap', plan.builder.name]))
+  for (const [shape, argv] of Object.entries(plan.attempts.argv) as Array<[AttemptShape, string[]]>) {
+    const condition = ATTEMPT_CONDITIONS[shape]
+    commands.push(condition ? `(${condition}) ${docker(argv)}` : docker(argv))
+  }
+  const { cleanup } = plan
+  for (const registry of cleanup.logout) commands.push(`(post step) ${docker(['logout', registry])}`)
+  if (cleanup.removeBuilder) commands.push(`(post step) ${docker(['buildx', 'rm', cleanup.removeBuilder])}`)
+  return commands
+}
+
+/** What the run found out while carrying out the plan. */
+export interface BuildOutcome {
+  digest: string
+  metadata: string
+  publishCheck: PublishCheck
+  activity?: ReturnType<typeof cacheActivity>
+}
+
+export function buildResult(plan: BuildPlan, outcome: BuildOutcome): RunResult {
+  const { config, cache } = plan
+  const pushed = plan.push.push && !config.dryRun
+  const platform = formatPlatform(config.platform)
+  const row = (when: unknown, name: string, value: () => string): Array<[string, string]> => (when ? [[name, value()]] : [])
+  return {
+    outputs: {
+      image: config.image,
+      tag: plan.tag,
+      ref: plan.ref,
+      digest: outcome.digest,
+      platform,
+      arch: archTag(config.platform),
+      'cache-scope': config.cacheScope,
+      pushed: String(pushed),
+      metadata: outcome.metadata
+    },
+    summary: {
+      title: `${config.dryRun ? 'Dry run: ' : ''}Brokkr build ${config.component} ${platform}`,
+      rows: [
+        ['image', config.image],
+        ['platform', platform],
+        ['tag', plan.tag],
+        ['digest', outcome.digest],
+        ['pushed', `${pushed} (${plan.push.reason})`],
+        ['publish check', describePublishCheck(outcome.publishCheck)],
+        ['cache', cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`],
+        ['cache scope', config.cacheScope],
+        ...row(outcome.activity && outcome.activity.steps > 0, 'cache activity', () => describeActivity(outcome.activity!, cache.to.length > 0)),
+        ...row(plan.secrets.described.length, 'secrets', () => plan.secrets.described.join(', ')),
+        ['execution', plan.qemu.emulated ? `emulated (QEMU${plan.qemu.install ? ', installed by this run' : ''})` : 'native'],
+        ...row(config.dryRun, 'commands', () => plannedCommands(plan).join('\n'))
+      ]
+    }
+  }
+}
+
+/** One summary line from what BuildKit logged: steps answered from cache, and what the export wrote. */
+function describeActivity(activity: ReturnType<typeof cacheActivity>, writes: boolean): string {
+  const read = `${activity.cachedSteps} of ${activity.steps} steps CACHED`
+  if (!writes) return `${read}; nothing written (read only)`
+  if (!activity.exported) return `${read}; the export did not finish`
+  return `${read}; ${activity.layersWritten} new layer entr${activity.layersWritten === 1 ? 'y' : 'ies'} written, plus the index`
+}

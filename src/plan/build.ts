@@ -1,0 +1,141 @@
+import { join } from 'node:path'
+import { buildArgv, defaultProvenance, ociLabels } from '../buildx/argv.js'
+import { firstAttempt, reachableAttempts, shapeOf, type Attempt, type AttemptShape } from '../buildx/attempts.js'
+import { decideBuilder, type BuilderStep, type ExistingBuilder } from '../buildx/builder.js'
+import { decideCacheWrite, localCacheKey, localCacheKeyPrefix, planCache, type CachePlan } from '../buildx/cache.js'
+import { decideQemu, type QemuDecision } from '../buildx/qemu.js'
+import { planSecrets } from '../buildx/secrets.js'
+import { ghaCacheAvailable, type RunnerEnvironment } from '../config/environment.js'
+import type { BuildConfig, Credentials } from '../config/types.js'
+import type { GitHubContext } from '../model/github.js'
+import { archImageTag, archRef } from '../model/image.js'
+import { decidePush, type PushDecision } from '../model/push.js'
+import { planLogins, type LoginStep } from '../registry/auth.js'
+import { publishCheckSkipped } from '../registry/publish-check.js'
+
+/** What the planner needs from the machine, gathered before planning (see run/build.ts). */
+export interface BuildProbes {
+  /** Node's process.arch */
+  nodeArch: string
+  /** binfmt_misc already runs the target platform */
+  binfmtRegistered: boolean
+  /** what answers to the builder name today (nothing for the docker driver) */
+  existingBuilder?: ExistingBuilder
+  /** the docker context, which is the builder of the docker driver */
+  dockerContext: string
+  /** credentials our own registry client can use: the inputs, or a login docker stored before */
+  credentials?: Credentials
+  /** a directory of this run's own (metadata file, OCI layout, buildkitd.toml), made by the executor */
+  workDir: string
+  startedAt: number
+}
+
+/** cache: local is restored before the build and saved by the post step under a key of this run. */
+export interface LocalCacheSteps {
+  dir: string
+  prefix: string
+  key: string
+  /** the fresh export the post step saves; absent when the cache is only read */
+  exportDir?: string
+}
+
+/**
+ * Everything a build run does, decided before it does any of it. Executing a plan only carries it
+ * out; a dry run prints it. The one thing left to the run is whether the build reads a local cache:
+ * only when the restore brought one back.
+ */
+export interface BuildPlan {
+  config: BuildConfig
+  ref: string
+  tag: string
+  push: PushDecision
+  /** said before anything runs */
+  warnings: string[]
+  notices: string[]
+  /** secret values to mask before anything prints */
+  masks: string[]
+  logins: LoginStep[]
+  credentials?: Credentials
+  /** why the publish check does not run, or undefined when it does */
+  publishCheckSkipped?: string
+  qemu: QemuDecision
+  builder: BuilderStep
+  cache: CachePlan
+  cacheWriteReason: string
+  localCache?: LocalCacheSteps
+  /** ids and sources of the build's secrets (never values), and the variables only the build gets */
+  secrets: { described: string[]; env: Record<string, string> }
+  workDir: string
+  metadataFile: string
+  /** the first attempt, and the argv of every attempt shape the run can reach from it */
+  attempts: { first: Attempt; argv: Partial<Record<AttemptShape, string[]>> }
+  /** what the post step undoes or saves */
+  cleanup: { removeBuilder?: string; logout: string[]; saveLocalCache: boolean }
+}
+
+export function planBuild(config: BuildConfig, github: GitHubContext, env: RunnerEnvironment, probes: BuildProbes): BuildPlan {
+  const push = decidePush(config.push, github)
+  const warnings = push.warning ? [push.warning] : []
+  const notices: string[] = []
+  const cacheWrite = decideCacheWrite(config.cacheWrite, github)
+  const cache = planCache(config, {
+    push: push.push,
+    write: cacheWrite.write,
+    ghaAvailable: ghaCacheAvailable(env),
+    localDir: join(env.runnerTemp, 'brokkr-build-cache', config.cacheScope)
+  })
+  if (cache.status === 'unavailable') warnings.push(cache.note)
+  // a bad ssh source fails here, before any docker command
+  const secrets = planSecrets(config.secrets, config.ssh, env, github.fromFork)
+  ;(github.fromFork ? notices : warnings).push(...secrets.skipped)
+  const logins = planLogins(config, push.push, github.fromFork)
+  notices.push(...logins.notices)
+  const builder = decideBuilder(config, probes.dockerContext, probes.existingBuilder, probes.workDir)
+  const metadataFile = join(probes.workDir, 'metadata.json')
+  const labels = ociLabels(config, github, new Date(probes.startedAt).toISOString())
+  const first = firstAttempt(push.push, join(probes.workDir, 'oci'))
+  const argv: Partial<Record<AttemptShape, string[]>> = {}
+  for (const shape of reachableAttempts(first)) {
+    argv[shapeOf(shape)] = buildArgv(config, {
+      builder: builder.name,
+      output: shape.output,
+      metadataFile,
+      labels,
+      cache: shape.exportCache ? cache : { ...cache, to: [] },
+      includeCacheFrom: true,
+      defaultProvenance: defaultProvenance(env),
+      secretArgs: secrets.args
+    })
+  }
+  const prefix = localCacheKeyPrefix(config.cacheScope)
+  const localCache =
+    cache.backend === 'local' && cache.localDir
+      ? { dir: cache.localDir, prefix, key: localCacheKey(prefix, env), ...(cache.localExportDir ? { exportDir: cache.localExportDir } : {}) }
+      : undefined
+  return {
+    config,
+    ref: archRef(config.image, config.sha, config.platform),
+    tag: archImageTag(config.sha, config.platform),
+    push,
+    warnings,
+    notices,
+    masks: secrets.values,
+    logins: logins.logins,
+    ...(probes.credentials ? { credentials: probes.credentials } : {}),
+    publishCheckSkipped: publishCheckSkipped(config, push.push, probes.credentials),
+    qemu: decideQemu(config, probes.nodeArch, probes.binfmtRegistered),
+    builder,
+    cache,
+    cacheWriteReason: cacheWrite.reason,
+    ...(localCache ? { localCache } : {}),
+    secrets: { described: secrets.described, env: secrets.env },
+    workDir: probes.workDir,
+    metadataFile,
+    attempts: { first, argv },
+    cleanup: {
+      ...(builder.kind === 'create' && !config.keepBuilder ? { removeBuilder: builder.name } : {}),
+      logout: logins.logins.map((l) => l.registry),
+      saveLocalCache: Boolean(localCache?.exportDir)
+    }
+  }
+}
