@@ -153,16 +153,18 @@ describe('cache service v2 double', () => {
     }
     expect([await read(pr), await read(double.token)]).toEqual(['pr', 'x'])
     writeData(data, 1024)
-    for (const [permission, act, denial] of [
-      [1, () => cache.saveCache([data], 'v2-readonly'), 'cache write denied'],
-      [2, () => cache.restoreCache([data], 'v2-linux-aaa'), 'cache read denied']
-    ] as const) {
-      process.env.ACTIONS_RUNTIME_TOKEN = mintRuntimeToken({ permission })
-      const mark = stdout.lines.length
-      expect([-1, undefined]).toContain(await act())
-      expect(stdout.since(mark)).toMatch(new RegExp(`^::warning::.*${denial}`, 'm'))
+    try {
+      process.env.ACTIONS_RUNTIME_TOKEN = mintRuntimeToken({ permission: 1 })
+      let mark = stdout.lines.length
+      expect(await cache.saveCache([data], 'v2-readonly')).toBe(-1)
+      expect(stdout.since(mark)).toMatch(/^::warning::.*cache write denied/m)
+      process.env.ACTIONS_RUNTIME_TOKEN = mintRuntimeToken({ permission: 2 })
+      mark = stdout.lines.length
+      expect(await cache.restoreCache([data], 'v2-linux-aaa')).toBeUndefined()
+      expect(stdout.since(mark)).toMatch(/^::warning::.*cache read denied/m)
+    } finally {
+      process.env.ACTIONS_RUNTIME_TOKEN = double.token
     }
-    process.env.ACTIONS_RUNTIME_TOKEN = double.token
   })
 
   it('Twirp: other routes are bad_route, a body that is not JSON malformed; a missing, forged or expired token unauthenticated', async () => {
