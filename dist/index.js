@@ -37713,7 +37713,7 @@ const defaults = {
         fetch: getProxyFetch(baseUrl)
     }
 };
-const utils_GitHub = Octokit.plugin(restEndpointMethods, paginateRest).defaults(defaults);
+const GitHub = Octokit.plugin(restEndpointMethods, paginateRest).defaults(defaults);
 
 /**
  * Convience function to correctly format Octokit Options to pass into the constructor.
@@ -37721,15 +37721,15 @@ const utils_GitHub = Octokit.plugin(restEndpointMethods, paginateRest).defaults(
  * @param     token    the repo PAT or GITHUB_TOKEN
  * @param     options  other options to set
  */
-function utils_getOctokitOptions(token, options) {
+function getOctokitOptions(token, options) {
     const opts = Object.assign({}, options || {}); // Shallow clone - don't mutate the object provided by the caller
     // Auth
-    const auth = Utils.getAuthString(token, opts);
+    const auth = getAuthString(token, opts);
     if (auth) {
         opts.auth = auth;
     }
     // Orchestration ID
-    const userAgent = Utils.getUserAgentWithOrchestrationId(opts.userAgent);
+    const userAgent = getUserAgentWithOrchestrationId(opts.userAgent);
     if (userAgent) {
         opts.userAgent = userAgent;
     }
@@ -37767,6 +37767,7 @@ function readEnvironment(env, cwd = process.cwd()) {
         workspace: env.GITHUB_WORKSPACE || cwd,
         act: Boolean(env.ACT),
         cacheService: { runtimeToken: env.ACTIONS_RUNTIME_TOKEN, cacheUrl: env.ACTIONS_CACHE_URL, resultsUrl: env.ACTIONS_RESULTS_URL },
+        apiUrl: env.GITHUB_API_URL || 'https://api.github.com',
         runId: env.GITHUB_RUN_ID,
         runAttempt: env.GITHUB_RUN_ATTEMPT,
         sshAgent: Boolean(env.SSH_AUTH_SOCK),
@@ -38425,7 +38426,7 @@ function parseConfig(read, env) {
     };
     const dryRun = bool(read, 'dry-run');
     if (modal.mode === 'manifest')
-        return { mode: modal.mode, ...base, platforms, annotations, tags, autoTags, waitTimeoutMs: timing.waitTimeoutMs, dryRun };
+        return { mode: modal.mode, ...base, platforms, annotations, tags, autoTags, waitTimeoutMs: timing.waitTimeoutMs, githubToken: read('github-token'), dryRun };
     return {
         mode: modal.mode,
         ...base,
@@ -40380,6 +40381,35 @@ async function pushedDigest(plan, build, registry) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/github/compare.ts
+
+const STATUSES = ['ahead', 'behind', 'identical', 'diverged'];
+/**
+ * The compare endpoint with the job's token (`contents: read`): `status` says where `head` stands
+ * against `base`. No token, a server without the endpoint (older GHES), act without a token or any
+ * failure make it unavailable: the caller falls back to commit times.
+ */
+function githubCompare(o) {
+    const [owner, repo] = o.repository.split('/');
+    return async (base, head) => {
+        if (!o.token)
+            return { unavailable: 'no github-token' };
+        if (!owner || !repo)
+            return { unavailable: 'no repository' };
+        try {
+            const octokit = getOctokit(o.token, { baseUrl: o.apiUrl, request: { timeout: o.timeoutMs ?? 10_000, retries: 0 } });
+            const { data } = await octokit.rest.repos.compareCommitsWithBasehead({ owner, repo, basehead: `${base}...${head}`, per_page: 1 });
+            const status = data.status;
+            return STATUSES.includes(status) ? { order: status } : { unavailable: `GitHub answered status ${String(data.status)}` };
+        }
+        catch (error) {
+            // an answer carries its status; no answer at all (no route, refused, timed out) carries only why
+            const e = error;
+            return { unavailable: e.response ? `GitHub answered HTTP ${e.status}` : `${o.apiUrl} did not answer: ${e.message ?? String(error)}` };
+        }
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/manifest/wait.ts
 
 
@@ -40543,7 +40573,157 @@ function composeIndex(sources, annotations = {}) {
     return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests, ...(annotate ? { annotations } : {}) }));
 }
 
+;// CONCATENATED MODULE: ./src/model/tag-order.ts
+
+// Moving tags only move forward. The `<sha>` tag and `X.Y.Z` name one build and are always
+// written; a moving tag (the branch, `X.Y`, `X`, `latest`, extra tags) moves only to an index at
+// least as new as the one it holds, so a late job cannot roll it back.
+const tag_order_VERSION = 'org.opencontainers.image.version';
+const REVISION = 'org.opencontainers.image.revision';
+const CREATED = 'org.opencontainers.image.created';
+/** The order of every tag this run writes: the sha and the exact release always; release lines by version; the rest by commit. */
+function tagOrders(tags, sha, github) {
+    const auto = autoTags(github);
+    const release = releaseVersion(github);
+    return new Map(tags.map((tag) => {
+        if (tag === sha || (release && tag === release))
+            return [tag, 'always'];
+        if (release && auto.includes(tag))
+            return [tag, 'version'];
+        return [tag, 'commit'];
+    }));
+}
+/** X.Y.Z of a `vX.Y.Z` tag push (pre-releases included), else undefined. */
+function releaseVersion(github) {
+    const [first] = autoTags(github);
+    return github.ref.startsWith('refs/tags/') ? first : undefined;
+}
+const tag_order_SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?$/;
+/** Semantic-version precedence: negative when a < b; undefined when either is not a version. */
+function compareVersions(a, b) {
+    const x = tag_order_SEMVER.exec(a);
+    const y = tag_order_SEMVER.exec(b);
+    if (!x || !y)
+        return undefined;
+    for (let i = 1; i <= 3; i++)
+        if (Number(x[i]) !== Number(y[i]))
+            return Number(x[i]) - Number(y[i]);
+    if (x[4] === y[4])
+        return 0;
+    if (x[4] === undefined)
+        return 1;
+    if (y[4] === undefined)
+        return -1;
+    const p = x[4].split('.');
+    const q = y[4].split('.');
+    for (let i = 0; i < Math.min(p.length, q.length); i++) {
+        if (p[i] === q[i])
+            continue;
+        const numeric = /^\d+$/.test(p[i]) && /^\d+$/.test(q[i]);
+        if (numeric)
+            return Number(p[i]) - Number(q[i]);
+        if (/^\d+$/.test(p[i]))
+            return -1;
+        if (/^\d+$/.test(q[i]))
+            return 1;
+        return p[i] < q[i] ? -1 : 1;
+    }
+    return p.length - q.length;
+}
+/** A release line (`X.Y`, `X`, `latest`): moves only to a version at least as high as the one it holds; never to a pre-release. */
+function versionVerdict(tag, ours, held) {
+    if (held.kind === 'nothing')
+        return { tag, move: true, reason: 'new tag' };
+    const theirs = held.annotations[tag_order_VERSION];
+    if (theirs === undefined)
+        return { tag, move: true, reason: `moved over ${tag_order_short(held.digest)}, which carries no ${tag_order_VERSION}`, notice: true };
+    if (ours.includes('-'))
+        return { tag, move: false, reason: `kept at ${theirs} (a pre-release never moves it)` };
+    const order = compareVersions(ours, theirs);
+    if (order === undefined)
+        return { tag, move: true, reason: `moved over ${theirs} (not a version)`, notice: true };
+    return order >= 0 ? { tag, move: true, reason: `moved from ${theirs} to ${ours}` } : { tag, move: false, reason: `kept at ${theirs} (newer than ${ours})` };
+}
+/**
+ * A branch or extra tag: moves unless the commit it holds is newer. GitHub's answer decides when
+ * there is one; without it, the head-commit times the indexes carry.
+ */
+function commitVerdict(tag, ours, held, order) {
+    if (held.kind === 'nothing')
+        return { tag, move: true, reason: 'new tag' };
+    const theirs = held.annotations[REVISION];
+    if (theirs === undefined)
+        return { tag, move: true, reason: `moved over ${tag_order_short(held.digest)}, which carries no ${REVISION}`, notice: true };
+    if (theirs === ours.sha)
+        return { tag, move: true, reason: 'same commit' };
+    const at = tag_order_short(theirs);
+    if (order === 'behind')
+        return { tag, move: false, reason: `kept at ${at} (newer than this run)` };
+    if (order === 'diverged')
+        return { tag, move: true, reason: `moved from ${at}, which is not an ancestor of this commit (a force-push?)`, notice: true };
+    if (order)
+        return { tag, move: true, reason: `moved from ${at}` };
+    const heldTime = Date.parse(held.annotations[CREATED] ?? '');
+    const ourTime = Date.parse(ours.created ?? '');
+    if (Number.isNaN(heldTime) || Number.isNaN(ourTime))
+        return { tag, move: true, reason: `moved from ${at} (no commit times to compare)` };
+    return ourTime >= heldTime
+        ? { tag, move: true, reason: `moved from ${at} (older commit time)` }
+        : { tag, move: false, reason: `kept at ${at} (newer than this run)` };
+}
+function tag_order_short(sha) {
+    return sha.replace(/^sha256:/, '').slice(0, 12);
+}
+
+;// CONCATENATED MODULE: ./src/manifest/moving-tags.ts
+
+
+
+
+/** What a tag holds now: a manifest that is not there is nothing; anything else carries its annotations (or none). */
+async function readHeld(registry, tag) {
+    try {
+        const answer = await registry.manifest(tag);
+        return { kind: 'index', digest: answer.digest, annotations: isIndex(answer) ? (answer.json.annotations ?? {}) : {} };
+    }
+    catch (error) {
+        if (error instanceof ClassifiedError && error.outcome === 'absent')
+            return { kind: 'nothing' };
+        throw error;
+    }
+}
+/**
+ * Decides for every moving tag whether it moves to this run's index: release lines by version,
+ * the rest by commit (GitHub's compare, else the commit times, said once). One line per tag.
+ */
+async function decideMovingTags(registry, ours, orders, compare) {
+    const verdicts = [];
+    let fallbackSaid = false;
+    for (const [tag, order] of orders) {
+        if (order === 'always')
+            continue;
+        const held = await readHeld(registry, tag);
+        let verdict;
+        if (order === 'version' && ours.version)
+            verdict = versionVerdict(tag, ours.version, held);
+        else {
+            const theirs = held.kind === 'index' ? held.annotations[REVISION] : undefined;
+            const asked = theirs && theirs !== ours.sha ? await compare(theirs, ours.sha) : undefined;
+            if (asked && 'unavailable' in asked && !fallbackSaid) {
+                lib_core/* notice */.lm(`GitHub could not be asked which commit is newer (${asked.unavailable}); ordering moving tags by the head-commit time the indexes carry`);
+                fallbackSaid = true;
+            }
+            verdict = commitVerdict(tag, { sha: ours.sha, created: ours.annotations[CREATED] }, held, asked && 'order' in asked ? asked.order : undefined);
+        }
+        ;
+        (verdict.notice ? lib_core/* notice */.lm : lib_core/* info */.pq)(`${tag}: ${verdict.reason}`);
+        verdicts.push(verdict);
+    }
+    return verdicts;
+}
+
 ;// CONCATENATED MODULE: ./src/plan/manifest.ts
+
 
 
 
@@ -40555,21 +40735,37 @@ function planManifest(config, github, probes) {
     const tags = indexTags(config.sha, config.tags, config.autoTags, github);
     const sources = config.platforms.map((platform) => ({ platform, ref: archRef(config.image, config.sha, platform), tag: archImageTag(config.sha, platform) }));
     const indexRef = `${config.image}:${config.sha}`;
+    const orders = tagOrders(tags, config.sha, github);
+    const version = releaseVersion(github);
+    const moving = tags.filter((t) => orders.get(t) !== 'always');
     return {
         config,
         push,
         warnings: push.warning ? [push.warning] : [],
         indexRef,
         tags,
+        tagOrders: orders,
+        ...(version ? { version } : {}),
         sources,
         ...(probes.credentials ? { credentials: probes.credentials } : {}),
         publishCheckSkipped: publishCheckSkipped(config, push.push, probes.credentials),
         steps: [
             `wait up to ${formatDuration(config.waitTimeoutMs)} for ${sources.map((s) => s.ref).join(', ')} and verify each image config`,
+            ...(moving.length
+                ? [`read what ${moving.join(', ')} hold${moving.length === 1 ? 's' : ''} now; move each only to a newer index (${describeOrders(moving, orders)})`]
+                : []),
             ...tags.map((t) => `push the index of those arch images as ${config.image}:${t}`),
             `read ${indexRef} back and verify it`
         ]
     };
+}
+function describeOrders(moving, orders) {
+    const by = (order) => moving.filter((t) => orders.get(t) === order);
+    const parts = [
+        by('version').length ? `${by('version').join(', ')} by release version` : '',
+        by('commit').length ? `${by('commit').join(', ')} by commit` : ''
+    ];
+    return parts.filter(Boolean).join('; ');
 }
 /** The Plan group of the log. */
 function describeManifestPlan(plan) {
@@ -40607,7 +40803,11 @@ function manifestResult(plan, outcome) {
         outputs: {
             image: config.image,
             digest: outcome.digest,
-            tags: plan.tags.join(','),
+            tags: outcome.written.join(','),
+            'moved-tags': outcome.verdicts
+                .filter((v) => v.move)
+                .map((v) => v.tag)
+                .join(','),
             platforms: outcome.platforms.join(','),
             sources: JSON.stringify(Object.fromEntries(outcome.sources.map((s) => [formatPlatform(s.platform), s.tagDigest])))
         },
@@ -40616,7 +40816,8 @@ function manifestResult(plan, outcome) {
             rows: [
                 ['image', config.image],
                 ['platforms', outcome.platforms.join(', ')],
-                ['tags', plan.tags.join(', ')],
+                ['tags', outcome.written.join(', ')],
+                ...outcome.verdicts.map((v) => [`tag ${v.tag}`, v.reason]),
                 ['digest', outcome.digest],
                 ['publish check', describePublishCheck(outcome.publishCheck)],
                 ['annotations', annotations.join('\n')],
@@ -40627,6 +40828,8 @@ function manifestResult(plan, outcome) {
 }
 
 ;// CONCATENATED MODULE: ./src/run/manifest.ts
+
+
 
 
 
@@ -40654,10 +40857,11 @@ async function runManifest(config, github, env) {
             lib_core/* info */.pq(`[dry-run] ${step}`);
         return manifestResult(plan);
     }
-    return manifestResult(plan, await executeManifest(plan, github));
+    const compare = githubCompare({ token: config.githubToken, apiUrl: env.apiUrl, repository: github.repository });
+    return manifestResult(plan, await executeManifest(plan, github, compare));
 }
 /** Waits for every arch image, proves each is its platform, pushes the index under every tag and checks what was pushed. */
-async function executeManifest(plan, github) {
+async function executeManifest(plan, github, compare) {
     const { config } = plan;
     // every read and write goes through our own client with the credentials in hand: docker's login is not needed
     const registry = new RegistryClient(config.image, config.registry, plan.credentials, 'push', retryPolicy(config));
@@ -40673,10 +40877,15 @@ async function executeManifest(plan, github) {
         });
     });
     const annotations = indexAnnotations(config, github, sources);
+    // a late job must not roll a moving tag back: each moves only to an index at least as new as its own
+    const moving = [...plan.tagOrders.values()].some((order) => order !== 'always');
+    const ours = { sha: config.sha, ...(plan.version ? { version: plan.version } : {}), annotations };
+    const verdicts = moving ? await group('Moving tags', () => decideMovingTags(registry, ours, plan.tagOrders, compare)) : [];
+    const written = plan.tags.filter((tag) => plan.tagOrders.get(tag) === 'always' || verdicts.some((v) => v.tag === tag && v.move));
     await group(`Push ${plan.indexRef}`, async () => {
         // one PUT per tag, each retried on its own: a registry hiccup costs one request, not the whole index
         const index = composeIndex(sources, annotations);
-        for (const tag of plan.tags) {
+        for (const tag of written) {
             await registry.putManifest(tag, OCI_INDEX, index).catch((error) => {
                 throw explainAuthFailure(error, config.registry);
             });
@@ -40688,14 +40897,14 @@ async function executeManifest(plan, github) {
         const problem = pushedIndexProblem(plan.indexRef, pushed, sources);
         if (problem)
             throw new ActionError(`verification of the pushed index failed: ${problem}`);
-        for (const tag of plan.tags.slice(1)) {
+        for (const tag of written.slice(1)) {
             const other = await registry.readBack(tag);
             if (other.digest !== pushed.digest)
                 throw new ActionError(`${config.image}:${tag} points at ${other.digest}, not the new index ${pushed.digest}`);
         }
         const platforms = listPlatforms(pushed);
         lib_core/* info */.pq(`${plan.indexRef}@${pushed.digest} holds ${platforms.join(', ')}`);
-        return { digest: pushed.digest, platforms, publishCheck, annotations, sources };
+        return { digest: pushed.digest, platforms, publishCheck, annotations, sources, written, verdicts };
     });
 }
 /**
@@ -40763,7 +40972,7 @@ async function reportResult(result, startedAt) {
 async function main() {
     const startedAt = Date.now();
     // mask before anything can print them
-    for (const secret of ['password', 'dockerhub-token']) {
+    for (const secret of ['password', 'dockerhub-token', 'github-token']) {
         const value = lib_core/* getInput */.V4(secret);
         if (value)
             lib_core/* setSecret */.Pq(value);

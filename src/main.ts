@@ -16,7 +16,7 @@ import { reportResult } from './runtime/report.js'
 async function main(): Promise<void> {
   const startedAt = Date.now()
   // mask before anything can print them
-  for (const secret of ['password', 'dockerhub-token']) {
+  for (const secret of ['password', 'dockerhub-token', 'github-token']) {
     const value = core.getInput(secret)
     if (value) core.setSecret(value)
   }

@@ -32,6 +32,8 @@ import * as faultProxyModule from './support/fault-proxy.mjs'
 import * as cacheDoubleModule from './support/cache-double.mjs'
 // @ts-ignore -- plain ESM support module without type declarations (typed below)
 import * as cacheV2DoubleModule from './support/cache-v2-double.mjs'
+// @ts-ignore -- plain ESM support module without type declarations (typed below)
+import * as githubApiModule from './support/github-api-double.mjs'
 
 // ---------------------------------------------------------------------------------------------
 // Types of the support modules (only what this suite uses)
@@ -71,6 +73,9 @@ interface RunOptions {
   cancel?: AbortSignal
   inputs?: Record<string, string | undefined>
   sha?: string
+  ref?: string
+  token?: string
+  commitTime?: string
   env?: Record<string, string>
   secrets?: string[]
   dockerConfig?: string | null
@@ -106,6 +111,16 @@ interface CacheV2Double {
   configure: (faults: Record<string, unknown>) => void
   summarize: () => { keysCommitted: string[]; counts: Record<string, number> }
   close: () => Promise<void>
+}
+
+interface GitHubApiDouble {
+  url: string
+  log: Array<{ method: string; path: string; authorization: boolean }>
+  commits: (more: Record<string, string | null>) => void
+  close: () => Promise<void>
+}
+const { startGitHubApiDouble } = githubApiModule as unknown as {
+  startGitHubApiDouble: (o: { token: string; repository: string; parents?: Record<string, string | null> }) => Promise<GitHubApiDouble>
 }
 
 interface DockerRun {
@@ -1127,6 +1142,144 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
       `${fellBack ? 'BuildKit gave up, the action exported the layout and pushed it' : 'no fallback'}; the tag is ${pushed.mediaType?.split('.').slice(-2).join('.')} of ${kinds.join(' + ')}`
     )
     r.figures.push(figures(b, log))
+    finish(r)
+  }, 240_000)
+  /**
+   * Moving tags in a repository of their own (tags like `main` and `latest` of the shared one carry
+   * other rows' commits): arch images are built once and copied under each commit's arch tags.
+   */
+  async function taggingRepo(): Promise<{ repo: string; image: string; copyArchImages: (from: string, to: string) => Promise<void> }> {
+    const repo = `reliability/tags-${randomBytes(4).toString('hex')}`
+    const seed = newSha()
+    proxy.configure({})
+    for (const platform of ['linux/amd64', 'linux/arm64']) {
+      const b = await build(seed, platform, { image: `${proxy.host}/${repo}` })
+      if (harness.resultExitCode(b) !== 0) throw new Error(`setup build ${platform} failed:\n${tail(b.log)}`)
+    }
+    const copyArchImages = async (from: string, to: string) => {
+      for (const arch of ['amd64', 'arm64']) {
+        const src = await stack.registryFetch(`/v2/${repo}/manifests/${from}-${arch}`)
+        const type = (src.headers.get('content-type') ?? '').split(';')[0]
+        const body = Buffer.from(await src.arrayBuffer())
+        const put = await stack.registryFetch(`/v2/${repo}/manifests/${to}-${arch}`, { method: 'PUT', headers: { 'Content-Type': type }, body })
+        if (put.status !== 201) throw new Error(`copy ${from}-${arch} to ${to}: PUT answered ${put.status}`)
+      }
+    }
+    return { repo, image: `${proxy.host}/${repo}`, copyArchImages: (from, to) => copyArchImages(from === 'seed' ? seed : from, to) }
+  }
+  const noticesOf = (r: ActionResult): string[] => r.annotations.filter((a) => a.level === 'notice').map((a) => a.message)
+
+  test('16. a late manifest job of an older commit does not move the branch tag back', async () => {
+    const r = row(
+      '16',
+      'an older commit of `main` finishes its manifest job last',
+      'manifest jobs of commits A and its child B of `main` at once; `<A>-arm64` hidden for 8 s so A finishes last; a) GitHub compare served by the API double; b) the API unreachable, head-commit times A 10:00 < B 11:00; c) then a child C of B'
+    )
+    const { repo, image: taggedImage, copyArchImages } = await taggingRepo()
+    const token = `ghs_${randomBytes(12).toString('hex')}`
+    const api = await startGitHubApiDouble({ token, repository: 'colliery-io/brokkr' })
+    const mainDigest = async () => (await stack.registryManifest(repo, 'main')).digest
+    const race = async (apiUrl: string) => {
+      const [a, b] = [newSha(), newSha()]
+      api.commits({ [a]: null, [b]: a })
+      await copyArchImages('seed', a)
+      await copyArchImages('seed', b)
+      proxy.configure({ hide: [{ repo, tag: `${a}-arm64`, seconds: 8, from: 'now' }] })
+      const job = (sha: string, hour: string) =>
+        manifest(sha, { image: taggedImage }, { token, commitTime: `2026-12-01T${hour}:00:00Z`, env: { GITHUB_API_URL: apiUrl } })
+      const [older, newer] = await Promise.all([job(a, '10'), job(b, '11')])
+      proxy.configure({})
+      return { a, b, older, newer, main: await mainDigest() }
+    }
+    try {
+      const asked = await race(api.url)
+      const compared = api.log.filter((e) => e.path.endsWith(`/compare/${asked.b}...${asked.a}`) && e.authorization).length
+      check(
+        r,
+        harness.resultExitCode(asked.older) === 0 && harness.resultExitCode(asked.newer) === 0,
+        'a) both jobs succeed',
+        `${firstError(asked.older)} / ${firstError(asked.newer)}`
+      )
+      check(
+        r,
+        asked.older.main.durationMs > asked.newer.main.durationMs,
+        'a) the older job finished last',
+        `${asked.older.main.durationMs} / ${asked.newer.main.durationMs} ms`
+      )
+      check(r, asked.main === asked.newer.outputs.digest, 'a) main holds the newer index', `${asked.main} vs newer ${asked.newer.outputs.digest}`)
+      check(r, compared === 1, "a) the older job asked GitHub's compare endpoint with the job's token", String(compared))
+      check(
+        r,
+        asked.older.outputs['moved-tags'] === '' && asked.older.outputs.tags === asked.a,
+        'a) the older job moved no tag and wrote only its sha',
+        JSON.stringify(asked.older.outputs)
+      )
+      check(
+        r,
+        asked.older.summary.includes(`kept at ${asked.b.slice(0, 12)} (newer than this run)`),
+        'a) the summary says main was kept',
+        tail(asked.older.summary, 30)
+      )
+      check(r, asked.newer.outputs['moved-tags'] === 'main', 'a) the newer job moved main', asked.newer.outputs['moved-tags'])
+
+      const fallback = await race('http://127.0.0.1:9')
+      const said = noticesOf(fallback.older).filter((n) => /GitHub could not be asked/.test(n))
+      check(
+        r,
+        fallback.main === fallback.newer.outputs.digest,
+        'b) without GitHub, main holds the newer index by commit time',
+        `${fallback.main} vs ${fallback.newer.outputs.digest}`
+      )
+      check(r, said.length === 1, 'b) the fallback is said once', said.join(' / '))
+
+      const c = newSha()
+      api.commits({ [c]: fallback.b })
+      await copyArchImages('seed', c)
+      const forward = await manifest(c, { image: taggedImage }, { token, commitTime: '2026-12-01T12:00:00Z', env: { GITHUB_API_URL: api.url } })
+      check(
+        r,
+        (await mainDigest()) === forward.outputs.digest && forward.outputs['moved-tags'] === 'main',
+        'c) a newer commit moves main forward',
+        forward.outputs['moved-tags']
+      )
+      r.did.push(
+        `a) main stayed on B (${asked.main?.slice(0, 19)}…); the older job logged "main: ${/main: (kept at [^\n]*)/.exec(asked.older.log)?.[1] ?? '?'}"; b) the same by commit time: "${said[0] ?? ''}"; c) C moved main forward`
+      )
+      r.figures.push(
+        `a) older job ${secs(asked.older.main.durationMs)}, newer ${secs(asked.newer.main.durationMs)}, ${api.log.length} API call(s); b) older ${secs(fallback.older.main.durationMs)}, newer ${secs(fallback.newer.main.durationMs)}`
+      )
+    } finally {
+      proxy.configure({})
+      await api.close()
+    }
+    finish(r)
+  }, 240_000)
+
+  test('17. a patch release after a major one: latest and the major line stay, the older lines move', async () => {
+    const r = row('17', '`v1.2.4` pushed after `v2.0.0`', 'manifest job of `v2.0.0`, then of `v1.2.4` (its own commit), in a repository of their own')
+    const { repo, image: taggedImage, copyArchImages } = await taggingRepo()
+    const [two, one] = [newSha(), newSha()]
+    await copyArchImages('seed', two)
+    await copyArchImages('seed', one)
+    const release = (sha: string, version: string) => manifest(sha, { image: taggedImage }, { ref: `refs/tags/v${version}` })
+    const major = await release(two, '2.0.0')
+    const patch = await release(one, '1.2.4')
+    const at = async (tag: string) => (await stack.registryManifest(repo, tag)).digest
+    const [latest, m2, m1, m12, exact] = [await at('latest'), await at('2'), await at('1'), await at('1.2'), await at('1.2.4')]
+    check(r, harness.resultExitCode(major) === 0 && harness.resultExitCode(patch) === 0, 'both succeed', `${firstError(major)} / ${firstError(patch)}`)
+    check(r, latest === major.outputs.digest && m2 === major.outputs.digest, 'latest and 2 stay on 2.0.0', `${latest} ${m2} vs ${major.outputs.digest}`)
+    check(
+      r,
+      m1 === patch.outputs.digest && m12 === patch.outputs.digest && exact === patch.outputs.digest,
+      '1, 1.2 and 1.2.4 are 1.2.4',
+      `${m1} ${m12} ${exact}`
+    )
+    check(r, patch.outputs['moved-tags'] === '1.2,1', 'the patch job reports what it moved', patch.outputs['moved-tags'])
+    check(r, /latest: kept at 2\.0\.0 \(newer than 1\.2\.4\)/.test(patch.log), 'the kept tag is one log line', tail(patch.log))
+    r.did.push(
+      `latest, 2 → 2.0.0; 1, 1.2, 1.2.4 → 1.2.4; the patch job logged "latest: kept at 2.0.0 (newer than 1.2.4)" and moved-tags=${patch.outputs['moved-tags']}`
+    )
+    r.figures.push(`v2.0.0 job ${secs(major.main.durationMs)}, v1.2.4 job ${secs(patch.main.durationMs)}`)
     finish(r)
   }, 240_000)
 })

@@ -17,11 +17,12 @@ const MAY_IMPORT: Record<string, string[]> = {
   config: ['model'],
   runtime: ['model'],
   registry: ['model', 'config', 'runtime'],
+  github: ['model', 'config', 'runtime'],
   buildx: ['model', 'config', 'runtime'],
-  manifest: ['model', 'config', 'runtime', 'registry'],
-  plan: ['model', 'config', 'runtime', 'registry', 'buildx', 'manifest'],
-  run: ['model', 'config', 'runtime', 'registry', 'buildx', 'manifest', 'plan'],
-  entry: ['model', 'config', 'runtime', 'registry', 'buildx', 'manifest', 'plan', 'run']
+  manifest: ['model', 'config', 'runtime', 'registry', 'github'],
+  plan: ['model', 'config', 'runtime', 'registry', 'github', 'buildx', 'manifest'],
+  run: ['model', 'config', 'runtime', 'registry', 'github', 'buildx', 'manifest', 'plan'],
+  entry: ['model', 'config', 'runtime', 'registry', 'github', 'buildx', 'manifest', 'plan', 'run']
 }
 
 describe('src/ architecture', () => {

@@ -48,11 +48,18 @@ describe('manifest plan', () => {
     const p = plan({ 'dry-run': 'true', 'wait-timeout': '5m' })
     expect(p.steps).toEqual([
       'wait up to 300.0 s for ghcr.io/colliery-io/brokkr-agent:abc1234-amd64, ghcr.io/colliery-io/brokkr-agent:abc1234-arm64 and verify each image config',
+      'read what main holds now; move each only to a newer index (main by commit)',
       'push the index of those arch images as ghcr.io/colliery-io/brokkr-agent:abc1234',
       'push the index of those arch images as ghcr.io/colliery-io/brokkr-agent:main',
       'read ghcr.io/colliery-io/brokkr-agent:abc1234 back and verify it'
     ])
     expect(manifestResult(p).summary).toMatchObject({ title: 'Dry run: Brokkr manifest agent', rows: expect.arrayContaining([['plan', p.steps.join('\n')]]) })
+  })
+
+  it('orders release lines by version and the rest by commit', () => {
+    const p = plan({ tags: 'edge' }, { ...pushToMain, ref: 'refs/tags/v1.2.4' })
+    expect(p.version).toBe('1.2.4')
+    expect(p.steps[1]).toBe('read what 1.2, 1, latest, edge hold now; move each only to a newer index (1.2, 1, latest by release version; edge by commit)')
   })
 
   it('plans nothing to push on a pull request, and says why', () => {

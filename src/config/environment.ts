@@ -12,6 +12,8 @@ export interface RunnerEnvironment {
   act: boolean
   /** the Actions cache service the runner hands to actions (absent outside a runner) */
   cacheService: { runtimeToken?: string; cacheUrl?: string; resultsUrl?: string }
+  /** GitHub's REST API (GHES has its own) */
+  apiUrl: string
   runId?: string
   runAttempt?: string
   /** an ssh agent is running (SSH_AUTH_SOCK) */
@@ -33,6 +35,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv, cwd = process.cwd()): Ru
     workspace: env.GITHUB_WORKSPACE || cwd,
     act: Boolean(env.ACT),
     cacheService: { runtimeToken: env.ACTIONS_RUNTIME_TOKEN, cacheUrl: env.ACTIONS_CACHE_URL, resultsUrl: env.ACTIONS_RESULTS_URL },
+    apiUrl: env.GITHUB_API_URL || 'https://api.github.com',
     runId: env.GITHUB_RUN_ID,
     runAttempt: env.GITHUB_RUN_ATTEMPT,
     sshAgent: Boolean(env.SSH_AUTH_SOCK),

@@ -43,7 +43,8 @@ export function parseConfig(read: InputReader, env: InputEnvironment): Config {
     retryDelayMs: timing.retryDelayMs
   }
   const dryRun = bool(read, 'dry-run')
-  if (modal.mode === 'manifest') return { mode: modal.mode, ...base, platforms, annotations, tags, autoTags, waitTimeoutMs: timing.waitTimeoutMs, dryRun }
+  if (modal.mode === 'manifest')
+    return { mode: modal.mode, ...base, platforms, annotations, tags, autoTags, waitTimeoutMs: timing.waitTimeoutMs, githubToken: read('github-token'), dryRun }
   return {
     mode: modal.mode,
     ...base,

@@ -81,6 +81,8 @@ export interface ManifestConfig extends BaseConfig {
   tags: string[]
   autoTags: boolean
   waitTimeoutMs: number
+  /** asks GitHub which commit is newer before a branch tag moves; '' = commit times decide */
+  githubToken: string
 }
 
 /** Every input, validated and resolved once; nothing downstream reads inputs again. */

@@ -4,6 +4,7 @@ import type { GitHubContext } from '../model/github.js'
 import { archImageTag, archRef } from '../model/image.js'
 import { formatPlatform, type Platform } from '../model/platform.js'
 import { decidePush, type PushDecision } from '../model/push.js'
+import { releaseVersion, tagOrders, type TagOrder, type TagVerdict } from '../model/tag-order.js'
 import { indexTags } from '../model/tags.js'
 import { describePublishCheck, publishCheckSkipped, type PublishCheck } from '../registry/publish-check.js'
 import type { RunResult } from '../runtime/report.js'
@@ -15,8 +16,12 @@ export interface ManifestPlan {
   warnings: string[]
   /** `<image>:<sha>`, the index's own ref */
   indexRef: string
-  /** every tag the index is pushed under, the sha first */
+  /** every tag the index may be pushed under, the sha first */
   tags: string[]
+  /** how each tag is ordered: always written, or moved only forward by version or by commit */
+  tagOrders: Map<string, TagOrder>
+  /** X.Y.Z on a `v*` push */
+  version?: string
   /** the arch images to wait for and verify, in the order of `platforms` */
   sources: Array<{ platform: Platform; ref: string; tag: string }>
   credentials?: Credentials
@@ -30,21 +35,38 @@ export function planManifest(config: ManifestConfig, github: GitHubContext, prob
   const tags = indexTags(config.sha, config.tags, config.autoTags, github)
   const sources = config.platforms.map((platform) => ({ platform, ref: archRef(config.image, config.sha, platform), tag: archImageTag(config.sha, platform) }))
   const indexRef = `${config.image}:${config.sha}`
+  const orders = tagOrders(tags, config.sha, github)
+  const version = releaseVersion(github)
+  const moving = tags.filter((t) => orders.get(t) !== 'always')
   return {
     config,
     push,
     warnings: push.warning ? [push.warning] : [],
     indexRef,
     tags,
+    tagOrders: orders,
+    ...(version ? { version } : {}),
     sources,
     ...(probes.credentials ? { credentials: probes.credentials } : {}),
     publishCheckSkipped: publishCheckSkipped(config, push.push, probes.credentials),
     steps: [
       `wait up to ${formatDuration(config.waitTimeoutMs)} for ${sources.map((s) => s.ref).join(', ')} and verify each image config`,
+      ...(moving.length
+        ? [`read what ${moving.join(', ')} hold${moving.length === 1 ? 's' : ''} now; move each only to a newer index (${describeOrders(moving, orders)})`]
+        : []),
       ...tags.map((t) => `push the index of those arch images as ${config.image}:${t}`),
       `read ${indexRef} back and verify it`
     ]
   }
+}
+
+function describeOrders(moving: string[], orders: Map<string, TagOrder>): string {
+  const by = (order: TagOrder) => moving.filter((t) => orders.get(t) === order)
+  const parts = [
+    by('version').length ? `${by('version').join(', ')} by release version` : '',
+    by('commit').length ? `${by('commit').join(', ')} by commit` : ''
+  ]
+  return parts.filter(Boolean).join('; ')
 }
 
 /** The Plan group of the log. */
@@ -66,6 +88,9 @@ export interface ManifestOutcome {
   publishCheck: PublishCheck
   annotations: Record<string, string>
   sources: Array<{ platform: Platform; ref: string; tagDigest: string }>
+  /** the tags written to the index, and what was decided for each moving tag */
+  written: string[]
+  verdicts: TagVerdict[]
 }
 
 /** The outputs and summary: of a run that pushed, or of one that did not (no push, or a dry run). */
@@ -93,7 +118,11 @@ export function manifestResult(plan: ManifestPlan, outcome?: ManifestOutcome): R
     outputs: {
       image: config.image,
       digest: outcome.digest,
-      tags: plan.tags.join(','),
+      tags: outcome.written.join(','),
+      'moved-tags': outcome.verdicts
+        .filter((v) => v.move)
+        .map((v) => v.tag)
+        .join(','),
       platforms: outcome.platforms.join(','),
       sources: JSON.stringify(Object.fromEntries(outcome.sources.map((s) => [formatPlatform(s.platform), s.tagDigest])))
     },
@@ -102,7 +131,8 @@ export function manifestResult(plan: ManifestPlan, outcome?: ManifestOutcome): R
       rows: [
         ['image', config.image],
         ['platforms', outcome.platforms.join(', ')],
-        ['tags', plan.tags.join(', ')],
+        ['tags', outcome.written.join(', ')],
+        ...outcome.verdicts.map((v): [string, string] => [`tag ${v.tag}`, v.reason]),
         ['digest', outcome.digest],
         ['publish check', describePublishCheck(outcome.publishCheck)],
         ['annotations', annotations.join('\n')],

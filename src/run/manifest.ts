@@ -11,7 +11,9 @@ import { runPublishCheck } from '../registry/publish-check.js'
 import { retryPolicy } from '../registry/retry.js'
 import { group } from '../runtime/log.js'
 import type { RunResult } from '../runtime/report.js'
+import { githubCompare, type CompareCommits } from '../github/compare.js'
 import { composeIndex } from '../manifest/compose.js'
+import { decideMovingTags } from '../manifest/moving-tags.js'
 import { listPlatforms, pushedIndexProblem, verifySource } from '../manifest/verify.js'
 import { describeManifestPlan, manifestResult, planManifest, type ManifestOutcome, type ManifestPlan } from '../plan/manifest.js'
 
@@ -28,11 +30,12 @@ export async function runManifest(config: ManifestConfig, github: GitHubContext,
     for (const step of plan.steps) core.info(`[dry-run] ${step}`)
     return manifestResult(plan)
   }
-  return manifestResult(plan, await executeManifest(plan, github))
+  const compare = githubCompare({ token: config.githubToken, apiUrl: env.apiUrl, repository: github.repository })
+  return manifestResult(plan, await executeManifest(plan, github, compare))
 }
 
 /** Waits for every arch image, proves each is its platform, pushes the index under every tag and checks what was pushed. */
-export async function executeManifest(plan: ManifestPlan, github: GitHubContext): Promise<ManifestOutcome> {
+export async function executeManifest(plan: ManifestPlan, github: GitHubContext, compare: CompareCommits): Promise<ManifestOutcome> {
   const { config } = plan
   // every read and write goes through our own client with the credentials in hand: docker's login is not needed
   const registry = new RegistryClient(config.image, config.registry, plan.credentials, 'push', retryPolicy(config))
@@ -50,10 +53,15 @@ export async function executeManifest(plan: ManifestPlan, github: GitHubContext)
   })
 
   const annotations = indexAnnotations(config, github, sources)
+  // a late job must not roll a moving tag back: each moves only to an index at least as new as its own
+  const moving = [...plan.tagOrders.values()].some((order) => order !== 'always')
+  const ours = { sha: config.sha, ...(plan.version ? { version: plan.version } : {}), annotations }
+  const verdicts = moving ? await group('Moving tags', () => decideMovingTags(registry, ours, plan.tagOrders, compare)) : []
+  const written = plan.tags.filter((tag) => plan.tagOrders.get(tag) === 'always' || verdicts.some((v) => v.tag === tag && v.move))
   await group(`Push ${plan.indexRef}`, async () => {
     // one PUT per tag, each retried on its own: a registry hiccup costs one request, not the whole index
     const index = composeIndex(sources, annotations)
-    for (const tag of plan.tags) {
+    for (const tag of written) {
       await registry.putManifest(tag, OCI_INDEX, index).catch((error) => {
         throw explainAuthFailure(error, config.registry)
       })
@@ -65,13 +73,13 @@ export async function executeManifest(plan: ManifestPlan, github: GitHubContext)
     const pushed = await registry.readBack(config.sha)
     const problem = pushedIndexProblem(plan.indexRef, pushed, sources)
     if (problem) throw new ActionError(`verification of the pushed index failed: ${problem}`)
-    for (const tag of plan.tags.slice(1)) {
+    for (const tag of written.slice(1)) {
       const other = await registry.readBack(tag)
       if (other.digest !== pushed.digest) throw new ActionError(`${config.image}:${tag} points at ${other.digest}, not the new index ${pushed.digest}`)
     }
     const platforms = listPlatforms(pushed)
     core.info(`${plan.indexRef}@${pushed.digest} holds ${platforms.join(', ')}`)
-    return { digest: pushed.digest, platforms, publishCheck, annotations, sources }
+    return { digest: pushed.digest, platforms, publishCheck, annotations, sources, written, verdicts }
   })
 }
 
