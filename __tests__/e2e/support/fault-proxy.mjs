@@ -86,6 +86,9 @@ function normalizeRules(rules = {}) {
       count: s.count === undefined || s.count === null ? Infinity : Number(s.count),
       methods: s.methods ? s.methods.map((m) => m.toUpperCase()) : s.method ? [String(s.method).toUpperCase()] : undefined,
       retryAfter: s.retryAfter,
+      // an answer of the test's own instead of a registry error (e.g. wrong bytes under a digest)
+      body: s.body === undefined ? undefined : typeof s.body === 'string' ? s.body : JSON.stringify(s.body),
+      headers: s.headers,
       used: 0
     })),
     seed: r.seed,
@@ -175,7 +178,7 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
       if (s.methods && !s.methods.includes(method)) continue
       if (!s.pathRegex.test(pathname)) continue
       s.used += 1
-      return { fate: 'forced', status: s.status, retryAfter: s.retryAfter }
+      return { fate: 'forced', status: s.status, retryAfter: s.retryAfter, body: s.body, headers: s.headers }
     }
 
     const narrowed = (!cfg.methods || cfg.methods.includes(method)) && (!cfg.pathRegex || cfg.pathRegex.test(pathname))
@@ -205,16 +208,15 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
       'Content-Type': 'application/json; charset=utf-8',
       'Docker-Distribution-Api-Version': 'registry/2.0'
     }
-    let body
-    if (decision.fate === 'hidden') {
-      body = registryError(404, 'MANIFEST_UNKNOWN', 'manifest unknown', { fault: 'hidden by fault-proxy' })
-    } else {
-      body = registryError(status, undefined, undefined, { fault: `${decision.fate} by fault-proxy` })
-    }
+    const body =
+      decision.fate === 'hidden'
+        ? registryError(404, 'MANIFEST_UNKNOWN', 'manifest unknown', { fault: 'hidden by fault-proxy' })
+        : (decision.body ?? registryError(status, undefined, undefined, { fault: `${decision.fate} by fault-proxy` }))
     if ((status === 429 || status === 503) && decision.retryAfter !== undefined && decision.retryAfter !== null) {
       headers['Retry-After'] = String(decision.retryAfter)
     }
     if (status === 401) headers['WWW-Authenticate'] = 'Basic realm="fault-proxy"'
+    Object.assign(headers, decision.headers)
     const buf = Buffer.from(body)
     headers['Content-Length'] = String(buf.length)
     const respond = () => {
