@@ -32,6 +32,7 @@ import * as faultProxyModule from './support/fault-proxy.mjs'
 import * as cacheDoubleModule from './support/cache-double.mjs'
 // @ts-ignore -- plain ESM support module without type declarations (typed below)
 import * as cacheV2DoubleModule from './support/cache-v2-double.mjs'
+import { mapLimit } from '../support/processes.mjs'
 
 // ---------------------------------------------------------------------------------------------
 // Types of the support modules (only what this suite uses)
@@ -294,20 +295,6 @@ function indexPlatforms(m: any): string[] {
 
 /** Last lines of a log, for failure details. */
 const tail = (text: string, n = 25): string => text.split('\n').slice(-n).join('\n')
-
-/** Runs fn over items with at most `limit` at once. */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i], i)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
-}
 
 const shimDirs: string[] = []
 

@@ -7,55 +7,25 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
-import { killTracked, procStartTime, releaseStackLease, stopStack } from './stack.mjs'
+import { killTracked, stopProcesses } from '../../support/processes.mjs'
+import { releaseStackLease, stopStack } from './stack.mjs'
 import { setupRecordFile } from './global-setup.mjs'
 
-/** Whether /proc/<pid>/cmdline mentions one of the names. */
-function cmdlineMentions(pid, names) {
-  try {
-    const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-    return names.some((n) => cmd.includes(n))
-  } catch {
-    return false
-  }
-}
-
-/** Kills the cache double / fault proxy CLIs whose state files are in dir. */
-async function killStateFileProcesses(dir) {
+/** The cache double / fault proxy CLIs whose state files are in dir. */
+function stateFileProcesses(dir) {
   let names = []
   try {
     names = fs.readdirSync(dir)
-  } catch {
-    return []
-  }
-  const victims = []
-  for (const n of names) {
-    let rec
+  } catch {}
+  return names.flatMap((label) => {
     try {
-      rec = JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8'))
+      const pid = Number(JSON.parse(fs.readFileSync(path.join(dir, label), 'utf8')).pid)
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      return pid > 1 && pid !== process.pid && /cache-double|fault-proxy/.test(cmd) ? [{ pid, label }] : []
     } catch {
-      continue
+      return []
     }
-    const pid = Number(rec?.pid)
-    if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) continue
-    if (!cmdlineMentions(pid, ['cache-double', 'fault-proxy'])) continue
-    victims.push({ pid, start: procStartTime(pid), label: n })
-  }
-  for (const v of victims) {
-    try {
-      process.kill(v.pid, 'SIGTERM')
-    } catch {}
-  }
-  if (victims.length) {
-    await new Promise((resolve) => setTimeout(resolve, 2000))
-    for (const v of victims)
-      if (procStartTime(v.pid) === v.start) {
-        try {
-          process.kill(v.pid, 'SIGKILL')
-        } catch {}
-      }
-  }
-  return victims
+  })
 }
 
 export default async function globalTeardown() {
@@ -70,7 +40,7 @@ export default async function globalTeardown() {
   }
   const errors = []
   try {
-    const killed = [...(await killTracked(record.pidFile)), ...(await killStateFileProcesses(record.stateDir))]
+    const killed = [...(await killTracked(record.pidFile)), ...(await stopProcesses(stateFileProcesses(record.stateDir)))]
     if (killed.length)
       process.stderr.write(`e2e: teardown: killed ${killed.length} leftover process(es): ${killed.map((k) => `${k.label} (${k.pid})`).join(', ')}\n`)
   } catch (e) {

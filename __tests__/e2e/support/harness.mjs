@@ -26,7 +26,8 @@ import * as path from 'node:path'
 import YAML from 'yaml'
 
 import { REPO_ROOT } from '../../support/paths.mjs'
-import { engineEnv, makeDockerConfig, readStackEnvSync, trackProcess, untrackProcess } from './stack.mjs'
+import { stopProcesses, trackProcess } from '../../support/processes.mjs'
+import { engineEnv, makeDockerConfig, readStackEnvSync } from './stack.mjs'
 
 /** Default time a single step may run before it is killed (the runner's default job timeout is 6 h; tests want less). */
 const DEFAULT_STEP_TIMEOUT_MS = 30 * 60 * 1000
@@ -621,15 +622,7 @@ function runStep({ step, node, entry, cwd, env, files, processor, timeoutMs, sig
     let settled = false
     const child = spawn(node, [entry], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     if (child.pid) trackProcess(child.pid, `action ${step}`, { group: true })
-    const kill = () => {
-      try {
-        process.kill(-child.pid, 'SIGKILL')
-      } catch {
-        try {
-          child.kill('SIGKILL')
-        } catch {}
-      }
-    }
+    const kill = () => stopProcesses([{ pid: child.pid, group: true }], { graceMs: 0 })
     const timer =
       timeoutMs > 0
         ? setTimeout(() => {
@@ -727,19 +720,6 @@ function runStep({ step, node, entry, cwd, env, files, processor, timeoutMs, sig
 
 /** Process group id of each step result (the step's pid; it was spawned detached). */
 const pgidOf = new WeakMap()
-
-/**
- * Kills whatever is left in a step's process group (the runner's "Cleaning up
- * orphan processes" at the end of a job).
- * @param {number|undefined} pgid
- */
-function killGroup(pgid) {
-  if (!pgid) return
-  try {
-    process.kill(-pgid, 'SIGKILL')
-  } catch {}
-  untrackProcess(pgid)
-}
 
 /**
  * Runs the action's main and post steps like the GitHub runner does.
@@ -948,8 +928,10 @@ export async function runAction(opts = {}) {
   }
 
   // end of the job: the runner kills the processes the steps left behind
-  killGroup(pgidOf.get(main))
-  if (post) killGroup(pgidOf.get(post))
+  await stopProcesses(
+    [main, post].filter((s) => pgidOf.has(s)).map((s) => ({ pid: pgidOf.get(s), group: true })),
+    { graceMs: 0 }
+  )
 
   return {
     main,

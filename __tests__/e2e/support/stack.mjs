@@ -9,7 +9,6 @@
 //                         (for BuildKit in a container: docker-container driver)
 //  registryFetch(path)    HTTP against the stack registry with its credentials
 //  stopStackIfStarted()   `stack.sh down`, only if this process's ensureStack started it
-//  trackProcess(pid)      record a process the tests started, for global teardown
 
 import { execFile, spawn } from 'node:child_process'
 import * as fs from 'node:fs'
@@ -17,6 +16,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 
 import { REPO_ROOT } from '../../support/paths.mjs'
+import { procStartTime, run, stopProcesses, trackProcess } from '../../support/processes.mjs'
 
 export const STACK_SCRIPT = path.join(REPO_ROOT, '__tests__/e2e/stack/stack.sh')
 
@@ -310,35 +310,6 @@ export function makeDockerConfig(o = {}) {
 }
 
 /**
- * Runs a command; never throws for a non-zero exit.
- * @returns {Promise<{code: number|null, stdout: string, stderr: string|undefined}>}
- */
-function run(cmd, args, { env, input, stderr = 'pipe', cwd, timeoutMs } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, cwd, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', stderr] })
-    const out = []
-    const err = []
-    let timer = null
-    if (timeoutMs) timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    child.stdout.on('data', (b) => out.push(b))
-    child.stderr?.on('data', (b) => err.push(b))
-    child.on('error', (e) => {
-      if (timer) clearTimeout(timer)
-      reject(e)
-    })
-    child.on('close', (code) => {
-      if (timer) clearTimeout(timer)
-      resolve({
-        code,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: stderr === 'pipe' ? Buffer.concat(err).toString('utf8') : undefined
-      })
-    })
-    if (input !== undefined) child.stdin.end(input)
-  })
-}
-
-/**
  * Runs the docker CLI against the stack.
  * @param {string[]} args
  * @param {object} [o]
@@ -494,7 +465,6 @@ export async function forwardToBridge(port, o = {}) {
   })
   const label = `bridge forwarder ${ee.bridgeIp}:${listenPort} -> ${targetHost}:${port}`
   trackProcess(child.pid, label)
-  const exited = new Promise((resolve) => child.once('exit', resolve))
   let listening
   try {
     listening = await new Promise((resolve, reject) => {
@@ -525,8 +495,7 @@ export async function forwardToBridge(port, o = {}) {
       })
     })
   } catch (e) {
-    child.kill('SIGKILL')
-    untrackProcess(child.pid)
+    await stopProcesses([{ pid: child.pid }], { graceMs: 0 })
     throw e
   }
   child.stdout.destroy()
@@ -538,17 +507,7 @@ export async function forwardToBridge(port, o = {}) {
     host: ee.bridgeIp,
     port: listening,
     pid: child.pid,
-    stop: () =>
-      (stopping ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.ref()
-          child.kill('SIGTERM')
-          const t = setTimeout(() => child.kill('SIGKILL'), 3000)
-          await exited
-          clearTimeout(t)
-        }
-        untrackProcess(child.pid)
-      })())
+    stop: () => (stopping ??= stopProcesses([{ pid: child.pid, label }], { graceMs: 3000 }).then(() => {}))
   }
 }
 
@@ -655,88 +614,4 @@ export function releaseStackLease({ started }) {
 /** Whether an ensureStack() of this process started the stack. */
 export function stackStartedHere() {
   return startedHere
-}
-
-// ---------------------------------------------------------------------------
-// Process tracking for global teardown. Global setup sets BROKKR_E2E_PIDFILE;
-// processes started by tests (the harness's action steps, cache doubles or
-// proxies run as child processes) are appended, and removed when they end.
-// Teardown kills what is left, checking the start time so a recycled pid is
-// never hit.
-
-/** Start time (clock ticks since boot) of a pid from /proc, or null. */
-export function procStartTime(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return rest[19] ?? null // field 22 overall
-  } catch {
-    return null
-  }
-}
-
-/**
- * Records a process the tests started, so global teardown can kill it if it is
- * still running. No-op without BROKKR_E2E_PIDFILE.
- * @param {number} pid
- * @param {string} label
- * @param {{group?: boolean}} [o]  group: kill its process group (it was spawned detached)
- */
-export function trackProcess(pid, label, o = {}) {
-  const file = process.env.BROKKR_E2E_PIDFILE
-  if (!file || !pid) return
-  try {
-    fs.appendFileSync(file, JSON.stringify({ op: 'add', pid, label, group: !!o.group, start: procStartTime(pid) }) + '\n')
-  } catch {}
-}
-
-/** Marks a tracked process as ended. */
-export function untrackProcess(pid) {
-  const file = process.env.BROKKR_E2E_PIDFILE
-  if (!file || !pid) return
-  try {
-    fs.appendFileSync(file, JSON.stringify({ op: 'remove', pid }) + '\n')
-  } catch {}
-}
-
-/**
- * Kills every tracked process still alive (SIGTERM, then SIGKILL after a grace period).
- * @param {string} file
- * @returns {Promise<{pid:number,label:string}[]>} what it killed
- */
-export async function killTracked(file) {
-  let text = ''
-  try {
-    text = fs.readFileSync(file, 'utf8')
-  } catch {
-    return []
-  }
-  const live = new Map()
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue
-    let rec
-    try {
-      rec = JSON.parse(line)
-    } catch {
-      continue
-    }
-    if (rec.op === 'add') live.set(rec.pid, rec)
-    else if (rec.op === 'remove') live.delete(rec.pid)
-  }
-  const victims = [...live.values()].filter((r) => r.start !== null && procStartTime(r.pid) === r.start)
-  const signal = (r, sig) => {
-    try {
-      process.kill(r.group ? -r.pid : r.pid, sig)
-    } catch {
-      try {
-        process.kill(r.pid, sig)
-      } catch {}
-    }
-  }
-  for (const r of victims) signal(r, 'SIGTERM')
-  if (victims.length) {
-    await new Promise((resolve) => setTimeout(resolve, 2000))
-    for (const r of victims) if (procStartTime(r.pid) === r.start) signal(r, 'SIGKILL')
-  }
-  return victims.map((r) => ({ pid: r.pid, label: r.label }))
 }
