@@ -8,10 +8,8 @@
 // The e2e suites are never skipped: without the stack they fail.
 //
 // For the suites (jest workers inherit process.env set here):
-//   BROKKR_E2E_PIDFILE   processes started by tests are recorded here (see trackProcess) and
-//                        killed by teardown if still running
-//   BROKKR_E2E_STATE_DIR directory for --state-file files of cache-double.mjs / fault-proxy.mjs
-//                        CLIs; teardown kills the pids found there
+//   BROKKR_E2E_PIDFILE   processes started by tests are recorded here (see trackProcess in
+//                        __tests__/support/processes.mjs) and killed by teardown if still running
 //   BROKKR_E2E_STACK=1   the stack is up (both engine generations: see engineEnv() in stack.mjs)
 
 import * as fs from 'node:fs'
@@ -49,14 +47,11 @@ function newestMtime(dir) {
 
 export default async function globalSetup() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'brokkr-e2e-run-'))
-  const stateDir = path.join(work, 'state')
-  fs.mkdirSync(stateDir)
   const pidFile = path.join(work, 'processes.jsonl')
   fs.writeFileSync(pidFile, '')
   process.env.BROKKR_E2E_PIDFILE = pidFile
-  process.env.BROKKR_E2E_STATE_DIR = stateDir
 
-  const record = { pid: process.pid, work, pidFile, stateDir, skipped: false, startedStack: false, stackEnvFile: stackEnvFile() }
+  const record = { pid: process.pid, work, pidFile, startedStack: false, stackEnvFile: stackEnvFile() }
   const save = () => fs.writeFileSync(setupRecordFile(), JSON.stringify(record, null, 2))
   save()
 

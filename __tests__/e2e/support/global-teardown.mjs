@@ -1,32 +1,13 @@
 // Jest globalTeardown of the e2e project: kills the processes the tests left
-// running that it knows of (recorded in BROKKR_E2E_PIDFILE, or cache-double /
-// fault-proxy CLIs that wrote a state file into BROKKR_E2E_STATE_DIR), then
-// stops the stack only if global setup started it (and no other run sharing it
-// is still alive — see the leases in stack.mjs).
+// running (recorded in BROKKR_E2E_PIDFILE), then stops the stack only if global
+// setup started it (and no other run sharing it is still alive — see the leases
+// in stack.mjs).
 
 import * as fs from 'node:fs'
-import * as path from 'node:path'
 
-import { killTracked, stopProcesses } from '../../support/processes.mjs'
+import { killTracked } from '../../support/processes.mjs'
 import { releaseStackLease, stopStack } from './stack.mjs'
 import { setupRecordFile } from './global-setup.mjs'
-
-/** The cache double / fault proxy CLIs whose state files are in dir. */
-function stateFileProcesses(dir) {
-  let names = []
-  try {
-    names = fs.readdirSync(dir)
-  } catch {}
-  return names.flatMap((label) => {
-    try {
-      const pid = Number(JSON.parse(fs.readFileSync(path.join(dir, label), 'utf8')).pid)
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-      return pid > 1 && pid !== process.pid && /cache-double|fault-proxy/.test(cmd) ? [{ pid, label }] : []
-    } catch {
-      return []
-    }
-  })
-}
 
 export default async function globalTeardown() {
   const file = setupRecordFile()
@@ -40,22 +21,20 @@ export default async function globalTeardown() {
   }
   const errors = []
   try {
-    const killed = [...(await killTracked(record.pidFile)), ...(await stopProcesses(stateFileProcesses(record.stateDir)))]
+    const killed = await killTracked(record.pidFile)
     if (killed.length)
       process.stderr.write(`e2e: teardown: killed ${killed.length} leftover process(es): ${killed.map((k) => `${k.label} (${k.pid})`).join(', ')}\n`)
   } catch (e) {
     errors.push(e)
   }
 
-  if (!record.skipped) {
-    const { shouldStop, others } = releaseStackLease({ started: record.startedStack })
-    if (shouldStop) {
-      process.stderr.write('e2e: teardown: stopping the stack this run started (stack.sh down)\n')
-      const res = await stopStack()
-      if (res.code !== 0) errors.push(new Error(`stack.sh down failed (exit ${res.code})`))
-    } else if (record.startedStack) {
-      process.stderr.write(`e2e: teardown: leaving the stack up for pid(s) ${others.join(', ')} still using it (the last one stops it)\n`)
-    }
+  const { shouldStop, others } = releaseStackLease({ started: record.startedStack })
+  if (shouldStop) {
+    process.stderr.write('e2e: teardown: stopping the stack this run started (stack.sh down)\n')
+    const res = await stopStack()
+    if (res.code !== 0) errors.push(new Error(`stack.sh down failed (exit ${res.code})`))
+  } else if (record.startedStack) {
+    process.stderr.write(`e2e: teardown: leaving the stack up for pid(s) ${others.join(', ')} still using it (the last one stops it)\n`)
   }
 
   try {
