@@ -7,7 +7,6 @@
 import { randomBytes } from 'node:crypto'
 import { resultExitCode, runAction } from './support/harness.mjs'
 import { engineEnv, makeDockerConfig, readStackEnvSync } from './support/stack.mjs'
-// @ts-ignore -- plain ESM support module
 import { startRegistry } from '../support/registry.mjs'
 
 type Result = Awaited<ReturnType<typeof runAction>>
@@ -21,7 +20,7 @@ const users = {
 }
 const newSha = () => randomBytes(20).toString('hex')
 
-let registry: any
+let registry: Awaited<ReturnType<typeof startRegistry>>
 beforeAll(async () => {
   registry = await startRegistry({ auth: 'token', users })
 })

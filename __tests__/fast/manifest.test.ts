@@ -17,9 +17,7 @@ import { RegistryClient } from '../../src/registry/client.js'
 import { retryPolicy } from '../../src/registry/retry.js'
 import type { GitHubContext } from '../../src/runtime/github-context.js'
 import { defaultInputs } from '../fixtures/inputs.js'
-// @ts-ignore -- plain ESM support module
 import { digestOf, startRegistry } from '../support/registry.mjs'
-// @ts-ignore -- plain ESM support module
 import { startFaultProxy } from '../e2e/support/fault-proxy.mjs'
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
@@ -37,8 +35,8 @@ const pushToMain: GitHubContext = {
   fromFork: false
 }
 
-let registry: any
-let proxy: any
+let registry: Awaited<ReturnType<typeof startRegistry>>
+let proxy: Awaited<ReturnType<typeof startFaultProxy>>
 let stdout: ReturnType<typeof jest.spyOn> | undefined
 
 beforeAll(async () => {

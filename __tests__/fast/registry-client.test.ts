@@ -4,9 +4,7 @@
  */
 import { RegistryClient } from '../../src/registry/client.js'
 import { ClassifiedError, RegistryError } from '../../src/model/errors.js'
-// @ts-ignore -- plain ESM support module
 import { startRegistry, TOKEN_SERVICE } from '../support/registry.mjs'
-// @ts-ignore -- plain ESM support module
 import { startFaultProxy } from '../e2e/support/fault-proxy.mjs'
 
 const INDEX = 'application/vnd.oci.image.index.v1+json'
@@ -22,9 +20,9 @@ async function failure(promise: Promise<unknown>): Promise<ClassifiedError> {
   throw new Error('expected a failure')
 }
 
-let basic: any
-let token: any
-let proxy: any
+let basic: Awaited<ReturnType<typeof startRegistry>>
+let token: Awaited<ReturnType<typeof startRegistry>>
+let proxy: Awaited<ReturnType<typeof startFaultProxy>>
 beforeAll(async () => {
   ;[basic, token] = await Promise.all([
     startRegistry({ auth: 'basic' }),
