@@ -15,7 +15,6 @@ import * as http from 'node:http'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
-import { listen } from '../e2e/support/service.mjs'
 import { stopProcesses, trackProcess } from './processes.mjs'
 
 const BINARY = '/usr/bin/docker-registry'
@@ -30,6 +29,8 @@ const ACCEPT = [
   'application/vnd.docker.distribution.manifest.v2+json'
 ].join(', ')
 
+/** Listens on a free loopback port; returns the port. */
+const listenLoopback = (server) => new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)))
 const b64url = (data) => Buffer.from(data).toString('base64url')
 const toBuf = (b) => (Buffer.isBuffer(b) ? b : Buffer.from(typeof b === 'string' ? b : JSON.stringify(b)))
 export const digestOf = (b) => `sha256:${createHash('sha256').update(toBuf(b)).digest('hex')}`
@@ -83,8 +84,9 @@ async function startTokenRealm(dir, users) {
     const [user, password] = basic ? Buffer.from(basic[1], 'base64').toString('utf8').split(/:(.*)/s) : [null, null]
     answer(res, url, user, password)
   })
-  const listening = await listen(server, { port: 0, host: '127.0.0.1' })
-  return { listening, certFile, requests, sign }
+  const port = await listenLoopback(server)
+  const close = () => new Promise((resolve) => server.close(resolve).closeAllConnections())
+  return { url: `http://127.0.0.1:${port}/token`, close, certFile, requests, sign }
 }
 
 /**
@@ -96,9 +98,9 @@ export async function startRegistry({ auth = 'none', users = {} } = {}) {
   if (!fs.existsSync(BINARY)) throw new Error(`${BINARY} is missing: install the docker-registry package (apt-get install docker-registry)`)
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brokkr-registry-'))
   const realm = auth === 'token' ? await startTokenRealm(dir, users) : null
-  const probe = await listen(http.createServer(), { port: 0, host: '127.0.0.1' })
-  const port = probe.port
-  await probe.close()
+  const probe = http.createServer()
+  const port = await listenLoopback(probe)
+  await new Promise((resolve) => probe.close(resolve))
   const config = ['version: 0.1', 'log:', '  level: warn', 'storage:', '  inmemory: {}', 'http:', `  addr: 127.0.0.1:${port}`, '  relativeurls: true']
   config.push(`  secret: ${randomBytes(16).toString('hex')}`)
   if (auth === 'basic') {
@@ -108,7 +110,7 @@ export async function startRegistry({ auth = 'none', users = {} } = {}) {
     config.push(
       'auth:',
       '  token:',
-      `    realm: ${realm.listening.origin}/token`,
+      `    realm: ${realm.url}`,
       `    service: ${TOKEN_SERVICE}`,
       `    issuer: ${ISSUER}`,
       `    rootcertbundle: ${realm.certFile}`
@@ -123,7 +125,7 @@ export async function startRegistry({ auth = 'none', users = {} } = {}) {
 
   const close = async () => {
     await stopProcesses([{ pid: child.pid, label: 'registry' }])
-    await realm?.listening.close()
+    await realm?.close()
     fs.rmSync(dir, { recursive: true, force: true })
   }
   for (const deadline = Date.now() + 15_000; ; await new Promise((r) => setTimeout(r, 50))) {

@@ -31,8 +31,8 @@ import { parseArgs } from 'node:util'
 import { REPO_ROOT } from '../../__tests__/support/paths.mjs'
 import { mapLimit, run as runProcess } from '../../__tests__/support/processes.mjs'
 import { writePipelineBlock } from './doc-section.mjs'
-import { COMPONENTS, PLATFORMS, changeSources, stepCounts, writeContext } from './pipeline-workload.mjs'
-import { cachedLayerFetches } from '../../__tests__/support/build-log.mjs'
+import { COMPONENTS, PLATFORMS, changeSources, writeContext } from './pipeline-workload.mjs'
+import { cachedLayerFetches, stepCounts } from '../../__tests__/support/build-log.mjs'
 import { buildPushArgv, imagetoolsCreateArgv, imagetoolsInspectArgv, recipeBuilderName, recipeCache, removeBuilderArgv, setupBuildxArgv } from './recipe.mjs'
 
 const USAGE = `usage: npm run bench:pipeline [-- --reps N] [--manifest-runs N] [--bootstrap-runs N] [--pr-output-runs N] [--variants A,B,C] [--rounds LIST] [--out FILE] [--no-write]
