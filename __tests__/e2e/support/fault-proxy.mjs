@@ -393,19 +393,10 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
   const api = {
     url: selfOrigin,
     host: listening.hostPort,
-    port: listening.port,
-    target: targetOrigin,
     log,
     configure,
-    rules: () => cfg,
     clearLog() {
       log.length = 0
-    },
-    /** Summary counts of the log by fate. */
-    fates() {
-      const out = {}
-      for (const e of log) out[e.fate] = (out[e.fate] ?? 0) + 1
-      return out
     },
     async close() {
       await listening.close()
