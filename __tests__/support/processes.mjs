@@ -1,7 +1,7 @@
 // Processes the tests and tools start: the one place that records them and stops them.
 //
 //  trackProcess(pid)        record it in $BROKKR_E2E_PIDFILE (set by e2e global setup), so global
-//  untrackProcess(pid)      teardown kills it if a test forgets to
+//                           teardown kills it if a test forgets to
 //  stopProcesses(victims)   SIGTERM (to the group when it was spawned detached), SIGKILL after a
 //                           grace period: the one process-tree killer of the tests and tools
 //  killTracked(file)        stopProcesses() of what a pid file still lists
@@ -44,7 +44,7 @@ export function trackProcess(pid, label, o = {}) {
 }
 
 /** Marks a tracked process as ended. */
-export function untrackProcess(pid) {
+function untrackProcess(pid) {
   record({ op: 'remove', pid })
 }
 

@@ -77,9 +77,6 @@ function normalizeRules(rules = {}) {
     retryAfter: r.retryAfter ?? undefined,
     resetRate: Math.max(0, Math.min(1, Number(r.resetRate ?? 0))),
     outageSeconds: Number(r.outageSeconds ?? 0),
-    // Optional narrowing of the random / outage faults (extension): only these methods / paths.
-    methods: r.methods ? r.methods.map((m) => m.toUpperCase()) : undefined,
-    pathRegex: r.pathRegex !== undefined ? toRegex(r.pathRegex) : undefined,
     status: (r.status ?? []).map((s) => ({
       pathRegex: toRegex(s.pathRegex ?? '.*'),
       status: Number(s.status),
@@ -91,8 +88,7 @@ function normalizeRules(rules = {}) {
       headers: s.headers,
       used: 0
     })),
-    seed: r.seed,
-    delayMs: Number(r.delayMs ?? 0)
+    seed: r.seed
   }
 }
 
@@ -181,15 +177,13 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
       return { fate: 'forced', status: s.status, retryAfter: s.retryAfter, body: s.body, headers: s.headers }
     }
 
-    const narrowed = (!cfg.methods || cfg.methods.includes(method)) && (!cfg.pathRegex || cfg.pathRegex.test(pathname))
-
-    if (narrowed && cfg.outageSeconds > 0 && now < configuredAt + cfg.outageSeconds * 1000) {
+    if (cfg.outageSeconds > 0 && now < configuredAt + cfg.outageSeconds * 1000) {
       return { fate: 'outage', status: 503, retryAfter: 1 }
     }
 
     if (hiddenBy(method, pathname, now)) return { fate: 'hidden', status: 404 }
 
-    if (narrowed && (cfg.resetRate > 0 || cfg.errorRate > 0)) {
+    if (cfg.resetRate > 0 || cfg.errorRate > 0) {
       const r1 = rand()
       const r2 = rand()
       const r3 = rand()
@@ -369,19 +363,9 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
     }
     record(entry, res)
 
-    const act = () => {
-      if (decision.fate === 'reset') {
-        req.socket.destroy()
-        return
-      }
-      if (decision.fate !== 'forwarded') {
-        answerFault(req, res, decision)
-        return
-      }
-      forward(req, res, entry, parseManifestPath(url.pathname))
-    }
-    if (cfg.delayMs > 0) setTimeout(act, cfg.delayMs)
-    else act()
+    if (decision.fate === 'reset') req.socket.destroy()
+    else if (decision.fate !== 'forwarded') answerFault(req, res, decision)
+    else forward(req, res, entry, parseManifestPath(url.pathname))
   })
   server.keepAliveTimeout = 30_000
   server.requestTimeout = 0
