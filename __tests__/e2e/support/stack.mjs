@@ -142,49 +142,30 @@ export const ENGINES = /** @type {const} */ (['previous', 'current'])
  * @returns {EngineEnv}
  */
 export function engineEnv(env, engine = 'previous') {
+  if (!ENGINES.includes(engine)) throw new Error(`unknown engine generation ${JSON.stringify(engine)} (expected one of ${ENGINES.join(', ')})`)
   const e = env ?? stackEnv()
-  const common = {
+  const current = engine === 'current'
+  if (current && !e.BROKKR_CURRENT_DOCKER_HOST) {
+    throw new Error(`${stackEnvFile()} has no current engine generation (BROKKR_CURRENT_DOCKER_HOST missing): run stack.sh up without BROKKR_STACK_CURRENT=0`)
+  }
+  // the current generation's values are BROKKR_CURRENT_<NAME>; the previous one's BROKKR_<NAME> unless named
+  const v = (name, previous = `BROKKR_${name}`) => (current ? e[`BROKKR_CURRENT_${name}`] : e[previous])
+  return {
+    engine,
+    DOCKER_HOST: v('DOCKER_HOST', 'DOCKER_HOST'),
+    bin: v('BIN', 'BROKKR_STACK_BIN'),
+    buildxPlugin: v('BUILDX_PLUGIN'),
+    registry: v('REGISTRY'),
+    localRegistry: e.BROKKR_REGISTRY,
+    baseImage: v('BASE_IMAGE'),
+    baseRegistry: v('BASE_REGISTRY'),
+    dockerVersion: v('DOCKER_VERSION'),
+    buildxVersion: v('BUILDX_VERSION'),
+    containerdVersion: current ? e.BROKKR_CURRENT_CONTAINERD_VERSION : null,
+    bridgeIp: current ? e.BROKKR_CURRENT_BRIDGE_IP : null,
     buildkitImage: e.BROKKR_BUILDKIT_IMAGE || null,
     buildkitVersion: e.BROKKR_BUILDKIT_VERSION || null
   }
-  if (engine === 'previous') {
-    return {
-      engine,
-      DOCKER_HOST: e.DOCKER_HOST,
-      bin: e.BROKKR_STACK_BIN,
-      buildxPlugin: e.BROKKR_BUILDX_PLUGIN,
-      registry: e.BROKKR_REGISTRY,
-      localRegistry: e.BROKKR_REGISTRY,
-      baseImage: e.BROKKR_BASE_IMAGE,
-      baseRegistry: e.BROKKR_BASE_REGISTRY,
-      dockerVersion: e.BROKKR_DOCKER_VERSION,
-      buildxVersion: e.BROKKR_BUILDX_VERSION,
-      containerdVersion: null,
-      bridgeIp: null,
-      ...common
-    }
-  }
-  if (engine === 'current') {
-    if (!e.BROKKR_CURRENT_DOCKER_HOST) {
-      throw new Error(`${stackEnvFile()} has no current engine generation (BROKKR_CURRENT_DOCKER_HOST missing): run stack.sh up without BROKKR_STACK_CURRENT=0`)
-    }
-    return {
-      engine,
-      DOCKER_HOST: e.BROKKR_CURRENT_DOCKER_HOST,
-      bin: e.BROKKR_CURRENT_BIN,
-      buildxPlugin: e.BROKKR_CURRENT_BUILDX_PLUGIN,
-      registry: e.BROKKR_CURRENT_REGISTRY,
-      localRegistry: e.BROKKR_REGISTRY,
-      baseImage: e.BROKKR_CURRENT_BASE_IMAGE,
-      baseRegistry: e.BROKKR_CURRENT_BASE_REGISTRY,
-      dockerVersion: e.BROKKR_CURRENT_DOCKER_VERSION,
-      buildxVersion: e.BROKKR_CURRENT_BUILDX_VERSION,
-      containerdVersion: e.BROKKR_CURRENT_CONTAINERD_VERSION,
-      bridgeIp: e.BROKKR_CURRENT_BRIDGE_IP,
-      ...common
-    }
-  }
-  throw new Error(`unknown engine generation ${JSON.stringify(engine)} (expected one of ${ENGINES.join(', ')})`)
 }
 
 /** Per-engine DOCKER_CONFIG made on first use by dockerEnv() without a dir. */
