@@ -226,6 +226,17 @@ describe('manifest mode, in-process against the registry behind the fault proxy'
     expect(proxy.log.filter((q: any) => q.path.includes(`/manifests/${sha}`))).toHaveLength(0)
   })
 
+  it('refuses at once as well when the registry answers the upload with 403 DENIED', async () => {
+    const sha = newSha()
+    proxy.configure({ status: [{ pathRegex: '/blobs/uploads/$', status: 403, methods: ['POST'] }] })
+    const started = Date.now()
+    await expect(runManifest(config(sha, { 'wait-timeout': '60s' }), pushToMain, {})).rejects.toThrow(
+      new RegExp(`${REPO}: this job may not push there .*DENIED.*permissions: packages: write`)
+    )
+    expect(Date.now() - started).toBeLessThan(2000)
+    expect(proxy.log.filter((q: any) => q.path.includes(`/manifests/${sha}`))).toHaveLength(0)
+  })
+
   it('goes on when the registry cannot answer the publish check (HTTP 405), and publishes', async () => {
     const sha = newSha()
     await seedArchImage(sha, 'amd64')
