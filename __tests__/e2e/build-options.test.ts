@@ -67,7 +67,7 @@ const onEngine = dockerEnv(dockerConfig, { engine: ENGINE })
 beforeAll(async () => {
   cache = await startCacheV2Double({ token: mintRuntimeToken({ scope: 'refs/heads/main' }) })
   // BuildKit runs in a container: it reaches the double through the bridge
-  forward = await forwardToBridge(Number(new URL(cache.url).port), { listenPort: 0 })
+  forward = await forwardToBridge(Number(new URL(cache.url).port))
   if (!engine.buildkitImage) throw new Error('the stack has no BuildKit image for the docker-container driver')
   await docker(['tag', engine.buildkitImage, pinnedImage], { env: onEngine })
 }, 120_000)

@@ -57,7 +57,7 @@ let forward: Awaited<ReturnType<typeof forwardToBridge>>
 beforeAll(async () => {
   cache = await startCacheV2Double({ token: mintRuntimeToken({ scope: 'refs/heads/main' }) })
   // BuildKit runs in a container: it reaches the double through the bridge
-  forward = await forwardToBridge(Number(new URL(cache.url).port), { listenPort: 0 })
+  forward = await forwardToBridge(Number(new URL(cache.url).port))
 }, 120_000)
 
 afterAll(async () => {

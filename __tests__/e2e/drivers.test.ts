@@ -9,19 +9,10 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { stopProcesses, trackProcess } from '../support/processes.mjs'
 import { resultExitCode, runAction } from './support/harness.mjs'
 import { imageConfigPlatform, readImageFile } from './support/image-files.mjs'
-import {
-  buildkitdToml,
-  docker,
-  dockerEnv,
-  engineEnv,
-  makeDockerConfig,
-  readStackEnvSync,
-  registryManifest,
-  trackProcess,
-  untrackProcess
-} from './support/stack.mjs'
+import { buildkitdToml, docker, dockerEnv, engineEnv, makeDockerConfig, readStackEnvSync, registryManifest } from './support/stack.mjs'
 
 type Result = Awaited<ReturnType<typeof runAction>>
 const ENGINE = 'current' as const
@@ -177,9 +168,7 @@ async function startBuildkitd(addresses: string[], root: string, configToml: str
   }
   return {
     stop: async () => {
-      child.kill('SIGTERM')
-      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)))
-      untrackProcess(child.pid!)
+      await stopProcesses([{ pid: child.pid!, label: 'buildkitd' }], { graceMs: 30_000 })
     }
   }
 }

@@ -22,69 +22,17 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 
 import { BAD_INPUTS, defaultInputs } from '../fixtures/inputs.js'
-// @ts-ignore -- plain ESM support module without type declarations (typed below)
-import * as harnessModule from './support/harness.mjs'
-// @ts-ignore -- plain ESM support module without type declarations (typed below)
-import * as stackModule from './support/stack.mjs'
-// @ts-ignore -- plain ESM support module without type declarations (typed below)
-import * as faultProxyModule from './support/fault-proxy.mjs'
-// @ts-ignore -- plain ESM support module without type declarations (typed below)
-import * as cacheDoubleModule from './support/cache-double.mjs'
-// @ts-ignore -- plain ESM support module without type declarations (typed below)
-import * as cacheV2DoubleModule from './support/cache-v2-double.mjs'
-// @ts-ignore -- plain ESM support module without type declarations (typed below)
-import * as githubApiModule from './support/github-api-double.mjs'
+import * as harness from './support/harness.mjs'
+import * as stack from './support/stack.mjs'
+import { startFaultProxy } from './support/fault-proxy.mjs'
+import { mintRuntimeToken } from './support/cache-double.mjs'
+import { startCacheV2Double } from './support/cache-v2-double.mjs'
+import { startGitHubApiDouble } from './support/github-api-double.mjs'
+import { mapLimit } from '../support/processes.mjs'
 
-// ---------------------------------------------------------------------------------------------
-// Types of the support modules (only what this suite uses)
-
-interface Annotation {
-  level: string
-  message: string
-  properties: Record<string, string>
-  step: string
-}
-
-interface StepResult {
-  code: number | null
-  signal: string | null
-  timedOut: boolean
-  stdout: string
-  stderr: string
-  log: string
-  durationMs: number
-  outputs: Record<string, string>
-  summary: string
-  spawnEnv: Record<string, string>
-}
-
-interface ActionResult {
-  main: StepResult
-  post: StepResult | null
-  outputs: Record<string, string>
-  summary: string
-  masks: string[]
-  annotations: Annotation[]
-  log: string
-}
-
-interface RunOptions {
-  engine?: 'previous' | 'current'
-  cancel?: AbortSignal
-  inputs?: Record<string, string | undefined>
-  sha?: string
-  ref?: string
-  token?: string
-  commitTime?: string
-  env?: Record<string, string>
-  secrets?: string[]
-  dockerConfig?: string | null
-  cache?: { url: string; token: string; version?: 1 | 2 } | null
-  timeoutMs?: number
-  post?: boolean
-  onLine?: (line: string, info: { step: string; stream: string }) => void
-}
-
+type ActionResult = Awaited<ReturnType<typeof harness.runAction>>
+type RunOptions = NonNullable<Parameters<typeof harness.runAction>[0]>
+type FaultProxy = Awaited<ReturnType<typeof startFaultProxy>>
 interface ProxyLogEntry {
   t: number
   method: string
@@ -93,67 +41,6 @@ interface ProxyLogEntry {
   status: number | null
   pushed?: string
   ms?: number
-}
-
-interface FaultProxy {
-  url: string
-  host: string
-  log: ProxyLogEntry[]
-  configure: (rules: Record<string, unknown>) => unknown
-  clearLog: () => void
-  close: () => Promise<void>
-}
-
-interface CacheV2Double {
-  url: string
-  token: string
-  requests: Array<{ kind: string; method?: string; op?: string; status: number; fault?: unknown; key?: string }>
-  configure: (faults: Record<string, unknown>) => void
-  summarize: () => { keysCommitted: string[]; counts: Record<string, number> }
-  close: () => Promise<void>
-}
-
-interface GitHubApiDouble {
-  url: string
-  log: Array<{ method: string; path: string; authorization: boolean }>
-  commits: (more: Record<string, string | null>) => void
-  close: () => Promise<void>
-}
-const { startGitHubApiDouble } = githubApiModule as unknown as {
-  startGitHubApiDouble: (o: { token: string; repository: string; parents?: Record<string, string | null> }) => Promise<GitHubApiDouble>
-}
-
-interface DockerRun {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-const harness = harnessModule as unknown as {
-  runAction: (opts: RunOptions) => Promise<ActionResult>
-  resultExitCode: (r: ActionResult) => number
-}
-const stack = stackModule as unknown as {
-  readStackEnvSync: () => Record<string, string>
-  engineEnv: (
-    env: Record<string, string>,
-    engine: 'previous' | 'current'
-  ) => { bin: string; dockerVersion: string; buildxVersion: string; containerdVersion: string | null }
-  makeDockerConfig: (o?: { auth?: boolean; engine?: 'previous' | 'current' }) => string
-  dockerEnv: (dir?: string, o?: { engine?: 'previous' | 'current' }) => Record<string, string>
-  docker: (args: string[], o?: { env?: Record<string, string>; input?: string; allowFail?: boolean }) => Promise<DockerRun>
-  registryFetch: (p: string, o?: { method?: string; headers?: Record<string, string>; body?: unknown }) => Promise<Response>
-  registryManifest: (repo: string, ref: string) => Promise<{ status: number; digest: string | null; mediaType: string | null; manifest: any }>
-  buildkitdToml: (hosts: string[]) => string
-}
-const { startFaultProxy } = faultProxyModule as unknown as {
-  startFaultProxy: (o: { target: string; seed?: number }) => Promise<FaultProxy>
-}
-const { mintRuntimeToken } = cacheDoubleModule as unknown as {
-  mintRuntimeToken: (o?: { scope?: string }) => string
-}
-const { startCacheV2Double } = cacheV2DoubleModule as unknown as {
-  startCacheV2Double: (o?: { token?: string; faults?: Record<string, unknown> }) => Promise<CacheV2Double>
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -309,20 +196,6 @@ function indexPlatforms(m: any): string[] {
 
 /** Last lines of a log, for failure details. */
 const tail = (text: string, n = 25): string => text.split('\n').slice(-n).join('\n')
-
-/** Runs fn over items with at most `limit` at once. */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i], i)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
-}
 
 const shimDirs: string[] = []
 

@@ -1,11 +1,12 @@
 /**
  * The fast layer: manifest mode and the OCI-layout pusher run in-process (the same code dist/
- * bundles) against one in-process registry with the fault proxy in front. No Docker: seconds.
+ * bundles) against the real distribution registry (token auth) with the fault proxy in front.
+ * No Docker: seconds.
  * Covers the manifest scenarios of docs/reliability.md (read-after-write lag, random faults, an
  * outage, wrong arch, a missing arch, auth, two runs at once) plus a digest mismatch.
  */
 import { jest } from '@jest/globals'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,14 +18,11 @@ import { RegistryClient } from '../../src/registry/client.js'
 import { retryPolicy } from '../../src/registry/retry.js'
 import type { GitHubContext } from '../../src/model/github.js'
 import { defaultInputs } from '../fixtures/inputs.js'
-// @ts-ignore -- plain ESM support module
-import { startFakeRegistry } from '../support/fake-registry.mjs'
-// @ts-ignore -- plain ESM support module
+import { digestOf, startRegistry } from '../support/registry.mjs'
 import { startFaultProxy } from '../e2e/support/fault-proxy.mjs'
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
-const digestOf = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`
 const json = (o: unknown) => Buffer.from(JSON.stringify(o))
 const newSha = () => randomBytes(20).toString('hex')
 const REPO = 'fast/brokkr-agent'
@@ -38,12 +36,13 @@ const pushToMain: GitHubContext = {
   fromFork: false
 }
 
-let registry: any
-let proxy: any
+let registry: Awaited<ReturnType<typeof startRegistry>>
+let proxy: Awaited<ReturnType<typeof startFaultProxy>>
 let stdout: ReturnType<typeof jest.spyOn> | undefined
 
 beforeAll(async () => {
-  registry = await startFakeRegistry({ auth: 'bearer', username: 'brokkr', password: 'secret' })
+  const users = { brokkr: { password: 'secret', actions: ['pull', 'push'] }, reader: { password: 'r', actions: ['pull'] } }
+  registry = await startRegistry({ auth: 'token', users })
   proxy = await startFaultProxy({ target: registry.url, seed: 7 })
   // the action logs through @actions/core to stdout: keep the test output readable
   stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true)
@@ -55,7 +54,6 @@ afterAll(async () => {
 })
 afterEach(() => {
   proxy.configure({})
-  registry.deny(null)
 })
 
 function config(sha: string, inputs: Record<string, string> = {}): ManifestConfig {
@@ -74,24 +72,24 @@ function config(sha: string, inputs: Record<string, string> = {}): ManifestConfi
 }
 
 /** What BuildKit pushes for one platform: an index of the image manifest and its attestation. */
-function seedArchImage(sha: string, arch: string, configArch = arch): { tag: string; image: string } {
-  const layer = registry.putBlob(REPO, randomBytes(64))
+async function seedArchImage(sha: string, arch: string, configArch = arch): Promise<{ tag: string; image: string }> {
+  const layer = await registry.putBlob(REPO, randomBytes(64))
   const configBlob = json({ architecture: configArch, os: 'linux', rootfs: { type: 'layers', diff_ids: [layer] } })
-  const configDigest = registry.putBlob(REPO, configBlob)
+  const configDigest = await registry.putBlob(REPO, configBlob)
   const image = json({
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: configBlob.length },
     layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer, size: 64 }]
   })
-  const imageDigest = registry.putManifest(REPO, digestOf(image), image, OCI_MANIFEST)
+  const imageDigest = await registry.putManifest(REPO, digestOf(image), image, OCI_MANIFEST)
   const attestation = json({
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
     config: { mediaType: 'application/vnd.in-toto+json', digest: configDigest, size: configBlob.length },
     layers: []
   })
-  const attestationDigest = registry.putManifest(REPO, digestOf(attestation), attestation, OCI_MANIFEST)
+  const attestationDigest = await registry.putManifest(REPO, digestOf(attestation), attestation, OCI_MANIFEST)
   const index = json({
     schemaVersion: 2,
     mediaType: OCI_INDEX,
@@ -106,11 +104,12 @@ function seedArchImage(sha: string, arch: string, configArch = arch): { tag: str
       }
     ]
   })
-  return { tag: registry.putManifest(REPO, `${sha}-${arch}`, index, OCI_INDEX), image: imageDigest }
+  return { tag: await registry.putManifest(REPO, `${sha}-${arch}`, index, OCI_INDEX), image: imageDigest }
 }
 
-const platformsOf = (tag: string) => {
-  const m = registry.manifest(REPO, tag)
+const digestAt = async (tag: string) => (await registry.manifest(REPO, tag))?.digest
+const platformsOf = async (tag: string) => {
+  const m = await registry.manifest(REPO, tag)
   if (!m) return undefined
   return JSON.parse(m.body.toString())
     .manifests.filter((d: any) => d.platform?.os !== 'unknown')
@@ -118,90 +117,90 @@ const platformsOf = (tag: string) => {
     .sort()
 }
 
-describe('manifest mode, in-process against a fake registry behind the fault proxy', () => {
+describe('manifest mode, in-process against the registry behind the fault proxy', () => {
   it('publishes exactly the verified arch manifests under <sha> and the branch, and reads them back', async () => {
     const sha = newSha()
-    const sources = { 'linux/amd64': seedArchImage(sha, 'amd64').tag, 'linux/arm64': seedArchImage(sha, 'arm64').tag }
+    const sources = { 'linux/amd64': (await seedArchImage(sha, 'amd64')).tag, 'linux/arm64': (await seedArchImage(sha, 'arm64')).tag }
     const result = await runManifest(config(sha), pushToMain, readEnvironment({}))
     expect(result.outputs).toMatchObject({ tags: `${sha},main`, platforms: 'linux/amd64,linux/arm64' })
     expect(JSON.parse(result.outputs.sources)).toEqual(sources)
-    expect(registry.manifest(REPO, sha).digest).toBe(result.outputs.digest)
-    expect(registry.manifest(REPO, 'main').digest).toBe(result.outputs.digest)
-    expect(platformsOf(sha)).toEqual(['linux/amd64', 'linux/arm64'])
+    expect(await digestAt(sha)).toBe(result.outputs.digest)
+    expect(await digestAt('main')).toBe(result.outputs.digest)
+    expect(await platformsOf(sha)).toEqual(['linux/amd64', 'linux/arm64'])
   })
 
   it('waits out a read-after-write lag and a sibling job still building', async () => {
     const sha = newSha()
-    seedArchImage(sha, 'amd64')
+    await seedArchImage(sha, 'amd64')
     const started = Date.now()
     // the arm64 job pushes 0.5 s in, and its tag stays invisible for 1 s after the push; the rule is
     // set before the push, so no poll in flight at 0.5 s can slip between the push and the rule
     proxy.configure({ hide: [{ repo: REPO, tag: `${sha}-arm64`, seconds: 1.5, from: 'now' }] })
-    setTimeout(() => seedArchImage(sha, 'arm64'), 500)
+    const late = new Promise((resolve) => setTimeout(resolve, 500)).then(() => seedArchImage(sha, 'arm64'))
     const result = await runManifest(config(sha), pushToMain, readEnvironment({}))
+    await late
     expect(Date.now() - started).toBeGreaterThanOrEqual(1500)
-    expect(platformsOf(sha)).toEqual(['linux/amd64', 'linux/arm64'])
-    expect(result.outputs.digest).toBe(registry.manifest(REPO, sha).digest)
+    expect(await platformsOf(sha)).toEqual(['linux/amd64', 'linux/arm64'])
+    expect(result.outputs.digest).toBe(await digestAt(sha))
   })
 
   it('gets through 10% 5xx/429 and 5% connection resets, three runs out of three', async () => {
     const sha = newSha()
-    seedArchImage(sha, 'amd64')
-    seedArchImage(sha, 'arm64')
+    await seedArchImage(sha, 'amd64')
+    await seedArchImage(sha, 'arm64')
     const digests = new Set<string>()
     for (const seed of [11, 12, 13]) {
       proxy.configure({ errorRate: 0.1, statuses: [500, 502, 503, 429], retryAfter: 0, resetRate: 0.05, seed })
       digests.add((await runManifest(config(sha), pushToMain, readEnvironment({}))).outputs.digest)
     }
     expect(digests.size).toBe(1)
-    expect(registry.manifest(REPO, sha).digest).toBe([...digests][0])
+    expect(await digestAt(sha)).toBe([...digests][0])
   })
 
   it('retries through a registry outage', async () => {
     const sha = newSha()
-    seedArchImage(sha, 'amd64')
-    seedArchImage(sha, 'arm64')
+    await seedArchImage(sha, 'amd64')
+    await seedArchImage(sha, 'arm64')
     proxy.configure({ outageSeconds: 1, retryAfter: 0 })
     await runManifest(config(sha), pushToMain, readEnvironment({}))
     expect(proxy.log.some((e: any) => e.fate === 'outage')).toBe(true)
-    expect(platformsOf(sha)).toEqual(['linux/amd64', 'linux/arm64'])
+    expect(await platformsOf(sha)).toEqual(['linux/amd64', 'linux/arm64'])
   })
 
   it('refuses an image that is not its platform, naming tag, expected and real platform; <sha> is not written', async () => {
     const sha = newSha()
-    seedArchImage(sha, 'amd64')
+    await seedArchImage(sha, 'amd64')
     // an arm64 index entry whose image config says amd64: only the config tells the truth
-    seedArchImage(sha, 'arm64', 'amd64')
+    await seedArchImage(sha, 'arm64', 'amd64')
     await expect(runManifest(config(sha), pushToMain, readEnvironment({}))).rejects.toThrow(
       new RegExp(`${sha}-arm64.*linux/amd64.*linux/arm64|${sha}-arm64.*linux/arm64.*linux/amd64`)
     )
-    expect(registry.manifest(REPO, sha)).toBeUndefined()
+    expect(await registry.manifest(REPO, sha)).toBeUndefined()
   })
 
   it('fails at wait-timeout naming the arch image that never came; the index is untouched', async () => {
     const sha = newSha()
-    seedArchImage(sha, 'amd64')
+    await seedArchImage(sha, 'amd64')
     const started = Date.now()
     await expect(runManifest(config(sha, { 'wait-timeout': '1s' }), pushToMain, readEnvironment({}))).rejects.toThrow(
       new RegExp(`${sha}-arm64 did not appear within 1.0 s`)
     )
     expect(Date.now() - started).toBeLessThan(5000)
-    expect(registry.manifest(REPO, sha)).toBeUndefined()
+    expect(await registry.manifest(REPO, sha)).toBeUndefined()
   })
 
   it('fails, naming the reference, when the registry hands back bytes that are not the digest asked for', async () => {
     const sha = newSha()
-    const amd64 = seedArchImage(sha, 'amd64').image
-    seedArchImage(sha, 'arm64')
-    registry.serveWrongBytes(amd64, json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: {}, layers: [] }))
-    try {
-      await expect(runManifest(config(sha), pushToMain, readEnvironment({}))).rejects.toThrow(
-        new RegExp(`@${amd64}: the registry sent content whose digest is sha256:[0-9a-f]{64}, not ${amd64}`)
-      )
-    } finally {
-      registry.serveWrongBytes(amd64, null)
-    }
-    expect(registry.manifest(REPO, sha)).toBeUndefined()
+    const amd64 = (await seedArchImage(sha, 'amd64')).image
+    await seedArchImage(sha, 'arm64')
+    // the proxy answers the image's digest with other bytes, under the same Docker-Content-Digest
+    const headers = { 'Content-Type': OCI_MANIFEST, 'Docker-Content-Digest': amd64 }
+    const body = { schemaVersion: 2, mediaType: OCI_MANIFEST, config: {}, layers: [] }
+    proxy.configure({ status: [{ pathRegex: `/manifests/${amd64}$`, methods: ['GET'], status: 200, body, headers }] })
+    await expect(runManifest(config(sha), pushToMain, readEnvironment({}))).rejects.toThrow(
+      new RegExp(`@${amd64}: the registry sent content whose digest is sha256:[0-9a-f]{64}, not ${amd64}`)
+    )
+    expect(await registry.manifest(REPO, sha)).toBeUndefined()
   })
 
   it.each([
@@ -209,9 +208,9 @@ describe('manifest mode, in-process against a fake registry behind the fault pro
     [403, 'no push permission']
   ])('stops at once on %s (%s) with the permissions hint', async (status) => {
     const sha = newSha()
-    seedArchImage(sha, 'amd64')
-    seedArchImage(sha, 'arm64')
-    registry.deny(status as 401 | 403, /\/manifests\//)
+    await seedArchImage(sha, 'amd64')
+    await seedArchImage(sha, 'arm64')
+    proxy.configure({ status: [{ pathRegex: '/manifests/', status }] })
     const started = Date.now()
     await expect(runManifest(config(sha), pushToMain, readEnvironment({}))).rejects.toThrow(/permissions: packages: write/)
     expect(Date.now() - started).toBeLessThan(2000)
@@ -219,33 +218,45 @@ describe('manifest mode, in-process against a fake registry behind the fault pro
 
   it('refuses at once, before waiting for any arch image, when the credentials may not push (publish check)', async () => {
     const sha = newSha()
-    // no arch image exists: without the check the run would wait the whole wait-timeout
-    registry.deny(403, /\/blobs\/uploads\/$/)
+    // no arch image exists: without the check the run would wait the whole wait-timeout. The
+    // realm grants `reader` only pull: the registry itself refuses the upload the check opens.
     const started = Date.now()
-    await expect(runManifest(config(sha, { 'wait-timeout': '60s' }), pushToMain, readEnvironment({}))).rejects.toThrow(
-      new RegExp(`${REPO}: this job may not push there .*permissions: packages: write`)
+    await expect(runManifest(config(sha, { 'wait-timeout': '60s', username: 'reader', password: 'r' }), pushToMain, readEnvironment({}))).rejects.toThrow(
+      new RegExp(`${REPO}: this job may not push there .*access denied \\(HTTP 401, UNAUTHORIZED: authentication required\\).*permissions: packages: write`)
     )
     expect(Date.now() - started).toBeLessThan(2000)
-    expect(registry.seen.filter((q: any) => q.path.includes(`/manifests/${sha}`))).toHaveLength(0)
+    expect(registry.tokenRequests.some((q: any) => q.user === 'reader' && q.granted?.[0]?.actions.join(',') === 'pull')).toBe(true)
+    expect(proxy.log.filter((q: any) => q.path.includes(`/manifests/${sha}`))).toHaveLength(0)
+  })
+
+  it('refuses at once as well when the registry answers the upload with 403 DENIED', async () => {
+    const sha = newSha()
+    proxy.configure({ status: [{ pathRegex: '/blobs/uploads/$', status: 403, methods: ['POST'] }] })
+    const started = Date.now()
+    await expect(runManifest(config(sha, { 'wait-timeout': '60s' }), pushToMain, readEnvironment({}))).rejects.toThrow(
+      new RegExp(`${REPO}: this job may not push there .*DENIED.*permissions: packages: write`)
+    )
+    expect(Date.now() - started).toBeLessThan(2000)
+    expect(proxy.log.filter((q: any) => q.path.includes(`/manifests/${sha}`))).toHaveLength(0)
   })
 
   it('goes on when the registry cannot answer the publish check (HTTP 405), and publishes', async () => {
     const sha = newSha()
-    seedArchImage(sha, 'amd64')
-    seedArchImage(sha, 'arm64')
+    await seedArchImage(sha, 'amd64')
+    await seedArchImage(sha, 'arm64')
     proxy.configure({ status: [{ pathRegex: '/blobs/uploads/$', status: 405, methods: ['POST'] }] })
     const result = await runManifest(config(sha), pushToMain, readEnvironment({}))
     expect(result.summary.rows).toContainEqual(['publish check', expect.stringMatching(/^not possible on this registry \(.*HTTP 405 UNSUPPORTED: [^)]*\)/)])
-    expect(platformsOf(sha)).toEqual(['linux/amd64', 'linux/arm64'])
+    expect(await platformsOf(sha)).toEqual(['linux/amd64', 'linux/arm64'])
   })
 
   it('two runs for one sha at once push the same index', async () => {
     const sha = newSha()
-    seedArchImage(sha, 'amd64')
-    seedArchImage(sha, 'arm64')
+    await seedArchImage(sha, 'amd64')
+    await seedArchImage(sha, 'arm64')
     const [a, b] = await Promise.all([runManifest(config(sha), pushToMain, readEnvironment({})), runManifest(config(sha), pushToMain, readEnvironment({}))])
     expect(a.outputs.digest).toBe(b.outputs.digest)
-    expect(registry.manifest(REPO, sha).digest).toBe(a.outputs.digest)
+    expect(await digestAt(sha)).toBe(a.outputs.digest)
   })
 })
 
@@ -288,7 +299,7 @@ describe('the OCI-layout pusher, in-process through the fault proxy', () => {
       const digest = await pushLayout(client, dir, 'layout-arm64')
       proxy.configure({})
       expect(digest).toBe(expected)
-      expect(registry.manifest(REPO, 'layout-arm64').digest).toBe(expected)
+      expect(await digestAt('layout-arm64')).toBe(expected)
       const puts = proxy.log.filter((e: any) => e.method === 'PUT').map((e: any) => e.path)
       expect(puts[puts.length - 1]).toMatch(/\/manifests\/layout-arm64$/)
     } finally {

@@ -70,3 +70,29 @@ export function cachedLayerFetches(log) {
 export function slowestCachedFetch(logs) {
   return logs.flatMap((l) => cachedLayerFetches(l)).reduce((a, f) => (a === null || f.seconds > a.seconds ? f : a), /** @type {CachedFetch | null} */ (null))
 }
+
+/**
+ * Dockerfile steps of a BuildKit plain-progress log and how many were CACHED. FROM lines and
+ * BuildKit's internal vertices (load build definition, metadata, context transfer) are left out.
+ * @param {string} log
+ * @returns {{all: number, cached: number, run: number, cachedRun: number}}
+ */
+export function stepCounts(log) {
+  const steps = new Map()
+  for (const line of log.split('\n')) {
+    let m = STEP.exec(line)
+    if (m && !/^internal|^auth/.test(m[2])) {
+      if (!steps.has(m[1])) steps.set(m[1], { run: /^RUN /.test(m[3]), from: /^FROM /.test(m[3]), cached: false })
+      continue
+    }
+    m = /^#(\d+) CACHED$/.exec(line)
+    if (m && steps.has(m[1])) steps.get(m[1]).cached = true
+  }
+  const all = [...steps.values()].filter((s) => !s.from)
+  return {
+    all: all.length,
+    cached: all.filter((s) => s.cached).length,
+    run: all.filter((s) => s.run).length,
+    cachedRun: all.filter((s) => s.run && s.cached).length
+  }
+}

@@ -27,6 +27,7 @@ import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
+import { stepCounts } from '../../__tests__/support/build-log.mjs'
 import { REPO_ROOT, findNode } from '../../__tests__/support/paths.mjs'
 import { keepPipelineBlock } from './doc-section.mjs'
 
@@ -532,7 +533,7 @@ const SECTIONS = {
         }
         pairs.push(pair)
         say(
-          `cache pair ${i + 1}/${c.cachePairs}: cold ${sec(pair.coldMs)} (${pair.cold.cachedRun}/${pair.cold.run} RUN cached), warm ${sec(pair.warmMs)} (${pair.warm.cachedRun}/${pair.warm.run} RUN cached, ${pair.warm.cachedAll}/${pair.warm.all} steps)`
+          `cache pair ${i + 1}/${c.cachePairs}: cold ${sec(pair.coldMs)} (${pair.cold.cachedRun}/${pair.cold.run} RUN cached), warm ${sec(pair.warmMs)} (${pair.warm.cachedRun}/${pair.warm.run} RUN cached, ${pair.warm.cached}/${pair.warm.all} steps)`
         )
       } finally {
         await double.close().catch(() => {})
@@ -799,27 +800,6 @@ function distSizes() {
   return rows
 }
 
-/** Counts buildkit steps and CACHED steps in a build log. */
-function stepCounts(log) {
-  const steps = new Map() // vertex number -> {run, cached}
-  for (const line of log.split('\n')) {
-    let m = /^#(\d+) \[([^\]]+)\] (.*)$/.exec(line)
-    if (m && !/^internal|^auth/.test(m[2])) {
-      if (!steps.has(m[1])) steps.set(m[1], { run: /^RUN /.test(m[3]), from: /^FROM /.test(m[3]), cached: false })
-      continue
-    }
-    m = /^#(\d+) CACHED$/.exec(line)
-    if (m && steps.has(m[1])) steps.get(m[1]).cached = true
-  }
-  const all = [...steps.values()].filter((s) => !s.from)
-  return {
-    run: all.filter((s) => s.run).length,
-    cachedRun: all.filter((s) => s.run && s.cached).length,
-    all: all.length,
-    cachedAll: all.filter((s) => s.cached).length
-  }
-}
-
 // ---------------------------------------------------------------------------
 // Markdown
 
@@ -1010,9 +990,9 @@ function render({ facts, results, notes, sections, runs, cachePairs, baselineRun
     const warm = stats(ce.pairs.map((p) => p.warmMs))
     const ratio = warm.median / cold.median
     const ratios = stats(ce.pairs.map((p) => p.warmMs / p.coldMs))
-    const allCached = ce.pairs.every((p) => p.warm.run > 0 && p.warm.cachedRun === p.warm.run && p.warm.cachedAll === p.warm.all)
+    const allCached = ce.pairs.every((p) => p.warm.run > 0 && p.warm.cachedRun === p.warm.run && p.warm.cached === p.warm.all)
     const pct = (x) => `${(x * 100).toFixed(1)} %`
-    const fmtCount = (ps, k) => [...new Set(ps.map((p) => `${p[k].cachedRun}/${p[k].run} RUN, ${p[k].cachedAll}/${p[k].all} steps`))].join('; ')
+    const fmtCount = (ps, k) => [...new Set(ps.map((p) => `${p[k].cachedRun}/${p[k].run} RUN, ${p[k].cached}/${p[k].all} steps`))].join('; ')
     push(
       table(
         ['measurement', 'target', 'median', 'min – max', 'n', 'result'],

@@ -21,7 +21,7 @@
 // Prints the markdown and writes it into docs/benchmarks.md between the bench:pipeline markers
 // (`npm run bench` keeps that block).
 
-import { spawn, execFileSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
@@ -29,9 +29,10 @@ import * as path from 'node:path'
 import { parseArgs } from 'node:util'
 
 import { REPO_ROOT } from '../../__tests__/support/paths.mjs'
+import { mapLimit, run as runProcess } from '../../__tests__/support/processes.mjs'
 import { writePipelineBlock } from './doc-section.mjs'
-import { COMPONENTS, PLATFORMS, changeSources, stepCounts, writeContext } from './pipeline-workload.mjs'
-import { cachedLayerFetches } from '../../__tests__/support/build-log.mjs'
+import { COMPONENTS, PLATFORMS, changeSources, writeContext } from './pipeline-workload.mjs'
+import { cachedLayerFetches, stepCounts } from '../../__tests__/support/build-log.mjs'
 import { buildPushArgv, imagetoolsCreateArgv, imagetoolsInspectArgv, recipeBuilderName, recipeCache, removeBuilderArgv, setupBuildxArgv } from './recipe.mjs'
 
 const USAGE = `usage: npm run bench:pipeline [-- --reps N] [--manifest-runs N] [--bootstrap-runs N] [--pr-output-runs N] [--variants A,B,C] [--rounds LIST] [--out FILE] [--no-write]
@@ -106,48 +107,10 @@ function tempDir(prefix) {
   return d
 }
 
-/** Runs a command; resolves with code, output and its wall time (never rejects for an exit code). */
-function run(cmd, args, { env, cwd, input, timeoutMs = 20 * 60_000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now()
-    const child = spawn(cmd, args, { env, cwd, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
-    const out = []
-    const err = []
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    const onAbort = () => child.kill('SIGKILL')
-    stopAll.signal.addEventListener('abort', onAbort, { once: true })
-    child.stdout.on('data', (b) => out.push(b))
-    child.stderr.on('data', (b) => err.push(b))
-    child.on('error', (e) => {
-      clearTimeout(timer)
-      reject(e)
-    })
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      stopAll.signal.removeEventListener('abort', onAbort)
-      resolve({
-        code,
-        ms: Date.now() - t0,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8')
-      })
-    })
-    if (input !== undefined) child.stdin.end(input)
-  })
-}
-
-async function mapLimit(items, limit, fn) {
-  const out = new Array(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length && !stopAll.signal.aborted) {
-      const i = next++
-      out[i] = await fn(items[i], i)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
-}
+/** Runs a command (killed when the run is interrupted). */
+const run = (cmd, args, o = {}) => runProcess(cmd, args, { timeoutMs: 20 * 60_000, signal: stopAll.signal, ...o })
+/** mapLimit that starts nothing new once the run is interrupted. */
+const mapUntilStopped = (items, limit, fn) => mapLimit(items, limit, fn, stopAll.signal)
 
 // ---------------------------------------------------------------------------------------------
 
@@ -464,7 +427,7 @@ async function main() {
     const matrix = COMPONENTS.flatMap((component) => PLATFORMS.map((platform) => ({ component, platform })))
     const tb = Date.now()
     const firstRequest = cache.double.requests.length
-    const jobs = await mapLimit(matrix, 2, async ({ component, platform }) => {
+    const jobs = await mapUntilStopped(matrix, 2, async ({ component, platform }) => {
       const jobId = ++jobSeq
       const o = { component, platform, sha, event, cache, jobId }
       const r = variant === 'A' ? await jobA(o) : await jobRecipe(variant, o)

@@ -77,19 +77,18 @@ function normalizeRules(rules = {}) {
     retryAfter: r.retryAfter ?? undefined,
     resetRate: Math.max(0, Math.min(1, Number(r.resetRate ?? 0))),
     outageSeconds: Number(r.outageSeconds ?? 0),
-    // Optional narrowing of the random / outage faults (extension): only these methods / paths.
-    methods: r.methods ? r.methods.map((m) => m.toUpperCase()) : undefined,
-    pathRegex: r.pathRegex !== undefined ? toRegex(r.pathRegex) : undefined,
     status: (r.status ?? []).map((s) => ({
       pathRegex: toRegex(s.pathRegex ?? '.*'),
       status: Number(s.status),
       count: s.count === undefined || s.count === null ? Infinity : Number(s.count),
       methods: s.methods ? s.methods.map((m) => m.toUpperCase()) : s.method ? [String(s.method).toUpperCase()] : undefined,
       retryAfter: s.retryAfter,
+      // an answer of the test's own instead of a registry error (e.g. wrong bytes under a digest)
+      body: s.body === undefined ? undefined : typeof s.body === 'string' ? s.body : JSON.stringify(s.body),
+      headers: s.headers,
       used: 0
     })),
-    seed: r.seed,
-    delayMs: Number(r.delayMs ?? 0)
+    seed: r.seed
   }
 }
 
@@ -175,18 +174,16 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
       if (s.methods && !s.methods.includes(method)) continue
       if (!s.pathRegex.test(pathname)) continue
       s.used += 1
-      return { fate: 'forced', status: s.status, retryAfter: s.retryAfter }
+      return { fate: 'forced', status: s.status, retryAfter: s.retryAfter, body: s.body, headers: s.headers }
     }
 
-    const narrowed = (!cfg.methods || cfg.methods.includes(method)) && (!cfg.pathRegex || cfg.pathRegex.test(pathname))
-
-    if (narrowed && cfg.outageSeconds > 0 && now < configuredAt + cfg.outageSeconds * 1000) {
+    if (cfg.outageSeconds > 0 && now < configuredAt + cfg.outageSeconds * 1000) {
       return { fate: 'outage', status: 503, retryAfter: 1 }
     }
 
     if (hiddenBy(method, pathname, now)) return { fate: 'hidden', status: 404 }
 
-    if (narrowed && (cfg.resetRate > 0 || cfg.errorRate > 0)) {
+    if (cfg.resetRate > 0 || cfg.errorRate > 0) {
       const r1 = rand()
       const r2 = rand()
       const r3 = rand()
@@ -205,16 +202,15 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
       'Content-Type': 'application/json; charset=utf-8',
       'Docker-Distribution-Api-Version': 'registry/2.0'
     }
-    let body
-    if (decision.fate === 'hidden') {
-      body = registryError(404, 'MANIFEST_UNKNOWN', 'manifest unknown', { fault: 'hidden by fault-proxy' })
-    } else {
-      body = registryError(status, undefined, undefined, { fault: `${decision.fate} by fault-proxy` })
-    }
+    const body =
+      decision.fate === 'hidden'
+        ? registryError(404, 'MANIFEST_UNKNOWN', 'manifest unknown', { fault: 'hidden by fault-proxy' })
+        : (decision.body ?? registryError(status, undefined, undefined, { fault: `${decision.fate} by fault-proxy` }))
     if ((status === 429 || status === 503) && decision.retryAfter !== undefined && decision.retryAfter !== null) {
       headers['Retry-After'] = String(decision.retryAfter)
     }
     if (status === 401) headers['WWW-Authenticate'] = 'Basic realm="fault-proxy"'
+    Object.assign(headers, decision.headers)
     const buf = Buffer.from(body)
     headers['Content-Length'] = String(buf.length)
     const respond = () => {
@@ -367,19 +363,9 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
     }
     record(entry, res)
 
-    const act = () => {
-      if (decision.fate === 'reset') {
-        req.socket.destroy()
-        return
-      }
-      if (decision.fate !== 'forwarded') {
-        answerFault(req, res, decision)
-        return
-      }
-      forward(req, res, entry, parseManifestPath(url.pathname))
-    }
-    if (cfg.delayMs > 0) setTimeout(act, cfg.delayMs)
-    else act()
+    if (decision.fate === 'reset') req.socket.destroy()
+    else if (decision.fate !== 'forwarded') answerFault(req, res, decision)
+    else forward(req, res, entry, parseManifestPath(url.pathname))
   })
   server.keepAliveTimeout = 30_000
   server.requestTimeout = 0
@@ -391,19 +377,10 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
   const api = {
     url: selfOrigin,
     host: listening.hostPort,
-    port: listening.port,
-    target: targetOrigin,
     log,
     configure,
-    rules: () => cfg,
     clearLog() {
       log.length = 0
-    },
-    /** Summary counts of the log by fate. */
-    fates() {
-      const out = {}
-      for (const e of log) out[e.fate] = (out[e.fate] ?? 0) + 1
-      return out
     },
     async close() {
       await listening.close()

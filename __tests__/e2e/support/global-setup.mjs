@@ -2,23 +2,20 @@
 //
 // Brings the e2e stack up (ensureStack) and records, in a file under
 // os.tmpdir(), whether this run started it, so global teardown stops only what
-// the tests started. Building dist/ (`npm run package`) is not its job; it only
-// warns when dist/ looks older than src/.
+// the tests started. Building dist/ (`npm run package`) is not its job; the unit
+// project proves dist/ is the bundle of src/ (__tests__/unit/bundle.test.ts).
 //
 // The e2e suites are never skipped: without the stack they fail.
 //
 // For the suites (jest workers inherit process.env set here):
-//   BROKKR_E2E_PIDFILE   processes started by tests are recorded here (see trackProcess) and
-//                        killed by teardown if still running
-//   BROKKR_E2E_STATE_DIR directory for --state-file files of cache-double.mjs / fault-proxy.mjs
-//                        CLIs; teardown kills the pids found there
+//   BROKKR_E2E_PIDFILE   processes started by tests are recorded here (see trackProcess in
+//                        __tests__/support/processes.mjs) and killed by teardown if still running
 //   BROKKR_E2E_STACK=1   the stack is up (both engine generations: see engineEnv() in stack.mjs)
 
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
-import { REPO_ROOT } from '../../support/paths.mjs'
 import { ensureStack, stackEnvFile } from './stack.mjs'
 
 /** Where setup records what it did, for teardown (same process, keyed by pid). */
@@ -26,49 +23,15 @@ export function setupRecordFile(pid = process.pid) {
   return path.join(os.tmpdir(), `brokkr-e2e-setup-${pid}.json`)
 }
 
-/** Newest mtime (ms) of the files under a directory, or 0. */
-function newestMtime(dir) {
-  let newest = 0
-  let entries = []
-  try {
-    entries = fs.readdirSync(dir, { withFileTypes: true })
-  } catch {
-    return 0
-  }
-  for (const e of entries) {
-    const p = path.join(dir, e.name)
-    if (e.isDirectory()) newest = Math.max(newest, newestMtime(p))
-    else {
-      try {
-        newest = Math.max(newest, fs.statSync(p).mtimeMs)
-      } catch {}
-    }
-  }
-  return newest
-}
-
 export default async function globalSetup() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'brokkr-e2e-run-'))
-  const stateDir = path.join(work, 'state')
-  fs.mkdirSync(stateDir)
   const pidFile = path.join(work, 'processes.jsonl')
   fs.writeFileSync(pidFile, '')
   process.env.BROKKR_E2E_PIDFILE = pidFile
-  process.env.BROKKR_E2E_STATE_DIR = stateDir
 
-  const record = { pid: process.pid, work, pidFile, stateDir, skipped: false, startedStack: false, stackEnvFile: stackEnvFile() }
+  const record = { pid: process.pid, work, pidFile, startedStack: false, stackEnvFile: stackEnvFile() }
   const save = () => fs.writeFileSync(setupRecordFile(), JSON.stringify(record, null, 2))
   save()
-
-  const dist = path.join(REPO_ROOT, 'dist', 'index.js')
-  try {
-    const distTime = fs.statSync(dist).mtimeMs
-    if (newestMtime(path.join(REPO_ROOT, 'src')) > distTime) {
-      process.stderr.write('e2e: warning: src/ is newer than dist/index.js — run `npm run package` first, the e2e suite runs dist/\n')
-    }
-  } catch {
-    process.stderr.write('e2e: warning: dist/index.js is missing — run `npm run package` first\n')
-  }
 
   const t0 = Date.now()
   process.stderr.write('e2e: bringing the stack up (stack.sh up)…\n')

@@ -26,7 +26,8 @@ import * as path from 'node:path'
 import YAML from 'yaml'
 
 import { REPO_ROOT } from '../../support/paths.mjs'
-import { engineEnv, makeDockerConfig, readStackEnvSync, trackProcess, untrackProcess } from './stack.mjs'
+import { stopProcesses, trackProcess } from '../../support/processes.mjs'
+import { engineEnv, makeDockerConfig, readStackEnvSync } from './stack.mjs'
 
 /** Default time a single step may run before it is killed (the runner's default job timeout is 6 h; tests want less). */
 const DEFAULT_STEP_TIMEOUT_MS = 30 * 60 * 1000
@@ -47,7 +48,6 @@ const DEFAULT_STEP_TIMEOUT_MS = 30 * 60 * 1000
  * @property {Record<string,string>} env      GITHUB_ENV of this step
  * @property {string[]} path                  GITHUB_PATH entries of this step
  * @property {string} summary                 GITHUB_STEP_SUMMARY of this step
- * @property {string[]} fileCommandErrors     file-command parse errors (the runner fails the step on them)
  * @property {Record<string,string>} spawnEnv the exact environment the step ran with
  */
 
@@ -58,122 +58,43 @@ const DEFAULT_STEP_TIMEOUT_MS = 30 * 60 * 1000
  * @property {Record<string,string>} outputs   step outputs (main's GITHUB_OUTPUT)
  * @property {Record<string,string>} state     states main saved (passed to post as STATE_*)
  * @property {string} summary                  main's then post's step summary
- * @property {string[]} masks                  values registered with ::add-mask:: (main and post)
  * @property {{level:string,message:string,properties:Record<string,string>,step:string}[]} annotations
- * @property {Record<string,string>} env       GITHUB_ENV written by main (and applied to post)
  * @property {string} log                      main's log then post's log (masked)
- * @property {string} eventPath
- * @property {string} runnerTemp
- * @property {Record<string,string>} inputs    the INPUT_* values given to the action, by input name
- * @property {object} context                  the simulated `github` context
  * @property {() => void} cleanup               removes runnerTemp / the tool cache now
  * @property {(text: string) => string} mask    masks text with every mask and secret of the run
  */
 
 // ---------------------------------------------------------------------------
-// action.yml and `${{ }}` expressions
+// Inputs
 
 /**
- * Reads and parses an action.yml (or action.yaml).
- * @param {string} [actionDir]
- * @returns {{inputs: Record<string,{default?:unknown,required?:boolean,description?:string}>, runs: {using:string, main:string, post?:string, 'post-if'?:string}, outputs?: object}}
+ * `${{ github.<name> }}`, the only expression action.yml's defaults use; any other expression
+ * evaluates to the empty string.
  */
-export function readActionYaml(actionDir = REPO_ROOT) {
-  let file = path.join(actionDir, 'action.yml')
-  if (!fs.existsSync(file)) file = path.join(actionDir, 'action.yaml')
-  const doc = YAML.parse(fs.readFileSync(file, 'utf8'))
-  if (!doc || typeof doc !== 'object' || !doc.runs) throw new Error(`${file}: not an action metadata file`)
-  doc.inputs ??= {}
-  return doc
-}
-
-/**
- * Looks a dotted path up in an object, case-insensitively like the Actions
- * expression language does for property names.
- * @param {unknown} obj
- * @param {string[]} parts
- */
-function lookup(obj, parts) {
-  let cur = obj
-  for (const part of parts) {
-    if (cur === null || typeof cur !== 'object') return undefined
-    const key = Object.keys(cur).find((k) => k.toLowerCase() === part.toLowerCase())
-    if (key === undefined) return undefined
-    cur = cur[key]
-  }
-  return cur
-}
-
-/** Converts an expression value to a string the way the runner does when interpolating. */
-function exprToString(v) {
-  if (v === undefined || v === null) return ''
-  if (typeof v === 'string') return v
-  if (typeof v === 'boolean' || typeof v === 'number') return String(v)
-  return JSON.stringify(v, null, 2)
-}
-
-/**
- * Evaluates every `${{ ... }}` in a string against a simulated context.
- *
- * Deliberately tiny: it understands only property access on the `github`
- * context (`github.sha`, `github.event.pull_request.head.sha`,
- * `github['repository_owner']`). Any other expression (functions, operators,
- * other contexts such as `inputs`, `env`, `secrets`, `runner`) evaluates to the
- * empty string; action.yml defaults of this action only use `github.*`.
- *
- * @param {string} text
- * @param {{github: object}} context
- * @returns {string}
- */
-export function evaluateExpression(text, context) {
-  if (typeof text !== 'string') return exprToString(text)
-  return text.replace(/\$\{\{([\s\S]*?)\}\}/g, (_m, expr) => {
-    const src = expr.trim()
-    // github.a.b  |  github['a'].b  |  github["a"]
-    const m = /^github((?:\.[A-Za-z_][\w-]*|\[\s*'[^']*'\s*\]|\[\s*"[^"]*"\s*\])*)$/.exec(src)
-    if (!m) return '' // unsupported expression → empty string (see comment above)
-    const parts = []
-    const re = /\.([A-Za-z_][\w-]*)|\[\s*'([^']*)'\s*\]|\[\s*"([^"]*)"\s*\]/g
-    let p
-    while ((p = re.exec(m[1])) !== null) parts.push(p[1] ?? p[2] ?? p[3])
-    return exprToString(lookup(context.github, parts))
+const evaluate = (text, github) =>
+  String(text ?? '').replace(/\$\{\{\s*(.*?)\s*\}\}/g, (_m, expr) => {
+    const name = /^github\.(\w+)$/.exec(expr)?.[1]
+    return name ? String(github[name] ?? '') : ''
   })
-}
-
-/** Name of the INPUT_ variable for an input, as @actions/core's getInput reads it. */
-export function inputEnvName(name) {
-  return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`
-}
 
 /**
- * Resolves the value of every input of an action: `overrides[name]` (evaluated
- * like a `with:` value) or else action.yml's default (evaluated), or ''.
- * Overrides whose value is `undefined` or `null` fall back to the default.
- * Names not declared in action.yml are still passed (the runner does too, with
- * a warning), and reported in `unexpected`.
- *
- * @param {Record<string,{default?:unknown}>} inputsDef  `inputs:` of action.yml
+ * The value of every input, as the runner gives them to a step: the `with:` value (`overrides`,
+ * undefined or null: not given), else action.yml's default, both evaluated; INPUT_<NAME> in `env`.
+ * Names action.yml does not declare are passed too (the runner does, with a warning) and listed in `unexpected`.
+ * @param {Record<string,{default?:unknown}>} declared  `inputs:` of action.yml
  * @param {Record<string,unknown>} overrides
- * @param {{github: object}} context
- * @returns {{values: Record<string,string>, env: Record<string,string>, unexpected: string[]}}
+ * @param {object} github
  */
-export function evaluateDefaults(inputsDef, overrides = {}, context = { github: {} }) {
+function inputValues(declared, overrides, github) {
   const values = {}
-  const declared = Object.keys(inputsDef ?? {})
-  for (const name of declared) {
-    const def = inputsDef[name] ?? {}
-    const raw = def.default === undefined || def.default === null ? '' : def.default
-    values[name] = evaluateExpression(typeof raw === 'string' ? raw : exprToString(raw), context)
-  }
+  for (const [name, def] of Object.entries(declared)) values[name] = evaluate(def?.default, github)
   const unexpected = []
-  for (const [name, v] of Object.entries(overrides ?? {})) {
+  for (const [name, v] of Object.entries(overrides)) {
     if (v === undefined || v === null) continue
-    const key = declared.find((d) => d.toLowerCase() === name.toLowerCase()) ?? name
-    if (!declared.includes(key)) unexpected.push(name)
-    values[key] = evaluateExpression(typeof v === 'string' ? v : exprToString(v), context)
+    if (!(name in declared)) unexpected.push(name)
+    values[name] = evaluate(v, github)
   }
-  const env = {}
-  for (const [name, v] of Object.entries(values)) env[inputEnvName(name)] = v
+  const env = Object.fromEntries(Object.entries(values).map(([name, v]) => [`INPUT_${name.replace(/ /g, '_').toUpperCase()}`, v]))
   return { values, env, unexpected }
 }
 
@@ -254,7 +175,7 @@ function unescapeProperty(s) {
  * @param {string} line
  * @returns {{command: string, properties: Record<string,string>, data: string, rawData: string}|null}
  */
-export function parseWorkflowCommand(line) {
+function parseWorkflowCommand(line) {
   const m = /^::([A-Za-z0-9_-]+)(?: ([^]*?))?::([^]*)$/.exec(line.trimStart())
   if (!m) return null
   const properties = {}
@@ -279,7 +200,7 @@ function reEscape(s) {
  * @param {string} text
  * @param {Iterable<string>} secrets
  */
-export function maskText(text, secrets) {
+function maskText(text, secrets) {
   const list = [...new Set([...secrets].filter((s) => typeof s === 'string' && s.length > 0))].sort((a, b) => b.length - a.length)
   if (list.length === 0) return text
   return text.replace(new RegExp(list.map(reEscape).join('|'), 'g'), '***')
@@ -294,7 +215,6 @@ class OutputProcessor {
    * @param {object} o
    * @param {string} o.step            'main' | 'post'
    * @param {Set<string>} o.secrets    values masked in the log (shared by main and post; grows)
-   * @param {string[]} o.masks         values registered with ::add-mask:: (shared; grows)
    * @param {object[]} o.annotations   collected annotations (shared; grows)
    * @param {boolean} o.debug          RUNNER_DEBUG: show ::debug:: lines
    * @param {(line: string, info: {step: string, stream: string}) => void} [o.onLine]
@@ -310,7 +230,6 @@ class OutputProcessor {
   /** Adds a mask value, also each line of a multi-line value. */
   addMask(value) {
     if (!value || !value.trim()) return
-    this.masks.push(value)
     this.secrets.add(value)
     if (/[\r\n]/.test(value)) {
       for (const l of value.split(/\r?\n/)) if (l.trim()) this.secrets.add(l)
@@ -396,168 +315,96 @@ class OutputProcessor {
 // ---------------------------------------------------------------------------
 // Context and event payload
 
-function randomSha() {
-  return randomBytes(20).toString('hex')
-}
-
-function runnerArch() {
-  switch (os.arch()) {
-    case 'x64':
-      return 'X64'
-    case 'arm64':
-      return 'ARM64'
-    case 'arm':
-      return 'ARM'
-    case 'ia32':
-      return 'X86'
-    default:
-      return os.arch().toUpperCase()
-  }
-}
+const randomSha = () => randomBytes(20).toString('hex')
+const REPOSITORY = 'colliery-io/brokkr'
+const ACTOR = 'brokkr-bot'
 
 /**
- * Builds the simulated `github` context and event payload.
- * @param {object} opts  see runAction
+ * The simulated `github` context and event payload of a push to a branch or a pull request
+ * (from another repository when `headRepo` is not this one).
+ * @param {{event?: 'push'|'pull_request', ref?: string, sha?: string, headRepo?: string}} opts
  */
-export function makeContext(opts = {}) {
-  const event = opts.event ?? 'push'
+function makeContext({ event = 'push', ref, sha = randomSha(), headRepo = REPOSITORY, token, commitTime }) {
   if (event !== 'push' && event !== 'pull_request') throw new Error(`runAction: unsupported event '${event}' (push or pull_request)`)
-  const repository = opts.repository ?? 'colliery-io/brokkr'
-  const owner = repository.split('/')[0]
-  const actor = opts.actor ?? 'brokkr-bot'
-  const token = opts.token ?? `ghs_${randomBytes(18).toString('base64url')}`
   const isPR = event === 'pull_request'
-  const ref = opts.ref ?? (isPR ? 'refs/pull/7/merge' : 'refs/heads/main')
-  const sha = opts.sha ?? randomSha()
-  const serverUrl = 'https://github.com'
-  const apiUrl = 'https://api.github.com'
-  const runId = String(opts.runId ?? randomInt(1_000_000_000, 9_999_999_999))
-  const runNumber = String(opts.runNumber ?? randomInt(1, 5000))
-
-  let refName = ref
-  let refType = ''
-  if (ref.startsWith('refs/heads/')) {
-    refName = ref.slice('refs/heads/'.length)
-    refType = 'branch'
-  } else if (ref.startsWith('refs/tags/')) {
-    refName = ref.slice('refs/tags/'.length)
-    refType = 'tag'
-  } else if (ref.startsWith('refs/pull/')) {
-    refName = ref.slice('refs/pull/'.length)
-    refType = 'branch'
-  }
-
-  const repoObj = {
+  ref ??= isPR ? 'refs/pull/7/merge' : 'refs/heads/main'
+  const [owner, name] = REPOSITORY.split('/')
+  const refName = ref.replace(/^refs\/(heads|tags|pull)\//, '')
+  const repository = {
     id: 612345678,
-    name: repository.split('/')[1],
-    full_name: repository,
+    name,
+    full_name: REPOSITORY,
     private: false,
     fork: false,
     owner: { login: owner, id: 98765432, type: 'Organization' },
-    html_url: `${serverUrl}/${repository}`,
-    clone_url: `${serverUrl}/${repository}.git`,
+    html_url: `https://github.com/${REPOSITORY}`,
     default_branch: 'main',
-    description: opts.description ?? 'Brokkr: a broker and agents that run work close to the data',
+    description: 'Brokkr: a broker and agents that run work close to the data',
     license: { key: 'apache-2.0', name: 'Apache License 2.0', spdx_id: 'Apache-2.0' }
   }
-
-  let payload
-  let headRef = ''
-  let baseRef = ''
-  if (isPR) {
-    const number = Number(opts.prNumber ?? /^refs\/pull\/(\d+)\//.exec(ref)?.[1] ?? 7)
-    const headRepoName = opts.headRepo ?? repository
-    const fork = headRepoName.toLowerCase() !== repository.toLowerCase()
-    headRef = opts.headRef ?? 'feature/brokkr-change'
-    baseRef = opts.baseRef ?? 'main'
-    let headSha = opts.headSha ?? randomSha()
-    if (headSha === sha) headSha = randomSha()
-    payload = {
-      action: 'synchronize',
-      number,
-      pull_request: {
-        number,
-        state: 'open',
-        title: 'Brokkr change',
-        user: { login: actor },
-        head: {
-          label: `${headRepoName.split('/')[0]}:${headRef}`,
-          ref: headRef,
-          sha: headSha,
-          repo: { full_name: headRepoName, name: headRepoName.split('/')[1], fork, owner: { login: headRepoName.split('/')[0] } }
+  const headRef = isPR ? 'feature/brokkr-change' : ''
+  const payload = isPR
+    ? {
+        action: 'synchronize',
+        number: 7,
+        pull_request: {
+          number: 7,
+          state: 'open',
+          head: {
+            ref: headRef,
+            sha: randomSha(),
+            repo: {
+              full_name: headRepo,
+              name: headRepo.split('/')[1],
+              fork: headRepo.toLowerCase() !== REPOSITORY.toLowerCase(),
+              owner: { login: headRepo.split('/')[0] }
+            }
+          },
+          base: { ref: 'main', sha: randomSha(), repo: repository },
+          merge_commit_sha: sha
         },
-        base: {
-          label: `${owner}:${baseRef}`,
-          ref: baseRef,
-          sha: opts.baseSha ?? randomSha(),
-          repo: { ...repoObj }
-        },
-        merge_commit_sha: sha
-      },
-      repository: repoObj,
-      sender: { login: actor }
-    }
-  } else {
-    const before = opts.before ?? randomSha()
-    payload = {
-      ref,
-      before,
-      after: sha,
-      created: false,
-      deleted: false,
-      forced: false,
-      base_ref: null,
-      compare: `${serverUrl}/${repository}/compare/${before.slice(0, 12)}...${sha.slice(0, 12)}`,
-      commits: [{ id: sha, message: 'Brokkr change', distinct: true }],
-      head_commit: { id: sha, message: 'Brokkr change', timestamp: opts.commitTime ?? '2026-11-20T12:00:00+00:00', author: { name: actor, username: actor } },
-      pusher: { name: actor, email: `${actor}@users.noreply.github.com` },
-      repository: repoObj,
-      sender: { login: actor }
-    }
-  }
-
+        repository,
+        sender: { login: ACTOR }
+      }
+    : {
+        ref,
+        before: randomSha(),
+        after: sha,
+        head_commit: { id: sha, message: 'Brokkr change', timestamp: commitTime ?? '2026-11-20T12:00:00+00:00', author: { name: ACTOR, username: ACTOR } },
+        pusher: { name: ACTOR, email: `${ACTOR}@users.noreply.github.com` },
+        repository,
+        sender: { login: ACTOR }
+      }
   const github = {
     action: '__colliery-io_brokkr-build-action',
-    action_path: opts.actionDir ?? REPO_ROOT,
-    action_ref: '',
-    action_repository: '',
-    actor,
+    actor: ACTOR,
     actor_id: '41898282',
-    api_url: apiUrl,
-    base_ref: baseRef,
-    env: '',
-    event,
+    api_url: 'https://api.github.com',
+    base_ref: isPR ? 'main' : '',
     event_name: event,
-    event_path: '',
-    graphql_url: `${apiUrl}/graphql`,
+    graphql_url: 'https://api.github.com/graphql',
     head_ref: headRef,
-    job: opts.job ?? 'build',
-    path: '',
+    job: 'build',
     ref,
     ref_name: refName,
-    ref_protected: !isPR && refName === 'main',
-    ref_type: refType,
-    repository,
-    repository_id: String(repoObj.id),
+    ref_protected: String(!isPR && refName === 'main'),
+    ref_type: ref.startsWith('refs/tags/') ? 'tag' : 'branch',
+    repository: REPOSITORY,
+    repository_id: String(repository.id),
     repository_owner: owner,
-    repository_owner_id: String(repoObj.owner.id),
-    repositoryUrl: `git://github.com/${repository}.git`,
+    repository_owner_id: String(repository.owner.id),
     retention_days: '90',
-    run_attempt: String(opts.runAttempt ?? 1),
-    run_id: runId,
-    run_number: runNumber,
-    secret_source: 'Actions',
-    server_url: serverUrl,
+    run_attempt: '1',
+    run_id: String(randomInt(1_000_000_000, 9_999_999_999)),
+    run_number: String(randomInt(1, 5000)),
+    server_url: 'https://github.com',
     sha,
-    token,
-    triggering_actor: actor,
-    workflow: opts.workflow ?? 'Build',
-    workflow_ref: `${repository}/.github/workflows/build.yml@${ref}`,
-    workflow_sha: sha,
-    workspace: opts.cwd ?? REPO_ROOT
+    token: token ?? `ghs_${randomBytes(18).toString('base64url')}`,
+    triggering_actor: ACTOR,
+    workflow: 'Build',
+    workflow_ref: `${REPOSITORY}/.github/workflows/build.yml@${ref}`,
+    workflow_sha: sha
   }
-  payload = opts.eventPayload ?? payload
-  github.event = payload
   return { github, payload }
 }
 
@@ -621,15 +468,7 @@ function runStep({ step, node, entry, cwd, env, files, processor, timeoutMs, sig
     let settled = false
     const child = spawn(node, [entry], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     if (child.pid) trackProcess(child.pid, `action ${step}`, { group: true })
-    const kill = () => {
-      try {
-        process.kill(-child.pid, 'SIGKILL')
-      } catch {
-        try {
-          child.kill('SIGKILL')
-        } catch {}
-      }
-    }
+    const kill = () => stopProcesses([{ pid: child.pid, group: true }], { graceMs: 0 })
     const timer =
       timeoutMs > 0
         ? setTimeout(() => {
@@ -704,7 +543,6 @@ function runStep({ step, node, entry, cwd, env, files, processor, timeoutMs, sig
         env: envCmd.values,
         path: pathLines,
         summary: readFile(files.GITHUB_STEP_SUMMARY),
-        fileCommandErrors,
         spawnEnv: env
       }
       if (child.pid) pgidOf.set(result, child.pid)
@@ -729,19 +567,6 @@ function runStep({ step, node, entry, cwd, env, files, processor, timeoutMs, sig
 const pgidOf = new WeakMap()
 
 /**
- * Kills whatever is left in a step's process group (the runner's "Cleaning up
- * orphan processes" at the end of a job).
- * @param {number|undefined} pgid
- */
-function killGroup(pgid) {
-  if (!pgid) return
-  try {
-    process.kill(-pgid, 'SIGKILL')
-  } catch {}
-  untrackProcess(pgid)
-}
-
-/**
  * Runs the action's main and post steps like the GitHub runner does.
  *
  * @param {object} [opts]
@@ -749,19 +574,11 @@ function killGroup(pgid) {
  * @param {'push'|'pull_request'} [opts.event='push']
  * @param {string} [opts.ref]        default refs/heads/main (push) or refs/pull/7/merge (PR)
  * @param {string} [opts.sha]        github.sha / GITHUB_SHA (for a PR: the merge commit); default random
- * @param {string} [opts.headSha]    PR only: head commit (default random, always differs from sha)
- * @param {string} [opts.headRef]    PR only: GITHUB_HEAD_REF (default 'feature/brokkr-change')
- * @param {string} [opts.baseRef]    PR only: GITHUB_BASE_REF (default 'main')
- * @param {number} [opts.prNumber]   PR only: default from ref, else 7
- * @param {string} [opts.repository='colliery-io/brokkr']
- * @param {string} [opts.actor='brokkr-bot']
- * @param {string} [opts.token]      github.token (default 'ghs_' + random); masked in the log like the runner masks it
  * @param {string} [opts.headRepo]   PR only: full name of the head repository (a fork when it differs)
- * @param {string} [opts.description]  repository description in the payload (GitHub sends it with every event)
- * @param {string} [opts.commitTime]   push only: head_commit.timestamp (default a fixed time, as every job of a run sees one)
- * @param {object} [opts.eventPayload]  replaces the generated event payload entirely
+ * @param {string} [opts.token]      github.token (default a random ghs_ token); masked like the runner masks it
+ * @param {string} [opts.commitTime] push only: head_commit.timestamp (default one fixed time, as every job of a run sees)
  * @param {Record<string,string>} [opts.env]  extra environment (wins over everything but the INPUT_ and file-command variables)
- * @param {string[]} [opts.secrets]  extra values masked in the log like workflow secrets (not reported in `masks`)
+ * @param {string[]} [opts.secrets]  extra values masked in the log like workflow secrets
  * @param {string} [opts.node]       node binary (default process.execPath)
  * @param {string|null} [opts.dockerConfig]  DOCKER_CONFIG for the steps (default: the caller's DOCKER_CONFIG, else a
  *   fresh makeDockerConfig() per run when the stack env is known; null: no DOCKER_CONFIG at all)
@@ -783,36 +600,26 @@ function killGroup(pgid) {
 export async function runAction(opts = {}) {
   const actionDir = path.resolve(opts.actionDir ?? REPO_ROOT)
   const cwd = path.resolve(opts.cwd ?? REPO_ROOT)
-  const meta = readActionYaml(actionDir)
-  const using = String(meta.runs.using ?? '')
-  if (!/^node\d+$/.test(using)) throw new Error(`runAction: runs.using '${using}' is not a JavaScript action`)
+  const meta = YAML.parse(fs.readFileSync(path.join(actionDir, 'action.yml'), 'utf8'))
+  meta.inputs ??= {}
 
   const runnerTemp = mkTemp('brokkr-runner-temp-')
   const toolCache = mkTemp('brokkr-toolcache-')
   const eventPath = path.join(runnerTemp, '_github_workflow', 'event.json')
-  const { github, payload } = makeContext({ ...opts, actionDir, cwd })
-  github.event_path = eventPath
+  const { github, payload } = makeContext(opts)
   fs.mkdirSync(path.dirname(eventPath), { recursive: true })
   fs.writeFileSync(eventPath, JSON.stringify(payload, null, 2))
-  const context = { github }
-
-  const inputs = evaluateDefaults(meta.inputs, opts.inputs ?? {}, context)
+  const inputs = inputValues(meta.inputs, opts.inputs ?? {}, github)
 
   // --- base environment: clean, only what a hosted runner's step would see
   const extra = { ...(opts.env ?? {}) }
-  const stack =
-    opts.stack ??
-    (() => {
-      try {
-        return { env: readStackEnvSync() }
-      } catch {
-        return null
-      }
-    })()
+  let stack = opts.stack
+  try {
+    stack ??= { env: readStackEnvSync() }
+  } catch {}
   const engine = stack?.env ? engineEnv(stack.env, opts.engine ?? 'previous') : null
-  const stackBin = engine?.bin
   let basePath = extra.PATH ?? process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'
-  if (stackBin && !basePath.split(path.delimiter).includes(stackBin)) basePath = `${stackBin}${path.delimiter}${basePath}`
+  if (engine?.bin && !basePath.split(path.delimiter).includes(engine.bin)) basePath = `${engine.bin}${path.delimiter}${basePath}`
   delete extra.PATH
 
   /** @type {Record<string,string>} */
@@ -824,51 +631,23 @@ export async function runAction(opts = {}) {
   // known, a fresh one per run holding the stack's buildx plugin (a hosted
   // runner starts every job with no docker login either). null = none (HOME/.docker).
   let dockerConfig = opts.dockerConfig === null ? undefined : (opts.dockerConfig ?? process.env.DOCKER_CONFIG)
-  if (dockerConfig === undefined && opts.dockerConfig !== null && engine?.buildxPlugin) {
-    try {
-      dockerConfig = makeDockerConfig({ engine: engine.engine })
-    } catch {}
-  }
+  if (dockerConfig === undefined && opts.dockerConfig !== null && engine?.buildxPlugin) dockerConfig = makeDockerConfig({ engine: engine.engine })
   if (dockerConfig) base.DOCKER_CONFIG = dockerConfig
 
-  const h = github
+  // GITHUB_<NAME> for every context value but the token (the runner never exports it)
+  const { token, ...vars } = github
+  for (const [k, v] of Object.entries(vars)) base[`GITHUB_${k.toUpperCase()}`] = v
+  const arch = { x64: 'X64', arm64: 'ARM64', arm: 'ARM', ia32: 'X86' }[os.arch()] ?? os.arch().toUpperCase()
   Object.assign(base, {
     CI: 'true',
     GITHUB_ACTIONS: 'true',
-    GITHUB_ACTION: h.action,
     GITHUB_ACTION_PATH: actionDir,
     GITHUB_ACTION_REF: '',
     GITHUB_ACTION_REPOSITORY: '',
-    GITHUB_ACTOR: h.actor,
-    GITHUB_ACTOR_ID: h.actor_id,
-    GITHUB_API_URL: h.api_url,
-    GITHUB_BASE_REF: h.base_ref,
-    GITHUB_EVENT_NAME: h.event_name,
     GITHUB_EVENT_PATH: eventPath,
-    GITHUB_GRAPHQL_URL: h.graphql_url,
-    GITHUB_HEAD_REF: h.head_ref,
-    GITHUB_JOB: h.job,
-    GITHUB_REF: h.ref,
-    GITHUB_REF_NAME: h.ref_name,
-    GITHUB_REF_PROTECTED: String(h.ref_protected),
-    GITHUB_REF_TYPE: h.ref_type,
-    GITHUB_REPOSITORY: h.repository,
-    GITHUB_REPOSITORY_ID: h.repository_id,
-    GITHUB_REPOSITORY_OWNER: h.repository_owner,
-    GITHUB_REPOSITORY_OWNER_ID: h.repository_owner_id,
-    GITHUB_RETENTION_DAYS: h.retention_days,
-    GITHUB_RUN_ATTEMPT: h.run_attempt,
-    GITHUB_RUN_ID: h.run_id,
-    GITHUB_RUN_NUMBER: h.run_number,
-    GITHUB_SERVER_URL: h.server_url,
-    GITHUB_SHA: h.sha,
-    GITHUB_TRIGGERING_ACTOR: h.triggering_actor,
-    GITHUB_WORKFLOW: h.workflow,
-    GITHUB_WORKFLOW_REF: h.workflow_ref,
-    GITHUB_WORKFLOW_SHA: h.workflow_sha,
     GITHUB_WORKSPACE: cwd,
     ImageOS: 'ubuntu24',
-    RUNNER_ARCH: runnerArch(),
+    RUNNER_ARCH: arch,
     RUNNER_ENVIRONMENT: 'github-hosted',
     RUNNER_NAME: 'GitHub Actions 1',
     RUNNER_OS: 'Linux',
@@ -895,8 +674,7 @@ export async function runAction(opts = {}) {
   // INPUT_* are step-scoped and always win
   Object.assign(base, inputs.env)
 
-  const secrets = new Set([h.token, ...(opts.secrets ?? [])].filter(Boolean))
-  const masks = []
+  const secrets = new Set([token, ...(opts.secrets ?? [])].filter(Boolean))
   const annotations = []
   if (inputs.unexpected.length) {
     annotations.push({
@@ -920,7 +698,7 @@ export async function runAction(opts = {}) {
     cwd,
     env: mainEnv,
     files: mainFiles,
-    processor: new OutputProcessor({ step: 'main', secrets, masks, annotations, debug, onLine: opts.onLine }),
+    processor: new OutputProcessor({ step: 'main', secrets, annotations, debug, onLine: opts.onLine }),
     timeoutMs,
     signal: opts.signal,
     cancel: opts.cancel
@@ -941,15 +719,17 @@ export async function runAction(opts = {}) {
       cwd,
       env: postEnv,
       files: postFiles,
-      processor: new OutputProcessor({ step: 'post', secrets, masks, annotations, debug, onLine: opts.onLine }),
+      processor: new OutputProcessor({ step: 'post', secrets, annotations, debug, onLine: opts.onLine }),
       timeoutMs,
       signal: opts.signal
     })
   }
 
   // end of the job: the runner kills the processes the steps left behind
-  killGroup(pgidOf.get(main))
-  if (post) killGroup(pgidOf.get(post))
+  await stopProcesses(
+    [main, post].filter((s) => pgidOf.has(s)).map((s) => ({ pid: pgidOf.get(s), group: true })),
+    { graceMs: 0 }
+  )
 
   return {
     main,
@@ -957,14 +737,8 @@ export async function runAction(opts = {}) {
     outputs: main.outputs,
     state: main.state,
     summary: main.summary + (post?.summary ?? ''),
-    masks,
     annotations,
-    env: main.env,
     log: [main.log, post?.log].filter((l) => l !== undefined && l !== '').join('\n'),
-    eventPath,
-    runnerTemp,
-    inputs: inputs.values,
-    context: github,
     /** Masks text with every secret and mask known at the end of the run (as the runner's log would). */
     mask(text) {
       return maskText(text, secrets)

@@ -5,7 +5,7 @@ import { gunzipSync } from 'node:zlib'
 import { registryFetch, registryManifest } from './stack.mjs'
 
 /** Walks a tar archive and returns the content of `wanted` (path without leading slash), or undefined. */
-export function fileFromTar(tar, wanted) {
+function fileFromTar(tar, wanted) {
   let offset = 0
   while (offset + 512 <= tar.length) {
     const header = tar.subarray(offset, offset + 512)
@@ -26,24 +26,24 @@ export function fileFromTar(tar, wanted) {
   return undefined
 }
 
+/** The image manifest at ref: the ref's own, or an index's first entry that is not an attestation. */
+async function imageManifest(repo, ref) {
+  const answer = await registryManifest(repo, ref)
+  if (answer.status !== 200) throw new Error(`${repo}:${ref}: HTTP ${answer.status}`)
+  if (!Array.isArray(answer.manifest.manifests)) return answer.manifest
+  return (await registryManifest(repo, answer.manifest.manifests.find((m) => m.platform?.os !== 'unknown').digest)).manifest
+}
+
 /**
  * @param {string} repo         e.g. colliery-io/brokkr-agent
  * @param {string} ref          tag or digest of a platform manifest or a one-platform index
  * @param {string} filePath     e.g. /etc/brokkr/uname
  */
 export async function readImageFile(repo, ref, filePath) {
-  let answer = await registryManifest(repo, ref)
-  if (answer.status !== 200) throw new Error(`${repo}:${ref}: HTTP ${answer.status}`)
-  if (Array.isArray(answer.manifest.manifests)) {
-    const image = answer.manifest.manifests.find((m) => m.platform?.os !== 'unknown')
-    answer = await registryManifest(repo, image.digest)
-  }
-  const wanted = filePath.replace(/^\//, '')
-  for (const layer of [...answer.manifest.layers].reverse()) {
-    const res = await registryFetch(`/v2/${repo}/blobs/${layer.digest}`)
-    const blob = Buffer.from(await res.arrayBuffer())
-    const tar = layer.mediaType.includes('gzip') ? gunzipSync(blob) : blob
-    const content = fileFromTar(tar, wanted)
+  const manifest = await imageManifest(repo, ref)
+  for (const layer of [...manifest.layers].reverse()) {
+    const blob = Buffer.from(await (await registryFetch(`/v2/${repo}/blobs/${layer.digest}`)).arrayBuffer())
+    const content = fileFromTar(layer.mediaType.includes('gzip') ? gunzipSync(blob) : blob, filePath.replace(/^\//, ''))
     if (content !== undefined) return content
   }
   return undefined
@@ -51,12 +51,6 @@ export async function readImageFile(repo, ref, filePath) {
 
 /** The os/architecture/variant an image config declares. */
 export async function imageConfigPlatform(repo, ref) {
-  let answer = await registryManifest(repo, ref)
-  if (Array.isArray(answer.manifest.manifests)) {
-    const image = answer.manifest.manifests.find((m) => m.platform?.os !== 'unknown')
-    answer = await registryManifest(repo, image.digest)
-  }
-  const res = await registryFetch(`/v2/${repo}/blobs/${answer.manifest.config.digest}`)
-  const config = await res.json()
+  const config = await (await registryFetch(`/v2/${repo}/blobs/${(await imageManifest(repo, ref)).config.digest}`)).json()
   return [config.os, config.architecture, config.variant].filter(Boolean).join('/')
 }

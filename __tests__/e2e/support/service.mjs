@@ -1,5 +1,4 @@
-// Shared plumbing for the HTTP test doubles (cache-double.mjs, cache-v2-double.mjs, fault-proxy.mjs,
-// and the fake registry in __tests__/support):
+// Shared plumbing for the HTTP test doubles (cache-double.mjs, cache-v2-double.mjs, fault-proxy.mjs):
 //   - listen(): bind an http.Server and keep hold of its sockets, so close() is immediate even
 //     while clients hold keep-alive connections open;
 //   - runServiceCli(): the common command line of a double run as its own process

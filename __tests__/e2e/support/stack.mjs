@@ -5,58 +5,26 @@
 //  engineEnv(env, engine) what one engine generation ('previous' | 'current') offers
 //  makeDockerConfig()     a throwaway DOCKER_CONFIG with the engine's buildx plugin
 //  docker(args, opts)     run the docker CLI against the stack (opts.engine picks the engine)
-//  forwardToBridge(port)  forward a 127.0.0.1 port to the current engine's bridge address
+//  forwardToBridge(port)  forward a 127.0.0.1 port from the current engine's bridge address
 //                         (for BuildKit in a container: docker-container driver)
 //  registryFetch(path)    HTTP against the stack registry with its credentials
 //  stopStackIfStarted()   `stack.sh down`, only if this process's ensureStack started it
-//  trackProcess(pid)      record a process the tests started, for global teardown
 
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import * as fs from 'node:fs'
+import * as net from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
 import { REPO_ROOT } from '../../support/paths.mjs'
+import { procStartTime, run } from '../../support/processes.mjs'
+import { listen } from './service.mjs'
 
-export const STACK_SCRIPT = path.join(REPO_ROOT, '__tests__/e2e/stack/stack.sh')
+const STACK_SCRIPT = path.join(REPO_ROOT, '__tests__/e2e/stack/stack.sh')
 
-/** Directory holding stack.env: $BROKKR_STACK_STATE or /run/brokkr-stack. */
-export function stackStateDir() {
-  return process.env.BROKKR_STACK_STATE || '/run/brokkr-stack'
-}
-
-/** Path of stack.env. */
+/** Path of stack.env: in $BROKKR_STACK_STATE or /run/brokkr-stack. */
 export function stackEnvFile() {
-  return path.join(stackStateDir(), 'stack.env')
-}
-
-/**
- * Parses a KEY=VALUE env file (also `export KEY=...`, '...' and "..." quoting, # comments).
- * @param {string} text
- * @returns {Record<string,string>}
- */
-export function parseEnvFile(text) {
-  const env = {}
-  for (let line of text.split(/\r?\n/)) {
-    line = line.trim()
-    if (!line || line.startsWith('#')) continue
-    if (line.startsWith('export ')) line = line.slice(7).trim()
-    const eq = line.indexOf('=')
-    if (eq <= 0) continue
-    const key = line.slice(0, eq).trim()
-    let v = line.slice(eq + 1)
-    if (v.length >= 2 && v.startsWith("'") && v.endsWith("'")) {
-      v = v.slice(1, -1).replace(/'\\''/g, "'")
-    } else if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) {
-      v = v.slice(1, -1).replace(/\\(["\\$`])/g, '$1')
-    } else if (v.startsWith("$'") && v.endsWith("'")) {
-      v = v.slice(2, -1).replace(/\\n/g, '\n').replace(/\\t/g, '\t').replace(/\\'/g, "'").replace(/\\\\/g, '\\')
-    } else {
-      v = v.replace(/\s+#.*$/, '').trim()
-    }
-    env[key] = v
-  }
-  return env
+  return path.join(process.env.BROKKR_STACK_STATE || '/run/brokkr-stack', 'stack.env')
 }
 
 /**
@@ -64,7 +32,9 @@ export function parseEnvFile(text) {
  * @returns {Record<string,string>}
  */
 export function readStackEnvSync() {
-  return parseEnvFile(fs.readFileSync(stackEnvFile(), 'utf8'))
+  // stack.sh writes plain KEY=value lines
+  const lines = fs.readFileSync(stackEnvFile(), 'utf8').split('\n')
+  return Object.fromEntries(lines.filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
 }
 
 /** @type {Promise<Stack>|null} */
@@ -78,7 +48,6 @@ let cachedEnv = null
  * @typedef {object} Stack
  * @property {Record<string,string>} env   the parsed stack.env
  * @property {boolean} started             this `up` started the stack (BROKKR_STACK_STARTED=1)
- * @property {string} output               what `stack.sh up` printed on stdout
  * @property {(dockerConfigDir?: string) => Record<string,string>} dockerEnv  env for the docker CLI
  */
 
@@ -121,7 +90,7 @@ export function ensureStack(o = {}) {
         } catch {}
       }
       cachedEnv = env
-      return { env, started, output: res.stdout, dockerEnv: (dir) => dockerEnv(dir) }
+      return { env, started, dockerEnv: (dir) => dockerEnv(dir) }
     })()
     stackPromise.catch(() => {
       stackPromise = null
@@ -168,58 +137,35 @@ export const ENGINES = /** @type {const} */ (['previous', 'current'])
 /**
  * What one engine generation of the stack offers. engineEnv('current') reads stack.env itself.
  * Throws for 'current' when stack.env has no current generation (BROKKR_STACK_CURRENT=0).
- * @param {Record<string,string>|'previous'|'current'} [env]  parsed stack.env (default: this process's)
+ * @param {Record<string,string>} [env]  parsed stack.env (default: this process's)
  * @param {'previous'|'current'} [engine]  default 'previous'
  * @returns {EngineEnv}
  */
 export function engineEnv(env, engine = 'previous') {
-  if (typeof env === 'string') {
-    engine = /** @type {any} */ (env)
-    env = undefined
-  }
+  if (!ENGINES.includes(engine)) throw new Error(`unknown engine generation ${JSON.stringify(engine)} (expected one of ${ENGINES.join(', ')})`)
   const e = env ?? stackEnv()
-  const common = {
+  const current = engine === 'current'
+  if (current && !e.BROKKR_CURRENT_DOCKER_HOST) {
+    throw new Error(`${stackEnvFile()} has no current engine generation (BROKKR_CURRENT_DOCKER_HOST missing): run stack.sh up without BROKKR_STACK_CURRENT=0`)
+  }
+  // the current generation's values are BROKKR_CURRENT_<NAME>; the previous one's BROKKR_<NAME> unless named
+  const v = (name, previous = `BROKKR_${name}`) => (current ? e[`BROKKR_CURRENT_${name}`] : e[previous])
+  return {
+    engine,
+    DOCKER_HOST: v('DOCKER_HOST', 'DOCKER_HOST'),
+    bin: v('BIN', 'BROKKR_STACK_BIN'),
+    buildxPlugin: v('BUILDX_PLUGIN'),
+    registry: v('REGISTRY'),
+    localRegistry: e.BROKKR_REGISTRY,
+    baseImage: v('BASE_IMAGE'),
+    baseRegistry: v('BASE_REGISTRY'),
+    dockerVersion: v('DOCKER_VERSION'),
+    buildxVersion: v('BUILDX_VERSION'),
+    containerdVersion: current ? e.BROKKR_CURRENT_CONTAINERD_VERSION : null,
+    bridgeIp: current ? e.BROKKR_CURRENT_BRIDGE_IP : null,
     buildkitImage: e.BROKKR_BUILDKIT_IMAGE || null,
     buildkitVersion: e.BROKKR_BUILDKIT_VERSION || null
   }
-  if (engine === 'previous') {
-    return {
-      engine,
-      DOCKER_HOST: e.DOCKER_HOST,
-      bin: e.BROKKR_STACK_BIN,
-      buildxPlugin: e.BROKKR_BUILDX_PLUGIN,
-      registry: e.BROKKR_REGISTRY,
-      localRegistry: e.BROKKR_REGISTRY,
-      baseImage: e.BROKKR_BASE_IMAGE,
-      baseRegistry: e.BROKKR_BASE_REGISTRY,
-      dockerVersion: e.BROKKR_DOCKER_VERSION,
-      buildxVersion: e.BROKKR_BUILDX_VERSION,
-      containerdVersion: null,
-      bridgeIp: null,
-      ...common
-    }
-  }
-  if (engine === 'current') {
-    if (!e.BROKKR_CURRENT_DOCKER_HOST) {
-      throw new Error(`${stackEnvFile()} has no current engine generation (BROKKR_CURRENT_DOCKER_HOST missing): run stack.sh up without BROKKR_STACK_CURRENT=0`)
-    }
-    return {
-      engine,
-      DOCKER_HOST: e.BROKKR_CURRENT_DOCKER_HOST,
-      bin: e.BROKKR_CURRENT_BIN,
-      buildxPlugin: e.BROKKR_CURRENT_BUILDX_PLUGIN,
-      registry: e.BROKKR_CURRENT_REGISTRY,
-      localRegistry: e.BROKKR_REGISTRY,
-      baseImage: e.BROKKR_CURRENT_BASE_IMAGE,
-      baseRegistry: e.BROKKR_CURRENT_BASE_REGISTRY,
-      dockerVersion: e.BROKKR_CURRENT_DOCKER_VERSION,
-      buildxVersion: e.BROKKR_CURRENT_BUILDX_VERSION,
-      containerdVersion: e.BROKKR_CURRENT_CONTAINERD_VERSION,
-      bridgeIp: e.BROKKR_CURRENT_BRIDGE_IP,
-      ...common
-    }
-  }
-  throw new Error(`unknown engine generation ${JSON.stringify(engine)} (expected one of ${ENGINES.join(', ')})`)
 }
 
 /** Per-engine DOCKER_CONFIG made on first use by dockerEnv() without a dir. */
@@ -310,35 +256,6 @@ export function makeDockerConfig(o = {}) {
 }
 
 /**
- * Runs a command; never throws for a non-zero exit.
- * @returns {Promise<{code: number|null, stdout: string, stderr: string|undefined}>}
- */
-function run(cmd, args, { env, input, stderr = 'pipe', cwd, timeoutMs } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, cwd, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', stderr] })
-    const out = []
-    const err = []
-    let timer = null
-    if (timeoutMs) timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    child.stdout.on('data', (b) => out.push(b))
-    child.stderr?.on('data', (b) => err.push(b))
-    child.on('error', (e) => {
-      if (timer) clearTimeout(timer)
-      reject(e)
-    })
-    child.on('close', (code) => {
-      if (timer) clearTimeout(timer)
-      resolve({
-        code,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: stderr === 'pipe' ? Buffer.concat(err).toString('utf8') : undefined
-      })
-    })
-    if (input !== undefined) child.stdin.end(input)
-  })
-}
-
-/**
  * Runs the docker CLI against the stack.
  * @param {string[]} args
  * @param {object} [o]
@@ -373,7 +290,7 @@ export function docker(args, { env, engine, input, allowFail = false, timeoutMs 
 }
 
 /** Accept header for every manifest kind a registry may hold. */
-export const MANIFEST_ACCEPT = [
+const MANIFEST_ACCEPT = [
   'application/vnd.oci.image.index.v1+json',
   'application/vnd.docker.distribution.manifest.list.v2+json',
   'application/vnd.oci.image.manifest.v1+json',
@@ -431,125 +348,33 @@ export async function registryTags(repo) {
 }
 
 // ---------------------------------------------------------------------------
-// Forwarders to the current engine's bridge. BuildKit in a container (buildx's
+// Forwarding to the current engine's bridge. BuildKit in a container (buildx's
 // docker-container driver) sits on that bridge, where 127.0.0.1 is the container
 // itself; services the tests start on 127.0.0.1 (fault proxies, cache doubles)
 // are reached through <bridge ip>:<port> instead. stack.sh forwards the two
 // registries itself (BROKKR_CURRENT_REGISTRY / BROKKR_CURRENT_BASE_REGISTRY).
 
-// The forwarder child: node -e FORWARDER listenHost listenPort targetHost targetPort.
-// Listens on listenPort (0 or taken: any free port), prints {"port": N} once, pipes
-// every connection to the target, and exits when its parent process goes away.
-const FORWARDER = `
-const net = require('node:net')
-const [lh, lp, th, tp] = process.argv.slice(1)
-const parent = process.ppid
-setInterval(() => { if (process.ppid !== parent) process.exit(0) }, 1000)
-const server = net.createServer({ allowHalfOpen: true }, (c) => {
-  const u = net.connect({ host: th, port: Number(tp), allowHalfOpen: true })
-  c.on('error', () => u.destroy())
-  u.on('error', () => c.destroy())
-  c.on('close', () => u.destroy())
-  u.on('close', () => { if (!c.writableEnded) c.end() })
-  c.pipe(u)
-  u.pipe(c)
-})
-let fellBack = false
-server.on('error', (e) => {
-  if (e.code === 'EADDRINUSE' && !fellBack && Number(lp) !== 0) { fellBack = true; server.listen(0, lh); return }
-  process.stderr.write('forwarder: ' + e.message + '\\n')
-  process.exit(1)
-})
-server.on('listening', () => process.stdout.write(JSON.stringify({ port: server.address().port }) + '\\n'))
-server.listen(Number(lp), lh)
-process.on('SIGTERM', () => process.exit(0))
-`
-
 /**
- * @typedef {object} Forward
- * @property {string} address  host:port to give a docker-container builder (on the bridge)
- * @property {string} host     the bridge address
- * @property {number} port     the listening port (the target's port number when it was free)
- * @property {number} pid      the forwarder process
- * @property {() => Promise<void>} stop
+ * Forwards a free port of the current engine's bridge address to 127.0.0.1:`port`, in this
+ * process, so BuildKit in a container reaches a service the test started.
+ * @param {number} port
+ * @returns {Promise<{address: string, stop: () => Promise<void>}>}  address: host:port for the builder
  */
-
-/**
- * Forwards a TCP port of this machine (default 127.0.0.1) to the current engine's
- * bridge address, so BuildKit in a container reaches it. The forwarder is a small
- * node child process, recorded with trackProcess() (global teardown kills it if a
- * test forgets stop()); it also exits when this process does.
- * @param {number} port  target port on `o.targetHost`
- * @param {{targetHost?: string, listenPort?: number, engine?: 'current'}} [o]
- *   listenPort: default the same number as `port` (any free port when taken); 0: any
- * @returns {Promise<Forward>}
- */
-export async function forwardToBridge(port, o = {}) {
-  const ee = engineEnv(stackEnv(), o.engine ?? 'current')
-  if (!ee.bridgeIp) throw new Error(`forwardToBridge: the ${ee.engine} engine has no bridge address in stack.env`)
-  const targetHost = o.targetHost ?? '127.0.0.1'
-  const listenPort = o.listenPort ?? port
-  const child = spawn(process.execPath, ['-e', FORWARDER, ee.bridgeIp, String(listenPort), targetHost, String(port)], {
-    stdio: ['ignore', 'pipe', 'pipe']
+export async function forwardToBridge(port) {
+  const { bridgeIp } = engineEnv(stackEnv(), 'current')
+  const server = net.createServer({ allowHalfOpen: true }, (c) => {
+    const u = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true })
+    for (const [a, b] of [
+      [c, u],
+      [u, c]
+    ]) {
+      a.on('error', () => b.destroy())
+      a.on('close', () => (b.writableEnded ? b.destroy() : b.end()))
+      a.pipe(b)
+    }
   })
-  const label = `bridge forwarder ${ee.bridgeIp}:${listenPort} -> ${targetHost}:${port}`
-  trackProcess(child.pid, label)
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  let listening
-  try {
-    listening = await new Promise((resolve, reject) => {
-      let out = ''
-      let err = ''
-      const timer = setTimeout(() => reject(new Error(`${label}: not listening after 10 s ${err}`)), 10000)
-      child.stderr.on('data', (b) => {
-        err += b
-      })
-      child.stdout.on('data', (b) => {
-        out += b
-        const nl = out.indexOf('\n')
-        if (nl < 0) return
-        clearTimeout(timer)
-        try {
-          resolve(JSON.parse(out.slice(0, nl)).port)
-        } catch (e) {
-          reject(e)
-        }
-      })
-      child.once('exit', (code) => {
-        clearTimeout(timer)
-        reject(new Error(`${label}: exited ${code}: ${err.trim()}`))
-      })
-      child.once('error', (e) => {
-        clearTimeout(timer)
-        reject(e)
-      })
-    })
-  } catch (e) {
-    child.kill('SIGKILL')
-    untrackProcess(child.pid)
-    throw e
-  }
-  child.stdout.destroy()
-  child.stderr.destroy()
-  child.unref()
-  let stopping = null
-  return {
-    address: `${ee.bridgeIp}:${listening}`,
-    host: ee.bridgeIp,
-    port: listening,
-    pid: child.pid,
-    stop: () =>
-      (stopping ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.ref()
-          child.kill('SIGTERM')
-          const t = setTimeout(() => child.kill('SIGKILL'), 3000)
-          await exited
-          clearTimeout(t)
-        }
-        untrackProcess(child.pid)
-      })())
-  }
+  const listening = await listen(server, { port: 0, host: bridgeIp })
+  return { address: listening.hostPort, stop: listening.close }
 }
 
 /**
@@ -588,7 +413,7 @@ export async function stopStackIfStarted() {
 // one that started it must not stop it under another's feet.
 
 /** Directory of lease files (one per process using the stack). */
-export function leaseDir() {
+function leaseDir() {
   return path.join(os.tmpdir(), 'brokkr-stack-leases')
 }
 
@@ -597,7 +422,7 @@ function leaseFile(pid = process.pid) {
 }
 
 /** Records that this process uses the stack. */
-export function acquireStackLease() {
+function acquireStackLease() {
   fs.mkdirSync(leaseDir(), { recursive: true })
   fs.writeFileSync(leaseFile(), JSON.stringify({ pid: process.pid, start: procStartTime(process.pid) }))
 }
@@ -650,93 +475,4 @@ export function releaseStackLease({ started }) {
     fs.rmSync(handover, { force: true })
   } catch {}
   return { shouldStop: true, others }
-}
-
-/** Whether an ensureStack() of this process started the stack. */
-export function stackStartedHere() {
-  return startedHere
-}
-
-// ---------------------------------------------------------------------------
-// Process tracking for global teardown. Global setup sets BROKKR_E2E_PIDFILE;
-// processes started by tests (the harness's action steps, cache doubles or
-// proxies run as child processes) are appended, and removed when they end.
-// Teardown kills what is left, checking the start time so a recycled pid is
-// never hit.
-
-/** Start time (clock ticks since boot) of a pid from /proc, or null. */
-export function procStartTime(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return rest[19] ?? null // field 22 overall
-  } catch {
-    return null
-  }
-}
-
-/**
- * Records a process the tests started, so global teardown can kill it if it is
- * still running. No-op without BROKKR_E2E_PIDFILE.
- * @param {number} pid
- * @param {string} label
- * @param {{group?: boolean}} [o]  group: kill its process group (it was spawned detached)
- */
-export function trackProcess(pid, label, o = {}) {
-  const file = process.env.BROKKR_E2E_PIDFILE
-  if (!file || !pid) return
-  try {
-    fs.appendFileSync(file, JSON.stringify({ op: 'add', pid, label, group: !!o.group, start: procStartTime(pid) }) + '\n')
-  } catch {}
-}
-
-/** Marks a tracked process as ended. */
-export function untrackProcess(pid) {
-  const file = process.env.BROKKR_E2E_PIDFILE
-  if (!file || !pid) return
-  try {
-    fs.appendFileSync(file, JSON.stringify({ op: 'remove', pid }) + '\n')
-  } catch {}
-}
-
-/**
- * Kills every tracked process still alive (SIGTERM, then SIGKILL after a grace period).
- * @param {string} file
- * @returns {Promise<{pid:number,label:string}[]>} what it killed
- */
-export async function killTracked(file) {
-  let text = ''
-  try {
-    text = fs.readFileSync(file, 'utf8')
-  } catch {
-    return []
-  }
-  const live = new Map()
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue
-    let rec
-    try {
-      rec = JSON.parse(line)
-    } catch {
-      continue
-    }
-    if (rec.op === 'add') live.set(rec.pid, rec)
-    else if (rec.op === 'remove') live.delete(rec.pid)
-  }
-  const victims = [...live.values()].filter((r) => r.start !== null && procStartTime(r.pid) === r.start)
-  const signal = (r, sig) => {
-    try {
-      process.kill(r.group ? -r.pid : r.pid, sig)
-    } catch {
-      try {
-        process.kill(r.pid, sig)
-      } catch {}
-    }
-  }
-  for (const r of victims) signal(r, 'SIGTERM')
-  if (victims.length) {
-    await new Promise((resolve) => setTimeout(resolve, 2000))
-    for (const r of victims) if (procStartTime(r.pid) === r.start) signal(r, 'SIGKILL')
-  }
-  return victims.map((r) => ({ pid: r.pid, label: r.label }))
 }

@@ -1,0 +1,91 @@
+/**
+ * The registry client against the real distribution registry: one with htpasswd (Basic) auth
+ * behind the fault proxy, one with token (Bearer) auth.
+ */
+import { RegistryClient } from '../../src/registry/client.js'
+import { ClassifiedError, RegistryError } from '../../src/model/errors.js'
+import { startRegistry, TOKEN_SERVICE } from '../support/registry.mjs'
+import { startFaultProxy } from '../e2e/support/fault-proxy.mjs'
+
+const INDEX = 'application/vnd.oci.image.index.v1+json'
+const index = JSON.stringify({ schemaVersion: 2, mediaType: INDEX, manifests: [] })
+const creds = { username: 'u', password: 'p' }
+
+async function failure(promise: Promise<unknown>): Promise<ClassifiedError> {
+  try {
+    await promise
+  } catch (error) {
+    return error as ClassifiedError
+  }
+  throw new Error('expected a failure')
+}
+
+let basic: Awaited<ReturnType<typeof startRegistry>>
+let token: Awaited<ReturnType<typeof startRegistry>>
+let proxy: Awaited<ReturnType<typeof startFaultProxy>>
+beforeAll(async () => {
+  ;[basic, token] = await Promise.all([
+    startRegistry({ auth: 'basic' }),
+    startRegistry({ auth: 'token', users: { u: { password: 'p', actions: ['pull', 'push'] } } })
+  ])
+  proxy = await startFaultProxy({ target: basic.url })
+})
+afterAll(async () => {
+  await proxy?.close()
+  await Promise.all([basic?.close(), token?.close()])
+})
+afterEach(() => {
+  proxy.configure({})
+  proxy.clearLog()
+})
+
+describe('registry client against the registry', () => {
+  it('answers a Basic challenge with the credentials and digests the body', async () => {
+    const amd64 = await basic.putManifest('team/agent', 's-amd64', index)
+    await basic.putManifest('team/agent', 's-arm64', index)
+    const client = new RegistryClient(`${proxy.host}/team/agent`, proxy.host, creds)
+    const [a, b] = await Promise.all([client.manifest('s-amd64'), client.manifest('s-arm64')])
+    expect(a.digest).toBe(amd64)
+    expect(b.mediaType).toBe(INDEX)
+    expect(proxy.log.filter((e: any) => e.path === '/v2/team/agent/manifests/s-arm64').map((e: any) => e.status)).toContain(200)
+  })
+
+  it('fetches a Bearer token from the realm for the repository scope', async () => {
+    await token.putManifest('team/agent', 's', index)
+    await new RegistryClient(`${token.host}/team/agent`, token.host, creds).manifest('s')
+    expect(token.tokenRequests).toEqual([expect.objectContaining({ user: 'u', url: `/token?service=${TOKEN_SERVICE}&scope=repository%3Ateam%2Fagent%3Apull` })])
+  })
+
+  it("names the registry's error code and message, not only the status", async () => {
+    // an index sent as an image manifest: the registry refuses it as invalid
+    const client = new RegistryClient(`${token.host}/team/agent`, token.host, creds, 'push')
+    const error = await failure(client.putManifest('s', 'application/vnd.oci.image.manifest.v1+json', Buffer.from(index)))
+    expect(error).toBeInstanceOf(RegistryError)
+    expect(error).toMatchObject({ status: 400, code: 'MANIFEST_INVALID', outcome: 'fatal' })
+    expect(error.message).toBe(`${token.host}/team/agent:s: HTTP 400 MANIFEST_INVALID: manifest invalid`)
+  })
+
+  it('classifies not found, denied and throttled answers', async () => {
+    proxy.configure({
+      status: [
+        { pathRegex: '/denied$', status: 403 },
+        { pathRegex: '/busy$', status: 429, retryAfter: 2 }
+      ]
+    })
+    const client = new RegistryClient(`${proxy.host}/a`, proxy.host, creds)
+    expect(await failure(client.manifest('missing'))).toMatchObject({ outcome: 'absent' })
+    expect(await failure(client.manifest('denied'))).toMatchObject({ outcome: 'auth' })
+    expect(await failure(client.manifest('busy'))).toMatchObject({ outcome: 'transient', retryAfterMs: 2000 })
+  })
+
+  it('gives up at once when the credentials are refused', async () => {
+    const client = new RegistryClient(`${proxy.host}/a`, proxy.host, { username: 'u', password: 'not-p' })
+    expect(await failure(client.manifest('t'))).toMatchObject({ outcome: 'auth' })
+    expect(proxy.log.map((e: any) => e.status)).toEqual([401, 401])
+  })
+
+  it('treats a reset connection as transient', async () => {
+    proxy.configure({ resetRate: 1 })
+    expect(await failure(new RegistryClient(`${proxy.host}/a`, proxy.host, creds).manifest('t'))).toMatchObject({ outcome: 'transient' })
+  })
+})
