@@ -1,7 +1,5 @@
-import { createBuilderArgv } from '../../src/buildx/builder.js'
 import { cacheActivity } from '../../src/buildx/buildkit-log.js'
 import { decideCacheWrite, planCache } from '../../src/buildx/cache.js'
-import { buildArgv } from '../../src/buildx/argv.js'
 import { planSecrets, secretVariable } from '../../src/buildx/secrets.js'
 import { inlineSecretValues } from '../../src/config/secrets.js'
 import { InputError } from '../../src/model/errors.js'
@@ -97,13 +95,6 @@ describe('cache policy', () => {
     }
   })
 
-  it('exports with the chosen mode', () => {
-    const config = configWith({ 'cache-mode': 'min' })
-    expect(planCache(config, { push: true, ghaAvailable: true, localDir: '/tmp/c', write: true }).to).toEqual([
-      'type=gha,scope=agent-arm64,mode=min,ignore-error=true'
-    ])
-  })
-
   it('counts steps answered from cache and the layers the export wrote', () => {
     const log = [
       '#0 building with "b" instance using docker-container driver',
@@ -128,45 +119,7 @@ describe('cache policy', () => {
   })
 })
 
-describe('build flags and builder options', () => {
-  it('adds contexts, secrets, no-cache and pull to the one build command', () => {
-    const config = configWith({ 'build-contexts': 'deps=../deps\nbase=docker-image://debian:12', 'no-cache': 'true', pull: 'true' })
-    const argv = buildArgv(config, {
-      builder: 'b',
-      output: { kind: 'push' },
-      metadataFile: '/m.json',
-      labels: [],
-      cache: planCache(config, { push: true, ghaAvailable: false, localDir: '/d', write: true }),
-      includeCacheFrom: true,
-      defaultProvenance: 'mode=min',
-      secretArgs: ['--secret', 'id=x,env=V']
-    })
-    const joined = argv.join(' ')
-    expect(joined).toContain('--build-context deps=../deps --build-context base=docker-image://debian:12 --secret id=x,env=V --no-cache --pull')
-  })
-
-  it('creates the builder with its driver options and the inline buildkitd config file', () => {
-    const config = configWith({
-      'driver-opts': 'image=moby/buildkit:v0.25.2\nnetwork=host',
-      'buildkitd-config-inline': '[registry."docker.io"]\n  mirrors = ["mirror.example"]'
-    })
-    expect(createBuilderArgv(config, '/tmp/x/buildkitd.toml')).toEqual([
-      'buildx',
-      'create',
-      '--name',
-      'brokkr-builder',
-      '--driver',
-      'docker-container',
-      '--driver-opt',
-      'image=moby/buildkit:v0.25.2',
-      '--driver-opt',
-      'network=host',
-      '--buildkitd-config',
-      '/tmp/x/buildkitd.toml',
-      '--bootstrap'
-    ])
-  })
-
+describe('fork secrets', () => {
   it('keeps every fork secret rule in one place: an empty secret on a fork pull request is a notice, not an error', () => {
     const config = configWith({ secrets: 'cargo_token=' }, forkPullRequest)
     expect(planSecrets(config.secrets, config.ssh, envWith(), true).skipped).toHaveLength(1)

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // Fault-injecting reverse proxy for a Docker Registry HTTP API v2 / OCI distribution registry.
 //
 // Everything is forwarded verbatim (method, path, query, headers including the client's Host,
@@ -11,18 +10,11 @@
 // Both random draws are taken for every eligible request (in that order) from a seeded PRNG,
 // so a given seed + request sequence always produces the same faults.
 //
-// Control endpoints (for tests in another process; never forwarded):
-//   GET  /__fault/log      → JSON array of log entries
-//   POST /__fault/rules    → body = rules JSON, same as configure()
-//   POST /__fault/clear    → clear the log
-//
 // Node 20 built-ins only.
 
 import http from 'node:http'
-import { readFile } from 'node:fs/promises'
-import { listen, makePrng, runServiceCli } from './service.mjs'
+import { listen, makePrng } from './service.mjs'
 
-const CONTROL_PREFIX = '/__fault/'
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade'])
 
 const ERROR_CODES = {
@@ -106,9 +98,8 @@ function registryError(status, codeOverride, messageOverride, detail) {
  * @param {string} [opts.host='127.0.0.1'] listen address
  * @param {number} [opts.seed=1]
  * @param {object} [opts.rules] initial rules (same as configure())
- * @param {(entry: object) => void} [opts.onLog]
  */
-export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', seed = 1, rules, onLog } = {}) {
+export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', seed = 1, rules } = {}) {
   if (!target) throw new Error('startFaultProxy: target is required')
   const targetUrl = new URL(target)
   if (targetUrl.protocol !== 'http:') throw new Error('startFaultProxy: only http:// targets are supported')
@@ -129,13 +120,6 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
       if (entry.ms !== undefined) return
       entry.ms = Date.now() - entry.t
       if (entry.fate === 'forwarded' && !res.writableFinished) entry.aborted = true
-      if (onLog) {
-        try {
-          onLog(entry)
-        } catch {
-          /* ignore */
-        }
-      }
     }
     res.on('finish', done)
     res.on('close', done)
@@ -318,40 +302,8 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
     return [...map.values()]
   }
 
-  async function handleControl(req, res, url) {
-    const send = (status, obj) => {
-      const buf = Buffer.from(JSON.stringify(obj))
-      res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': String(buf.length) })
-      res.end(buf)
-    }
-    const what = url.pathname.slice(CONTROL_PREFIX.length)
-    if (what === 'log' && req.method === 'GET') return send(200, log)
-    if (what === 'clear' && req.method === 'POST') {
-      req.resume()
-      log.length = 0
-      return send(200, { ok: true })
-    }
-    if (what === 'rules' && req.method === 'POST') {
-      const chunks = []
-      for await (const c of req) chunks.push(c)
-      try {
-        const txt = Buffer.concat(chunks).toString('utf8')
-        configure(txt.trim() ? JSON.parse(txt) : {})
-      } catch (err) {
-        return send(400, { error: String(err?.message ?? err) })
-      }
-      return send(200, { ok: true })
-    }
-    req.resume()
-    return send(404, { error: 'unknown control endpoint' })
-  }
-
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://proxy.invalid')
-    if (url.pathname.startsWith(CONTROL_PREFIX)) {
-      handleControl(req, res, url).catch(() => res.destroy())
-      return
-    }
     const decision = decide(req, url.pathname)
     const entry = {
       t: Date.now(),
@@ -390,28 +342,3 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1', se
   if (rules) configure(rules)
   return api
 }
-
-// ---------------------------------------------------------------------------------------------
-// CLI
-
-runServiceCli(import.meta.url, {
-  usage: '--target http://127.0.0.1:5000 [--port N] [--host H] [--seed N] [--rules JSON|@file] [--state-file F] [--quiet]',
-  required: ['target'],
-  options: { target: 'string', seed: 'number', rules: 'string' },
-  async start(args, log) {
-    let rules
-    if (args.rules) {
-      const txt = args.rules.startsWith('@') ? await readFile(args.rules.slice(1), 'utf8') : args.rules
-      rules = JSON.parse(txt)
-    }
-    const proxy = await startFaultProxy({
-      target: args.target,
-      port: args.port,
-      host: args.host,
-      seed: args.seed ?? 1,
-      rules,
-      onLog: log
-    })
-    return { state: { url: proxy.url, host: proxy.host, pid: process.pid }, close: () => proxy.close() }
-  }
-})
