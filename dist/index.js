@@ -38684,6 +38684,14 @@ class BuildProgress {
         return outputs.length > 0 && outputs.every(([id]) => this.finished.has(id));
     }
 }
+/**
+ * The cache service refused new entries for its rate limit (GitHub: 200 a minute per repository
+ * since January 2026; 429 with Retry-After, Twirp `resource_exhausted`). BuildKit before v0.27
+ * retries without honouring Retry-After until the export is stopped, and then names the code.
+ */
+function cacheRateLimited(log) {
+    return failedSteps(log).some((s) => CACHE_EXPORT.test(s.title) && /resource_exhausted|rate limit|too many requests|\b429\b/i.test(s.error));
+}
 /** The cache service turned down the v1 protocol (switched off by GitHub on 2025-04-15). */
 function refusedLegacyCacheProtocol(log) {
     return /legacy service is shutting down|gha-cache-sunset|twirp error bad_route|"code":"bad_route"/i.test(log);
@@ -39259,6 +39267,14 @@ const LEGACY_CACHE_HINT = 'The GitHub Actions cache service refused the legacy v
     'update buildx and the builder, or use cache: registry';
 /** What a finished build's log says about its cache, as warnings (ignore-error=true keeps them out of the exit code). */
 function cacheWarnings(log, cache, stoppedExport, cacheTimeoutMs) {
+    // one warning that says what happened and what to do, rather than its symptoms one by one
+    if (cache.backend === 'gha' && cacheRateLimited(log)) {
+        const stopped = stoppedExport ? `; its cache export was stopped after cache-timeout (${formatDuration(cacheTimeoutMs)})` : '';
+        return [
+            `The GitHub Actions cache refused this build's new entries: a repository may create at most 200 cache entries a minute (HTTP 429, resource_exhausted)${stopped}. ` +
+                'The image was pushed; its cache is incomplete. Write fewer entries: cache-mode: min, or fewer cache scopes per workflow run'
+        ];
+    }
     const warnings = [];
     const problem = cacheProblem(log);
     if (cache.backend === 'gha' && refusedLegacyCacheProtocol(log))
@@ -40071,7 +40087,10 @@ function buildResult(plan, outcome) {
                 ['digest', outcome.digest],
                 ['pushed', `${pushed} (${plan.push.reason})`],
                 ['publish check', describePublishCheck(outcome.publishCheck)],
-                ['cache', cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`],
+                [
+                    'cache',
+                    `${cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`}${outcome.cacheRateLimited ? '; new entries refused by the rate limit (429)' : ''}`
+                ],
                 ['cache scope', config.cacheScope],
                 ...row(outcome.activity && outcome.activity.steps > 0, 'cache activity', () => describeActivity(outcome.activity, cache.to.length > 0)),
                 ...row(plan.secrets.described.length, 'secrets', () => plan.secrets.described.join(', ')),
@@ -40330,7 +40349,7 @@ async function executeBuild(plan, docker) {
             saveState(state);
         }
         lib_core/* info */.pq(plan.push.push ? `Pushed ${plan.ref}@${digest}` : `Built ${plan.ref} (not pushed: ${plan.push.reason})`);
-        return { digest, metadata, publishCheck, activity: cacheActivity(log) };
+        return { digest, metadata, publishCheck, activity: cacheActivity(log), cacheRateLimited: plan.cache.backend === 'gha' && cacheRateLimited(log) };
     }
     finally {
         (0,external_node_fs_.rmSync)(plan.workDir, { recursive: true, force: true });

@@ -1155,4 +1155,83 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     r.figures.push(`v2.0.0 job ${secs(major.main.durationMs)}, v1.2.4 job ${secs(patch.main.durationMs)}`)
     finish(r)
   }, 240_000)
+  test('18. a matrix of 8 jobs against the cache service rate limit: every job pushes, none waits past cache-timeout, one warning each', async () => {
+    const limit = 8
+    const r = row(
+      '18',
+      `GitHub's cache entry rate limit crossed by a matrix, cache: gha, cache-mode: max, cache-timeout 15s`,
+      `8 build jobs at once, each its own cache scope; the v2 cache double creates at most ${limit} entries a minute, then answers CreateCacheEntry 429 resource_exhausted with Retry-After (GitHub: 200 a minute per repository)`
+    )
+    const cache = await startCacheV2Double({ token: mintRuntimeToken({ scope: 'refs/heads/main' }), entriesPerMinute: limit })
+    try {
+      proxy.configure({})
+      const started = Date.now()
+      const jobs = await Promise.all(
+        Array.from({ length: 8 }, async (_, i) => {
+          const sha = newSha()
+          const scope = `matrix-${i}-${sha.slice(0, 6)}`
+          const b = await build(
+            sha,
+            'linux/amd64',
+            { cache: 'gha', 'cache-mode': 'max', 'cache-scope': scope, 'cache-timeout': '15s' },
+            { cache: { url: cache.url, token: cache.token, version: 2 } }
+          )
+          return { sha, b, pushed: await registryTag(`${sha}-amd64`) }
+        })
+      )
+      const wall = Date.now() - started
+      const refused = cache.requests.filter((q) => q.method === 'CreateCacheEntry' && q.status === 429).length
+      const limited = jobs.filter(({ b }) => warningsOf(b).some((w) => /at most 200 cache entries a minute/.test(w)))
+      check(
+        r,
+        jobs.every(({ b }) => harness.resultExitCode(b) === 0),
+        'every job succeeds',
+        jobs.map(({ b }) => firstError(b)).join(' / ')
+      )
+      check(
+        r,
+        jobs.every(({ b, pushed }) => pushed.status === 200 && pushed.digest === b.outputs.digest),
+        'every job pushed a whole image'
+      )
+      check(
+        r,
+        refused > 0 && limited.length > 0,
+        'the matrix crossed the limit and the jobs that met it said so',
+        `${refused} refusals, ${limited.length} job(s) warned`
+      )
+      check(
+        r,
+        jobs.every(({ b }) => warningsOf(b).filter((w) => /cache/i.test(w)).length <= 1),
+        'at most one cache warning per job',
+        jobs.map(({ b }) => warningsOf(b).join(' | ')).join(' // ')
+      )
+      check(
+        r,
+        limited.every(({ b }) => /cache-mode: min, or fewer cache scopes/.test(warningsOf(b).join())),
+        'the warning says what to do'
+      )
+      check(
+        r,
+        limited.every(({ b }) => b.summary.includes('new entries refused by the rate limit')),
+        'the summary says the entries were refused'
+      )
+      // the build itself takes seconds here; past the image, no job may wait on the cache longer than cache-timeout
+      check(
+        r,
+        jobs.every(({ b }) => b.main.durationMs < 15_000 + 30_000),
+        'no job waited on the cache much past cache-timeout',
+        jobs.map(({ b }) => secs(b.main.durationMs)).join(', ')
+      )
+      const created = cache.requests.filter((q) => q.method === 'CreateCacheEntry' && q.status === 200).length
+      r.did.push(
+        `8/8 jobs pushed; ${limited.length} job(s) met the limit and warned once: "${warningsOf(limited[0]?.b ?? jobs[0].b).find((w) => /cache entries a minute/.test(w)) ?? ''}"`
+      )
+      r.figures.push(
+        `wall ${secs(wall)}; jobs ${jobs.map(({ b }) => secs(b.main.durationMs)).join(', ')}; cache entries created ${created}, CreateCacheEntry answered 429 ${refused} time(s)`
+      )
+    } finally {
+      await cache.close()
+    }
+    finish(r)
+  }, 300_000)
 })

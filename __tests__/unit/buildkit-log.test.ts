@@ -1,4 +1,6 @@
-import { BuildProgress, cacheProblem, classifyBuildFailure, refusedLegacyCacheProtocol } from '../../src/buildx/buildkit-log.js'
+import { readFileSync } from 'node:fs'
+import { BuildProgress, cacheProblem, cacheRateLimited, classifyBuildFailure, refusedLegacyCacheProtocol } from '../../src/buildx/buildkit-log.js'
+import { cacheWarnings } from '../../src/buildx/cache.js'
 
 describe('build failure classification', () => {
   const solveFailure = [
@@ -95,5 +97,20 @@ describe('legacy cache protocol refusal', () => {
     expect(refusedLegacyCacheProtocol('error: failed to reserve cache: This legacy service is shutting down, effective April 15, 2025.')).toBe(true)
     expect(refusedLegacyCacheProtocol('twirp error bad_route: no handler for path')).toBe(true)
     expect(refusedLegacyCacheProtocol('#10 ERROR: failed to push: 503 Service Unavailable')).toBe(false)
+  })
+})
+
+describe('a cache service at its rate limit', () => {
+  // what BuildKit v0.25 (Docker 28.5) logged when the v2 cache double answered CreateCacheEntry 429
+  // (resource_exhausted, Retry-After) and the action stopped the export after cache-timeout
+  const log = readFileSync(new URL('../fixtures/build-logs/cache-rate-limited.txt', import.meta.url), 'utf8')
+  const gha = { backend: 'gha', status: 'on', from: ['type=gha'], to: ['type=gha'], note: '' } as const
+
+  it('is recognised, and said in one warning that names the limit and what to do', () => {
+    expect(cacheRateLimited(log)).toBe(true)
+    expect(cacheRateLimited(log.replace('resource_exhausted', 'internal'))).toBe(false)
+    const warnings = cacheWarnings(log, { ...gha, from: [...gha.from], to: [...gha.to] }, true, 20_000)
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatch(/at most 200 cache entries a minute .*stopped after cache-timeout \(20\.0 s\).*cache-mode: min, or fewer cache scopes/)
   })
 })

@@ -88,6 +88,15 @@ export class BuildProgress {
   }
 }
 
+/**
+ * The cache service refused new entries for its rate limit (GitHub: 200 a minute per repository
+ * since January 2026; 429 with Retry-After, Twirp `resource_exhausted`). BuildKit before v0.27
+ * retries without honouring Retry-After until the export is stopped, and then names the code.
+ */
+export function cacheRateLimited(log: string): boolean {
+  return failedSteps(log).some((s) => CACHE_EXPORT.test(s.title) && /resource_exhausted|rate limit|too many requests|\b429\b/i.test(s.error))
+}
+
 /** The cache service turned down the v1 protocol (switched off by GitHub on 2025-04-15). */
 export function refusedLegacyCacheProtocol(log: string): boolean {
   return /legacy service is shutting down|gha-cache-sunset|twirp error bad_route|"code":"bad_route"/i.test(log)

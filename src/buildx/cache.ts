@@ -6,7 +6,7 @@ import { formatDuration } from '../model/duration.js'
 import { archTag } from '../model/platform.js'
 import type { RunnerEnvironment } from '../config/environment.js'
 import { isPullRequestEvent, type GitHubContext } from '../model/github.js'
-import { BuildProgress, cacheProblem, refusedLegacyCacheProtocol } from './buildkit-log.js'
+import { BuildProgress, cacheProblem, cacheRateLimited, refusedLegacyCacheProtocol } from './buildkit-log.js'
 
 // The build cache, all of it: which backend and where, the gha service check, the local cache's
 // restore and save, the bound on cache export, and what a broken cache is reported as.
@@ -182,6 +182,14 @@ const LEGACY_CACHE_HINT =
 
 /** What a finished build's log says about its cache, as warnings (ignore-error=true keeps them out of the exit code). */
 export function cacheWarnings(log: string, cache: CachePlan, stoppedExport: boolean, cacheTimeoutMs: number): string[] {
+  // one warning that says what happened and what to do, rather than its symptoms one by one
+  if (cache.backend === 'gha' && cacheRateLimited(log)) {
+    const stopped = stoppedExport ? `; its cache export was stopped after cache-timeout (${formatDuration(cacheTimeoutMs)})` : ''
+    return [
+      `The GitHub Actions cache refused this build's new entries: a repository may create at most 200 cache entries a minute (HTTP 429, resource_exhausted)${stopped}. ` +
+        'The image was pushed; its cache is incomplete. Write fewer entries: cache-mode: min, or fewer cache scopes per workflow run'
+    ]
+  }
   const warnings: string[] = []
   const problem = cacheProblem(log)
   if (cache.backend === 'gha' && refusedLegacyCacheProtocol(log)) warnings.push(LEGACY_CACHE_HINT)

@@ -58,6 +58,8 @@ export interface BuildOutcome {
   metadata: string
   publishCheck: PublishCheck
   activity?: ReturnType<typeof cacheActivity>
+  /** the cache service refused new entries for its rate limit */
+  cacheRateLimited?: boolean
 }
 
 export function buildResult(plan: BuildPlan, outcome: BuildOutcome): RunResult {
@@ -86,7 +88,10 @@ export function buildResult(plan: BuildPlan, outcome: BuildOutcome): RunResult {
         ['digest', outcome.digest],
         ['pushed', `${pushed} (${plan.push.reason})`],
         ['publish check', describePublishCheck(outcome.publishCheck)],
-        ['cache', cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`],
+        [
+          'cache',
+          `${cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`}${outcome.cacheRateLimited ? '; new entries refused by the rate limit (429)' : ''}`
+        ],
         ['cache scope', config.cacheScope],
         ...row(outcome.activity && outcome.activity.steps > 0, 'cache activity', () => describeActivity(outcome.activity!, cache.to.length > 0)),
         ...row(plan.secrets.described.length, 'secrets', () => plan.secrets.described.join(', ')),

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { withoutCacheFrom } from '../buildx/argv.js'
 import { CHANGE_NOTES, isFinal, nextAttempt, shapeOf, type Attempt } from '../buildx/attempts.js'
 import { currentContext, inspectBuilder, setUpBuilder } from '../buildx/builder.js'
-import { cacheActivity } from '../buildx/buildkit-log.js'
+import { cacheActivity, cacheRateLimited } from '../buildx/buildkit-log.js'
 import { boundCacheExport, cacheWarnings, hasLocalCache, restoreLocalCache } from '../buildx/cache.js'
 import { binfmtRegistered, installQemu } from '../buildx/qemu.js'
 import type { RunnerEnvironment } from '../config/environment.js'
@@ -76,7 +76,7 @@ export async function executeBuild(plan: BuildPlan, docker: Docker): Promise<Bui
       saveState(state)
     }
     core.info(plan.push.push ? `Pushed ${plan.ref}@${digest}` : `Built ${plan.ref} (not pushed: ${plan.push.reason})`)
-    return { digest, metadata, publishCheck, activity: cacheActivity(log) }
+    return { digest, metadata, publishCheck, activity: cacheActivity(log), cacheRateLimited: plan.cache.backend === 'gha' && cacheRateLimited(log) }
   } finally {
     rmSync(plan.workDir, { recursive: true, force: true })
   }

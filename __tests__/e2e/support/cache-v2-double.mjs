@@ -19,7 +19,8 @@
 //     key too, `size_bytes` a JSON number; `ok:false` is a miss; `{"code":"already_exists"}` becomes
 //     os.ErrExist (SaveMutable relies on it); 429 is retried; blocks + block list up, `x-ms-range: bytes=N-` down.
 // Tokens, scopes and the lookup order are those of cache-core.mjs; CreateCacheEntry is limited to
-// 200 entries a rolling minute (the real per-repository limit since January 2026), then 429.
+// `entriesPerMinute` entries a rolling minute (default 200, the real per-repository limit since
+// January 2026), then 429 with Retry-After, as GitHub answers.
 //
 // Faults (`faults` option, configure()): `{api, blob}`, each a rule or a list of rules
 // `{status, methods}` (api default 500, blob default 503; `methods`: Twirp method names, or blob ops
@@ -133,10 +134,11 @@ async function startAzurite(location) {
 }
 
 /**
- * @param {{token?: string, host?: string, faults?: object, logFile?: string}} [o]
- *   host: where to listen (default 127.0.0.1); logFile: append every request record as a JSON line
+ * @param {{token?: string, host?: string, faults?: object, logFile?: string, entriesPerMinute?: number}} [o]
+ *   host: where to listen (default 127.0.0.1); logFile: append every request record as a JSON line;
+ *   entriesPerMinute: the CreateCacheEntry rate limit (default GitHub's 200)
  */
-export async function startCacheV2Double({ token = mintRuntimeToken(), host, faults, logFile } = {}) {
+export async function startCacheV2Double({ token = mintRuntimeToken(), host, faults, logFile, entriesPerMinute = ENTRIES_PER_MINUTE } = {}) {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'cache-v2-double-'))
   const azurite = await startAzurite(dir)
   const credential = new StorageSharedKeyCredential(ACCOUNT, ACCOUNT_KEY)
@@ -211,9 +213,9 @@ export async function startCacheV2Double({ token = mintRuntimeToken(), host, fau
       if (store.find(key, version, caller.writable)) return twirpError(res, rec, 409, 'already_exists', ALREADY_EXISTS_MESSAGE)
       const now = Date.now()
       while (createTimes.length && createTimes[0] <= now - 60_000) createTimes.shift()
-      if (createTimes.length >= ENTRIES_PER_MINUTE) {
+      if (createTimes.length >= entriesPerMinute) {
         const retryAfter = String(Math.max(1, Math.ceil((createTimes[0] + 60_000 - now) / 1000)))
-        const msg = `cache entry creation rate limit exceeded: at most ${ENTRIES_PER_MINUTE} entries per minute`
+        const msg = `cache entry creation rate limit exceeded: at most ${entriesPerMinute} entries per minute`
         return twirpError(res, rec, 429, 'resource_exhausted', msg, { 'Retry-After': retryAfter })
       }
       createTimes.push(now)
