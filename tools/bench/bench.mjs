@@ -487,8 +487,9 @@ const SECTIONS = {
 function rawArgv(result, workDir) {
   const line = result.main.log.split('\n').find((l) => /^\[command\]\S*docker buildx build /.test(l))
   if (!line) throw new Error('the action log has no `[command]... docker buildx build` line')
-  if (/['"\\]/.test(line)) throw new Error(`cannot split the printed command safely (quotes): ${line}`)
-  const argv = line.replace(/^\[command\]\S+\s+/, '').match(/\S+/g)
+  // the action prints argv quoted for a POSIX shell: single quotes, `'\''` for a quote inside
+  const words = line.replace(/^\[command\]\S+\s+/, '').match(/(?:\\.|[^\s'\\]+|'[^']*')+/g)
+  const argv = words.map((w) => w.replace(/\\(.)|'([^']*)'/g, (_, escaped, quoted) => escaped ?? quoted))
   // a fresh metadata file (the action's lives in its RUNNER_TEMP) and a fresh creation time, so
   // the raw build writes a new image config exactly like the action's next run does
   const mi = argv.indexOf('--metadata-file')
