@@ -14,8 +14,7 @@
 // --action-dir DIR (run another action dir, for testing the demo itself), -h.
 
 import * as path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
+import { cli, runMain } from './bench/common.mjs'
 
 import { resultExitCode, repoHeadSha } from '../__tests__/e2e/support/harness.mjs'
 import { openSession, runStepLocally, printResult } from '../__tests__/e2e/support/session.mjs'
@@ -31,14 +30,8 @@ pushes the two multi-arch indexes to the local stack registry and verifies them.
 
 const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'])
 
-/**
- * Reads an index back from the stack registry.
- * @param {string} image    full image name `<registry>/<repo>` (the action's `image` output)
- * @param {string} registry the stack registry host:port
- * @param {string} tag
- * @returns {Promise<{ref: string, digest: string|null, mediaType: string|null, platforms: string[], status: number}>}
- */
-export async function readIndex(image, registry, tag) {
+/** Reads an index back from the stack registry (`image`: the action's `image` output, `<registry>/<repo>`). */
+async function readIndex(image, registry, tag) {
   const repo = image.startsWith(`${registry}/`) ? image.slice(registry.length + 1) : image
   const m = await registryManifest(repo, tag)
   const platforms = []
@@ -50,28 +43,16 @@ export async function readIndex(image, registry, tag) {
   return { ref: `${image}:${tag}`, digest: m.digest, mediaType: m.mediaType, platforms, status: m.status }
 }
 
-async function main(argv) {
-  let v
-  try {
-    v = parseArgs({
-      args: argv,
-      options: {
-        sha: { type: 'string' },
-        node: { type: 'string' },
-        'action-dir': { type: 'string' },
-        input: { type: 'string', multiple: true, default: [] },
-        'keep-stack': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false }
-      }
-    }).values
-  } catch (e) {
-    process.stderr.write(`demo: ${e.message}\n(see --help)\n`)
-    return 2
-  }
-  if (v.help) {
-    process.stdout.write(`${USAGE}\n`)
-    return 0
-  }
+async function main() {
+  const a = cli('demo', USAGE, {
+    sha: { type: 'string' },
+    node: { type: 'string' },
+    'action-dir': { type: 'string' },
+    input: { type: 'string', multiple: true, default: [] },
+    'keep-stack': { type: 'boolean', default: false }
+  })
+  if (typeof a === 'number') return a
+  const v = a.values
   const extraInputs = {}
   for (const kv of v.input) {
     const eq = kv.indexOf('=')
@@ -84,6 +65,7 @@ async function main(argv) {
 
   const say = (m) => process.stdout.write(`${m}\n`)
   const sha = v.sha ?? repoHeadSha()
+  const actionDir = v['action-dir'] && path.resolve(v['action-dir'])
   const ref = 'refs/heads/main'
   say(`demo: Brokkr flow for ${COMPONENTS.join(', ')} on ${PLATFORMS.join(', ')} — push ${ref} @ ${sha}`)
   const session = await openSession({ ref, keepStack: v['keep-stack'], log: (m) => say(m.replace(/^local:/, 'demo:')) })
@@ -106,15 +88,7 @@ async function main(argv) {
       if (interrupted) break
       const title = `${job.command} ${job.component}${job.platform ? ` ${job.platform}` : ''}`
       say(`\n━━ [${i + 1}/${jobs.length}] ${title}`)
-      const r = await runStepLocally(session, {
-        ...job,
-        sha,
-        event: 'push',
-        ref,
-        node: v.node,
-        inputs: extraInputs,
-        actionDir: v['action-dir'] && path.resolve(v['action-dir'])
-      })
+      const r = await runStepLocally(session, { ...job, sha, event: 'push', ref, node: v.node, inputs: extraInputs, actionDir })
       printResult(r, { title })
       const code = resultExitCode(r)
       if (code !== 0) {
@@ -129,12 +103,9 @@ async function main(argv) {
       const inspectEnv = dockerEnv(makeDockerConfig({ auth: true, engine: session.engine.engine }), { engine: session.engine.engine })
       for (const component of COMPONENTS) {
         const m = manifests.get(component)
-        if (!m) {
-          failures.push(`${component}: no index (its manifest job failed)`)
-          continue
-        }
-        if (!m.image) {
-          failures.push(`${component}: the manifest job gave no 'image' output`)
+        const missing = !m ? 'no index (its manifest job failed)' : !m.image ? "the manifest job gave no 'image' output" : ''
+        if (missing) {
+          failures.push(`${component}: ${missing}`)
           continue
         }
         const idx = await readIndex(m.image, registry, sha)
@@ -151,14 +122,7 @@ async function main(argv) {
         if (problems.length) failures.push(`${component}: ${problems.join('; ')}`)
         else verified++
         const it = await docker(['buildx', 'imagetools', 'inspect', idx.ref], { env: inspectEnv, allowFail: true })
-        if (it.code === 0)
-          say(
-            it.stdout
-              .trimEnd()
-              .split('\n')
-              .map((l) => `  │ ${l}`)
-              .join('\n')
-          )
+        if (it.code === 0) say(it.stdout.trimEnd().replace(/^/gm, '  │ '))
         else say(`  (docker buildx imagetools inspect failed: ${it.stderr.trim().split('\n').pop()})`)
       }
     }
@@ -177,14 +141,4 @@ async function main(argv) {
   return 0
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code
-    },
-    (e) => {
-      process.stderr.write(`demo: ${e?.stack ?? e}\n`)
-      process.exitCode = 1
-    }
-  )
-}
+runMain('demo', main)

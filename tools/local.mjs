@@ -10,8 +10,7 @@
 // when main passed and post failed.
 
 import * as path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
+import { cli, runMain } from './bench/common.mjs'
 
 import { resultExitCode, repoHeadSha } from '../__tests__/e2e/support/harness.mjs'
 import { openSession, runStepLocally, printResult } from '../__tests__/e2e/support/session.mjs'
@@ -52,42 +51,22 @@ inputs set by default
   username/password=<stack credentials>, driver=docker,
   build-args=BASE_IMAGE=<BROKKR_BASE_IMAGE> (when the stack provides a base image)`
 
-async function main(argv) {
-  let parsed
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        component: { type: 'string' },
-        platform: { type: 'string' },
-        platforms: { type: 'string' },
-        event: { type: 'string', default: 'push' },
-        ref: { type: 'string' },
-        sha: { type: 'string' },
-        'head-repo': { type: 'string' },
-        input: { type: 'string', multiple: true, default: [] },
-        node: { type: 'string' },
-        workspace: { type: 'string' },
-        'action-dir': { type: 'string' },
-        'no-cache-double': { type: 'boolean', default: false },
-        'no-post': { type: 'boolean', default: false },
-        debug: { type: 'boolean', default: false },
-        'keep-stack': { type: 'boolean', default: false },
-        engine: { type: 'string', default: 'current' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false }
-      }
-    })
-  } catch (e) {
-    process.stderr.write(`local: ${e.message}\n(see --help)\n`)
-    return 2
-  }
+async function main() {
+  const [text, flag] = [{ type: 'string' }, { type: 'boolean', default: false }]
+  const parsed = cli(
+    'local',
+    USAGE,
+    {
+      ...Object.fromEntries(['component', 'platform', 'platforms', 'ref', 'sha', 'head-repo', 'node', 'workspace', 'action-dir'].map((k) => [k, text])),
+      ...Object.fromEntries(['no-cache-double', 'no-post', 'debug', 'keep-stack', 'json'].map((k) => [k, flag])),
+      event: { type: 'string', default: 'push' },
+      engine: { type: 'string', default: 'current' },
+      input: { type: 'string', multiple: true, default: [] }
+    },
+    { allowPositionals: true }
+  )
+  if (typeof parsed === 'number') return parsed
   const { values: v, positionals } = parsed
-  if (v.help) {
-    process.stdout.write(`${USAGE}\n`)
-    return 0
-  }
   const command = positionals[0]
   const usageError = (msg) => {
     process.stderr.write(`local: ${msg}\n(see --help)\n`)
@@ -142,14 +121,4 @@ async function main(argv) {
   return code
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code
-    },
-    (e) => {
-      process.stderr.write(`local: ${e?.stack ?? e}\n`)
-      process.exitCode = 1
-    }
-  )
-}
+runMain('local', main)

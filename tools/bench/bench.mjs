@@ -13,10 +13,6 @@
 // Not part of `npm test`. Holds /tmp/brokkr-stack.lock for the whole run (it
 // re-executes itself under `flock`), so it never overlaps with other e2e runs;
 // `docker builder prune -af` runs only while holding it. Never stops the stack.
-//
-// Options: --runs N (5)  --cache-pairs N (5)  --baseline-runs N (3)
-//          --sections overhead,coldstart,cache,manifest,qemu   --out FILE   --no-write   -h
-// A run of every section writes docs/benchmarks.md; a partial run writes only with --out.
 
 import { spawn, execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -25,11 +21,10 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
 
 import { stepCounts } from '../../__tests__/support/build-log.mjs'
 import { REPO_ROOT, findNode } from '../../__tests__/support/paths.mjs'
-import { keepPipelineBlock } from './doc-section.mjs'
+import { cli, count, gitState, msf, rangeOf, runMain, sayer, secs, stats, table, writeWithKeptBlocks } from './common.mjs'
 
 const REPO = REPO_ROOT
 const LOCK = '/tmp/brokkr-stack.lock'
@@ -46,154 +41,93 @@ Benchmarks the bundled action (dist/) on the e2e stack and writes docs/benchmark
   --out FILE          where to write the markdown (default docs/benchmarks.md for a full run, nothing for a partial one)
   --no-write          print only`
 
-// ---------------------------------------------------------------------------
 // Run under the shared stack lock
-
-if (process.env.BROKKR_BENCH_LOCKED !== '1') {
-  if (process.argv.includes('-h') || process.argv.includes('--help')) {
-    process.stdout.write(`${USAGE}\n`)
-    process.exit(0)
-  }
+if (process.env.BROKKR_BENCH_LOCKED === '1') runMain('bench', main)
+else if (process.argv.includes('-h') || process.argv.includes('--help')) process.stdout.write(`${USAGE}\n`)
+else {
   process.stderr.write(`bench: taking ${LOCK} (waits while another e2e run holds it)\n`)
   const child = spawn('flock', ['-o', LOCK, process.execPath, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: 'inherit',
     env: { ...process.env, BROKKR_BENCH_LOCKED: '1' }
   })
-  const forward = (sig) => {
-    try {
-      child.kill(sig)
-    } catch {}
-  }
-  process.on('SIGINT', forward)
-  process.on('SIGTERM', forward)
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig))
   child.on('exit', (code, sig) => process.exit(code ?? (sig ? 130 : 1)))
   child.on('error', (e) => {
     process.stderr.write(`bench: cannot run flock: ${e.message}\n`)
     process.exit(1)
   })
-} else {
-  main().then(
-    (code) => {
-      process.exitCode = code
-    },
-    (e) => {
-      process.stderr.write(`bench: ${e?.stack ?? e}\n`)
-      process.exitCode = 1
-    }
-  )
 }
 
 // ---------------------------------------------------------------------------
 // Small helpers
 
-const say = (m) => process.stderr.write(`bench: ${m}\n`)
+const say = sayer('bench')
 /** Wall clock in ms with sub-ms resolution (same clock as bash's $EPOCHREALTIME). */
 const nowMs = () => performance.timeOrigin + performance.now()
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b)
-  if (s.length === 0) return NaN
-  const m = s.length >> 1
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
-}
-function stats(xs) {
-  const v = xs.filter((x) => Number.isFinite(x))
-  return { n: v.length, median: median(v), min: Math.min(...v), max: Math.max(...v) }
-}
-const sec = (ms) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : 'n/a')
-const msf = (ms) => (Number.isFinite(ms) ? `${ms.toFixed(0)} ms` : 'n/a')
-const rangeOf = (st, f) => (st.n ? `${f(st.min)} – ${f(st.max)}` : 'n/a')
+const sec = (ms) => secs(ms, 2)
 const verdict = (ok) => (ok === undefined ? '—' : ok ? '**met**' : '**missed**')
 const rotate = (xs, k) => xs.map((_, i) => xs[(i + k) % xs.length])
-const randomHex = (n) =>
-  randomBytes(Math.ceil(n / 2))
-    .toString('hex')
-    .slice(0, n)
+const hex = (bytes) => randomBytes(bytes).toString('hex')
 /** A commit-like sha for this bench run (tags `<sha>-<arch>` never collide with other runs). */
-const benchSha = () => `be0c${randomHex(36)}`
+const benchSha = () => `be0c${hex(18)}`
+const tail = (text, n = 25) => text.split('\n').slice(-n).join('\n')
+const firstLine = (e) => String(e?.message ?? e).split('\n')[0]
+const STEP_FILES = ['GITHUB_OUTPUT', 'GITHUB_STATE', 'GITHUB_ENV', 'GITHUB_PATH', 'GITHUB_STEP_SUMMARY']
 
 function sh(cmd, args, o = {}) {
   try {
     return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...o }).trim()
-  } catch (e) {
+  } catch {
     return o.fallback ?? ''
   }
 }
 
-/** Spawns a command, discards its output (optionally keeps it), and times it from spawn to close. */
-function timed(cmd, args, { env, cwd = REPO, keep = false, input } = {}) {
+/** Spawns a command, times it from spawn to close (and to its first stdout), keeps its output when told. */
+function timed(cmd, args, { env, cwd = REPO, keep = false } = {}) {
   return new Promise((resolve, reject) => {
     const out = []
-    const t0 = nowMs()
-    const child = spawn(cmd, args, { env, cwd, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
+    const start = nowMs()
+    let firstOut = NaN
+    const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
     child.stdout.on('data', (b) => {
+      if (Number.isNaN(firstOut)) firstOut = nowMs() - start
       if (keep) out.push(b)
     })
-    child.stderr.on('data', (b) => {
-      if (keep) out.push(b)
-    })
+    child.stderr.on('data', (b) => keep && out.push(b))
     child.on('error', reject)
-    child.on('close', (code) => resolve({ code, ms: nowMs() - t0, start: t0, output: Buffer.concat(out).toString('utf8') }))
-    if (input !== undefined) child.stdin.end(input)
+    child.on('close', (code) => resolve({ code, ms: nowMs() - start, start, firstOut, output: Buffer.concat(out).toString('utf8') }))
   })
 }
-
-const tail = (text, n = 25) => text.split('\n').slice(-n).join('\n')
 
 // ---------------------------------------------------------------------------
 // Shims: a docker that records when it was called (and, traced, when it ended),
 // and a node wrapper that records when the step's process started and ended.
 
 function makeShims(dir, realDocker) {
-  fs.mkdirSync(path.join(dir, 'exec'), { recursive: true })
-  fs.mkdirSync(path.join(dir, 'trace'), { recursive: true })
-  // cold start: one timestamp, then exec (no extra process in the way)
-  fs.writeFileSync(
-    path.join(dir, 'exec', 'docker'),
-    `#!/bin/bash
-printf 'docker %s %s\\n' "$EPOCHREALTIME" "$1 $2" >> "$BENCH_TRACE"
-exec ${JSON.stringify(realDocker)} "$@"
-`,
-    { mode: 0o755 }
-  )
-  // traced: start and end of every call, with all its arguments
-  fs.writeFileSync(
-    path.join(dir, 'trace', 'docker'),
-    `#!/bin/bash
-t0=$EPOCHREALTIME
-${JSON.stringify(realDocker)} "$@"
-rc=$?
-printf 'docker %s %s %s %s\\n' "$t0" "$EPOCHREALTIME" "$rc" "$*" >> "$BENCH_TRACE"
-exit $rc
-`,
-    { mode: 0o755 }
-  )
-  const nodeWrapper = (real, name) => {
-    const f = path.join(dir, name)
-    fs.writeFileSync(
-      f,
-      `#!/bin/bash
-printf 'node-start %s %s\\n' "$EPOCHREALTIME" "$1" >> "$BENCH_TRACE"
-${JSON.stringify(real)} "$@"
-rc=$?
-printf 'node-end %s %s\\n' "$EPOCHREALTIME" "$1" >> "$BENCH_TRACE"
-exit $rc
-`,
-      { mode: 0o755 }
-    )
-    return f
+  const script = (file, body) => {
+    fs.mkdirSync(path.dirname(file), { recursive: true })
+    fs.writeFileSync(file, `#!/bin/bash\n${body}`, { mode: 0o755 })
+    return file
   }
+  // cold start: one timestamp, then exec (no extra process in the way)
+  script(path.join(dir, 'exec', 'docker'), `printf 'docker %s %s\\n' "$EPOCHREALTIME" "$1 $2" >> "$BENCH_TRACE"\nexec ${JSON.stringify(realDocker)} "$@"\n`)
+  // traced: start and end of every call, with all its arguments
+  script(
+    path.join(dir, 'trace', 'docker'),
+    `t0=$EPOCHREALTIME\n${JSON.stringify(realDocker)} "$@"\nrc=$?\nprintf 'docker %s %s %s %s\\n' "$t0" "$EPOCHREALTIME" "$rc" "$*" >> "$BENCH_TRACE"\nexit $rc\n`
+  )
+  const nodeWrapper = (real, name) =>
+    script(
+      path.join(dir, name),
+      `printf 'node-start %s %s\\n' "$EPOCHREALTIME" "$1" >> "$BENCH_TRACE"\n${JSON.stringify(real)} "$@"\nrc=$?\nprintf 'node-end %s %s\\n' "$EPOCHREALTIME" "$1" >> "$BENCH_TRACE"\nexit $rc\n`
+    )
   return { execDir: path.join(dir, 'exec'), traceDir: path.join(dir, 'trace'), nodeWrapper }
 }
 
 /** Parses a trace file into events with ms timestamps. */
 function readTrace(file) {
-  let text = ''
-  try {
-    text = fs.readFileSync(file, 'utf8')
-  } catch {}
   const events = []
-  for (const line of text.split('\n')) {
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
     const p = line.split(' ')
     if (p[0] === 'docker' && p.length >= 5 && /^\d+\.\d+$/.test(p[2])) {
       events.push({ kind: 'docker', start: Number(p[1]) * 1000, end: Number(p[2]) * 1000, rc: Number(p[3]), args: p.slice(4) })
@@ -206,55 +140,41 @@ function readTrace(file) {
   return events
 }
 
+/** An empty trace file for one run and the env that makes the shims write it. */
+function traceEnv(c, name, dir = c.shims.traceDir) {
+  const file = path.join(c.work, `${name}.txt`)
+  fs.writeFileSync(file, '')
+  return { file, env: { PATH: `${dir}${path.delimiter}${c.basePath}`, BENCH_TRACE: file } }
+}
+
 // ---------------------------------------------------------------------------
 // Main
 
 async function main() {
-  let v
-  try {
-    v = parseArgs({
-      options: {
-        runs: { type: 'string', default: '5' },
-        'cache-pairs': { type: 'string', default: '5' },
-        'baseline-runs': { type: 'string', default: '3' },
-        sections: { type: 'string', default: ALL_SECTIONS.join(',') },
-        out: { type: 'string' },
-        'no-write': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false }
-      }
-    }).values
-  } catch (e) {
-    process.stderr.write(`bench: ${e.message}\n${USAGE}\n`)
+  const a = cli('bench', USAGE, {
+    runs: { type: 'string', default: '5' },
+    'cache-pairs': { type: 'string', default: '5' },
+    'baseline-runs': { type: 'string', default: '3' },
+    sections: { type: 'string', default: ALL_SECTIONS.join(',') },
+    out: { type: 'string' },
+    'no-write': { type: 'boolean', default: false }
+  })
+  if (typeof a === 'number') return a
+  const v = a.values
+  const runs = count(v.runs, 5, 1)
+  const cachePairs = count(v['cache-pairs'], 5, 1)
+  const baselineRuns = count(v['baseline-runs'], 3, 1)
+  const sections = v.sections.match(/[^\s,]+/g) ?? []
+  const unknown = sections.find((s) => !ALL_SECTIONS.includes(s))
+  if (unknown) {
+    process.stderr.write(`bench: unknown section '${unknown}'\n`)
     return 2
   }
-  if (v.help) {
-    process.stdout.write(`${USAGE}\n`)
-    return 0
-  }
-  const runs = Math.max(1, Number(v.runs) || 5)
-  const cachePairs = Math.max(1, Number(v['cache-pairs']) || 5)
-  const baselineRuns = Math.max(1, Number(v['baseline-runs']) || 3)
-  const sections = v.sections
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-  for (const s of sections)
-    if (!ALL_SECTIONS.includes(s)) {
-      process.stderr.write(`bench: unknown section '${s}'\n`)
-      return 2
-    }
   const full = ALL_SECTIONS.every((s) => sections.includes(s))
   const out = v['no-write'] ? null : v.out ? path.resolve(v.out) : full ? path.join(REPO, 'docs', 'benchmarks.md') : null
 
   // the git state before anything is written
-  const commit = sh('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, fallback: 'unknown' })
-  let dirtyFiles = []
-  try {
-    // not trimmed: porcelain lines start with a status column that may be a space
-    dirtyFiles = execFileSync('git', ['status', '--porcelain'], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-      .split('\n')
-      .filter(Boolean)
-  } catch {}
+  const git = gitState(REPO)
 
   const { runAction, parseFileCommand } = await import('../../__tests__/e2e/support/harness.mjs')
   const stackMod = await import('../../__tests__/e2e/support/stack.mjs')
@@ -274,75 +194,37 @@ async function main() {
   say('ensuring the e2e stack (stack.sh up; reused when running)…')
   const stack = await ensureStack({ quiet: true, lease: true })
   const senv = stack.env
-  const registry = senv.BROKKR_REGISTRY
   const realDocker = path.join(senv.BROKKR_STACK_BIN, 'docker')
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'brokkr-bench-'))
-  const shims = makeShims(work, realDocker)
   const adminEnv = stack.dockerEnv(makeDockerConfig())
   const basePath = `${senv.BROKKR_STACK_BIN}${path.delimiter}${process.env.PATH}`
-
-  const facts = machineFacts({ nodes, adminEnv, docker, senv, commit, dirtyFiles })
+  const facts = machineFacts(nodes, adminEnv, senv, git)
   const results = {}
   const notes = []
 
   /** One action run (main + post) through the harness, against the stack registry unless told otherwise. */
   const cacheDouble = await startCacheDouble({ token: mintRuntimeToken({ scope: 'refs/heads/main' }) })
-  const actionConfig = makeDockerConfig()
-  async function action({ inputs, sha, node = NODE24, cache = cacheDouble, env = {}, dockerConfig = actionConfig, expectFail = false }) {
+  const login = { registry: senv.BROKKR_REGISTRY, username: senv.BROKKR_REGISTRY_USER, password: senv.BROKKR_REGISTRY_PASSWORD, driver: 'docker' }
+  const step = { event: 'push', ref: 'refs/heads/main', cwd: REPO, dockerConfig: makeDockerConfig(), stack, secrets: [login.password], timeoutMs: 600_000 }
+  async function action({ inputs, sha, node = NODE24, cache = cacheDouble, env = {} }) {
+    const buildArgs = inputs.mode === 'manifest' ? {} : { 'build-args': `BASE_IMAGE=${senv.BROKKR_BASE_IMAGE}` }
     const r = await runAction({
-      inputs: {
-        registry,
-        username: senv.BROKKR_REGISTRY_USER,
-        password: senv.BROKKR_REGISTRY_PASSWORD,
-        driver: 'docker',
-        ...(inputs.mode === 'manifest' ? {} : { 'build-args': `BASE_IMAGE=${senv.BROKKR_BASE_IMAGE}` }),
-        ...inputs
-      },
-      event: 'push',
-      ref: 'refs/heads/main',
+      ...step,
+      inputs: { ...login, ...buildArgs, ...inputs },
       sha,
       node,
-      cwd: REPO,
-      dockerConfig,
-      cache: cache ? { url: cache.url, token: cache.token } : null,
-      stack,
-      secrets: [senv.BROKKR_REGISTRY_PASSWORD],
-      env: { PATH: basePath, ...env },
-      timeoutMs: 10 * 60 * 1000
+      cache: cache && { url: cache.url, token: cache.token },
+      env: { PATH: basePath, ...env }
     })
-    const ok = r.main.code === 0 && r.post?.code === 0
-    if (!ok && !expectFail) {
-      throw new Error(
-        `action ${inputs.mode ?? 'build'} ${inputs.component} ${inputs.platform ?? ''} failed (main ${r.main.code}, post ${r.post?.code}):\n${tail(r.log, 30)}`
-      )
+    if (r.main.code !== 0 || r.post?.code !== 0) {
+      const what = `${inputs.mode ?? 'build'} ${inputs.component} ${inputs.platform ?? ''}`
+      throw new Error(`action ${what} failed (main ${r.main.code}, post ${r.post?.code}):\n${tail(r.log, 30)}`)
     }
     r.totalMs = r.main.durationMs + (r.post?.durationMs ?? 0)
     return r
   }
-  const ctx = {
-    runs,
-    cachePairs,
-    baselineRuns,
-    nodes,
-    senv,
-    registry,
-    realDocker,
-    shims,
-    work,
-    adminEnv,
-    basePath,
-    action,
-    cacheDouble,
-    actionConfig,
-    makeDockerConfig,
-    docker,
-    startCacheDouble,
-    mintRuntimeToken,
-    startFaultProxy,
-    parseFileCommand,
-    stack,
-    notes
-  }
+  const ctx = { runs, cachePairs, baselineRuns, nodes, registry: senv.BROKKR_REGISTRY, realDocker, work, adminEnv, basePath, action, notes, stack }
+  Object.assign(ctx, { shims: makeShims(work, realDocker), makeDockerConfig, docker, startCacheDouble, mintRuntimeToken, startFaultProxy, parseFileCommand })
 
   try {
     for (const s of sections) {
@@ -352,7 +234,7 @@ async function main() {
         results[s] = await SECTIONS[s](ctx)
       } catch (e) {
         results[s] = { error: e?.message ?? String(e) }
-        notes.push(`**${s}**: the section failed and has no numbers: ${String(e?.message ?? e).split('\n')[0]}`)
+        notes.push(`**${s}**: the section failed and has no numbers: ${firstLine(e)}`)
         say(`section ${s} failed: ${e?.stack ?? e}`)
       }
       say(`── section ${s} took ${((Date.now() - ts) / 1000).toFixed(0)} s`)
@@ -368,37 +250,28 @@ async function main() {
   process.stdout.write(`\n${md}\n`)
   if (out) {
     fs.mkdirSync(path.dirname(out), { recursive: true })
-    // the pipeline benchmark's block (npm run bench:pipeline) lives in the same file: keep it
-    fs.writeFileSync(out, keepPipelineBlock(out, md))
+    writeWithKeptBlocks(out, md) // the pipeline benchmark's block (npm run bench:pipeline) lives in the same file
     say(`wrote ${path.relative(process.cwd(), out) || out}`)
   }
   say(`done in ${facts.wallS.toFixed(0)} s`)
   return Object.values(results).some((r) => r?.error) ? 1 : 0
 }
 
-function machineFacts({ nodes, adminEnv, senv, commit, dirtyFiles }) {
-  const cpu = (() => {
-    try {
-      return /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model
-    } catch {
-      return os.cpus()[0]?.model
-    }
-  })()
-  const dockerV = sh('docker', ['version', '--format', '{{.Client.Version}} / {{.Server.Version}}'], { env: adminEnv, fallback: senv.BROKKR_DOCKER_VERSION })
-  const buildxV = sh('docker', ['buildx', 'version'], { env: adminEnv, fallback: senv.BROKKR_BUILDX_VERSION })
-  const storage = sh('docker', ['info', '--format', '{{.Driver}}'], { env: adminEnv })
+function machineFacts(nodes, adminEnv, senv, git) {
+  const cpuinfo = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : ''
+  const rel = (bin) => (path.relative(REPO, bin).startsWith('..') ? bin : path.relative(REPO, bin))
   return {
     date: new Date().toISOString(),
     nproc: sh('nproc', []) || String(os.availableParallelism?.() ?? os.cpus().length),
-    cpu,
+    cpu: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model,
     memGiB: (os.totalmem() / 2 ** 30).toFixed(1),
     kernel: `${os.type()} ${os.release()} ${os.arch()}`,
-    nodes: nodes.map((n) => `${n.label} ${n.version} (${path.relative(REPO, n.bin).startsWith('..') ? n.bin : path.relative(REPO, n.bin)})`),
-    docker: dockerV,
-    buildx: buildxV,
-    storage,
-    commit,
-    dirty: dirtyFiles
+    nodes: nodes.map((n) => `${n.label} ${n.version} (${rel(n.bin)})`),
+    docker: sh('docker', ['version', '--format', '{{.Client.Version}} / {{.Server.Version}}'], { env: adminEnv, fallback: senv.BROKKR_DOCKER_VERSION }),
+    buildx: sh('docker', ['buildx', 'version'], { env: adminEnv, fallback: senv.BROKKR_BUILDX_VERSION }),
+    storage: sh('docker', ['info', '--format', '{{.Driver}}'], { env: adminEnv }),
+    commit: git.commit,
+    dirty: git.dirty
   }
 }
 
@@ -415,9 +288,7 @@ const SECTIONS = {
     let last = await c.action({ inputs, sha })
     last = await c.action({ inputs, sha })
     const rawOnce = async () => {
-      const argv = rawArgv(last, c.work)
-      const env = rawEnv(last, loggedIn)
-      const r = await timed(c.realDocker, argv, { env, keep: true })
+      const r = await timed(c.realDocker, rawArgv(last, c.work), { env: rawEnv(last, loggedIn), keep: true })
       if (r.code !== 0) throw new Error(`raw docker buildx build failed (exit ${r.code}):\n${tail(r.output)}`)
       return r
     }
@@ -432,48 +303,36 @@ const SECTIONS = {
       const round = {}
       for (const x of rotate(variants, i)) {
         if (x.key === 'raw') {
-          const r = await rawOnce()
-          round.raw = r.ms
+          round.raw = (await rawOnce()).ms
         } else {
-          const r = await c.action({ inputs, sha, node: x.node.bin })
-          last = r
-          round[x.key] = r.totalMs
-          ;(mainMs[x.key] ??= []).push(r.main.durationMs)
-          ;(postMs[x.key] ??= []).push(r.post.durationMs)
+          last = await c.action({ inputs, sha, node: x.node.bin })
+          round[x.key] = last.totalMs
+          ;(mainMs[x.key] ??= []).push(last.main.durationMs)
+          ;(postMs[x.key] ??= []).push(last.post.durationMs)
         }
         samples[x.key].push(round[x.key])
       }
       for (const n of c.nodes) diffs[n.label].push(round[`action-${n.label}`] - round.raw)
-      say(
-        `overhead round ${i + 1}/${c.runs}: ${Object.entries(round)
-          .map(([k, ms]) => `${k} ${sec(ms)}`)
-          .join(', ')}`
-      )
+      const times = Object.entries(round).map(([k, ms]) => `${k} ${sec(ms)}`)
+      say(`overhead round ${i + 1}/${c.runs}: ${times.join(', ')}`)
     }
 
     // where the time goes: traced runs (node wrapper + recording docker shim), Node 24
     say('overhead: 3 traced runs for the breakdown')
     const traces = []
     for (let i = 0; i < 3; i++) {
-      const trace = path.join(c.work, `overhead-trace-${i}.txt`)
-      fs.writeFileSync(trace, '')
-      const r = await c.action({
-        inputs,
-        sha,
-        node: c.shims.nodeWrapper(NODE24, 'node24-wrapper'),
-        env: { PATH: `${c.shims.traceDir}${path.delimiter}${c.basePath}`, BENCH_TRACE: trace }
-      })
-      traces.push({ events: readTrace(trace), run: r })
+      const t = traceEnv(c, `overhead-trace-${i}`)
+      const r = await c.action({ inputs, sha, node: c.shims.nodeWrapper(NODE24, 'node24-wrapper'), env: t.env })
+      traces.push({ events: readTrace(t.file), run: r })
     }
     return { samples, mainMs, postMs, diffs, breakdown: breakdownOf(traces), argv: rawArgv(last, c.work), nodes: c.nodes.map((n) => n.label) }
   },
 
   /** 2. process start -> first docker command, bundle load, dist size */
   async coldstart(c) {
-    const sha = benchSha()
     const inputs = { mode: 'build', component: 'agent', platform: 'linux/arm64', cache: 'gha' }
     say('coldstart: 1 harness run for the step environment')
-    const template = await c.action({ inputs, sha })
+    const template = await c.action({ inputs, sha: benchSha() })
     const rows = {}
     const add = (k, ms) => (rows[k] ??= []).push(ms)
     for (let i = 0; i < c.runs; i++) {
@@ -482,10 +341,8 @@ const SECTIONS = {
         const boot = await timed(n.bin, ['-e', '0'])
         add(`${n.label}|boot`, boot.ms)
         // bundle load: main with no inputs at all fails at once on the first input, no docker run
-        const load = await timed(n.bin, [path.join(REPO, 'dist/index.js')], { env: { PATH: c.basePath } })
-        add(`${n.label}|load-main`, load.ms)
-        const loadPost = await timed(n.bin, [path.join(REPO, 'dist/post/index.js')], { env: { PATH: c.basePath }, cwd: REPO })
-        add(`${n.label}|load-post`, loadPost.ms)
+        add(`${n.label}|load-main`, (await timed(n.bin, [path.join(REPO, 'dist/index.js')], { env: { PATH: c.basePath } })).ms)
+        add(`${n.label}|load-post`, (await timed(n.bin, [path.join(REPO, 'dist/post/index.js')], { env: { PATH: c.basePath } })).ms)
         // a real build: main then post, own spawn, env as the harness gave it
         const m = await coldStep(c, n.bin, 'main', template.main.spawnEnv, {})
         add(`${n.label}|main-first-out`, m.firstOut)
@@ -494,16 +351,15 @@ const SECTIONS = {
         const p = await coldStep(c, n.bin, 'post', template.post.spawnEnv, m.state)
         add(`${n.label}|post-first-docker`, p.firstDocker)
         add(`${n.label}|post-total`, p.total)
-        say(
-          `coldstart round ${i + 1}/${c.runs} ${n.label}: boot ${msf(boot.ms)}, main first docker ${msf(m.firstDocker)}, post first docker ${msf(p.firstDocker)}`
-        )
+        const firsts = `main first docker ${msf(m.firstDocker)}, post first docker ${msf(p.firstDocker)}`
+        say(`coldstart round ${i + 1}/${c.runs} ${n.label}: boot ${msf(boot.ms)}, ${firsts}`)
       }
     }
     let deps = null
     try {
       deps = await dependencyLoad(c)
     } catch (e) {
-      c.notes.push(`Cold start: the per-dependency load measurement was skipped: ${String(e?.message ?? e).split('\n')[0]}`)
+      c.notes.push(`Cold start: the per-dependency load measurement was skipped: ${firstLine(e)}`)
     }
     return { rows, deps, dist: distSizes(), nodes: c.nodes.map((n) => n.label) }
   },
@@ -519,27 +375,19 @@ const SECTIONS = {
     for (let i = 0; i < c.cachePairs; i++) {
       const double = await c.startCacheDouble({ token: c.mintRuntimeToken({ scope: 'refs/heads/main' }) })
       try {
-        const inputs = { mode: 'build', component: 'bench', platform: 'linux/arm64', cache: 'gha', 'cache-scope': `bench-${randomHex(8)}` }
+        const inputs = { mode: 'build', component: 'bench', platform: 'linux/arm64', cache: 'gha', 'cache-scope': `bench-${hex(4)}` }
         await prune()
         const cold = await c.action({ inputs, sha, cache: double })
         await prune()
         const warm = await c.action({ inputs, sha, cache: double })
-        const pair = {
-          coldMs: cold.totalMs,
-          warmMs: warm.totalMs,
-          cold: stepCounts(cold.main.log),
-          warm: stepCounts(warm.main.log),
-          entries: double.requests?.length
-        }
-        pairs.push(pair)
-        say(
-          `cache pair ${i + 1}/${c.cachePairs}: cold ${sec(pair.coldMs)} (${pair.cold.cachedRun}/${pair.cold.run} RUN cached), warm ${sec(pair.warmMs)} (${pair.warm.cachedRun}/${pair.warm.run} RUN cached, ${pair.warm.cached}/${pair.warm.all} steps)`
-        )
+        const p = { coldMs: cold.totalMs, warmMs: warm.totalMs, cold: stepCounts(cold.main.log), warm: stepCounts(warm.main.log) }
+        pairs.push(p)
+        const warmed = `${p.warm.cachedRun}/${p.warm.run} RUN cached, ${p.warm.cached}/${p.warm.all} steps`
+        say(`cache pair ${i + 1}/${c.cachePairs}: cold ${sec(p.coldMs)} (${p.cold.cachedRun}/${p.cold.run} RUN cached), warm ${sec(p.warmMs)} (${warmed})`)
       } finally {
         await double.close().catch(() => {})
       }
     }
-    // leave the engine warm again for whatever runs next
     return { pairs }
   },
 
@@ -557,7 +405,7 @@ const SECTIONS = {
       const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'))
       cfg.auths[proxy.host] = cfg.auths[c.registry]
       fs.writeFileSync(cfgFile, JSON.stringify(cfg, null, 2))
-      const baselineEnv = { ...c.stack.dockerEnv(baselineConfig) }
+      const baselineEnv = c.stack.dockerEnv(baselineConfig)
       const loop =
         `for i in 1 2 3; do docker buildx imagetools inspect ${image}:${armTag} >/dev/null && break; sleep 15; done; ` +
         `docker buildx imagetools create --tag ${image}:${sha} --tag ${image}:main ${image}:${sha}-amd64 ${image}:${armTag}`
@@ -569,19 +417,14 @@ const SECTIONS = {
       await timed('bash', ['-c', loop], { env: baselineEnv })
 
       const Ds = [0, 3, 8]
-      const action = Object.fromEntries(Ds.map((d) => [d, []]))
-      const baseline = Object.fromEntries(Ds.map((d) => [d, []]))
-      const slack = Object.fromEntries(Ds.map((d) => [d, []]))
-      const polls = Object.fromEntries(Ds.map((d) => [d, []]))
-      const afterSeen = Object.fromEntries(Ds.map((d) => [d, []]))
-      const hidden = (d) => ({ hide: [{ tag: armTag, seconds: d, from: 'now' }] })
+      const perD = () => Object.fromEntries(Ds.map((d) => [d, []]))
+      const [action, baseline, slack, polls, afterSeen] = [perD(), perD(), perD(), perD(), perD()]
       const armPath = `/manifests/${armTag}`
       for (let i = 0; i < c.runs; i++) {
         for (const d of Ds) {
-          const pair = i < c.baselineRuns ? rotate(['action', 'baseline'], i) : ['action']
-          for (const who of pair) {
+          for (const who of i < c.baselineRuns ? rotate(['action', 'baseline'], i) : ['action']) {
             const mark = proxy.log.length
-            proxy.configure(hidden(d))
+            proxy.configure({ hide: [{ tag: armTag, seconds: d, from: 'now' }] })
             const hideAt = Date.now()
             if (who === 'action') {
               const r = await c.action({ inputs, sha, cache: null })
@@ -600,9 +443,8 @@ const SECTIONS = {
               baseline[d].push(r.ms)
             }
           }
-          say(
-            `manifest round ${i + 1}/${c.runs} D=${d}s: action ${sec(action[d].at(-1))}${baseline[d].length > i ? `, baseline ${sec(baseline[d].at(-1))}` : ''}`
-          )
+          const base = baseline[d].length > i ? `, baseline ${sec(baseline[d].at(-1))}` : ''
+          say(`manifest round ${i + 1}/${c.runs} D=${d}s: action ${sec(action[d].at(-1))}${base}`)
         }
       }
       return { action, baseline, slack, polls, afterSeen, Ds }
@@ -617,34 +459,24 @@ const SECTIONS = {
     const base = { mode: 'build', component: 'agent', platform: 'linux/amd64', cache: 'gha' }
     say('qemu: warm-up run')
     await c.action({ inputs: { ...base, qemu: 'false' }, sha })
-    const variants = ['auto', 'false']
-    const samples = { auto: [], false: [] }
-    const installs = { auto: 0, false: 0 }
-    const binfmtRuns = { auto: 0, false: 0 }
-    const reasons = { auto: new Set(), false: new Set() }
-    const dockerCalls = { auto: [], false: [] }
+    const both = (f) => ({ auto: f(), false: f() })
+    const [samples, dockerCalls, reasons, installs, binfmtRuns] = [both(Array), both(Array), both(() => new Set()), both(() => 0), both(() => 0)]
     for (let i = 0; i < c.runs; i++) {
-      for (const q of rotate(variants, i)) {
-        const trace = path.join(c.work, `qemu-${q}-${i}.txt`)
-        fs.writeFileSync(trace, '')
-        const r = await c.action({ inputs: { ...base, qemu: q }, sha, env: { PATH: `${c.shims.traceDir}${path.delimiter}${c.basePath}`, BENCH_TRACE: trace } })
+      for (const q of rotate(['auto', 'false'], i)) {
+        const t = traceEnv(c, `qemu-${q}-${i}`)
+        const r = await c.action({ inputs: { ...base, qemu: q }, sha, env: t.env })
         samples[q].push(r.totalMs)
         const m = /qemu: (install|no install) \(([^)]*)\)/.exec(r.main.log)
         if (m?.[1] === 'install') installs[q]++
         if (m) reasons[q].add(m[2])
-        const ev = readTrace(trace).filter((e) => e.kind === 'docker')
+        const ev = readTrace(t.file).filter((e) => e.kind === 'docker')
         binfmtRuns[q] += ev.filter((e) => e.args[0] === 'run' && e.args.some((a) => /binfmt/.test(a))).length
         dockerCalls[q].push(ev.map((e) => e.args.slice(0, e.args[0] === 'buildx' ? 2 : 1).join(' ')).join(', '))
       }
       say(`qemu round ${i + 1}/${c.runs}: auto ${sec(samples.auto.at(-1))}, false ${sec(samples.false.at(-1))}`)
     }
-    return {
-      samples,
-      installs,
-      binfmtRuns,
-      reasons: { auto: [...reasons.auto], false: [...reasons.false] },
-      dockerCalls: { auto: dockerCalls.auto[0], false: dockerCalls.false[0] }
-    }
+    const asLists = { auto: [...reasons.auto], false: [...reasons.false] }
+    return { samples, installs, binfmtRuns, reasons: asLists, dockerCalls: { auto: dockerCalls.auto[0], false: dockerCalls.false[0] } }
   }
 }
 
@@ -656,10 +488,7 @@ function rawArgv(result, workDir) {
   const line = result.main.log.split('\n').find((l) => /^\[command\]\S*docker buildx build /.test(l))
   if (!line) throw new Error('the action log has no `[command]... docker buildx build` line')
   if (/['"\\]/.test(line)) throw new Error(`cannot split the printed command safely (quotes): ${line}`)
-  const argv = line
-    .replace(/^\[command\]\S+\s+/, '')
-    .split(/\s+/)
-    .filter(Boolean)
+  const argv = line.replace(/^\[command\]\S+\s+/, '').match(/\S+/g)
   // a fresh metadata file (the action's lives in its RUNNER_TEMP) and a fresh creation time, so
   // the raw build writes a new image config exactly like the action's next run does
   const mi = argv.indexOf('--metadata-file')
@@ -670,10 +499,8 @@ function rawArgv(result, workDir) {
 /** The environment the action's main ran with, minus its inputs and file commands, logged in already. */
 function rawEnv(result, dockerConfig) {
   const env = { ...result.main.spawnEnv }
-  for (const k of Object.keys(env)) if (/^(INPUT_|STATE_)/.test(k)) delete env[k]
-  for (const k of ['GITHUB_OUTPUT', 'GITHUB_STATE', 'GITHUB_ENV', 'GITHUB_PATH', 'GITHUB_STEP_SUMMARY']) delete env[k]
-  env.DOCKER_CONFIG = dockerConfig
-  return env
+  for (const k of Object.keys(env)) if (/^(INPUT_|STATE_)/.test(k) || STEP_FILES.includes(k)) delete env[k]
+  return { ...env, DOCKER_CONFIG: dockerConfig }
 }
 
 /** Splits traced action runs into phases (medians over the runs). */
@@ -681,12 +508,10 @@ function breakdownOf(traces) {
   const phases = {}
   const add = (k, ms) => (phases[k] ??= []).push(ms)
   for (const { events, run } of traces) {
-    const starts = events.filter((e) => e.kind === 'node-start')
-    const ends = events.filter((e) => e.kind === 'node-end')
+    const [ms, ps] = events.filter((e) => e.kind === 'node-start')
+    const [me, pe] = events.filter((e) => e.kind === 'node-end')
+    if (!ps || !pe) continue
     const calls = events.filter((e) => e.kind === 'docker')
-    if (starts.length < 2 || ends.length < 2) continue
-    const [ms, ps] = starts
-    const [me, pe] = ends
     const inMain = calls.filter((e) => e.start >= ms.t && e.start <= me.t)
     const inPost = calls.filter((e) => e.start >= ps.t && e.start <= pe.t)
     const name = (e) => (e.args[0] === 'buildx' ? `docker buildx ${e.args[1]}` : `docker ${e.args[0]}`)
@@ -702,8 +527,7 @@ function breakdownOf(traces) {
     add('harness: main exit → post start (runner side, not the action)', ps.t - me.t)
     add('post: process start → first docker command', (inPost[0]?.start ?? pe.t) - ps.t)
     for (const e of inPost) add(`post: \`${name(e)}\` (the command itself)`, e.end - e.start)
-    const lastPost = inPost.at(-1)
-    if (lastPost) add('post: last docker command → process exit', pe.t - lastPost.end)
+    if (inPost.length) add('post: last docker command → process exit', pe.t - inPost.at(-1).end)
     add('post: whole step (wrapper start → end)', pe.t - ps.t)
     add('harness: step durations main + post (as reported)', run.totalMs)
   }
@@ -713,39 +537,20 @@ function breakdownOf(traces) {
 /** Spawns one step (main or post) like the harness, but times it itself; the docker shim stamps the first command. */
 async function coldStep(c, nodeBin, step, templateEnv, state) {
   const dir = fs.mkdtempSync(path.join(c.work, `cold-${step}-`))
-  const files = {}
-  for (const k of ['GITHUB_OUTPUT', 'GITHUB_STATE', 'GITHUB_ENV', 'GITHUB_PATH', 'GITHUB_STEP_SUMMARY']) {
-    files[k] = path.join(dir, k.toLowerCase())
-    fs.writeFileSync(files[k], '')
-  }
-  const trace = path.join(dir, 'trace')
-  fs.writeFileSync(trace, '')
-  const env = { ...templateEnv, ...files, PATH: `${c.shims.execDir}${path.delimiter}${c.basePath}`, BENCH_TRACE: trace }
+  const files = Object.fromEntries(STEP_FILES.map((k) => [k, path.join(dir, k.toLowerCase())]))
+  for (const f of Object.values(files)) fs.writeFileSync(f, '')
+  const t = traceEnv(c, path.join(path.basename(dir), 'trace'), c.shims.execDir)
+  const env = { ...templateEnv, ...files, ...t.env }
   for (const k of Object.keys(env)) if (k.startsWith('STATE_')) delete env[k]
   for (const [k, v] of Object.entries(state)) env[`STATE_${k}`] = v
-  const entry = path.join(REPO, step === 'main' ? 'dist/index.js' : 'dist/post/index.js')
-  const res = await new Promise((resolve, reject) => {
-    let firstOut = NaN
-    const out = []
-    const t0 = nowMs()
-    const child = spawn(nodeBin, [entry], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    child.stdout.on('data', (b) => {
-      if (!Number.isFinite(firstOut)) firstOut = nowMs()
-      out.push(b)
-    })
-    child.stderr.on('data', (b) => out.push(b))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, t0, firstOut, total: nowMs() - t0, output: Buffer.concat(out).toString('utf8') }))
-  })
+  const res = await timed(nodeBin, [path.join(REPO, step === 'main' ? 'dist/index.js' : 'dist/post/index.js')], { env, keep: true })
   if (res.code !== 0 || /^::error::/m.test(res.output)) throw new Error(`cold-start ${step} failed (exit ${res.code}):\n${tail(res.output)}`)
-  const first = readTrace(trace).find((e) => e.kind === 'docker')
-  const newState = step === 'main' ? c.parseFileCommand(fs.readFileSync(files.GITHUB_STATE, 'utf8')).values : {}
+  const first = readTrace(t.file).find((e) => e.kind === 'docker')
   return {
-    firstOut: res.firstOut - res.t0,
-    firstDocker: first ? first.start - res.t0 : NaN,
-    firstCommand: first?.args.join(' '),
-    total: res.total,
-    state: newState
+    firstOut: res.firstOut,
+    firstDocker: first ? first.start - res.start : NaN,
+    total: res.ms,
+    state: step === 'main' ? c.parseFileCommand(fs.readFileSync(files.GITHUB_STATE, 'utf8')).values : {}
   }
 }
 
@@ -776,10 +581,7 @@ async function dependencyLoad(c) {
   }
   for (let i = 0; i < Math.max(7, c.runs); i++) {
     for (const n of rotate(c.nodes, i)) {
-      for (const b of rotate(bundles, i)) {
-        const r = await timed(n.bin, [b.file], { cwd: dir })
-        ;(b.ms[n.label] ??= []).push(r.ms)
-      }
+      for (const b of rotate(bundles, i)) (b.ms[n.label] ??= []).push((await timed(n.bin, [b.file], { cwd: dir })).ms)
     }
   }
   return bundles.map((b) => ({ name: b.name, bytes: b.bytes, ms: Object.fromEntries(Object.entries(b.ms).map(([k, xs]) => [k, stats(xs)])) }))
@@ -787,51 +589,35 @@ async function dependencyLoad(c) {
 
 /** dist/ bundle sizes: entry points and chunks. */
 function distSizes() {
-  const rows = []
-  const walk = (d) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const f = path.join(d, e.name)
-      if (e.isDirectory()) walk(f)
-      else if (e.name.endsWith('.js')) rows.push({ file: path.relative(REPO, f), bytes: fs.statSync(f).size })
-    }
-  }
-  walk(path.join(REPO, 'dist'))
-  rows.sort((a, b) => a.file.localeCompare(b.file))
-  return rows
+  const files = fs.readdirSync(path.join(REPO, 'dist'), { recursive: true }).filter((f) => f.endsWith('.js'))
+  return files.map((f) => ({ file: `dist/${f}`, bytes: fs.statSync(path.join(REPO, 'dist', f)).size })).sort((a, b) => a.file.localeCompare(b.file))
 }
 
 // ---------------------------------------------------------------------------
 // Markdown
 
-function table(head, rows) {
-  return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
-}
+const HEAD = ['measurement', 'target', 'median', 'min – max', 'n', 'result']
+/** A row of HEAD for a plain measurement (no target). */
+const plain = (label, st, f) => [label, '—', f(st.median), rangeOf(st, f), String(st.n), '—']
+const bytes = (n) => n.toLocaleString('en-US')
 
 function render({ facts, results, notes, sections, runs, cachePairs, baselineRuns, full }) {
   const L = []
   const push = (...xs) => L.push(...xs)
   const allNotes = [...notes]
-  push('# Benchmarks', '')
+  const files = facts.dirty.slice(0, 8).map((l) => `\`${l.slice(3)}\``)
+  const more = facts.dirty.length > 8 ? ', …' : ''
+  const dirty = facts.dirty.length ? ` + uncommitted changes (${facts.dirty.length} files: ${files.join(', ')}${more})` : ' (clean tree)'
   push(
+    '# Benchmarks',
+    '',
     `Generated by \`npm run bench\` (\`tools/bench/bench.mjs\`) on ${facts.date} in ${facts.wallS.toFixed(0)} s${full ? '' : ` (partial run: ${sections.join(', ')})`}.`,
     'Everything below was measured in that one run, on the real e2e stack, with the variants of each section interleaved (A B A B …, order rotated each round).',
-    ''
-  )
-  push(
+    '',
     table(
       ['fact', 'value'],
       [
-        [
-          'commit',
-          `\`${facts.commit}\`${
-            facts.dirty.length
-              ? ` + uncommitted changes (${facts.dirty.length} files: ${facts.dirty
-                  .slice(0, 8)
-                  .map((l) => `\`${l.slice(3)}\``)
-                  .join(', ')}${facts.dirty.length > 8 ? ', …' : ''})`
-              : ' (clean tree)'
-          }`
-        ],
+        ['commit', `\`${facts.commit}\`${dirty}`],
         ['machine', `${facts.nproc} CPUs (nproc), ${facts.cpu}, ${facts.memGiB} GiB RAM, ${facts.kernel}`],
         ['node', facts.nodes.join('; ')],
         ['docker (client / server)', `${facts.docker}, storage driver ${facts.storage || '?'}`],
@@ -839,9 +625,7 @@ function render({ facts, results, notes, sections, runs, cachePairs, baselineRun
         ['runs', `${runs} per variant; cache effect ${cachePairs} pairs; manifest baseline ${baselineRuns} per delay`]
       ]
     ),
-    ''
-  )
-  push(
+    '',
     'Times are wall-clock. "action" = main + post step durations as the runner harness measures them (spawn → exit of each `node` process), which is what a workflow pays.',
     ''
   )
@@ -856,27 +640,21 @@ function render({ facts, results, notes, sections, runs, cachePairs, baselineRun
       ''
     )
     const raw = stats(ov.samples.raw)
-    const rows = [['raw `docker buildx build`', '—', sec(raw.median), rangeOf(raw, sec), String(raw.n), '—']]
+    const rows = [plain('raw `docker buildx build`', raw, sec)]
     for (const n of ov.nodes) {
       const a = stats(ov.samples[`action-${n}`])
-      rows.push([`action, ${n} (main + post)`, '—', sec(a.median), rangeOf(a, sec), String(a.n), '—'])
-      rows.push([`  main step, ${n}`, '—', sec(stats(ov.mainMs[`action-${n}`]).median), rangeOf(stats(ov.mainMs[`action-${n}`]), sec), String(a.n), '—'])
-      rows.push([`  post step, ${n}`, '—', sec(stats(ov.postMs[`action-${n}`]).median), rangeOf(stats(ov.postMs[`action-${n}`]), sec), String(a.n), '—'])
+      const n2 = (row) => [...row.slice(0, 4), String(a.n), '—']
+      rows.push(plain(`action, ${n} (main + post)`, a, sec))
+      rows.push(n2(plain(`  main step, ${n}`, stats(ov.mainMs[`action-${n}`]), sec)), n2(plain(`  post step, ${n}`, stats(ov.postMs[`action-${n}`]), sec)))
     }
     for (const n of ov.nodes) {
       const over = stats(ov.samples[`action-${n}`]).median - raw.median
       const d = stats(ov.diffs[n])
-      rows.push([
-        `**overhead, ${n}** = median(action) − median(raw) (range: per-round differences)`,
-        '≤ 0.35 s',
-        `**${sec(over)}**`,
-        rangeOf(d, sec),
-        String(d.n),
-        verdict(over <= 350)
-      ])
+      const label = `**overhead, ${n}** = median(action) − median(raw) (range: per-round differences)`
+      rows.push([label, '≤ 0.35 s', `**${sec(over)}**`, rangeOf(d, sec), String(d.n), verdict(over <= 350)])
       if (over > 350) allNotes.push(`Overhead on ${n} is ${sec(over)}, ${sec(over - 350)} over the 0.35 s target (see the breakdown).`)
     }
-    push(table(['measurement', 'target', 'median', 'min – max', 'n', 'result'], rows), '')
+    push(table(HEAD, rows), '')
     push('For reference, the issue measured docker/build-push-action v7 at ~1.05 s overhead on this machine kind.', '')
     if (ov.breakdown.length) {
       push("### Where the action's time goes (Node 24, 3 traced runs)", '')
@@ -884,24 +662,14 @@ function render({ facts, results, notes, sections, runs, cachePairs, baselineRun
         "A bash wrapper in place of `node` stamps each step's process start/end and a pass-through `docker` shim stamps every docker command (`$EPOCHREALTIME`); the shims add a few ms each, so these runs are slightly slower than the ones above.",
         ''
       )
-      push(
-        table(
-          ['phase', 'median', 'min – max'],
-          ov.breakdown.map((b) => [b.phase, msf(b.median), rangeOf(b, msf)])
-        ),
-        ''
-      )
+      const phases = ov.breakdown.map((b) => [b.phase, msf(b.median), rangeOf(b, msf)])
+      push(table(['phase', 'median', 'min – max'], phases), '')
       const ph = (k) => ov.breakdown.find((b) => b.phase === k)?.median ?? 0
-      const startMain = ph('main: process start → first docker command')
-      const login = ph('main: `docker login` (the command itself)')
       const gaps = ph('main: gap before `docker buildx build`') + ph('main: last docker command → process exit')
-      const post = ph('post: whole step (wrapper start → end)')
-      const postStart = ph('post: process start → first docker command')
-      const build = ph('main: `docker buildx build` (the command itself)')
       push(
-        `In short (traced medians): main spends **${msf(startMain)}** from process start to its first docker command, \`docker login\` takes ${msf(login)}, the action's own work between and after the docker commands ${msf(gaps)}; ` +
-          `the post step costs **${msf(post)}**, of which ${msf(postStart)} is start-up before \`docker logout\`. ` +
-          `The build itself took ${msf(build)} inside the action (raw median ${msf(stats(ov.samples.raw).median)}).`,
+        `In short (traced medians): main spends **${msf(ph('main: process start → first docker command'))}** from process start to its first docker command, \`docker login\` takes ${msf(ph('main: `docker login` (the command itself)'))}, the action's own work between and after the docker commands ${msf(gaps)}; ` +
+          `the post step costs **${msf(ph('post: whole step (wrapper start → end)'))}**, of which ${msf(ph('post: process start → first docker command'))} is start-up before \`docker logout\`. ` +
+          `The build itself took ${msf(ph('main: `docker buildx build` (the command itself)'))} inside the action (raw median ${msf(raw.median)}).`,
         ''
       )
     }
@@ -931,49 +699,38 @@ function render({ facts, results, notes, sections, runs, cachePairs, baselineRun
       if (fd.median > 150) allNotes.push(`Cold start of main on ${n} is ${msf(fd.median)}, ${msf(fd.median - 150)} over the 150 ms target.`)
       const pd = r('post-first-docker')
       rows.push([`post: process start → first docker command, ${n}`, '≤ 150 ms', msf(pd.median), rangeOf(pd, msf), String(pd.n), verdict(pd.median <= 150)])
-      for (const [k, label] of [
-        ['main-first-out', `main: process start → first stdout line (bundle loaded, main() running), ${n}`],
-        ['boot', `\`node -e 0\` (bare start-up + exit), ${n}`],
-        ['load-main', `dist/index.js load + input error + exit, ${n}`],
-        ['load-post', `dist/post/index.js load + exit, ${n}`],
-        ['main-total', `whole main step (warm build), ${n}`],
-        ['post-total', `whole post step, ${n}`]
-      ]) {
-        const s = r(k)
-        rows.push([label, '—', msf(s.median), rangeOf(s, msf), String(s.n), '—'])
-      }
+      rows.push(
+        plain(`main: process start → first stdout line (bundle loaded, main() running), ${n}`, r('main-first-out'), msf),
+        plain(`\`node -e 0\` (bare start-up + exit), ${n}`, r('boot'), msf),
+        plain(`dist/index.js load + input error + exit, ${n}`, r('load-main'), msf),
+        plain(`dist/post/index.js load + exit, ${n}`, r('load-post'), msf),
+        plain(`whole main step (warm build), ${n}`, r('main-total'), msf),
+        plain(`whole post step, ${n}`, r('post-total'), msf)
+      )
     }
-    push(table(['measurement', 'target', 'median', 'min – max', 'n', 'result'], rows), '')
+    push(table(HEAD, rows), '')
     if (cs.deps) {
       push(
         'What the dependencies cost at start-up: a one-line entry importing only that package, bundled alone with the same ncc, spawned until exit (median of ≥ 7, interleaved); "cost" = minus the empty entry.',
         ''
       )
       const empty = cs.deps[0]
+      const cost = (d, n) => (d === empty ? '—' : msf(d.ms[n]?.median - empty.ms[n]?.median))
+      const head = ['dependency bundled alone', 'bytes', ...cs.nodes.flatMap((n) => [`${n} load + exit`, `${n} cost`])]
       push(
         table(
-          ['dependency bundled alone', 'bytes', ...cs.nodes.flatMap((n) => [`${n} load + exit`, `${n} cost`])],
-          cs.deps.map((d) => [
-            d.name,
-            d.bytes.toLocaleString('en-US'),
-            ...cs.nodes.flatMap((n) => [msf(d.ms[n]?.median), d === empty ? '—' : msf(d.ms[n]?.median - empty.ms[n]?.median)])
-          ])
+          head,
+          cs.deps.map((d) => [d.name, bytes(d.bytes), ...cs.nodes.flatMap((n) => [msf(d.ms[n]?.median), cost(d, n)])])
         ),
         ''
       )
     }
     const total = cs.dist.reduce((a, b) => a + b.bytes, 0)
+    const loaded = (f) => (/\/index\.js$/.test(f) ? 'at start (entry point)' : 'on demand (chunk: `import()`ed by `cache: local` only)')
     push(
       table(
         ['dist file', 'bytes', 'loaded'],
-        [
-          ...cs.dist.map((d) => [
-            `\`${d.file}\``,
-            d.bytes.toLocaleString('en-US'),
-            /\/index\.js$/.test(d.file) || d.file === 'dist/index.js' ? 'at start (entry point)' : 'on demand (chunk: `import()`ed by `cache: local` only)'
-          ]),
-          ['**total .js**', `**${total.toLocaleString('en-US')}**`, '']
-        ]
+        [...cs.dist.map((d) => [`\`${d.file}\``, bytes(d.bytes), loaded(d.file)]), ['**total .js**', `**${bytes(total)}**`, '']]
       ),
       ''
     )
@@ -992,18 +749,16 @@ function render({ facts, results, notes, sections, runs, cachePairs, baselineRun
     const ratios = stats(ce.pairs.map((p) => p.warmMs / p.coldMs))
     const allCached = ce.pairs.every((p) => p.warm.run > 0 && p.warm.cachedRun === p.warm.run && p.warm.cached === p.warm.all)
     const pct = (x) => `${(x * 100).toFixed(1)} %`
-    const fmtCount = (ps, k) => [...new Set(ps.map((p) => `${p[k].cachedRun}/${p[k].run} RUN, ${p[k].cached}/${p[k].all} steps`))].join('; ')
+    const fmtCount = (k) => [...new Set(ce.pairs.map((p) => `${p[k].cachedRun}/${p[k].run} RUN, ${p[k].cached}/${p[k].all} steps`))].join('; ')
+    const n = String(ce.pairs.length)
     push(
-      table(
-        ['measurement', 'target', 'median', 'min – max', 'n', 'result'],
-        [
-          ['cold build (nothing cached)', '—', sec(cold.median), rangeOf(cold, sec), String(cold.n), '—'],
-          ['warm build (from the gha double)', '—', sec(warm.median), rangeOf(warm, sec), String(warm.n), '—'],
-          ['**warm / cold** (median / median; range: per pair)', '≤ 25 %', `**${pct(ratio)}**`, rangeOf(ratios, pct), String(ratios.n), verdict(ratio <= 0.25)],
-          ['CACHED in the cold log', '—', fmtCount(ce.pairs, 'cold'), '', String(ce.pairs.length), '—'],
-          ['**CACHED in the warm log**', 'every step', `**${fmtCount(ce.pairs, 'warm')}**`, '', String(ce.pairs.length), verdict(allCached)]
-        ]
-      ),
+      table(HEAD, [
+        plain('cold build (nothing cached)', cold, sec),
+        plain('warm build (from the gha double)', warm, sec),
+        ['**warm / cold** (median / median; range: per pair)', '≤ 25 %', `**${pct(ratio)}**`, rangeOf(ratios, pct), String(ratios.n), verdict(ratio <= 0.25)],
+        ['CACHED in the cold log', '—', fmtCount('cold'), '', n, '—'],
+        ['**CACHED in the warm log**', 'every step', `**${fmtCount('warm')}**`, '', n, verdict(allCached)]
+      ]),
       ''
     )
     if (ratio > 0.25) allNotes.push(`Warm/cold is ${pct(ratio)}, over the 25 % target.`)
@@ -1024,24 +779,22 @@ function render({ facts, results, notes, sections, runs, cachePairs, baselineRun
     const rows = []
     for (const d of mf.Ds) {
       const a = stats(mf.action[d])
-      const b = stats(mf.baseline[d])
       const target = d * 1000 + 2000
       rows.push([`**action, D = ${d} s**`, `≤ ${d + 2} s`, `**${sec(a.median)}**`, rangeOf(a, sec), String(a.n), verdict(a.median <= target)])
       if (a.median > target) allNotes.push(`Manifest D=${d}s: ${sec(a.median)}, ${sec(a.median - target)} over D + 2 s.`)
-      const sl = stats(mf.slack[d])
-      const as = stats(mf.afterSeen[d])
-      const po = stats(mf.polls[d])
+      const [sl, as, po] = [stats(mf.slack[d]), stats(mf.afterSeen[d]), stats(mf.polls[d])]
+      const label = `  slack after the window / rest after seen / GETs of the arm64 tag, D = ${d} s`
       rows.push([
-        `  slack after the window / rest after seen / GETs of the arm64 tag, D = ${d} s`,
+        label,
         '—',
         `${msf(sl.median)} / ${msf(as.median)} / ${po.median}`,
         `${rangeOf(sl, msf)} / ${rangeOf(as, msf)} / ${po.min}–${po.max}`,
         String(sl.n),
         '—'
       ])
-      rows.push([`baseline loop, D = ${d} s`, '—', sec(b.median), rangeOf(b, sec), String(b.n), '—'])
+      rows.push(plain(`baseline loop, D = ${d} s`, stats(mf.baseline[d]), sec))
     }
-    push(table(['measurement', 'target', 'median', 'min – max', 'n', 'result'], rows), '')
+    push(table(HEAD, rows), '')
     if (baselineRuns < runs) allNotes.push(`Manifest baseline: ${baselineRuns} runs per delay instead of ${runs} (each D > 0 run sleeps 15 s).`)
   }
 
@@ -1055,23 +808,14 @@ function render({ facts, results, notes, sections, runs, cachePairs, baselineRun
     const a = stats(q.samples.auto)
     const f = stats(q.samples.false)
     const diffs = stats(q.samples.auto.map((x, i) => x - q.samples.false[i]))
+    const installs = '**emulator installs with `qemu: auto`** (log says `qemu: install` / shim saw `docker run … binfmt`)'
     push(
-      table(
-        ['measurement', 'target', 'median', 'min – max', 'n', 'result'],
-        [
-          [
-            '**emulator installs with `qemu: auto`** (log says `qemu: install` / shim saw `docker run … binfmt`)',
-            '0',
-            `**${q.installs.auto} / ${q.binfmtRuns.auto}**`,
-            '',
-            String(a.n),
-            verdict(q.installs.auto === 0 && q.binfmtRuns.auto === 0)
-          ],
-          ['`qemu: auto` run (main + post)', '—', sec(a.median), rangeOf(a, sec), String(a.n), '—'],
-          ['`qemu: false` run (main + post)', '—', sec(f.median), rangeOf(f, sec), String(f.n), '—'],
-          ['cost of `auto` = median(auto) − median(false) (range: per round)', '≈ 0', msf(a.median - f.median), rangeOf(diffs, msf), String(diffs.n), '—']
-        ]
-      ),
+      table(HEAD, [
+        [installs, '0', `**${q.installs.auto} / ${q.binfmtRuns.auto}**`, '', String(a.n), verdict(q.installs.auto === 0 && q.binfmtRuns.auto === 0)],
+        plain('`qemu: auto` run (main + post)', a, sec),
+        plain('`qemu: false` run (main + post)', f, sec),
+        ['cost of `auto` = median(auto) − median(false) (range: per round)', '≈ 0', msf(a.median - f.median), rangeOf(diffs, msf), String(diffs.n), '—']
+      ]),
       ''
     )
     push(
@@ -1095,10 +839,8 @@ function render({ facts, results, notes, sections, runs, cachePairs, baselineRun
   if (cs && !cs.error && cs.nodes.includes('Node 20')) {
     const b24 = stats(cs.rows['Node 24|boot'] ?? []).median
     const b20 = stats(cs.rows['Node 20|boot'] ?? []).median
-    if (b20 - b24 > 15)
-      push(
-        `- Node 20 here is the distribution's \`/usr/bin/node\`; its bare start-up (${msf(b20)}) is ${msf(b20 - b24)} slower than Node 24's (${msf(b24)}), which the runner uses for node20 actions anyway.`
-      )
+    const slower = `its bare start-up (${msf(b20)}) is ${msf(b20 - b24)} slower than Node 24's (${msf(b24)})`
+    if (b20 - b24 > 15) push(`- Node 20 here is the distribution's \`/usr/bin/node\`; ${slower}, which the runner uses for node20 actions anyway.`)
   }
   for (const n of allNotes) push(`- ${n}`)
   push('')

@@ -15,9 +15,9 @@ import { execFileSync, spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { parseArgs } from 'node:util'
 import { randomBytes } from 'node:crypto'
 
+import { cli, count, runMain, sayer, table } from './common.mjs'
 import { changeSources, writeContext } from './pipeline-workload.mjs'
 import { cachedLayerFetches } from '../../__tests__/support/build-log.mjs'
 
@@ -34,25 +34,21 @@ const USAGE = `usage: npm run bench:lazy-fetch [-- --reps N] [--platform P] [--c
                   an unpinned bridge does by itself when a port with the lowest MAC leaves) and
                   put the pinned one back after the repetition: turns the stall on at will`
 
-const say = (m) => process.stderr.write(`lazy-fetch: ${new Date().toISOString().slice(11, 23)} ${m}\n`)
+const say = sayer('lazy-fetch', 12)
+const s = (seconds) => `${seconds.toFixed(1)} s`
 
 async function main() {
-  const { values: v } = parseArgs({
-    options: {
-      reps: { type: 'string', default: '8' },
-      platform: { type: 'string', default: 'linux/amd64' },
-      capture: { type: 'string' },
-      component: { type: 'string', default: 'broker' },
-      parallel: { type: 'string', default: '' },
-      'flip-mac-after': { type: 'string' },
-      help: { type: 'boolean' }
-    }
+  const a = cli('lazy-fetch', USAGE, {
+    reps: { type: 'string', default: '8' },
+    platform: { type: 'string', default: 'linux/amd64' },
+    capture: { type: 'string' },
+    component: { type: 'string', default: 'broker' },
+    parallel: { type: 'string', default: '' },
+    'flip-mac-after': { type: 'string' }
   })
-  if (v.help) {
-    process.stdout.write(`${USAGE}\n`)
-    return 0
-  }
-  const reps = Math.max(1, Number(v.reps) || 8)
+  if (typeof a === 'number') return a
+  const v = a.values
+  const reps = count(v.reps, 8, 1)
   const capture = v.capture ? path.resolve(v.capture) : null
   if (capture) fs.mkdirSync(capture, { recursive: true })
 
@@ -140,16 +136,15 @@ async function main() {
       const downloads = recs.filter((q) => q.kind === 'blob' && q.op === 'download')
       const slowest = downloads.reduce((a, q) => (q.ms > (a?.ms ?? -1) ? q : a), null)
       const slowApi = recs.filter((q) => q.kind === 'api').reduce((a, q) => (q.ms > (a?.ms ?? -1) ? q : a), null)
+      const slow = [slowest ? `${slowest.ms} ms` : '-', slowApi ? `${slowApi.ms} ms (${slowApi.method})` : '-']
       results.forEach((r, k) => {
         const copy = cachedLayerFetches(r.log).find((f) => / COPY --from=deps /.test(f.title)) ?? null
-        rows.push({ rep: i, job: jobs[k].label, wall: r.wallMs / 1000, copy, downloads: downloads.length, slowest, slowApi })
-        say(
-          `rep ${i} ${jobs[k].label}: build ${(r.wallMs / 1000).toFixed(1)} s, COPY --from=deps ${copy?.seconds ?? '?'} s (its transfer ${copy?.transferSeconds ?? '?'} s)`
-        )
+        rows.push([i, jobs[k].label, s(r.wallMs / 1000), ...(copy ? [s(copy.seconds), s(copy.transferSeconds)] : ['n/a', '']), downloads.length, ...slow])
+        const its = `COPY --from=deps ${copy?.seconds ?? '?'} s (its transfer ${copy?.transferSeconds ?? '?'} s)`
+        say(`rep ${i} ${jobs[k].label}: build ${(r.wallMs / 1000).toFixed(1)} s, ${its}`)
       })
-      say(
-        `rep ${i}: ${downloads.length} blob downloads, slowest ${slowest?.ms ?? '-'} ms (head after ${slowest?.headMs ?? '-'} ms), slowest api ${slowApi?.ms ?? '-'} ms`
-      )
+      const head = `head after ${slowest?.headMs ?? '-'} ms`
+      say(`rep ${i}: ${downloads.length} blob downloads, slowest ${slowest?.ms ?? '-'} ms (${head}), slowest api ${slowApi?.ms ?? '-'} ms`)
     }
   } finally {
     if (flipAfter !== null) setBridgeMac(pinnedMac)
@@ -163,22 +158,9 @@ async function main() {
     await stopStackIfStarted().catch(() => {})
   }
 
-  const lines = [
-    '| rep | job | build | `COPY --from=deps` | its blob transfer | blob downloads (rep) | slowest download (rep) | slowest API call (rep) |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...rows.map(
-      (r) =>
-        `| ${r.rep} | ${r.job} | ${r.wall.toFixed(1)} s | ${r.copy ? `${r.copy.seconds.toFixed(1)} s` : 'n/a'} | ${r.copy ? `${r.copy.transferSeconds.toFixed(1)} s` : ''} | ${r.downloads} | ${r.slowest ? `${r.slowest.ms} ms` : '-'} | ${r.slowApi ? `${r.slowApi.ms} ms (${r.slowApi.method})` : '-'} |`
-    )
-  ]
-  process.stdout.write(`${lines.join('\n')}\n`)
+  const head = ['rep', 'job', 'build', '`COPY --from=deps`', 'its blob transfer', 'blob downloads (rep)', 'slowest download (rep)', 'slowest API call (rep)']
+  process.stdout.write(`${table(head, rows)}\n`)
   return 0
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`lazy-fetch: ${err?.stack ?? err}\n`)
-    process.exit(1)
-  }
-)
+runMain('lazy-fetch', main)

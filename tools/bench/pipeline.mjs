@@ -21,16 +21,14 @@
 // Prints the markdown and writes it into docs/benchmarks.md between the bench:pipeline markers
 // (`npm run bench` keeps that block).
 
-import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { parseArgs } from 'node:util'
 
 import { REPO_ROOT } from '../../__tests__/support/paths.mjs'
 import { mapLimit, run as runProcess } from '../../__tests__/support/processes.mjs'
-import { writePipelineBlock } from './doc-section.mjs'
+import { cli, count, gitState, median, mib, rangeOf, runMain, sayer, secs, stats, table, writePipelineBlock } from './common.mjs'
 import { COMPONENTS, PLATFORMS, changeSources, writeContext } from './pipeline-workload.mjs'
 import { cachedLayerFetches, stepCounts } from '../../__tests__/support/build-log.mjs'
 import { buildPushArgv, imagetoolsCreateArgv, imagetoolsInspectArgv, recipeBuilderName, recipeCache, removeBuilderArgv, setupBuildxArgv } from './recipe.mjs'
@@ -54,20 +52,16 @@ const USAGE = `usage: npm run bench:pipeline [-- --reps N] [--manifest-runs N] [
 const ROUNDS = ['cold', 'warm', 'change', 'pr']
 const REPO_NAME = 'colliery-io/brokkr'
 const SERVER = 'https://github.com'
-const say = (m) => process.stderr.write(`bench:pipeline: ${new Date().toISOString().slice(11, 19)} ${m}\n`)
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+const runUrl = (id) => `${SERVER}/${REPO_NAME}/actions/runs/${id}`
+const say = sayer('bench:pipeline', 8)
 const hex = (n) => randomBytes(n).toString('hex')
-const newSha = () => hex(20)
-const median = (xs) => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
-  if (!s.length) return NaN
-  const m = s.length >> 1
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
-}
-const secs = (ms) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : 'n/a')
-const mib = (b) => (!Number.isFinite(b) ? 'n/a' : b >= 1048576 ? `${(b / 1048576).toFixed(1)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${b} B`)
 const archOf = (p) => p.split('/')[1]
-const table = (head, rows) => [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
+const tailOf = (text, n) => text.split('\n').slice(-n).join('\n')
+/** Median, min – max and count of the finite values, as seconds. */
+const st = (xs) => {
+  const s = stats(xs)
+  return [secs(s.median), rangeOf(s, secs), String(s.n)]
+}
 
 // ---------------------------------------------------------------------------------------------
 // Everything this run starts, so that it can stop it again (also on Ctrl-C)
@@ -76,29 +70,23 @@ const table = (head, rows) => [`| ${head.join(' | ')} |`, `| ${head.map(() => '-
 const stopAll = new AbortController()
 
 const owned = {
-  /** builder names this run created or had created (A's are removed by its post step) */
-  builders: new Set(),
-  /** DOCKER_CONFIG of each builder (buildx keeps builders per config) */
-  builderConfig: new Map(),
+  /** builder names this run created or had created (A's are removed by its post step), with the DOCKER_CONFIG of each (buildx keeps builders per config) */
+  builders: new Map(),
   closers: [],
   dirs: []
 }
 
 async function cleanup(dockerEnvFor) {
-  for (const name of owned.builders) {
-    const env = dockerEnvFor(owned.builderConfig.get(name))
+  for (const [name, cfg] of owned.builders) {
+    const env = dockerEnvFor(cfg)
     await run('docker', ['buildx', 'rm', '--force', name], { env }).catch(() => {})
     // the container and its state volume are named after the builder: remove ours if buildx could not
     await run('docker', ['rm', '-f', '-v', `buildx_buildkit_${name}0`], { env }).catch(() => {})
     await run('docker', ['volume', 'rm', '-f', `buildx_buildkit_${name}0_state`], { env }).catch(() => {})
   }
   owned.builders.clear()
-  while (owned.closers.length)
-    await owned.closers
-      .pop()()
-      .catch(() => {})
-  for (const d of owned.dirs) fs.rmSync(d, { recursive: true, force: true })
-  owned.dirs.length = 0
+  for (const close of owned.closers.splice(0).reverse()) await close().catch(() => {})
+  for (const d of owned.dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true })
 }
 
 function tempDir(prefix) {
@@ -115,58 +103,38 @@ const mapUntilStopped = (items, limit, fn) => mapLimit(items, limit, fn, stopAll
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
-  let v
-  try {
-    v = parseArgs({
-      options: {
-        reps: { type: 'string', default: '3' },
-        'manifest-runs': { type: 'string', default: '5' },
-        'pr-output-runs': { type: 'string', default: '3' },
-        'bootstrap-runs': { type: 'string', default: '5' },
-        variants: { type: 'string', default: 'A,B,C' },
-        rounds: { type: 'string', default: ROUNDS.join(',') },
-        'dep-steps': { type: 'string', default: '4' },
-        'keep-logs': { type: 'string' },
-        json: { type: 'string' },
-        'render-only': { type: 'string' },
-        out: { type: 'string' },
-        'no-write': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false }
-      }
-    }).values
-  } catch (e) {
-    process.stderr.write(`${e.message}\n${USAGE}\n`)
-    return 2
-  }
-  if (v.help) {
-    process.stdout.write(`${USAGE}\n`)
-    return 0
-  }
-  const reps = Math.max(0, Number(v.reps) || 0)
-  const manifestRuns = Math.max(0, Number(v['manifest-runs']) || 0)
-  const prOutputRuns = Math.max(0, Number(v['pr-output-runs'] ?? 3) || 0)
-  const bootstrapRuns = Math.max(0, Number(v['bootstrap-runs']) || 0)
+  const a = cli('bench:pipeline', USAGE, {
+    reps: { type: 'string', default: '3' },
+    'manifest-runs': { type: 'string', default: '5' },
+    'pr-output-runs': { type: 'string', default: '3' },
+    'bootstrap-runs': { type: 'string', default: '5' },
+    variants: { type: 'string', default: 'A,B,C' },
+    rounds: { type: 'string', default: ROUNDS.join(',') },
+    'dep-steps': { type: 'string', default: '4' },
+    'keep-logs': { type: 'string' },
+    json: { type: 'string' },
+    'render-only': { type: 'string' },
+    out: { type: 'string' },
+    'no-write': { type: 'boolean', default: false }
+  })
+  if (typeof a === 'number') return a
+  const v = a.values
+  const [reps, manifestRuns, prOutputRuns, bootstrapRuns] = ['reps', 'manifest-runs', 'pr-output-runs', 'bootstrap-runs'].map((k) => count(v[k], 0, 0))
   const variants = v.variants.split(',').map((s) => s.trim().toUpperCase())
   const rounds = ['cold', ...v.rounds.split(',').filter((r) => ROUNDS.includes(r) && r !== 'cold')]
-  const depSteps = Math.max(1, Number(v['dep-steps']) || 4)
+  const depSteps = count(v['dep-steps'], 4, 1)
   const keepLogs = v['keep-logs'] ? path.resolve(v['keep-logs']) : null
   if (keepLogs) fs.mkdirSync(keepLogs, { recursive: true })
   const out = v['no-write'] ? null : path.resolve(v.out ?? path.join(REPO_ROOT, 'docs', 'benchmarks.md'))
-  const commit = (() => {
-    try {
-      const c = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim()
-      const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'dist', 'action.yml'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim()
-      return dirty ? `${c} + uncommitted changes to src/dist/action.yml` : c
-    } catch {
-      return 'unknown'
-    }
-  })()
-
-  if (v['render-only']) {
-    const saved = JSON.parse(fs.readFileSync(v['render-only'], 'utf8'))
-    const md = render(saved)
+  const git = gitState(REPO_ROOT, ['src', 'dist', 'action.yml'])
+  const commit = git.dirty.length ? `${git.commit} + uncommitted changes to src/dist/action.yml` : git.commit
+  const write = (figures) => {
+    const md = render(figures)
     process.stdout.write(`\n${md}\n`)
     if (out) writePipelineBlock(out, md)
+  }
+  if (v['render-only']) {
+    write(JSON.parse(fs.readFileSync(v['render-only'], 'utf8')))
     return 0
   }
 
@@ -190,7 +158,7 @@ async function main() {
     interrupted = true
     say(`${sig}: stopping the running jobs and cleaning up`)
     stopAll.abort()
-    await sleep(3000) // the harness runs the post steps of killed mains; give them a moment
+    await new Promise((r) => setTimeout(r, 3000)) // the harness runs the post steps of killed mains; give them a moment
     await cleanup(dockerEnvFor)
     await stopStackIfStarted().catch(() => {})
     process.exit(130)
@@ -216,22 +184,27 @@ async function main() {
     owned.dirs.push(dir)
     return dir
   }
-
-  /** Runtime token of a job: main writes main's scope; a PR writes its own and reads main's. A marker scope names the job in the double's log. */
-  const tokenFor = (event, jobId) =>
+  /** A builder this run will create (named `name`), with a fresh config and its docker env. */
+  const newBuilder = (name = recipeBuilderName(), cfg = freshConfig()) => {
+    owned.builders.set(name, cfg)
+    return { name, cfg, env: dockerEnvFor(cfg) }
+  }
+  const removeBuilder = async ({ name, env }) => {
+    const r = await run('docker', removeBuilderArgv(name), { env })
+    owned.builders.delete(name)
+    return r
+  }
+  /** Runtime token: main writes main's scope; a pull request `pr` writes its own and reads main's. `extra` scopes are read-only markers. */
+  const token = (pr, ...extra) =>
     mintRuntimeToken({
-      scopes:
-        event === 'pull_request'
-          ? [
-              { Scope: 'refs/pull/7/merge', Permission: 3 },
-              { Scope: 'refs/heads/main', Permission: 1 },
-              { Scope: `bench-job/${jobId}`, Permission: 1 }
-            ]
-          : [
-              { Scope: 'refs/heads/main', Permission: 3 },
-              { Scope: `bench-job/${jobId}`, Permission: 1 }
-            ]
+      scopes: [
+        ...(pr ? [{ Scope: `refs/pull/${pr}/merge`, Permission: 3 }] : []),
+        { Scope: 'refs/heads/main', Permission: pr ? 1 : 3 },
+        ...extra.map((Scope) => ({ Scope, Permission: 1 }))
+      ]
     })
+  /** A job's token; a marker scope names the job in the double's log. */
+  const tokenFor = (event, jobId) => token(event === 'pull_request' ? 7 : 0, `bench-job/${jobId}`)
 
   /** Cache bytes a job committed (finalized entries created with its token). */
   const cacheWritten = (double, jobId) => {
@@ -248,174 +221,110 @@ async function main() {
     return { double, url: double.url.endsWith('/') ? double.url : `${double.url}/` }
   }
 
+  /** The action's run through the harness on the current engine; its failure as its first error annotation. */
+  async function action({ inputs, timeoutMs, ...o }) {
+    const t = Date.now()
+    const r = await runAction({ engine: 'current', stack, cwd: ctx, secrets: [password], timeoutMs, signal: stopAll.signal, ...o, inputs })
+    r.cleanup()
+    const ok = resultExitCode(r) === 0
+    return { r, ok, ms: Date.now() - t, error: ok ? '' : r.annotations.find((x) => x.level === 'error')?.message }
+  }
+  /** The `docker buildx <what>` command line the action printed. */
+  const commandOf = (log, what) => new RegExp(`^\\[command\\]\\S*(docker buildx ${what} .*)$`, 'm').exec(log)?.[1]
+
   // --- the jobs ------------------------------------------------------------------------------
 
   /** (A) one build job: the bundled action, defaults (docker-container, gha per component-arch). */
   async function jobA({ component, platform, sha, event, cache, jobId }) {
-    const builder = `bench-pipe-a-${hex(4)}`
-    const cfg = freshConfig()
-    owned.builders.add(builder)
-    owned.builderConfig.set(builder, cfg)
-    const t = Date.now()
-    const r = await runAction({
-      engine: 'current',
-      stack,
-      cwd: ctx,
-      sha,
-      event,
-      dockerConfig: cfg,
-      secrets: [password],
-      timeoutMs: 20 * 60_000,
-      signal: stopAll.signal,
-      cache: { url: cache.url, token: tokenFor(event, jobId), version: 2 },
-      inputs: {
-        mode: 'build',
-        component,
-        platform,
-        registry: engine.registry,
-        image: bridgeImage('A', component),
-        username: user,
-        password,
-        // one builder per job as on a fresh runner; named uniquely only because the jobs share one engine
-        builder,
-        'build-args': buildArgs.join('\n')
-      }
-    })
-    const ms = Date.now() - t
-    r.cleanup()
-    const ok = resultExitCode(r) === 0
-    if (!ok) say(`A ${component} ${platform} failed:\n${r.log.split('\n').slice(-30).join('\n')}`)
-    const argv = r.log.split('\n').find((l) => /^\[command\].*docker buildx build /.test(l))
-    if (argv) results.argv.A = argv.replace(/^\[command\]\S*docker /, 'docker ')
-    const create = r.log.split('\n').find((l) => /^\[command\].*docker buildx create /.test(l))
-    if (create) results.argv.Acreate = create.replace(/^\[command\]\S*docker /, 'docker ')
-    const error = ok ? '' : (r.annotations.find((a) => a.level === 'error')?.message ?? 'failed')
-    return { ok, ms, log: r.log, digest: r.outputs.digest, pushed: r.outputs.pushed === 'true', error }
+    // one builder per job as on a fresh runner; named uniquely only because the jobs share one engine
+    const b = newBuilder(`bench-pipe-a-${hex(4)}`)
+    const inputs = { mode: 'build', component, platform, registry: engine.registry, image: bridgeImage('A', component), username: user, password }
+    Object.assign(inputs, { builder: b.name, 'build-args': buildArgs.join('\n') })
+    const gha = { url: cache.url, token: tokenFor(event, jobId), version: 2 }
+    const { r, ok, ms, error } = await action({ sha, event, dockerConfig: b.cfg, timeoutMs: 20 * 60_000, cache: gha, inputs })
+    if (!ok) say(`A ${component} ${platform} failed:\n${tailOf(r.log, 30)}`)
+    results.argv.A = commandOf(r.log, 'build') ?? results.argv.A
+    results.argv.Acreate = commandOf(r.log, 'create') ?? results.argv.Acreate
+    return { ok, ms, log: r.log, digest: r.outputs.digest, pushed: r.outputs.pushed === 'true', error: ok ? '' : (error ?? 'failed') }
   }
 
   /** (B)/(C) one build job: login, setup-buildx, build-push-action, post steps. */
   async function jobRecipe(variant, { component, platform, sha, event, cache, jobId }) {
-    const cfg = freshConfig()
+    const b = newBuilder()
     const tmp = tempDir('brokkr-pipe-bpa-')
     const push = event !== 'pull_request'
     const env = {
-      ...dockerEnvFor(cfg),
+      ...b.env,
       ACTIONS_RESULTS_URL: cache.url,
       ACTIONS_RUNTIME_TOKEN: tokenFor(event, jobId),
       ACTIONS_CACHE_SERVICE_V2: 'True',
       BUILDX_METADATA_WARNINGS: 'true'
     }
-    const name = recipeBuilderName()
-    owned.builders.add(name)
-    owned.builderConfig.set(name, cfg)
-    const c = recipeCache(variant, component, archOf(platform))
-    const created = new Date().toISOString()
+    const { from: cacheFrom, to: cacheTo } = recipeCache(variant, component, archOf(platform))
     const labels = [
-      `org.opencontainers.image.created=${created}`,
+      `org.opencontainers.image.created=${new Date().toISOString()}`,
       `org.opencontainers.image.revision=${sha}`,
       `org.opencontainers.image.source=${SERVER}/${REPO_NAME}`,
       `org.opencontainers.image.title=brokkr`,
       `org.opencontainers.image.url=${SERVER}/${REPO_NAME}`,
       `org.opencontainers.image.version=${event === 'pull_request' ? 'pr-7' : 'main'}`
     ]
-    const argv = buildPushArgv({
-      buildArgs,
-      cacheFrom: c.from,
-      cacheTo: c.to,
-      file: `docker/Dockerfile.${component}`,
-      tmp,
-      labels,
-      image: bridgeImage(variant, component),
-      push,
-      platform,
-      runUrl: `${SERVER}/${REPO_NAME}/actions/runs/${1000 + (jobId % 1000)}`,
-      context: '.'
-    })
+    const [file, image] = [`docker/Dockerfile.${component}`, bridgeImage(variant, component)]
+    const argv = buildPushArgv({ buildArgs, cacheFrom, cacheTo, file, tmp, labels, image, push, platform, runUrl: runUrl(1000 + (jobId % 1000)), context: '.' })
     results.argv[variant] = `docker ${argv.join(' ')}`
     const t = Date.now()
     const steps = []
     const step = async (args, o = {}) => {
       const res = await run('docker', args, { env, cwd: ctx, ...o })
       steps.push({ args, ...res })
-      return res
+      return res.code === 0
     }
-    let ok = true
     let log = ''
     let digest
-    const login = await step(['login', engine.registry, '--username', user, '--password-stdin'], { input: password })
-    ok = login.code === 0
+    let ok = await step(['login', engine.registry, '--username', user, '--password-stdin'], { input: password })
     const setupMs0 = Date.now()
-    for (const a of setupBuildxArgv(name)) if (ok) ok = (await step(a)).code === 0
+    for (const a of setupBuildxArgv(b.name)) ok = ok && (await step(a))
     const setupMs = Date.now() - setupMs0
     if (ok) {
-      const b = await step(argv)
-      log = b.stderr
-      ok = b.code === 0
+      ok = await step(argv)
+      log = steps.at(-1).stderr
       try {
         digest = JSON.parse(fs.readFileSync(path.join(tmp, 'metadata-file'), 'utf8'))['containerimage.digest']
       } catch {}
     }
-    await step(removeBuilderArgv(name))
-    owned.builders.delete(name)
+    steps.push({ args: removeBuilderArgv(b.name), ...(await removeBuilder({ ...b, env })) })
     await step(['logout', engine.registry])
     const ms = Date.now() - t
     if (!ok)
-      say(
-        `${variant} ${component} ${platform} failed:\n${steps.map((s) => `docker ${s.args.join(' ')} -> ${s.code}\n${s.stderr.split('\n').slice(-15).join('\n')}`).join('\n')}`
-      )
-    const error = ok
-      ? ''
-      : ((steps.at(-3)?.stderr ?? '')
-          .split('\n')
-          .filter((l) => /ERROR/.test(l))
-          .at(-1) ?? 'failed')
+      say(`${variant} ${component} ${platform} failed:\n${steps.map((s) => `docker ${s.args.join(' ')} -> ${s.code}\n${tailOf(s.stderr, 15)}`).join('\n')}`)
+    const errors = (steps.at(-3)?.stderr ?? '').split('\n').filter((l) => /ERROR/.test(l))
+    const error = ok ? '' : (errors.at(-1) ?? 'failed')
     return { ok, ms, log, digest, pushed: push && ok, setupMs, error }
   }
 
   /** (A) manifest job: the action's manifest mode. */
   async function manifestA({ component, sha, image, registry }) {
-    const t = Date.now()
-    const r = await runAction({
-      engine: 'current',
-      stack,
-      cwd: ctx,
-      sha,
-      dockerConfig: freshConfig(),
-      secrets: [password],
-      timeoutMs: 10 * 60_000,
-      signal: stopAll.signal,
-      inputs: { mode: 'manifest', component, registry, image, username: user, password, 'wait-timeout': '120s' }
-    })
-    r.cleanup()
-    const ok = resultExitCode(r) === 0
-    return {
-      ok,
-      ms: Date.now() - t,
-      mainMs: r.main.durationMs,
-      error: ok ? '' : (r.annotations.find((a) => a.level === 'error')?.message ?? r.log.split('\n').slice(-3).join(' '))
-    }
+    const inputs = { mode: 'manifest', component, registry, image, username: user, password, 'wait-timeout': '120s' }
+    const { r, ok, ms, error } = await action({ sha, dockerConfig: freshConfig(), timeoutMs: 10 * 60_000, inputs })
+    return { ok, ms, error: ok ? '' : (error ?? tailOf(r.log, 3).split('\n').join(' ')) }
   }
 
   /** (B)/(C) merge job: login, setup-buildx, imagetools create + inspect, post steps. */
   async function manifestRecipe({ image, registry, sha, digests }) {
-    const cfg = freshConfig()
-    const env = dockerEnvFor(cfg)
-    const name = recipeBuilderName()
-    owned.builders.add(name)
-    owned.builderConfig.set(name, cfg)
+    const b = newBuilder()
+    const docker = async (args, o) => (await run('docker', args, { env: b.env, ...o })).code === 0
     const t = Date.now()
-    let ok = (await run('docker', ['login', registry, '--username', user, '--password-stdin'], { env, input: password })).code === 0
-    for (const a of setupBuildxArgv(name)) if (ok) ok = (await run('docker', a, { env })).code === 0
+    let ok = await docker(['login', registry, '--username', user, '--password-stdin'], { input: password })
+    for (const a of setupBuildxArgv(b.name)) ok = ok && (await docker(a))
     let error = ''
     if (ok) {
-      const c = await run('docker', imagetoolsCreateArgv(image, [sha, 'main'], digests), { env })
+      const c = await run('docker', imagetoolsCreateArgv(image, [sha, 'main'], digests), { env: b.env })
       ok = c.code === 0
       if (!ok) error = c.stderr.trim().split('\n').slice(-1)[0]
-      else ok = (await run('docker', imagetoolsInspectArgv(image, sha), { env })).code === 0
+      else ok = await docker(imagetoolsInspectArgv(image, sha))
     }
-    await run('docker', removeBuilderArgv(name), { env })
-    owned.builders.delete(name)
-    await run('docker', ['logout', registry], { env })
+    await removeBuilder(b)
+    await docker(['logout', registry])
     return { ok, ms: Date.now() - t, error }
   }
 
@@ -439,9 +348,8 @@ async function main() {
       if (keepLogs) fs.writeFileSync(path.join(keepLogs, `${rep}-${round}-${variant}-${component}-${archOf(platform)}.log`), r.log)
       delete job.log
       results.jobs.push(job)
-      say(
-        `  ${variant} ${round}#${rep} ${component} ${archOf(platform)}: ${r.ok ? 'ok' : 'FAILED'} ${secs(r.ms)}, CACHED ${counts.cached}/${counts.all}, cache written ${mib(written.bytes)}`
-      )
+      const what = `CACHED ${counts.cached}/${counts.all}, cache written ${mib(written.bytes)}`
+      say(`  ${variant} ${round}#${rep} ${component} ${archOf(platform)}: ${r.ok ? 'ok' : 'FAILED'} ${secs(r.ms)}, ${what}`)
       return job
     })
     const buildMs = Date.now() - tb
@@ -450,37 +358,21 @@ async function main() {
     if (event !== 'pull_request' && jobs.every((j) => j.ok)) {
       const tm = Date.now()
       manifests = await Promise.all(
-        COMPONENTS.map((component) =>
-          variant === 'A'
-            ? manifestA({ component, sha, image: loopImage('A', component), registry: senv.BROKKR_REGISTRY })
-            : manifestRecipe({
-                image: loopImage(variant, component),
-                registry: senv.BROKKR_REGISTRY,
-                sha,
-                digests: jobs.filter((j) => j.component === component).map((j) => j.digest)
-              })
-        )
+        COMPONENTS.map((component) => {
+          const o = { component, sha, image: loopImage(variant, component), registry: senv.BROKKR_REGISTRY }
+          return variant === 'A' ? manifestA(o) : manifestRecipe({ ...o, digests: jobs.filter((j) => j.component === component).map((j) => j.digest) })
+        })
       )
       manifestMs = Date.now() - tm
       for (const m of manifests) if (!m.ok) say(`  ${variant} manifest failed: ${m.error}`)
     }
-    const p = {
-      variant,
-      round,
-      rep,
-      buildMs,
-      manifestMs,
-      totalMs: buildMs + manifestMs,
-      ok: jobs.every((j) => j.ok) && manifests.every((m) => m.ok),
-      manifests: manifests.length,
-      // blob downloads as the cache double saw them (arrival to last byte)
-      blobDownloads: cache.double.requests
-        .slice(firstRequest)
-        .filter((q) => q.kind === 'blob' && q.op === 'download')
-        .map((q) => ({ ms: q.ms, headMs: q.headMs, bytes: q.bytes, status: q.status })),
-      sha,
-      digests: Object.fromEntries(jobs.map((j) => [`${j.component}/${archOf(j.platform)}`, j.digest]))
-    }
+    const p = { variant, round, rep, buildMs, manifestMs, totalMs: buildMs + manifestMs, ok: jobs.every((j) => j.ok) && manifests.every((m) => m.ok) }
+    p.manifests = manifests.length
+    // blob downloads as the cache double saw them (arrival to last byte)
+    const downloads = cache.double.requests.slice(firstRequest).filter((q) => q.kind === 'blob' && q.op === 'download')
+    p.blobDownloads = downloads.map((q) => ({ ms: q.ms, headMs: q.headMs, bytes: q.bytes, status: q.status }))
+    p.sha = sha
+    p.digests = Object.fromEntries(jobs.map((j) => [`${j.component}/${archOf(j.platform)}`, j.digest]))
     results.pipelines.push(p)
     say(`${variant} ${round}#${rep}: builds ${secs(buildMs)} + manifests ${secs(manifestMs)} = ${secs(p.totalMs)}${p.ok ? '' : ' (FAILED)'}`)
     return p
@@ -491,17 +383,13 @@ async function main() {
     if (bootstrapRuns > 0) {
       say(`bootstrap: ${bootstrapRuns} x create + inspect --bootstrap + rm of a docker-container builder`)
       const cfg = freshConfig()
-      const env = dockerEnvFor(cfg)
       for (let i = 0; i < bootstrapRuns; i++) {
-        const name = `bench-pipe-boot-${hex(4)}`
-        owned.builders.add(name)
-        owned.builderConfig.set(name, cfg)
-        const [create, inspect] = setupBuildxArgv(name)
-        const c = await run('docker', create, { env })
-        const b = await run('docker', inspect, { env })
-        const rm = await run('docker', removeBuilderArgv(name), { env })
-        owned.builders.delete(name)
-        results.bootstrap.push({ createMs: c.ms, bootMs: b.ms, rmMs: rm.ms, ok: c.code === 0 && b.code === 0 && rm.code === 0 })
+        const b = newBuilder(`bench-pipe-boot-${hex(4)}`, cfg)
+        const [create, inspect] = setupBuildxArgv(b.name)
+        const c = await run('docker', create, { env: b.env })
+        const boot = await run('docker', inspect, { env: b.env })
+        const rm = await removeBuilder(b)
+        results.bootstrap.push({ createMs: c.ms, bootMs: boot.ms, rmMs: rm.ms, ok: c.code === 0 && boot.code === 0 && rm.code === 0 })
       }
     }
 
@@ -515,7 +403,7 @@ async function main() {
       for (const round of rounds) {
         if (round === 'change') changeSources(ctx, 'broker', `${rep}-change`)
         if (round === 'pr') changeSources(ctx, 'agent', `${rep}-pr`)
-        const sha = newSha()
+        const sha = hex(20)
         const order = variants.map((_, i) => variants[(i + turn) % variants.length])
         turn++
         for (const variant of order) {
@@ -539,57 +427,25 @@ async function main() {
           for (let k = 0; k < kinds.length; k++) {
             const kind = kinds[(k + i) % kinds.length]
             const arch = archOf(platform)
-            const cfg = freshConfig()
-            const name = `bench-pipe-pr-${hex(4)}`
-            owned.builders.add(name)
-            owned.builderConfig.set(name, cfg)
-            const env = {
-              ...dockerEnvFor(cfg),
-              ACTIONS_RESULTS_URL: caches.A.url,
-              // a pull request of its own per build: the recipe's cache export must not serve the next build
-              ACTIONS_RUNTIME_TOKEN: mintRuntimeToken({
-                scopes: [
-                  { Scope: `refs/pull/${100 + ++jobSeq}/merge`, Permission: 3 },
-                  { Scope: 'refs/heads/main', Permission: 1 }
-                ]
-              }),
-              ACTIONS_CACHE_SERVICE_V2: 'True'
-            }
-            const [create, boot] = setupBuildxArgv(name)
-            await run('docker', create, { env, cwd: ctx })
-            await run('docker', boot, { env, cwd: ctx })
-            const common = ['--builder', name, '--build-arg', buildArgs[0], '--file', 'docker/Dockerfile.agent', '--platform', platform]
+            const b = newBuilder(`bench-pipe-pr-${hex(4)}`)
+            // a pull request of its own per build: the recipe's cache export must not serve the next build
+            const env = { ...b.env, ACTIONS_RESULTS_URL: caches.A.url, ACTIONS_RUNTIME_TOKEN: token(100 + ++jobSeq), ACTIONS_CACHE_SERVICE_V2: 'True' }
+            for (const a of setupBuildxArgv(b.name)) await run('docker', a, { env, cwd: ctx })
+            const file = 'docker/Dockerfile.agent'
+            const { from: cacheFrom, to: cacheTo } = recipeCache('C', 'agent', arch)
+            const tmp = kind === 'recipe' ? tempDir('brokkr-pipe-pro-') : null // the recipe's iidfile and metadata file
+            const recipe = { buildArgs, cacheFrom, cacheTo, file, tmp, labels: [], image: bridgeImage('C', 'agent'), push: false, platform, context: '.' }
+            const image = `type=image,name=${bridgeImage('A', 'agent')},push-by-digest=true,name-canonical=true,push=false`
+            const own = ['--builder', b.name, '--build-arg', buildArgs[0], '--file', file, '--platform', platform]
             const argv =
               kind === 'recipe'
-                ? buildPushArgv({
-                    buildArgs,
-                    cacheFrom: recipeCache('C', 'agent', arch).from,
-                    cacheTo: recipeCache('C', 'agent', arch).to,
-                    file: 'docker/Dockerfile.agent',
-                    tmp: tempDir('brokkr-pipe-pro-'), // the recipe's iidfile and metadata file
-                    labels: [],
-                    image: bridgeImage('C', 'agent'),
-                    push: false,
-                    platform,
-                    runUrl: `${SERVER}/${REPO_NAME}/actions/runs/1`,
-                    context: '.'
-                  }).toSpliced(2, 0, '--builder', name)
-                : [
-                    'buildx',
-                    'build',
-                    ...common,
-                    '--cache-from',
-                    `type=gha,scope=agent-${arch}`,
-                    '--output',
-                    kind === 'cacheonly' ? 'type=cacheonly' : `type=image,name=${bridgeImage('A', 'agent')},push-by-digest=true,name-canonical=true,push=false`,
-                    '.'
-                  ]
-            const b = await run('docker', argv, { env, cwd: ctx })
-            await run('docker', removeBuilderArgv(name), { env })
-            owned.builders.delete(name)
-            const counts = stepCounts(b.stderr)
-            results.prOutput.push({ kind, platform, ms: b.ms, ok: b.code === 0, cached: counts.cached, all: counts.all })
-            if (b.code !== 0) say(`  pr output ${kind} ${arch} failed:\n${b.stderr.split('\n').slice(-10).join('\n')}`)
+                ? buildPushArgv({ ...recipe, runUrl: runUrl(1) }).toSpliced(2, 0, '--builder', b.name)
+                : ['buildx', 'build', ...own, '--cache-from', `type=gha,scope=agent-${arch}`, '--output', kind === 'cacheonly' ? 'type=cacheonly' : image, '.']
+            const r = await run('docker', argv, { env, cwd: ctx })
+            await removeBuilder({ ...b, env })
+            const counts = stepCounts(r.stderr)
+            results.prOutput.push({ kind, platform, ms: r.ms, ok: r.code === 0, cached: counts.cached, all: counts.all })
+            if (r.code !== 0) say(`  pr output ${kind} ${arch} failed:\n${tailOf(r.stderr, 10)}`)
           }
         }
       }
@@ -597,34 +453,25 @@ async function main() {
 
     // --- the manifest step under lag and faults -----------------------------------------------
     if (manifestRuns > 0 && variants.includes('A') && variants.includes('B')) {
-      const srcA = results.pipelines.filter((p) => p.variant === 'A' && p.round !== 'pr' && p.ok).at(-1)
-      const srcB = results.pipelines.filter((p) => p.variant === 'B' && p.round !== 'pr' && p.ok).at(-1)
-      if (!srcA || !srcB) {
+      const lastMain = (variant) => results.pipelines.filter((p) => p.variant === variant && p.round !== 'pr' && p.ok).at(-1)
+      const src = { A: lastMain('A'), B: lastMain('B') }
+      if (!src.A || !src.B) {
         results.notes.push('manifest section skipped: no successful main pipeline of A and B to take the arch images from')
       } else {
         const proxy = await startFaultProxy({ target: `http://${senv.BROKKR_REGISTRY}`, seed: 1 })
         owned.closers.push(() => proxy.close())
         // B's merge job as the recipe has it: logged in, a builder set up (not timed here)
-        const cfgB = freshConfig()
-        const envB = dockerEnvFor(cfgB)
-        const nameB = recipeBuilderName()
-        owned.builders.add(nameB)
-        owned.builderConfig.set(nameB, cfgB)
-        await run('docker', ['login', proxy.host, '--username', user, '--password-stdin'], { env: envB, input: password })
-        for (const a of setupBuildxArgv(nameB)) await run('docker', a, { env: envB })
+        const b = newBuilder()
+        await run('docker', ['login', proxy.host, '--username', user, '--password-stdin'], { env: b.env, input: password })
+        for (const a of setupBuildxArgv(b.name)) await run('docker', a, { env: b.env })
         const conditions = {
-          lag: (repo, ref, digest) => ({
-            hide: [
-              { repo, tag: ref, seconds: 3, from: 'now' },
-              { repo, tag: digest, seconds: 3, from: 'now' }
-            ]
-          }),
+          lag: (repo, ref, digest) => ({ hide: [ref, digest].map((tag) => ({ repo, tag, seconds: 3, from: 'now' })) }),
           faults: (_repo, _ref, _digest, i) => ({ errorRate: 0.1, statuses: [500, 502, 503, 429], retryAfter: 1, resetRate: 0.05, seed: 7000 + i })
         }
         const copyTag = async (repo, from, to) => {
-          const src = await registryFetch(`/v2/${repo}/manifests/${from}`)
-          const type = (src.headers.get('content-type') ?? '').split(';')[0]
-          const body = Buffer.from(await src.arrayBuffer())
+          const source = await registryFetch(`/v2/${repo}/manifests/${from}`)
+          const type = (source.headers.get('content-type') ?? '').split(';')[0]
+          const body = Buffer.from(await source.arrayBuffer())
           const put = await registryFetch(`/v2/${repo}/manifests/${to}`, { method: 'PUT', headers: { 'Content-Type': type }, body })
           if (put.status !== 201) throw new Error(`copy ${repo}:${from} -> ${to}: HTTP ${put.status}`)
         }
@@ -634,17 +481,17 @@ async function main() {
             for (const variant of i % 2 ? ['B', 'A'] : ['A', 'B']) {
               const component = 'agent'
               const repo = repoOf(variant, component)
-              const armDigest = (variant === 'A' ? srcA : srcB).digests[`${component}/arm64`]
-              const sha = newSha()
+              const armDigest = src[variant].digests[`${component}/arm64`]
+              const sha = hex(20)
               let r
               if (variant === 'A') {
-                for (const arch of ['amd64', 'arm64']) await copyTag(repo, `${srcA.sha}-${arch}`, `${sha}-${arch}`)
+                for (const arch of ['amd64', 'arm64']) await copyTag(repo, `${src.A.sha}-${arch}`, `${sha}-${arch}`)
                 proxy.configure(rules(repo, `${sha}-arm64`, armDigest, i))
                 r = await manifestA({ component, sha, image: `${proxy.host}/${repo}`, registry: proxy.host })
               } else {
                 proxy.configure(rules(repo, sha, armDigest, i))
-                const digests = ['amd64', 'arm64'].map((a) => srcB.digests[`${component}/${a}`])
-                const c = await run('docker', imagetoolsCreateArgv(`${proxy.host}/${repo}`, [sha], digests), { env: envB })
+                const digests = ['amd64', 'arm64'].map((a) => src.B.digests[`${component}/${a}`])
+                const c = await run('docker', imagetoolsCreateArgv(`${proxy.host}/${repo}`, [sha], digests), { env: b.env })
                 r = { ok: c.code === 0, ms: c.ms, error: c.code === 0 ? '' : c.stderr.trim().split('\n').slice(-1)[0] }
               }
               proxy.configure({})
@@ -656,8 +503,7 @@ async function main() {
             }
           }
         }
-        await run('docker', removeBuilderArgv(nameB), { env: envB })
-        owned.builders.delete(nameB)
+        await removeBuilder(b)
       }
     }
   } finally {
@@ -666,24 +512,12 @@ async function main() {
   }
 
   const wallS = (Date.now() - t0) / 1000
-  const figures = {
-    results,
-    engine: { dockerVersion: engine.dockerVersion, buildxVersion: engine.buildxVersion, buildkitVersion: engine.buildkitVersion, registry: engine.registry },
-    commit,
-    wallS,
-    date: new Date().toISOString(),
-    reps,
-    variants,
-    rounds,
-    depSteps
-  }
+  const { dockerVersion, buildxVersion, buildkitVersion, registry } = engine
+  const facts = { engine: { dockerVersion, buildxVersion, buildkitVersion, registry }, commit, wallS, date: new Date().toISOString() }
+  const figures = { results, ...facts, reps, variants, rounds, depSteps }
   if (v.json) fs.writeFileSync(path.resolve(v.json), JSON.stringify(figures, null, 1))
-  const md = render(figures)
-  process.stdout.write(`\n${md}\n`)
-  if (out) {
-    writePipelineBlock(out, md)
-    say(`wrote the pipeline block of ${path.relative(process.cwd(), out) || out}`)
-  }
+  write(figures)
+  if (out) say(`wrote the pipeline block of ${path.relative(process.cwd(), out) || out}`)
   say(`done in ${wallS.toFixed(0)} s`)
   // the rivals' failures are results; only a failure of this action's pipeline fails the run
   return results.pipelines.some((p) => p.variant === 'A' && !p.ok) ? 1 : 0
@@ -725,82 +559,58 @@ function render({ results, engine, commit, wallS, date, reps, variants, rounds, 
   L.push('# B and C, build job (C: type=gha,scope=<component>-<arch> and type=gha,scope=<component>-<arch>,mode=max)')
   L.push(`docker login ${engine.registry} --username <user> --password-stdin`)
   L.push(...setupBuildxArgv('builder-<uuid>').map((a) => `docker ${a.map((x) => (/\s/.test(x) ? `'${x}'` : x)).join(' ')}`))
-  if (ex('B')) L.push(ex('B'))
-  if (ex('C')) L.push(ex('C'))
-  L.push(`docker ${removeBuilderArgv('builder-<uuid>').join(' ')}`, `docker logout ${engine.registry}`)
-  L.push('# B and C, merge job (per component)')
-  L.push('docker login <registry> --username <user> --password-stdin', '(setup-buildx as above)')
+  L.push(...[ex('B'), ex('C')].filter(Boolean), `docker ${removeBuilderArgv('builder-<uuid>').join(' ')}`, `docker logout ${engine.registry}`)
+  L.push('# B and C, merge job (per component)', 'docker login <registry> --username <user> --password-stdin', '(setup-buildx as above)')
   L.push(`docker ${imagetoolsCreateArgv('<image>', ['<sha>', 'main'], ['<amd64 digest>', '<arm64 digest>']).join(' ')}`)
   L.push(`docker ${imagetoolsInspectArgv('<image>', '<sha>').join(' ')}`, '(post: buildx rm, logout)')
-  L.push('# A, build job: what the action ran')
-  if (results.argv.Acreate) L.push(results.argv.Acreate)
-  if (ex('A')) L.push(ex('A'))
+  L.push('# A, build job: what the action ran', ...[results.argv.Acreate, ex('A')].filter(Boolean))
   L.push('```', '', '</details>', '')
 
   // pipelines
-  const med = (xs) => median(xs)
   const pipeOf = (variant, round) => P.filter((p) => p.variant === variant && p.round === round)
+  const jobsOf = (variant, round) => J.filter((j) => j.variant === variant && j.round === round)
+  const sum = (xs, f) => xs.reduce((n, x) => n + f(x), 0)
+  /** Median over the repetitions of what the jobs of one pipeline wrote. */
+  const writtenOf = (js) =>
+    median(
+      [...new Set(js.map((j) => j.rep))].map((rep) =>
+        sum(
+          js.filter((j) => j.rep === rep),
+          (j) => j.written.bytes
+        )
+      )
+    )
+  const medOf = (xs, k) => median(xs.map((x) => x[k]))
   const rows = []
   for (const round of rounds) {
     for (const variant of variants) {
       const ps = pipeOf(variant, round)
       if (!ps.length) continue
-      const js = J.filter((j) => j.variant === variant && j.round === round)
-      const cachedAll = js.reduce((n, j) => n + j.counts.cached, 0)
-      const stepsAll = js.reduce((n, j) => n + j.counts.all, 0)
+      const js = jobsOf(variant, round)
       const perJob = (j) => `${j.component[0]}/${archOf(j.platform)} ${j.counts.cached}/${j.counts.all}`
       const lastRep = Math.max(...js.map((j) => j.rep))
-      const ratio = (other) => {
-        const o = med(pipeOf(other, round).map((p) => p.totalMs))
-        const a = med(ps.map((p) => p.totalMs))
-        return Number.isFinite(o) && o > 0 ? `${((a / o) * 100).toFixed(0)} %` : '—'
-      }
+      const a = medOf(pipeOf('A', round), 'totalMs')
+      const vsA = Number.isFinite(a) && a > 0 ? `A = ${((100 * 100) / Number(((medOf(ps, 'totalMs') / a) * 100).toFixed(0))).toFixed(0)} % of ${variant}` : '—'
+      const archMs = (arch) => secs(median(js.filter((j) => archOf(j.platform) === arch).map((j) => j.ms)))
+      const last = js.filter((j) => j.rep === lastRep).map(perJob)
       rows.push([
         round,
         `**${variant}**`,
         `${ps.filter((p) => p.ok).length}/${ps.length}`,
-        secs(med(ps.map((p) => p.buildMs))),
-        round === 'pr' ? '—' : secs(med(ps.map((p) => p.manifestMs))),
-        `**${secs(med(ps.map((p) => p.totalMs)))}**`,
-        variant === 'A' ? '—' : ratio('A').replace(/^(\d+) %$/, (m, n) => `A = ${((100 * 100) / Number(n)).toFixed(0)} % of ${variant}`),
-        secs(med(js.filter((j) => archOf(j.platform) === 'amd64').map((j) => j.ms))),
-        secs(med(js.filter((j) => archOf(j.platform) === 'arm64').map((j) => j.ms))),
-        `${cachedAll}/${stepsAll} (last rep: ${js
-          .filter((j) => j.rep === lastRep)
-          .map(perJob)
-          .join(', ')})`,
-        mib(
-          med(
-            groupSum(
-              js,
-              (j) => j.rep,
-              (j) => j.written.bytes
-            )
-          )
-        )
+        secs(medOf(ps, 'buildMs')),
+        round === 'pr' ? '—' : secs(medOf(ps, 'manifestMs')),
+        `**${secs(medOf(ps, 'totalMs'))}**`,
+        variant === 'A' ? '—' : vsA,
+        archMs('amd64'),
+        archMs('arm64'),
+        `${sum(js, (j) => j.counts.cached)}/${sum(js, (j) => j.counts.all)} (last rep: ${last.join(', ')})`,
+        mib(writtenOf(js))
       ])
     }
   }
   L.push('### Pipelines (medians over repetitions)', '')
-  L.push(
-    table(
-      [
-        'round',
-        'variant',
-        'ok',
-        'build jobs (2 at a time)',
-        'manifest jobs',
-        'pipeline',
-        'A vs this',
-        'amd64 job',
-        'arm64 job',
-        'steps CACHED (all jobs; per job)',
-        'cache written per pipeline'
-      ],
-      rows
-    ),
-    ''
-  )
+  const pipeHead = ['round', 'variant', 'ok', 'build jobs (2 at a time)', 'manifest jobs', 'pipeline', 'A vs this', 'amd64 job', 'arm64 job']
+  L.push(table([...pipeHead, 'steps CACHED (all jobs; per job)', 'cache written per pipeline'], rows), '')
   L.push(
     '"A vs this" = median pipeline of A / median pipeline of the variant. Job times: median over the jobs of that arch and round, from the first command (A: the `node` main step) to the end of its post step. ' +
       '"steps CACHED": Dockerfile steps (FROM excluded) shown as `CACHED` in the build log. "cache written": bytes of the cache entries the jobs of one pipeline committed to the cache service (finalized uploads).',
@@ -808,59 +618,52 @@ function render({ results, engine, commit, wallS, date, reps, variants, rounds, 
   )
 
   // per job detail
-  const jrows = J.filter((j) => j.rep === Math.max(...J.map((x) => x.rep))).map((j) => [
-    j.round,
-    j.variant,
-    `${j.component} ${archOf(j.platform)}`,
-    j.ok ? 'ok' : '**failed**',
-    secs(j.ms),
-    j.setupMs !== undefined ? secs(j.setupMs) : '(in main)',
-    `${j.counts.cached}/${j.counts.all}`,
-    `${mib(j.written.bytes)} (${j.written.entries})`
-  ])
+  const lastRep = Math.max(...J.map((x) => x.rep))
+  const jrows = J.filter((j) => j.rep === lastRep).map((j) => {
+    const [setup, wrote] = [j.setupMs !== undefined ? secs(j.setupMs) : '(in main)', `${mib(j.written.bytes)} (${j.written.entries})`]
+    return [
+      j.round,
+      j.variant,
+      `${j.component} ${archOf(j.platform)}`,
+      j.ok ? 'ok' : '**failed**',
+      secs(j.ms),
+      setup,
+      `${j.counts.cached}/${j.counts.all}`,
+      wrote
+    ]
+  })
   L.push('<details><summary>every job of the last repetition</summary>', '')
   L.push(table(['round', 'variant', 'job', 'result', 'wall', 'setup-buildx', 'CACHED', 'cache written (entries)'], jrows), '', '</details>', '')
 
   // lazy fetches of cached layers (issue 16: a stalled fetch must not hide in a median)
   const fetchesOf = (jobs) => jobs.flatMap((j) => (j.fetches ?? []).map((f) => ({ ...f, job: j })))
+  const slowest = (xs, k) => xs.reduce((a, x) => (a === null || x[k] > a[k] ? x : a), null)
+  const where = (j) => `${j.component}/${archOf(j.platform)} rep ${j.rep}`
   const allFetches = fetchesOf(J)
   if (allFetches.length) {
     L.push('### Fetches of cached layers', '')
     const frows = []
     for (const round of rounds) {
       for (const variant of variants) {
-        const jobs = J.filter((j) => j.variant === variant && j.round === round)
-        const fs_ = fetchesOf(jobs)
+        const fetches = fetchesOf(jobsOf(variant, round))
         const blobs = pipeOf(variant, round).flatMap((p) => p.blobDownloads ?? [])
-        if (!fs_.length && !blobs.length) continue
-        const worst = fs_.reduce((a, f) => (a === null || f.seconds > a.seconds ? f : a), null)
-        const worstBlob = blobs.reduce((a, b) => (a === null || b.ms > a.ms ? b : a), null)
+        if (!fetches.length && !blobs.length) continue
+        const w = slowest(fetches, 'seconds')
+        const wb = slowest(blobs, 'ms')
         frows.push([
           round,
           `**${variant}**`,
-          String(fs_.length),
-          worst
-            ? `${worst.seconds.toFixed(1)} s (${worst.job.component}/${archOf(worst.job.platform)} rep ${worst.job.rep}, ${mib(worst.bytes)}, transfer ${worst.transferSeconds.toFixed(1)} s)`
-            : '—',
-          String(fs_.filter((f) => f.seconds > 3).length),
+          String(fetches.length),
+          w ? `${w.seconds.toFixed(1)} s (${where(w.job)}, ${mib(w.bytes)}, transfer ${w.transferSeconds.toFixed(1)} s)` : '—',
+          String(fetches.filter((f) => f.seconds > 3).length),
           String(blobs.length),
-          worstBlob ? `${worstBlob.ms} ms (first byte after ${worstBlob.headMs ?? '?'} ms, ${mib(worstBlob.bytes ?? 0)})` : '—'
+          wb ? `${wb.ms} ms (first byte after ${wb.headMs ?? '?'} ms, ${mib(wb.bytes ?? 0)})` : '—'
         ])
       }
     }
+    const fetchHead = ['round', 'variant', 'cached-layer fetches (all reps)', 'slowest, as the builder saw it', 'over 3 s']
     L.push(
-      table(
-        [
-          'round',
-          'variant',
-          'cached-layer fetches (all reps)',
-          'slowest, as the builder saw it',
-          'over 3 s',
-          'blob downloads the double served',
-          'slowest at the double'
-        ],
-        frows
-      ),
+      table([...fetchHead, 'blob downloads the double served', 'slowest at the double'], frows),
       '',
       '"As the builder saw it": the wall time of a build step that only fetched layers found in the gha cache (BuildKit pulls them lazily when a later step needs them), read from the build log; it includes any wait before the request reached the cache service. "At the double": from the arrival of the blob request to its last byte.',
       ''
@@ -880,14 +683,9 @@ function render({ results, engine, commit, wallS, date, reps, variants, rounds, 
     for (const kind of ['cacheonly', 'image', 'recipe']) {
       for (const platform of PLATFORMS) {
         const xs = PO.filter((x) => x.kind === kind && x.platform === platform)
-        if (!xs.length) continue
-        prow.push([
-          label[kind],
-          archOf(platform),
-          `${xs.filter((x) => x.ok).length}/${xs.length}`,
-          ...st(xs.filter((x) => x.ok).map((x) => x.ms)).slice(0, 2),
-          `${xs[0].cached}/${xs[0].all}`
-        ])
+        const ok = xs.filter((x) => x.ok)
+        if (xs.length)
+          prow.push([label[kind], archOf(platform), `${ok.length}/${xs.length}`, ...st(ok.map((x) => x.ms)).slice(0, 2), `${xs[0].cached}/${xs[0].all}`])
       }
     }
     L.push(
@@ -902,17 +700,17 @@ function render({ results, engine, commit, wallS, date, reps, variants, rounds, 
   }
 
   // bootstrap
-  if (results.bootstrap.length) {
-    const b = results.bootstrap
+  const B = results.bootstrap
+  if (B.length) {
     L.push('### docker-container builder bootstrap, alone', '')
     L.push(
       table(
         ['step', 'median', 'min – max', 'n'],
         [
-          ['`docker buildx create --driver docker-container …`', ...st(b.map((x) => x.createMs))],
-          ['`docker buildx inspect --bootstrap`', ...st(b.map((x) => x.bootMs))],
-          ['`docker buildx rm`', ...st(b.map((x) => x.rmMs))],
-          ['**total per job**', ...st(b.map((x) => x.createMs + x.bootMs + x.rmMs))]
+          ['`docker buildx create --driver docker-container …`', ...st(B.map((x) => x.createMs))],
+          ['`docker buildx inspect --bootstrap`', ...st(B.map((x) => x.bootMs))],
+          ['`docker buildx rm`', ...st(B.map((x) => x.rmMs))],
+          ['**total per job**', ...st(B.map((x) => x.createMs + x.bootMs + x.rmMs))]
         ]
       ),
       '',
@@ -924,22 +722,19 @@ function render({ results, engine, commit, wallS, date, reps, variants, rounds, 
   // manifest
   if (results.manifest.length) {
     L.push('### Manifest step under a 3 s read-after-write lag and under the fault mix', '')
+    const conditions = {
+      lag: '3 s lag (arm64 tag and digest 404 for 3 s from the start)',
+      faults: 'fault mix of reliability scenario 12 (10 % 500/502/503/429 with Retry-After 1, 5 % resets)'
+    }
+    const who = { A: '**A** `mode: manifest` (main + post)', B: '**B** `docker buildx imagetools create`' }
     const mrows = []
     for (const cond of ['lag', 'faults']) {
       for (const variant of ['A', 'B']) {
         const ms = results.manifest.filter((m) => m.cond === cond && m.variant === variant)
-        if (!ms.length) continue
+        const ok = ms.filter((m) => m.ok)
         const errs = [...new Set(ms.filter((m) => !m.ok).map((m) => m.error))].slice(0, 2).join('; ')
-        mrows.push([
-          cond === 'lag'
-            ? '3 s lag (arm64 tag and digest 404 for 3 s from the start)'
-            : 'fault mix of reliability scenario 12 (10 % 500/502/503/429 with Retry-After 1, 5 % resets)',
-          variant === 'A' ? '**A** `mode: manifest` (main + post)' : '**B** `docker buildx imagetools create`',
-          `**${ms.filter((m) => m.ok).length}/${ms.length}**`,
-          secs(median(ms.filter((m) => m.ok).map((m) => m.ms))),
-          secs(median(ms.map((m) => m.ms))),
-          errs ? errs.replace(/\|/g, '\\|').slice(0, 200) : '—'
-        ])
+        const said = errs ? errs.replace(/\|/g, '\\|').slice(0, 200) : '—'
+        if (ms.length) mrows.push([conditions[cond], who[variant], `**${ok.length}/${ms.length}**`, secs(medOf(ok, 'ms')), secs(medOf(ms, 'ms')), said])
       }
     }
     L.push(table(['condition', 'variant', 'succeeded', 'median time (successful)', 'median time (all)', 'failures said'], mrows), '')
@@ -949,25 +744,17 @@ function render({ results, engine, commit, wallS, date, reps, variants, rounds, 
     )
   }
 
+  L.push(...standing({ J, P, rounds, variants, pipeOf, jobsOf, writtenOf, sum }), '')
+
   // targets
-  const warm = J.filter((j) => j.variant === 'A' && j.round === 'warm')
-  const allCachedWarm = warm.length > 0 && warm.every((j) => j.counts.all > 0 && j.counts.cached === j.counts.all)
-  const cmp = (other, strict) => {
-    const ok = []
-    for (const round of rounds) {
-      const a = median(pipeOf('A', round).map((p) => p.totalMs))
-      const o = median(pipeOf(other, round).map((p) => p.totalMs))
-      if (Number.isFinite(a) && Number.isFinite(o)) ok.push({ round, met: strict ? a < o : a <= o, a, o })
-    }
-    return ok
-  }
-  const faultyA = results.manifest.filter((m) => m.variant === 'A')
-  L.push(...standing({ J, P, rounds, variants, pipeOf }), '')
   L.push('### Targets', '')
+  const met = (ok) => (ok ? '**met**' : '**missed**')
+  const warm = jobsOf('A', 'warm')
+  const allCachedWarm = warm.length > 0 && warm.every((j) => j.counts.all > 0 && j.counts.cached === j.counts.all)
   const trows = [
     [
       'every step of every A job CACHED on the warm round',
-      allCachedWarm ? '**met**' : '**missed**',
+      met(allCachedWarm),
       warm.map((j) => `${j.component}/${archOf(j.platform)} ${j.counts.cached}/${j.counts.all}`).join(', ')
     ]
   ]
@@ -976,55 +763,38 @@ function render({ results, engine, commit, wallS, date, reps, variants, rounds, 
     ['B', true]
   ]) {
     if (!variants.includes(other)) continue
-    const c = cmp(other, strict)
-    trows.push([
-      `A's pipeline ${strict ? '<' : '≤'} ${other}'s`,
-      c.every((x) => x.met)
-        ? '**met**'
-        : `**missed** (${c
-            .filter((x) => !x.met)
-            .map((x) => x.round)
-            .join(', ')})`,
-      c.map((x) => `${x.round}: ${secs(x.a)} vs ${secs(x.o)}`).join('; ')
-    ])
+    const c = []
+    for (const round of rounds) {
+      const [a, o] = [medOf(pipeOf('A', round), 'totalMs'), medOf(pipeOf(other, round), 'totalMs')]
+      if (Number.isFinite(a) && Number.isFinite(o)) c.push({ round, met: strict ? a < o : a <= o, a, o })
+    }
+    const missed = c.filter((x) => !x.met).map((x) => x.round)
+    const result = missed.length ? `**missed** (${missed.join(', ')})` : '**met**'
+    trows.push([`A's pipeline ${strict ? '<' : '≤'} ${other}'s`, result, c.map((x) => `${x.round}: ${secs(x.a)} vs ${secs(x.o)}`).join('; ')])
   }
   if (allFetches.length) {
-    const worst = allFetches.reduce((a, f) => (a === null || f.seconds > a.seconds ? f : a), null)
-    trows.push([
-      'slowest fetch of a cached layer (any job, any variant) under 3 s',
-      worst.seconds < 3 ? '**met**' : '**missed**',
-      `${worst.seconds.toFixed(1)} s: ${worst.job.variant} ${worst.job.round} ${worst.job.component}/${archOf(worst.job.platform)} rep ${worst.job.rep}, \`${worst.step.replace(/\|/g, '\\|').slice(0, 80)}\`; ${allFetches.length} fetches in all`
-    ])
+    const w = slowest(allFetches, 'seconds')
+    const step = `\`${w.step.replace(/\|/g, '\\|').slice(0, 80)}\``
+    const figures = `${w.seconds.toFixed(1)} s: ${w.job.variant} ${w.job.round} ${where(w.job)}, ${step}; ${allFetches.length} fetches in all`
+    trows.push(['slowest fetch of a cached layer (any job, any variant) under 3 s', met(w.seconds < 3), figures])
   }
-  if (faultyA.length) {
-    trows.push([
-      'A succeeds on every faulty manifest run',
-      faultyA.every((m) => m.ok) ? '**met**' : '**missed**',
-      `${faultyA.filter((m) => m.ok).length}/${faultyA.length}`
-    ])
-  }
+  const faultyA = results.manifest.filter((m) => m.variant === 'A')
+  if (faultyA.length)
+    trows.push(['A succeeds on every faulty manifest run', met(faultyA.every((m) => m.ok)), `${faultyA.filter((m) => m.ok).length}/${faultyA.length}`])
   L.push(table(['target', 'result', 'figures'], trows), '')
   if (results.notes.length) L.push('<details><summary>cache double counters</summary>', '', ...results.notes.map((n) => `- ${n}`), '', '</details>', '')
   return L.join('\n')
 }
 
 /** "Where A stands": per round and rival, the pipeline ratio and what differs, from the figures. */
-function standing({ J, P, rounds, variants, pipeOf }) {
+function standing({ J, P, rounds, variants, pipeOf, jobsOf, writtenOf, sum }) {
   const L = ['### Where A stands', '']
-  const jobsOf = (variant, round) => J.filter((j) => j.variant === variant && j.round === round)
   const cachedOf = (variant, round) => {
     const js = jobsOf(variant, round)
     const reps = new Set(js.map((j) => j.rep)).size || 1
-    return `${(js.reduce((n, j) => n + j.counts.cached, 0) / reps).toFixed(0)}/${(js.reduce((n, j) => n + j.counts.all, 0) / reps).toFixed(0)}`
+    return `${(sum(js, (j) => j.counts.cached) / reps).toFixed(0)}/${(sum(js, (j) => j.counts.all) / reps).toFixed(0)}`
   }
-  const writtenOf = (variant, round) =>
-    median(
-      groupSum(
-        jobsOf(variant, round),
-        (j) => j.rep,
-        (j) => j.written.bytes
-      )
-    )
+  const med = (ps, k) => secs(median(ps.map((p) => p[k])))
   for (const other of ['B', 'C']) {
     if (!variants.includes(other) || !variants.includes('A')) continue
     for (const round of rounds) {
@@ -1036,14 +806,14 @@ function standing({ J, P, rounds, variants, pipeOf }) {
       const ratio = am / om
       const verdictWord = ratio < 0.95 ? 'ahead' : ratio <= 1.05 ? 'level' : 'behind'
       const parts = [
-        `build jobs ${secs(median(a.map((p) => p.buildMs)))} vs ${secs(median(o.map((p) => p.buildMs)))}`,
+        `build jobs ${med(a, 'buildMs')} vs ${med(o, 'buildMs')}`,
         `steps CACHED ${cachedOf('A', round)} vs ${cachedOf(other, round)}`,
-        `cache written ${mib(writtenOf('A', round))} vs ${mib(writtenOf(other, round))}`
+        `cache written ${mib(writtenOf(jobsOf('A', round)))} vs ${mib(writtenOf(jobsOf(other, round)))}`
       ]
-      if (round !== 'pr') parts.push(`manifest jobs ${secs(median(a.map((p) => p.manifestMs)))} vs ${secs(median(o.map((p) => p.manifestMs)))}`)
-      const fails = o.filter((p) => !p.ok).length + a.filter((p) => !p.ok).length
+      if (round !== 'pr') parts.push(`manifest jobs ${med(a, 'manifestMs')} vs ${med(o, 'manifestMs')}`)
+      const [fa, fo] = [a.filter((p) => !p.ok).length, o.filter((p) => !p.ok).length]
       L.push(
-        `- **vs ${other}, ${round}**: A ${secs(am)} vs ${secs(om)}, **${verdictWord}** (${((ratio - 1) * 100).toFixed(0)} %, ${secs(am - om)}): ${parts.join('; ')}${fails ? `; failed pipelines: A ${a.filter((p) => !p.ok).length}, ${other} ${o.filter((p) => !p.ok).length}` : ''}.`
+        `- **vs ${other}, ${round}**: A ${secs(am)} vs ${secs(om)}, **${verdictWord}** (${((ratio - 1) * 100).toFixed(0)} %, ${secs(am - om)}): ${parts.join('; ')}${fa + fo ? `; failed pipelines: A ${fa}, ${other} ${fo}` : ''}.`
       )
     }
   }
@@ -1065,7 +835,7 @@ function standing({ J, P, rounds, variants, pipeOf }) {
   const prA = jobsOf('A', 'pr')
   if (prA.length && prA.some((j) => j.written.entries > 0)) {
     why.push(
-      `On the pull request A still commits cache entries to the pull request's scope (${prA.reduce((n, j) => n + j.written.entries, 0)} entries, ${mib(prA.reduce((n, j) => n + j.written.bytes, 0))} over the repetitions), as B and C do; a read-only cache on pull requests (issue 10's \`cache-write: auto\`) removes that export.`
+      `On the pull request A still commits cache entries to the pull request's scope (${sum(prA, (j) => j.written.entries)} entries, ${mib(sum(prA, (j) => j.written.bytes))} over the repetitions), as B and C do; a read-only cache on pull requests (issue 10's \`cache-write: auto\`) removes that export.`
     )
   } else if (prA.length) {
     why.push("On the pull request A wrote no cache entry (read-only cache on pull requests); B and C export theirs to the pull request's scope.")
@@ -1080,26 +850,4 @@ function standing({ J, P, rounds, variants, pipeOf }) {
   return L
 }
 
-function st(xs) {
-  const v = xs.filter(Number.isFinite)
-  return [secs(median(v)), `${secs(Math.min(...v))} – ${secs(Math.max(...v))}`, String(v.length)]
-}
-
-/** Sums `val` per group key, returning the list of sums. */
-function groupSum(items, key, val) {
-  const m = new Map()
-  for (const it of items) m.set(key(it), (m.get(key(it)) ?? 0) + val(it))
-  return [...m.values()]
-}
-
-main().then(
-  (code) => {
-    // everything this run started was stopped above; a keep-alive socket of a client library
-    // must not keep the process waiting
-    process.exit(code)
-  },
-  (e) => {
-    process.stderr.write(`bench:pipeline: ${e?.stack ?? e}\n`)
-    process.exitCode = 1
-  }
-)
+runMain('bench:pipeline', main)

@@ -24,7 +24,7 @@
 
 import { randomUUID } from 'node:crypto'
 
-export const SETUP_BUILDX_DEFAULT_FLAGS = '--allow-insecure-entitlement security.insecure --allow-insecure-entitlement network.host'
+const SETUP_BUILDX_DEFAULT_FLAGS = '--allow-insecure-entitlement security.insecure --allow-insecure-entitlement network.host'
 
 export function recipeBuilderName() {
   return `builder-${randomUUID()}`
@@ -44,33 +44,17 @@ export function removeBuilderArgv(name) {
 }
 
 /**
- * build-push-action's argv for one platform of the recipe.
- * @param {object} o
- * @param {string[]} o.buildArgs
- * @param {string} o.cacheFrom     e.g. `type=gha` (B) or `type=gha,scope=broker-arm64` (C)
- * @param {string} o.cacheTo       e.g. `type=gha,mode=max` (B) or `type=gha,scope=broker-arm64,mode=max` (C)
- * @param {string} o.file
- * @param {string} o.tmp           build-push-action's temp dir (iidfile, metadata-file)
- * @param {string[]} o.labels
- * @param {string} o.image
- * @param {boolean} o.push
- * @param {string} o.platform
- * @param {string} o.runUrl        `${server}/${repo}/actions/runs/${run id}` (the builder-id)
- * @param {string} o.context
+ * build-push-action's argv for one platform of the recipe: `cacheFrom`/`cacheTo` from recipeCache,
+ * `tmp` its temp dir (iidfile, metadata-file), `runUrl` `${server}/${repo}/actions/runs/${run id}`
+ * (the builder-id), `push` a boolean, `buildArgs` and `labels` lists.
  */
-export function buildPushArgv(o) {
-  const argv = ['buildx', 'build']
-  for (const a of o.buildArgs) argv.push('--build-arg', a)
-  argv.push('--cache-from', o.cacheFrom, '--cache-to', o.cacheTo)
-  argv.push('--file', o.file)
-  argv.push('--iidfile', `${o.tmp}/iidfile`)
-  for (const l of o.labels) argv.push('--label', l)
-  argv.push('--output', `type=image,name=${o.image},push-by-digest=true,name-canonical=true,push=${o.push}`)
-  argv.push('--platform', o.platform)
-  argv.push('--attest', `type=provenance,mode=max,builder-id=${o.runUrl}`)
-  argv.push('--metadata-file', `${o.tmp}/metadata-file`)
-  argv.push(o.context)
-  return argv
+export function buildPushArgv({ buildArgs, cacheFrom, cacheTo, file, tmp, labels, image, push, platform, runUrl, context }) {
+  return [
+    ...['buildx', 'build', ...buildArgs.flatMap((a) => ['--build-arg', a]), '--cache-from', cacheFrom, '--cache-to', cacheTo, '--file', file],
+    ...['--iidfile', `${tmp}/iidfile`, ...labels.flatMap((l) => ['--label', l])],
+    ...['--output', `type=image,name=${image},push-by-digest=true,name-canonical=true,push=${push}`, '--platform', platform],
+    ...['--attest', `type=provenance,mode=max,builder-id=${runUrl}`, '--metadata-file', `${tmp}/metadata-file`, context]
+  ]
 }
 
 /** The recipe's merge step. */
