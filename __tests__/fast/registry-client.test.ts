@@ -3,7 +3,8 @@
  * behind the fault proxy, one with token (Bearer) auth.
  */
 import { RegistryClient } from '../../src/registry/client.js'
-import { ClassifiedError, RegistryError } from '../../src/model/errors.js'
+import { ClassifiedError, DigestMismatchError, RegistryError } from '../../src/model/errors.js'
+import { RetryPolicy } from '../../src/registry/retry.js'
 import { startRegistry, TOKEN_SERVICE } from '../support/registry.mjs'
 import { startFaultProxy } from '../e2e/support/fault-proxy.mjs'
 
@@ -87,5 +88,21 @@ describe('registry client against the registry', () => {
   it('treats a reset connection as transient', async () => {
     proxy.configure({ resetRate: 1 })
     expect(await failure(new RegistryClient(`${proxy.host}/a`, proxy.host, creds).manifest('t'))).toMatchObject({ outcome: 'transient' })
+  })
+
+  it('checks what it fetches by digest, with a typed fatal error that is never retried; a tag may move', async () => {
+    const config = JSON.stringify({ os: 'linux', architecture: 'arm64' })
+    const asked = `sha256:${'c'.repeat(64)}`
+    proxy.configure({
+      status: [{ pathRegex: '/(blobs|manifests)/', methods: ['GET'], status: 200, body: JSON.parse(config), headers: { 'Content-Type': INDEX } }]
+    })
+    const retry = new RetryPolicy({ retries: 5, backoff: { baseMs: 1, capMs: 1 }, info: () => {}, sleep: async () => {} })
+    const client = new RegistryClient(`${proxy.host}/team/agent`, proxy.host, creds, 'pull', retry)
+    const error = await failure(client.blobJson(asked))
+    expect(error).toBeInstanceOf(DigestMismatchError)
+    expect(error).toMatchObject({ outcome: 'fatal', reference: `${proxy.host}/team/agent@${asked}`, expected: asked })
+    expect(error.message).toMatch(new RegExp(`@${asked}: the registry sent content whose digest is sha256:[0-9a-f]{64}, not ${asked}`))
+    expect(proxy.log.filter((e: any) => e.path.includes('/blobs/')).length).toBe(1)
+    expect((await client.manifest('abc1234-amd64')).json).toEqual(JSON.parse(config))
   })
 })
