@@ -39801,7 +39801,12 @@ function credentialsFromDockerConfig(registry, dockerConfigDir) {
 }
 /** The credentials our own registry client uses: the inputs, or what `docker login` stored before. */
 function registryCredentials(config, dockerConfigDir) {
-    return config.credentials.password ? config.credentials : credentialsFromDockerConfig(config.registry, dockerConfigDir);
+    if (config.credentials.password)
+        return config.credentials;
+    // pushing to Docker Hub with only the Docker Hub inputs: the login this run makes is the one to use
+    if (config.registry === 'docker.io' && config.dockerHub?.username && config.dockerHub.password)
+        return config.dockerHub;
+    return credentialsFromDockerConfig(config.registry, dockerConfigDir);
 }
 function loginArgv(registry, username) {
     return ['login', registry, '--username', username, '--password-stdin'];
@@ -39851,8 +39856,9 @@ function planLogins(config, push, fromFork) {
             notices.push(`password is empty: pushing to ${config.registry} with whatever login docker already has`);
     }
     if (hub.username && hub.password) {
+        // only lifting pull limits is optional: a login to the target registry must work
         if (!logins.some((l) => l.registry === 'docker.io'))
-            logins.push({ registry: 'docker.io', credentials: hub, optional: true });
+            logins.push({ registry: 'docker.io', credentials: hub, optional: config.registry !== 'docker.io' });
     }
     else if (hub.username || hub.password) {
         notices.push(`Docker Hub login skipped: ${hub.username ? 'dockerhub-token' : 'dockerhub-username'} is empty (as on fork pull requests)`);
@@ -40059,6 +40065,8 @@ function plannedCommands(plan) {
         commands.push(`(post step) ${docker(['logout', registry])}`);
     if (cleanup.removeBuilder)
         commands.push(`(post step) ${docker(['buildx', 'rm', cleanup.removeBuilder])}`);
+    if (cleanup.saveLocalCache && plan.localCache)
+        commands.push(`(post step) save ${plan.localCache.exportDir} to the Actions cache as ${plan.localCache.key}`);
     return commands;
 }
 function buildResult(plan, outcome) {
@@ -40416,7 +40424,8 @@ function githubCompare(o) {
         if (!owner || !repo)
             return { unavailable: 'no repository' };
         try {
-            const octokit = getOctokit(o.token, { baseUrl: o.apiUrl, request: { timeout: o.timeoutMs ?? 10_000, retries: 0 } });
+            // a GitHub that does not answer must not hold the manifest job: the fallback takes over
+            const octokit = getOctokit(o.token, { baseUrl: o.apiUrl, request: { signal: AbortSignal.timeout(o.timeoutMs ?? 10_000) } });
             const { data } = await octokit.rest.repos.compareCommitsWithBasehead({ owner, repo, basehead: `${base}...${head}`, per_page: 1 });
             const status = data.status;
             return STATUSES.includes(status) ? { order: status } : { unavailable: `GitHub answered status ${String(data.status)}` };
@@ -40617,8 +40626,8 @@ function releaseVersion(github) {
     const [first] = autoTags(github);
     return github.ref.startsWith('refs/tags/') ? first : undefined;
 }
-const tag_order_SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?$/;
-/** Semantic-version precedence: negative when a < b; undefined when either is not a version. */
+const tag_order_SEMVER = /^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?$/;
+/** Semantic-version precedence (a leading v allowed): negative when a < b; undefined when either is not a version. */
 function compareVersions(a, b) {
     const x = tag_order_SEMVER.exec(a);
     const y = tag_order_SEMVER.exec(b);
@@ -40649,15 +40658,13 @@ function compareVersions(a, b) {
     }
     return p.length - q.length;
 }
-/** A release line (`X.Y`, `X`, `latest`): moves only to a version at least as high as the one it holds; never to a pre-release. */
+/** A release line (`X.Y`, `X`, `latest`): moves only to a version at least as high as the one it holds (pre-releases have no release lines). */
 function versionVerdict(tag, ours, held) {
     if (held.kind === 'nothing')
         return { tag, move: true, reason: 'new tag' };
     const theirs = held.annotations[tag_order_VERSION];
     if (theirs === undefined)
         return { tag, move: true, reason: `moved over ${tag_order_short(held.digest)}, which carries no ${tag_order_VERSION}`, notice: true };
-    if (ours.includes('-'))
-        return { tag, move: false, reason: `kept at ${theirs} (a pre-release never moves it)` };
     const order = compareVersions(ours, theirs);
     if (order === undefined)
         return { tag, move: true, reason: `moved over ${theirs} (not a version)`, notice: true };
@@ -40723,8 +40730,9 @@ async function decideMovingTags(registry, ours, orders, compare) {
             continue;
         const held = await readHeld(registry, tag);
         let verdict;
+        // compared as written: the annotation, which the annotations input may have set
         if (order === 'version' && ours.version)
-            verdict = versionVerdict(tag, ours.version, held);
+            verdict = versionVerdict(tag, ours.annotations[tag_order_VERSION] ?? ours.version, held);
         else {
             const theirs = held.kind === 'index' ? held.annotations[REVISION] : undefined;
             const asked = theirs && theirs !== ours.sha ? await compare(theirs, ours.sha) : undefined;
@@ -40732,7 +40740,7 @@ async function decideMovingTags(registry, ours, orders, compare) {
                 lib_core/* notice */.lm(`GitHub could not be asked which commit is newer (${asked.unavailable}); ordering moving tags by the head-commit time the indexes carry`);
                 fallbackSaid = true;
             }
-            verdict = commitVerdict(tag, { sha: ours.sha, created: ours.annotations[CREATED] }, held, asked && 'order' in asked ? asked.order : undefined);
+            verdict = commitVerdict(tag, { sha: ours.sha, created: ours.commitTime }, held, asked && 'order' in asked ? asked.order : undefined);
         }
         ;
         (verdict.notice ? lib_core/* notice */.lm : lib_core/* info */.pq)(`${tag}: ${verdict.reason}`);
@@ -40898,7 +40906,12 @@ async function executeManifest(plan, github, compare) {
     const annotations = indexAnnotations(config, github, sources);
     // a late job must not roll a moving tag back: each moves only to an index at least as new as its own
     const moving = [...plan.tagOrders.values()].some((order) => order !== 'always');
-    const ours = { sha: config.sha, ...(plan.version ? { version: plan.version } : {}), annotations };
+    const ours = {
+        sha: config.sha,
+        ...(plan.version ? { version: plan.version } : {}),
+        annotations,
+        ...(github.commitTime ? { commitTime: github.commitTime } : {})
+    };
     const verdicts = moving ? await group('Moving tags', () => decideMovingTags(registry, ours, plan.tagOrders, compare)) : [];
     const written = plan.tags.filter((tag) => plan.tagOrders.get(tag) === 'always' || verdicts.some((v) => v.tag === tag && v.move));
     await group(`Push ${plan.indexRef}`, async () => {

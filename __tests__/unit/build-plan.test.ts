@@ -3,6 +3,7 @@ import type { GitHubContext } from '../../src/model/github.js'
 import { decidePush } from '../../src/model/push.js'
 import { buildResult, plannedCommands } from '../../src/plan/build-report.js'
 import { planBuild, type BuildProbes } from '../../src/plan/build.js'
+import { registryCredentials } from '../../src/registry/auth.js'
 import { configWith, envWith, pushToMain } from './helpers.js'
 
 // The build planner, input to plan: every decision a build run makes is in the value planBuild
@@ -196,6 +197,17 @@ describe('logins and the publish check', () => {
     expect(p.logins.map((l) => l.registry)).toEqual(registries)
     expect(p.notices).toEqual(notices)
     expect(p.cleanup.logout).toEqual(registries)
+  })
+
+  it('logs in to Docker Hub as the target registry for good, not as an optional pull-limit login', () => {
+    const p = plan({ ...hub, image: 'docker.io/colliery/brokkr-agent', password: '', username: '' })
+    expect(p.logins).toEqual([{ registry: 'docker.io', credentials: { username: 'hubuser', password: 'hubtoken' }, optional: false }])
+    expect(plan(hub).logins.find((l) => l.registry === 'docker.io')?.optional).toBe(true)
+    // and that login is what the action's own client pushes and checks with
+    expect(registryCredentials(configWith({ ...hub, image: 'docker.io/colliery/brokkr-agent', password: '', username: '' }), '/nonexistent')).toEqual({
+      username: 'hubuser',
+      password: 'hubtoken'
+    })
   })
 
   it.each([

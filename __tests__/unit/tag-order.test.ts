@@ -31,6 +31,7 @@ describe('semantic-version order', () => {
     ['1.2.3-rc.2', '1.2.3-rc.10', -1],
     ['1.2.3-alpha', '1.2.3-alpha.1', -1],
     ['1.2.3-beta', '1.2.3-alpha', 1],
+    ['v1.3.0', '1.2.4', 1],
     ['main', '1.2.3', undefined]
   ])('%s against %s: %s', (a, b, sign) => {
     const order = compareVersions(a, b)

@@ -17,7 +17,8 @@ export function githubCompare(o: { token: string; apiUrl: string; repository: st
     if (!o.token) return { unavailable: 'no github-token' }
     if (!owner || !repo) return { unavailable: 'no repository' }
     try {
-      const octokit = getOctokit(o.token, { baseUrl: o.apiUrl, request: { timeout: o.timeoutMs ?? 10_000, retries: 0 } })
+      // a GitHub that does not answer must not hold the manifest job: the fallback takes over
+      const octokit = getOctokit(o.token, { baseUrl: o.apiUrl, request: { signal: AbortSignal.timeout(o.timeoutMs ?? 10_000) } })
       const { data } = await octokit.rest.repos.compareCommitsWithBasehead({ owner, repo, basehead: `${base}...${head}`, per_page: 1 })
       const status = data.status as CommitOrder
       return STATUSES.includes(status) ? { order: status } : { unavailable: `GitHub answered status ${String(data.status)}` }

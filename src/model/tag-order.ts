@@ -31,9 +31,9 @@ export function releaseVersion(github: GitHubContext): string | undefined {
   return github.ref.startsWith('refs/tags/') ? first : undefined
 }
 
-const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?$/
+const SEMVER = /^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?$/
 
-/** Semantic-version precedence: negative when a < b; undefined when either is not a version. */
+/** Semantic-version precedence (a leading v allowed): negative when a < b; undefined when either is not a version. */
 export function compareVersions(a: string, b: string): number | undefined {
   const x = SEMVER.exec(a)
   const y = SEMVER.exec(b)
@@ -70,12 +70,11 @@ export interface TagVerdict {
   notice?: boolean
 }
 
-/** A release line (`X.Y`, `X`, `latest`): moves only to a version at least as high as the one it holds; never to a pre-release. */
+/** A release line (`X.Y`, `X`, `latest`): moves only to a version at least as high as the one it holds (pre-releases have no release lines). */
 export function versionVerdict(tag: string, ours: string, held: Held): TagVerdict {
   if (held.kind === 'nothing') return { tag, move: true, reason: 'new tag' }
   const theirs = held.annotations[VERSION]
   if (theirs === undefined) return { tag, move: true, reason: `moved over ${short(held.digest)}, which carries no ${VERSION}`, notice: true }
-  if (ours.includes('-')) return { tag, move: false, reason: `kept at ${theirs} (a pre-release never moves it)` }
   const order = compareVersions(ours, theirs)
   if (order === undefined) return { tag, move: true, reason: `moved over ${theirs} (not a version)`, notice: true }
   return order >= 0 ? { tag, move: true, reason: `moved from ${theirs} to ${ours}` } : { tag, move: false, reason: `kept at ${theirs} (newer than ${ours})` }

@@ -49,6 +49,7 @@ export function plannedCommands(plan: BuildPlan): string[] {
   const { cleanup } = plan
   for (const registry of cleanup.logout) commands.push(`(post step) ${docker(['logout', registry])}`)
   if (cleanup.removeBuilder) commands.push(`(post step) ${docker(['buildx', 'rm', cleanup.removeBuilder])}`)
+  if (cleanup.saveLocalCache && plan.localCache) commands.push(`(post step) save ${plan.localCache.exportDir} to the Actions cache as ${plan.localCache.key}`)
   return commands
 }
 

@@ -38,8 +38,11 @@ export function credentialsFromDockerConfig(registry: string, dockerConfigDir: s
 }
 
 /** The credentials our own registry client uses: the inputs, or what `docker login` stored before. */
-export function registryCredentials(config: BaseConfig, dockerConfigDir: string): Credentials | undefined {
-  return config.credentials.password ? config.credentials : credentialsFromDockerConfig(config.registry, dockerConfigDir)
+export function registryCredentials(config: BaseConfig & { dockerHub?: Credentials }, dockerConfigDir: string): Credentials | undefined {
+  if (config.credentials.password) return config.credentials
+  // pushing to Docker Hub with only the Docker Hub inputs: the login this run makes is the one to use
+  if (config.registry === 'docker.io' && config.dockerHub?.username && config.dockerHub.password) return config.dockerHub
+  return credentialsFromDockerConfig(config.registry, dockerConfigDir)
 }
 
 export function loginArgv(registry: string, username: string): string[] {
@@ -93,7 +96,8 @@ export function planLogins(config: BuildConfig, push: boolean, fromFork: boolean
     else notices.push(`password is empty: pushing to ${config.registry} with whatever login docker already has`)
   }
   if (hub.username && hub.password) {
-    if (!logins.some((l) => l.registry === 'docker.io')) logins.push({ registry: 'docker.io', credentials: hub, optional: true })
+    // only lifting pull limits is optional: a login to the target registry must work
+    if (!logins.some((l) => l.registry === 'docker.io')) logins.push({ registry: 'docker.io', credentials: hub, optional: config.registry !== 'docker.io' })
   } else if (hub.username || hub.password) {
     notices.push(`Docker Hub login skipped: ${hub.username ? 'dockerhub-token' : 'dockerhub-username'} is empty (as on fork pull requests)`)
   }

@@ -55,7 +55,12 @@ export async function executeManifest(plan: ManifestPlan, github: GitHubContext,
   const annotations = indexAnnotations(config, github, sources)
   // a late job must not roll a moving tag back: each moves only to an index at least as new as its own
   const moving = [...plan.tagOrders.values()].some((order) => order !== 'always')
-  const ours = { sha: config.sha, ...(plan.version ? { version: plan.version } : {}), annotations }
+  const ours = {
+    sha: config.sha,
+    ...(plan.version ? { version: plan.version } : {}),
+    annotations,
+    ...(github.commitTime ? { commitTime: github.commitTime } : {})
+  }
   const verdicts = moving ? await group('Moving tags', () => decideMovingTags(registry, ours, plan.tagOrders, compare)) : []
   const written = plan.tags.filter((tag) => plan.tagOrders.get(tag) === 'always' || verdicts.some((v) => v.tag === tag && v.move))
   await group(`Push ${plan.indexRef}`, async () => {

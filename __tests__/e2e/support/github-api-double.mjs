@@ -3,7 +3,8 @@
 // reference describes: `status` is where head stands against base (ahead, behind, identical,
 // diverged), with ahead_by/behind_by, base_commit and merge_base_commit; 404 `Not Found` for an
 // unknown commit; 401 `Bad credentials` without the job's token. The commit graph is given as
-// child -> parent. `configure({ status })` makes every call answer that HTTP status instead.
+// child -> parent. `configure({ status })` makes every call answer that HTTP status instead;
+// `configure({ hang: true })` makes it never answer.
 import http from 'node:http'
 
 /**
@@ -12,6 +13,7 @@ import http from 'node:http'
 export async function startGitHubApiDouble({ token, repository, parents = {} }) {
   const graph = { ...parents }
   let fault = /** @type {number | undefined} */ (undefined)
+  let hang = false
   const log = []
   const ancestry = (sha) => {
     const line = []
@@ -26,6 +28,7 @@ export async function startGitHubApiDouble({ token, repository, parents = {} }) 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://double')
     log.push({ method: req.method, path: url.pathname, authorization: Boolean(req.headers.authorization) })
+    if (hang) return
     if (fault) return send(res, fault, { message: `fault ${fault}` })
     if (req.headers.authorization !== `token ${token}` && req.headers.authorization !== `Bearer ${token}`) {
       return send(res, 401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' })
@@ -63,9 +66,15 @@ export async function startGitHubApiDouble({ token, repository, parents = {} }) 
     commits(more) {
       Object.assign(graph, more)
     },
-    configure({ status } = {}) {
+    /** @param {{ status?: number, hang?: boolean }} [o] */
+    configure({ status, hang: stall = false } = {}) {
       fault = status
+      hang = stall
     },
-    close: () => new Promise((resolve) => server.close(() => resolve(undefined)))
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve(undefined))
+      })
   }
 }
