@@ -12,7 +12,7 @@
 //
 // Not part of `npm test`. Holds /tmp/brokkr-stack.lock for the whole run (it
 // re-executes itself under `flock`), so it never overlaps with other e2e runs;
-// `docker builder prune -af` runs only while holding it. Never stops the stack.
+// `docker builder prune -af` runs only while holding it. Stops the stack only when it started it.
 
 import { spawn, execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -178,7 +178,7 @@ async function main() {
 
   const { runAction, parseFileCommand } = await import('../../__tests__/e2e/support/harness.mjs')
   const stackMod = await import('../../__tests__/e2e/support/stack.mjs')
-  const { ensureStack, makeDockerConfig, docker, releaseStackLease } = stackMod
+  const { ensureStack, makeDockerConfig, docker, stopStackIfStarted } = stackMod
   const { startCacheDouble, mintRuntimeToken } = await import('../../__tests__/e2e/support/cache-double.mjs')
   const { startFaultProxy } = await import('../../__tests__/e2e/support/fault-proxy.mjs')
 
@@ -242,7 +242,8 @@ async function main() {
   } finally {
     await cacheDouble.close().catch(() => {})
     fs.rmSync(work, { recursive: true, force: true })
-    releaseStackLease({ started: false }) // never stops the stack
+    // a stack this run started is stopped; one that was running (another run's) is left up
+    if (await stopStackIfStarted().catch(() => false)) say('stopped the stack this run started')
   }
 
   facts.wallS = (Date.now() - t0) / 1000
