@@ -38549,6 +38549,14 @@ function ociLabels(config, github, created) {
     return [...Object.entries(imageMetadata(github, config.image, config.sha, created)).map(([k, v]) => `${k}=${v}`), ...config.labels];
 }
 /**
+ * The image output clamps file times in the layers to SOURCE_DATE_EPOCH (BuildKit 0.13+), so files
+ * a RUN step writes do not carry the build's time. The docker driver's image store unpacks every
+ * image it builds, and BuildKit refuses rewrite-timestamp with unpack: there it stays off.
+ */
+function rewritesTimestamps(driver) {
+    return driver !== 'docker';
+}
+/**
  * buildx attests provenance (mode=min) by default when it pushes, but not when it exports an OCI
  * layout: the layout push names it explicitly, so both ways publish the same shape.
  */
@@ -38563,6 +38571,8 @@ function buildArgv(config, o) {
     argv.push('--tag', archRef(config.image, config.sha, config.platform));
     for (const arg of config.buildArgs)
         argv.push('--build-arg', arg);
+    if (o.reproducible?.sourceDateEpoch !== undefined)
+        argv.push('--build-arg', `SOURCE_DATE_EPOCH=${o.reproducible.sourceDateEpoch}`);
     for (const label of o.labels)
         argv.push('--label', label);
     for (const context of config.buildContexts)
@@ -38581,10 +38591,11 @@ function buildArgv(config, o) {
     for (const to of o.cache.to)
         argv.push('--cache-to', to);
     argv.push('--metadata-file', o.metadataFile);
+    const rewrite = o.reproducible?.rewriteTimestamps ? ',rewrite-timestamp=true' : '';
     if (o.output.kind === 'push')
-        argv.push('--push');
+        argv.push(...(rewrite ? ['--output', `type=image,push=true${rewrite}`] : ['--push']));
     else if (o.output.kind === 'layout')
-        argv.push('--output', `type=oci,dest=${o.output.dir},tar=false`);
+        argv.push('--output', `type=oci,dest=${o.output.dir},tar=false${rewrite}`);
     // without a push the result stays in the build cache: nothing is loaded or exported
     else
         argv.push('--output', 'type=cacheonly');
@@ -39327,6 +39338,21 @@ async function installQemu(docker, argv) {
     await group('QEMU', () => docker.mustRun('installing the QEMU emulator', argv));
 }
 
+;// CONCATENATED MODULE: ./src/github/commit-time.ts
+
+/**
+ * When `sha` was committed (its committer time, ISO 8601), as the git checkout under `dir` has it;
+ * undefined when there is no git, no checkout there, or the commit is not in it. A shallow
+ * checkout of the commit has it: the time is part of the commit object.
+ */
+async function gitCommitTime(dir, sha) {
+    if (!/^[0-9a-f]{7,64}$/i.test(sha))
+        return undefined;
+    const result = await startProcess('git', ['-C', dir, 'show', '--no-patch', '--format=%ct', `${sha}^{commit}`]).done;
+    const seconds = /^(\d+)\s*$/.exec(result.stdout)?.[1];
+    return result.code === 0 && seconds ? new Date(Number(seconds) * 1000).toISOString() : undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/model/oci.ts
 // OCI and Docker media types and the shapes of what a registry holds: the one place they are defined.
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -40031,11 +40057,23 @@ function describeBuildPlan(plan) {
         `push: ${plan.push.push} (${plan.push.reason})`,
         `publish check: ${plan.publishCheckSkipped ? `skipped (${plan.publishCheckSkipped})` : 'before the build'}`,
         `cache: ${cache.status === 'unavailable' ? 'gha unavailable, building without a cache' : `${cache.note}, ${plan.cacheWriteReason}`}`,
+        describeSourceDate(plan),
         ...(plan.secrets.described.length ? [`secrets: ${plan.secrets.described.join(', ')}`] : []),
         `qemu: ${qemu.install ? 'install' : 'no install'} (${qemu.reason})`,
         `builder: ${plan.builder.name} (${plan.builder.kind === 'create' ? 'created by this run' : plan.builder.kind === 'reuse' ? 'reused' : 'docker driver'})`,
         ...(config.dryRun ? ['dry-run: the commands below are printed, not run'] : [])
     ];
+}
+const SOURCE_DATE_ORIGINS = {
+    'build-args': 'SOURCE_DATE_EPOCH from build-args',
+    'push event': "the head commit's time in the push event",
+    git: "the commit's time in git",
+    'run start': "this run's start: no commit time"
+};
+function describeSourceDate(plan) {
+    const d = plan.sourceDate;
+    const rewrite = plan.push.push ? `, layer timestamps ${d.rewriteTimestamps ? 'rewritten to it' : 'kept (docker driver)'}` : '';
+    return `created: ${d.created} (${SOURCE_DATE_ORIGINS[d.origin]}), SOURCE_DATE_EPOCH=${d.epoch}${rewrite}`;
 }
 /** When the build runs again in another shape, and why; the first attempt has no condition. */
 const ATTEMPT_CONDITIONS = {
@@ -40197,7 +40235,52 @@ function decidePush(setting, github) {
         : { push: false, reason: `push: auto does not publish on ${github.eventName || 'an unknown'} event` };
 }
 
+;// CONCATENATED MODULE: ./src/model/source-date.ts
+
+const USER_EPOCH = /^SOURCE_DATE_EPOCH=(.*)$/;
+/**
+ * The user's SOURCE_DATE_EPOCH build-arg wins (the last one, as buildx takes it); then the head
+ * commit's time from the push event, which the multi-arch index uses too, but only when the event
+ * is about the commit being built; then the commit time from the checkout's git (workflow_dispatch,
+ * pull requests, a sha input of another commit); else the run's start, with a notice.
+ */
+function decideSourceDate(i) {
+    const userArg = i.buildArgs
+        .map((arg) => USER_EPOCH.exec(arg)?.[1])
+        .filter((v) => v !== undefined)
+        .pop();
+    if (userArg !== undefined) {
+        if (!/^\d{1,12}$/.test(userArg))
+            throw new InputError('build-args', `SOURCE_DATE_EPOCH='${userArg}' is not a whole number of seconds since 1970`);
+        const epoch = Number(userArg);
+        return { created: new Date(epoch * 1000).toISOString(), epoch, origin: 'build-args', fromBuildArgs: true };
+    }
+    const fromEvent = i.github.sha === i.sha ? i.github.commitTime : undefined;
+    const [time, origin] = fromEvent ? [fromEvent, 'push event'] : [i.gitCommitTime, 'git'];
+    const parsed = time === undefined ? NaN : Date.parse(time);
+    if (!Number.isNaN(parsed))
+        return { ...fromMillis(parsed), origin, fromBuildArgs: false };
+    return {
+        ...fromMillis(i.startedAt),
+        origin: 'run start',
+        fromBuildArgs: false,
+        notice: `No commit time for ${i.sha.slice(0, 12)} (${eventSays(i)}, and git in the build context could not tell): the image is dated by this run's start, so a re-run pushes a different image. Check out the commit (actions/checkout) or set SOURCE_DATE_EPOCH in build-args.`
+    };
+}
+function eventSays({ github, sha }) {
+    const event = github.eventName || 'unknown';
+    return github.commitTime && github.sha !== sha
+        ? `the ${event} event's head commit is ${github.sha.slice(0, 12)}, another commit`
+        : `no head commit in the ${event} event`;
+}
+/** Whole seconds: SOURCE_DATE_EPOCH cannot say less, so the label says the same time. */
+function fromMillis(ms) {
+    const epoch = Math.floor(ms / 1000);
+    return { created: new Date(epoch * 1000).toISOString(), epoch };
+}
+
 ;// CONCATENATED MODULE: ./src/plan/build.ts
+
 
 
 
@@ -40230,7 +40313,9 @@ function planBuild(config, github, env, probes) {
     notices.push(...logins.notices);
     const builder = decideBuilder(config, probes.dockerContext, probes.existingBuilder, probes.workDir);
     const metadataFile = (0,external_node_path_.join)(probes.workDir, 'metadata.json');
-    const labels = ociLabels(config, github, new Date(probes.startedAt).toISOString());
+    const sourceDate = planSourceDate(config, github, probes, push.push);
+    notices.push(...sourceDate.notices);
+    const labels = ociLabels(config, github, sourceDate.created);
     const first = firstAttempt(push.push, (0,external_node_path_.join)(probes.workDir, 'oci'));
     const argv = {};
     for (const shape of reachableAttempts(first)) {
@@ -40242,7 +40327,8 @@ function planBuild(config, github, env, probes) {
             cache: shape.exportCache ? cache : { ...cache, to: [] },
             includeCacheFrom: true,
             defaultProvenance: defaultProvenance(env),
-            secretArgs: secrets.args
+            secretArgs: secrets.args,
+            reproducible: sourceDate.reproducible
         });
     }
     const prefix = localCacheKeyPrefix(config.cacheScope);
@@ -40265,6 +40351,7 @@ function planBuild(config, github, env, probes) {
         cache,
         cacheWriteReason: cacheWrite.reason,
         ...(localCache ? { localCache } : {}),
+        sourceDate: { ...sourceDate.date, ...sourceDate.reproducible },
         secrets: { described: secrets.described, env: secrets.env },
         workDir: probes.workDir,
         metadataFile,
@@ -40275,6 +40362,29 @@ function planBuild(config, github, env, probes) {
             saveLocalCache: Boolean(localCache?.exportDir)
         }
     };
+}
+/**
+ * Same commit, same image: the created label and SOURCE_DATE_EPOCH are the commit's time, and the
+ * pushed image rewrites layer timestamps to it where the driver allows. Said when it cannot be so.
+ */
+function planSourceDate(config, github, probes, push) {
+    const date = decideSourceDate({
+        github,
+        sha: config.sha,
+        buildArgs: config.buildArgs,
+        startedAt: probes.startedAt,
+        ...(probes.gitCommitTime ? { gitCommitTime: probes.gitCommitTime } : {})
+    });
+    const reproducible = {
+        ...(date.fromBuildArgs ? {} : { sourceDateEpoch: date.epoch }),
+        rewriteTimestamps: rewritesTimestamps(config.driver)
+    };
+    // an image that is not pushed is nobody's to compare
+    const notices = push && date.notice ? [date.notice] : [];
+    if (push && !reproducible.rewriteTimestamps) {
+        notices.push('The docker driver cannot rewrite layer timestamps (its image store unpacks what it builds, and BuildKit refuses rewrite-timestamp with unpack): files the build writes keep the time they were written, so a rebuild without the build cache pushes different layers. The docker-container driver gives the same image for the same commit.');
+    }
+    return { date, reproducible, created: date.created, notices };
 }
 
 ;// CONCATENATED MODULE: ./src/run/build.ts
@@ -40299,9 +40409,12 @@ function planBuild(config, github, env, probes) {
 
 
 
+
 /** Build mode: probe the machine, make the plan, print it, and carry it out unless this is a dry run. */
 async function runBuild(config, github, env, startedAt) {
     const docker = new Docker();
+    // the push event names the head commit's time; other events leave it to the checkout
+    const fromGit = github.commitTime && github.sha === config.sha ? undefined : await gitCommitTime(config.context, config.sha);
     const plan = planBuild(config, github, env, {
         nodeArch: process.arch,
         binfmtRegistered: binfmtRegistered(config.platform),
@@ -40309,7 +40422,8 @@ async function runBuild(config, github, env, startedAt) {
         dockerContext: currentContext(env),
         credentials: registryCredentials(config, env.dockerConfigDir),
         workDir: (0,external_node_path_.join)(env.runnerTemp, `brokkr-build-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`),
-        startedAt
+        startedAt,
+        ...(fromGit ? { gitCommitTime: fromGit } : {})
     });
     for (const value of plan.masks)
         lib_core/* setSecret */.Pq(value);

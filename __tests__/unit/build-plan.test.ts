@@ -9,7 +9,15 @@ import { configWith, envWith, pushToMain } from './helpers.js'
 // The build planner, input to plan: every decision a build run makes is in the value planBuild
 // returns, so these tables check the whole run without running docker.
 
-const probes: BuildProbes = { nodeArch: 'x64', binfmtRegistered: false, dockerContext: 'default', workDir: '/w', startedAt: Date.parse('2026-01-01T00:00:00Z') }
+const probes: BuildProbes = {
+  nodeArch: 'x64',
+  binfmtRegistered: false,
+  dockerContext: 'default',
+  workDir: '/w',
+  startedAt: Date.parse('2026-01-01T00:00:00Z'),
+  // the sha input abc1234 is not the event's commit: its time comes from git
+  gitCommitTime: '2025-12-31T10:00:00.000Z'
+}
 const gha = envWith({ ACTIONS_RUNTIME_TOKEN: 'x.y.z', ACTIONS_RESULTS_URL: 'http://results/' })
 const pullRequest: GitHubContext = { ...pushToMain, eventName: 'pull_request', ref: 'refs/pull/7/merge' }
 const plan = (inputs: Record<string, string> = {}, o: { github?: GitHubContext; env?: typeof gha; probes?: Partial<BuildProbes> } = {}) =>
@@ -46,20 +54,21 @@ describe('the build command of every attempt', () => {
     expect(p.attempts.argv.push).toEqual([
       'buildx', 'build', '--builder', 'brokkr-builder', '--platform', 'linux/arm64', '--file', 'docker/Dockerfile.agent',
       '--target', 'runtime', '--tag', 'ghcr.io/colliery-io/brokkr-agent:abc1234-arm64', '--build-arg', 'RUST_VERSION=1.80',
+      '--build-arg', 'SOURCE_DATE_EPOCH=1767175200',
       '--label', 'org.opencontainers.image.source=https://github.com/colliery-io/brokkr',
       '--label', 'org.opencontainers.image.revision=abc1234',
-      '--label', 'org.opencontainers.image.created=2026-01-01T00:00:00.000Z',
+      '--label', 'org.opencontainers.image.created=2025-12-31T10:00:00.000Z',
       '--label', 'org.opencontainers.image.title=brokkr-agent',
       '--label', 'org.opencontainers.image.version=main',
       '--label', 'team=core', '--provenance=mode=max',
       '--cache-from', 'type=gha,scope=agent-arm64', '--cache-to', 'type=gha,scope=agent-arm64,mode=max,ignore-error=true',
-      '--metadata-file', '/w/metadata.json', '--push', '.'
+      '--metadata-file', '/w/metadata.json', '--output', 'type=image,push=true,rewrite-timestamp=true', '.'
     ])
   })
 
   it('holds every shape the run can reach, and only those', () => {
     expect(Object.keys(p.attempts.argv)).toEqual(['push', 'layout', 'push, no cache export', 'layout, no cache export'])
-    expect(p.attempts.argv.layout!.slice(-3)).toEqual(['--output', 'type=oci,dest=/w/oci,tar=false', '.'])
+    expect(p.attempts.argv.layout!.slice(-3)).toEqual(['--output', 'type=oci,dest=/w/oci,tar=false,rewrite-timestamp=true', '.'])
     expect(p.attempts.argv['push, no cache export']).not.toContain('--cache-to')
     expect(Object.keys(plan({ push: 'false' }).attempts.argv)).toEqual(['none', 'none, no cache export'])
   })
@@ -228,8 +237,12 @@ describe('what a dry run prints and reports', () => {
     expect(commands[0]).toBe('docker login ghcr.io --username brokkr-bot --password-stdin < (secret on stdin)')
     expect(commands[1]).toBe('docker run --privileged --rm tonistiigi/binfmt:latest --install arm64')
     expect(commands[2]).toBe('docker buildx create --name brokkr-builder --driver docker-container --bootstrap')
-    expect(commands[3]).toMatch(/^docker buildx build --builder brokkr-builder .*--secret id=token,env=BROKKR_BUILD_SECRET_0 .*--push \.$/)
-    expect(commands[4]).toMatch(/^\(if BuildKit's push fails midway, .*\) docker buildx build .*--output type=oci,dest=\/w\/oci,tar=false \.$/)
+    expect(commands[3]).toMatch(
+      /^docker buildx build --builder brokkr-builder .*--secret id=token,env=BROKKR_BUILD_SECRET_0 .*--output type=image,push=true,rewrite-timestamp=true \.$/
+    )
+    expect(commands[4]).toMatch(
+      /^\(if BuildKit's push fails midway, .*\) docker buildx build .*--output type=oci,dest=\/w\/oci,tar=false,rewrite-timestamp=true \.$/
+    )
     expect(commands.slice(-2)).toEqual(['(post step) docker logout ghcr.io', '(post step) docker buildx rm brokkr-builder'])
     expect(JSON.stringify([commands, p.secrets.described])).not.toContain('hunter2')
     expect(p.masks).toEqual(['hunter2'])

@@ -29,6 +29,23 @@ export interface BuildArgvOptions {
   defaultProvenance: string
   /** `--secret` / `--ssh` arguments: ids, variable names and paths, never values */
   secretArgs: string[]
+  /** the commit's time for BuildKit (see model/source-date.ts), and whether the image output rewrites layer timestamps to it */
+  reproducible?: Reproducible
+}
+
+export interface Reproducible {
+  /** SOURCE_DATE_EPOCH to pass; undefined when the user's build-args carry it */
+  sourceDateEpoch?: number
+  rewriteTimestamps: boolean
+}
+
+/**
+ * The image output clamps file times in the layers to SOURCE_DATE_EPOCH (BuildKit 0.13+), so files
+ * a RUN step writes do not carry the build's time. The docker driver's image store unpacks every
+ * image it builds, and BuildKit refuses rewrite-timestamp with unpack: there it stays off.
+ */
+export function rewritesTimestamps(driver: BuildConfig['driver']): boolean {
+  return driver !== 'docker'
 }
 
 /**
@@ -45,6 +62,7 @@ export function buildArgv(config: BuildConfig, o: BuildArgvOptions): string[] {
   if (config.target) argv.push('--target', config.target)
   argv.push('--tag', archRef(config.image, config.sha, config.platform))
   for (const arg of config.buildArgs) argv.push('--build-arg', arg)
+  if (o.reproducible?.sourceDateEpoch !== undefined) argv.push('--build-arg', `SOURCE_DATE_EPOCH=${o.reproducible.sourceDateEpoch}`)
   for (const label of o.labels) argv.push('--label', label)
   for (const context of config.buildContexts) argv.push('--build-context', context)
   argv.push(...o.secretArgs)
@@ -55,8 +73,9 @@ export function buildArgv(config: BuildConfig, o: BuildArgvOptions): string[] {
   if (o.includeCacheFrom) for (const from of o.cache.from) argv.push('--cache-from', from)
   for (const to of o.cache.to) argv.push('--cache-to', to)
   argv.push('--metadata-file', o.metadataFile)
-  if (o.output.kind === 'push') argv.push('--push')
-  else if (o.output.kind === 'layout') argv.push('--output', `type=oci,dest=${o.output.dir},tar=false`)
+  const rewrite = o.reproducible?.rewriteTimestamps ? ',rewrite-timestamp=true' : ''
+  if (o.output.kind === 'push') argv.push(...(rewrite ? ['--output', `type=image,push=true${rewrite}`] : ['--push']))
+  else if (o.output.kind === 'layout') argv.push('--output', `type=oci,dest=${o.output.dir},tar=false${rewrite}`)
   // without a push the result stays in the build cache: nothing is loaded or exported
   else argv.push('--output', 'type=cacheonly')
   argv.push(config.context)

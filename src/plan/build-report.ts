@@ -18,11 +18,25 @@ export function describeBuildPlan(plan: BuildPlan): string[] {
     `push: ${plan.push.push} (${plan.push.reason})`,
     `publish check: ${plan.publishCheckSkipped ? `skipped (${plan.publishCheckSkipped})` : 'before the build'}`,
     `cache: ${cache.status === 'unavailable' ? 'gha unavailable, building without a cache' : `${cache.note}, ${plan.cacheWriteReason}`}`,
+    describeSourceDate(plan),
     ...(plan.secrets.described.length ? [`secrets: ${plan.secrets.described.join(', ')}`] : []),
     `qemu: ${qemu.install ? 'install' : 'no install'} (${qemu.reason})`,
     `builder: ${plan.builder.name} (${plan.builder.kind === 'create' ? 'created by this run' : plan.builder.kind === 'reuse' ? 'reused' : 'docker driver'})`,
     ...(config.dryRun ? ['dry-run: the commands below are printed, not run'] : [])
   ]
+}
+
+const SOURCE_DATE_ORIGINS: Record<BuildPlan['sourceDate']['origin'], string> = {
+  'build-args': 'SOURCE_DATE_EPOCH from build-args',
+  'push event': "the head commit's time in the push event",
+  git: "the commit's time in git",
+  'run start': "this run's start: no commit time"
+}
+
+function describeSourceDate(plan: BuildPlan): string {
+  const d = plan.sourceDate
+  const rewrite = plan.push.push ? `, layer timestamps ${d.rewriteTimestamps ? 'rewritten to it' : 'kept (docker driver)'}` : ''
+  return `created: ${d.created} (${SOURCE_DATE_ORIGINS[d.origin]}), SOURCE_DATE_EPOCH=${d.epoch}${rewrite}`
 }
 
 /** When the build runs again in another shape, and why; the first attempt has no condition. */

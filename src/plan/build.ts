@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { buildArgv, defaultProvenance, ociLabels } from '../buildx/argv.js'
+import { buildArgv, defaultProvenance, ociLabels, rewritesTimestamps, type Reproducible } from '../buildx/argv.js'
 import { firstAttempt, reachableAttempts, shapeOf, type Attempt, type AttemptShape } from '../buildx/attempts.js'
 import { decideBuilder, type BuilderStep, type ExistingBuilder } from '../buildx/builder.js'
 import { decideCacheWrite, localCacheKey, localCacheKeyPrefix, planCache, type CachePlan } from '../buildx/cache.js'
@@ -10,6 +10,7 @@ import type { BuildConfig, Credentials } from '../config/types.js'
 import type { GitHubContext } from '../model/github.js'
 import { archImageTag, archRef } from '../model/image.js'
 import { decidePush, type PushDecision } from '../model/push.js'
+import { decideSourceDate, type SourceDate } from '../model/source-date.js'
 import { planLogins, type LoginStep } from '../registry/auth.js'
 import { publishCheckSkipped } from '../registry/publish-check.js'
 
@@ -28,6 +29,8 @@ export interface BuildProbes {
   /** a directory of this run's own (metadata file, OCI layout, buildkitd.toml), made by the executor */
   workDir: string
   startedAt: number
+  /** the commit time the checkout's git has for the sha, when it has it (see github/commit-time.ts) */
+  gitCommitTime?: string
 }
 
 /** cache: local is restored before the build and saved by the post step under a key of this run. */
@@ -63,6 +66,8 @@ export interface BuildPlan {
   cache: CachePlan
   cacheWriteReason: string
   localCache?: LocalCacheSteps
+  /** when the image says it was made (from the commit, not the run), and whether layer times are rewritten to it */
+  sourceDate: SourceDate & Reproducible
   /** ids and sources of the build's secrets (never values), and the variables only the build gets */
   secrets: { described: string[]; env: Record<string, string> }
   workDir: string
@@ -92,7 +97,9 @@ export function planBuild(config: BuildConfig, github: GitHubContext, env: Runne
   notices.push(...logins.notices)
   const builder = decideBuilder(config, probes.dockerContext, probes.existingBuilder, probes.workDir)
   const metadataFile = join(probes.workDir, 'metadata.json')
-  const labels = ociLabels(config, github, new Date(probes.startedAt).toISOString())
+  const sourceDate = planSourceDate(config, github, probes, push.push)
+  notices.push(...sourceDate.notices)
+  const labels = ociLabels(config, github, sourceDate.created)
   const first = firstAttempt(push.push, join(probes.workDir, 'oci'))
   const argv: Partial<Record<AttemptShape, string[]>> = {}
   for (const shape of reachableAttempts(first)) {
@@ -104,7 +111,8 @@ export function planBuild(config: BuildConfig, github: GitHubContext, env: Runne
       cache: shape.exportCache ? cache : { ...cache, to: [] },
       includeCacheFrom: true,
       defaultProvenance: defaultProvenance(env),
-      secretArgs: secrets.args
+      secretArgs: secrets.args,
+      reproducible: sourceDate.reproducible
     })
   }
   const prefix = localCacheKeyPrefix(config.cacheScope)
@@ -128,6 +136,7 @@ export function planBuild(config: BuildConfig, github: GitHubContext, env: Runne
     cache,
     cacheWriteReason: cacheWrite.reason,
     ...(localCache ? { localCache } : {}),
+    sourceDate: { ...sourceDate.date, ...sourceDate.reproducible },
     secrets: { described: secrets.described, env: secrets.env },
     workDir: probes.workDir,
     metadataFile,
@@ -138,4 +147,30 @@ export function planBuild(config: BuildConfig, github: GitHubContext, env: Runne
       saveLocalCache: Boolean(localCache?.exportDir)
     }
   }
+}
+
+/**
+ * Same commit, same image: the created label and SOURCE_DATE_EPOCH are the commit's time, and the
+ * pushed image rewrites layer timestamps to it where the driver allows. Said when it cannot be so.
+ */
+function planSourceDate(config: BuildConfig, github: GitHubContext, probes: BuildProbes, push: boolean) {
+  const date = decideSourceDate({
+    github,
+    sha: config.sha,
+    buildArgs: config.buildArgs,
+    startedAt: probes.startedAt,
+    ...(probes.gitCommitTime ? { gitCommitTime: probes.gitCommitTime } : {})
+  })
+  const reproducible: Reproducible = {
+    ...(date.fromBuildArgs ? {} : { sourceDateEpoch: date.epoch }),
+    rewriteTimestamps: rewritesTimestamps(config.driver)
+  }
+  // an image that is not pushed is nobody's to compare
+  const notices = push && date.notice ? [date.notice] : []
+  if (push && !reproducible.rewriteTimestamps) {
+    notices.push(
+      'The docker driver cannot rewrite layer timestamps (its image store unpacks what it builds, and BuildKit refuses rewrite-timestamp with unpack): files the build writes keep the time they were written, so a rebuild without the build cache pushes different layers. The docker-container driver gives the same image for the same commit.'
+    )
+  }
+  return { date, reproducible, created: date.created, notices }
 }

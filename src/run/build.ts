@@ -12,6 +12,7 @@ import type { RunnerEnvironment } from '../config/environment.js'
 import type { BuildConfig } from '../config/types.js'
 import { ClassifiedError } from '../model/errors.js'
 import type { GitHubContext } from '../model/github.js'
+import { gitCommitTime } from '../github/commit-time.js'
 import { explainAuthFailure, logIn, registryCredentials } from '../registry/auth.js'
 import { RegistryClient } from '../registry/client.js'
 import { pushLayout } from '../registry/layout-push.js'
@@ -27,6 +28,8 @@ import { planBuild, type BuildPlan } from '../plan/build.js'
 /** Build mode: probe the machine, make the plan, print it, and carry it out unless this is a dry run. */
 export async function runBuild(config: BuildConfig, github: GitHubContext, env: RunnerEnvironment, startedAt: number): Promise<RunResult> {
   const docker = new Docker()
+  // the push event names the head commit's time; other events leave it to the checkout
+  const fromGit = github.commitTime && github.sha === config.sha ? undefined : await gitCommitTime(config.context, config.sha)
   const plan = planBuild(config, github, env, {
     nodeArch: process.arch,
     binfmtRegistered: binfmtRegistered(config.platform),
@@ -34,7 +37,8 @@ export async function runBuild(config: BuildConfig, github: GitHubContext, env: 
     dockerContext: currentContext(env),
     credentials: registryCredentials(config, env.dockerConfigDir),
     workDir: join(env.runnerTemp, `brokkr-build-${randomBytes(4).toString('hex')}`),
-    startedAt
+    startedAt,
+    ...(fromGit ? { gitCommitTime: fromGit } : {})
   })
   for (const value of plan.masks) core.setSecret(value)
   for (const warning of plan.warnings) core.warning(warning)
