@@ -1234,4 +1234,120 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     }
     finish(r)
   }, 300_000)
+  test('21. a re-run of the build jobs for the same commit, builder cache gone: the same platform manifests', async () => {
+    const r = row(
+      '21',
+      'a re-run of the build jobs of one commit, with nothing cached (same sha, same head-commit time, new run)',
+      'build amd64 and arm64 (QEMU) with the docker-container driver; each run creates its own builder and the post step removes it with its state, so nothing is cached; then the whole run again, and the manifest job after each; b) the same twice with the docker driver after `docker buildx prune -af`'
+    )
+    const e = stack.engineEnv(env, ENGINE) as unknown as { registry: string; baseImage: string; baseRegistry: string; localRegistry: string }
+    const config = dockerConfig()
+    fs.mkdirSync(path.join(config, 'buildx'), { recursive: true })
+    fs.writeFileSync(path.join(config, 'buildx', 'buildkitd.default.toml'), stack.buildkitdToml([e.registry, e.baseRegistry]))
+    const envFor = stack.dockerEnv(config, { engine: ENGINE })
+    const sha = newSha()
+    const platforms = ['linux/amd64', 'linux/arm64']
+    // BuildKit in a container reaches the registry by the bridge address; our own client (manifest mode) by loopback: one storage
+    const buildInputs = (platform: string) => ({
+      mode: 'build',
+      platform,
+      registry: e.registry,
+      image: `${e.registry}/${REPO}`,
+      driver: 'docker-container',
+      builder: `brokkr-rerun-${randomBytes(3).toString('hex')}`,
+      'build-args': `BASE_IMAGE=${e.baseImage}`
+    })
+    /** What one run pushed: per platform the tag's digest, its image manifest and its attestation manifest. */
+    const shapeOf = async (tag: string) => {
+      const top = await registryTag(tag)
+      const entries = (top.manifest?.manifests ?? []) as Array<{ digest: string; annotations?: Record<string, string> }>
+      const image = entries.find((m) => !m.annotations?.['vnd.docker.reference.type'])?.digest
+      const attestation = entries.find((m) => m.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest')?.digest
+      return { tag: top.digest ?? '', image: image ?? '', attestation: attestation ?? '' }
+    }
+    const provenanceOf = async (attestation: string) => {
+      const manifest = (await registryTag(attestation)).manifest as { layers: Array<{ digest: string }> }
+      const statement = await (await stack.registryFetch(`/v2/${REPO}/blobs/${manifest.layers[0].digest}`)).json()
+      return (statement.predicate?.metadata ?? {}) as Record<string, unknown>
+    }
+    const round = async () => {
+      const jobs: Record<string, ActionResult> = {}
+      for (const p of platforms) jobs[p] = await run(sha, buildInputs(p), { dockerConfig: config })
+      const shapes = Object.fromEntries(await Promise.all(platforms.map(async (p) => [p, await shapeOf(`${sha}-${p.split('/')[1]}`)] as const)))
+      const m = await manifest(sha, { registry: e.localRegistry, image: `${e.localRegistry}/${REPO}`, platforms: platforms.join(',') })
+      const builders = (await stack.docker(['buildx', 'ls'], { env: envFor })).stdout
+      return { jobs, shapes, index: m.outputs.digest ?? '', manifestJob: m, builders }
+    }
+    const first = await round()
+    const second = await round()
+    for (const [n, rnd] of [first, second].entries()) {
+      for (const p of platforms) check(r, harness.resultExitCode(rnd.jobs[p]) === 0, `run ${n + 1}: ${p} pushed`, firstError(rnd.jobs[p]))
+      check(r, harness.resultExitCode(rnd.manifestJob) === 0, `run ${n + 1}: the manifest job pushed the index`, firstError(rnd.manifestJob))
+      check(r, !/brokkr-rerun-/.test(rnd.builders), `run ${n + 1}: every builder it created is gone, with its cache`, rnd.builders)
+    }
+    const log = platforms.map((p) => first.jobs[p].log).join('\n')
+    check(
+      r,
+      /created: 2026-11-20T12:00:00.000Z \(the head commit's time in the push event\), SOURCE_DATE_EPOCH=1795176000, layer timestamps rewritten to it/.test(
+        log
+      ),
+      'the Plan group names the commit time and the rewrite',
+      tail(first.jobs['linux/amd64'].log)
+    )
+    const ranAll = (job: ActionResult) => /#\d+ \[build \d\/\d\] RUN /.test(job.log) && !/#\d+ CACHED/.test(job.log)
+    check(
+      r,
+      platforms.every((p) => ranAll(first.jobs[p]) && ranAll(second.jobs[p])),
+      'every RUN step ran in both runs, none came from a cache'
+    )
+    for (const p of platforms) {
+      check(
+        r,
+        first.shapes[p].image !== '' && first.shapes[p].image === second.shapes[p].image,
+        `${p}: the platform manifest digest is the same`,
+        `${first.shapes[p].image} vs ${second.shapes[p].image}`
+      )
+    }
+    const config1 = (await registryTag(first.shapes['linux/amd64'].image)).manifest?.config?.digest
+    const imageConfig = config1 ? await (await stack.registryFetch(`/v2/${REPO}/blobs/${config1}`)).json() : {}
+    check(r, imageConfig.created === '2026-11-20T12:00:00Z', "the image config's created is the head commit's time", String(imageConfig.created))
+    check(r, imageConfig.config?.Labels?.['org.opencontainers.image.created'] === '2026-11-20T12:00:00.000Z', 'so is the created label')
+    // what still differs: the provenance BuildKit attests carries the build's own id and times
+    const attested = [first, second].every((rnd) => platforms.every((p) => rnd.shapes[p].attestation !== ''))
+    check(r, attested, 'each arch tag carries the provenance attestation buildx adds when pushing', JSON.stringify(first.shapes))
+    const prov = attested ? await Promise.all([first, second].map((rnd) => provenanceOf(rnd.shapes['linux/amd64'].attestation))) : [{}, {}]
+    const differing = ['buildInvocationID', 'buildStartedOn', 'buildFinishedOn'].filter(
+      (k) => prov[0][k] !== undefined && JSON.stringify(prov[0][k]) !== JSON.stringify(prov[1][k])
+    )
+    const tagsDiffer = platforms.every((p) => first.shapes[p].tag !== second.shapes[p].tag)
+    const attestationsDiffer = platforms.every((p) => first.shapes[p].attestation !== second.shapes[p].attestation)
+
+    // b) the docker driver: BuildKit refuses rewrite-timestamp with its image store's unpack, so the layers differ
+    const dockerRuns: ActionResult[] = []
+    const dockerImages: string[] = []
+    const dockerSha = newSha()
+    for (let i = 0; i < 2; i++) {
+      await stack.docker(['buildx', 'prune', '-af'], { env: stack.dockerEnv(undefined, { engine: ENGINE }), allowFail: true })
+      dockerRuns.push(await build(dockerSha, 'linux/amd64'))
+      dockerImages.push((await shapeOf(`${dockerSha}-amd64`)).image)
+    }
+    check(
+      r,
+      dockerRuns.every((d) => harness.resultExitCode(d) === 0),
+      'docker driver: both runs pushed',
+      dockerRuns.map(firstError).join(' / ')
+    )
+    const dockerNotice = dockerRuns[0].annotations.find((a) => a.level === 'notice' && /docker driver cannot rewrite layer timestamps/.test(a.message))
+    check(r, dockerNotice !== undefined, 'docker driver: a notice says the layers are not rewritten', tail(dockerRuns[0].log))
+
+    r.did.push(
+      `same platform manifests: ${platforms.map((p) => `${p} ${first.shapes[p].image.slice(0, 19)}… both runs`).join(', ')}; image config and label created 2026-11-20T12:00:00Z (head commit); ` +
+        `still different between runs: the provenance attestation (${differing.join(', ')} differ), hence the arch tags (${tagsDiffer ? 'differ' : 'same'}: the tag is an index of image + attestation) and the multi-arch index (${first.index.slice(0, 19)}… then ${second.index.slice(0, 19)}…)`,
+      `b) docker driver: ${dockerImages[0] === dockerImages[1] ? 'the same' : 'different'} platform manifests (${dockerImages.map((d) => `${d.slice(0, 19)}…`).join(' then ')}); notice: "${dockerNotice?.message ?? ''}"`
+    )
+    r.figures.push(
+      `run 1: ${platforms.map((p) => `${p} ${secs(first.jobs[p].main.durationMs)}`).join(', ')}, manifest ${secs(first.manifestJob.main.durationMs)}; run 2: ${platforms.map((p) => `${p} ${secs(second.jobs[p].main.durationMs)}`).join(', ')}, manifest ${secs(second.manifestJob.main.durationMs)}; attestation manifests ${attestationsDiffer ? 'differ' : 'same'}`
+    )
+    finish(r)
+  }, 600_000)
 })
