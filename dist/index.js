@@ -38097,6 +38097,7 @@ function parseSources(read, mode, component, env) {
     if (provenance !== '' && !/^[A-Za-z0-9=,._:/-]+$/.test(provenance)) {
         throw new InputError('provenance', `'${provenance}' is not a buildx provenance value such as false, mode=min or mode=max`);
     }
+    const sbom = parseSbom(read('sbom'));
     const buildContexts = lines(read('build-contexts'));
     for (const entry of buildContexts) {
         const eq = entry.indexOf('=');
@@ -38104,7 +38105,21 @@ function parseSources(read, mode, component, env) {
             throw new InputError('build-contexts', `'${entry}' is not name=source (a directory, docker-image://ref, a URL or target:stage; one per line)`);
         }
     }
-    return { context, file, buildArgs, labels, target, provenance, buildContexts, noCache: bool(read, 'no-cache'), pull: bool(read, 'pull') };
+    return { context, file, buildArgs, labels, target, provenance, sbom, buildContexts, noCache: bool(read, 'no-cache'), pull: bool(read, 'pull') };
+}
+/** `key=value` attributes of buildx's `--attest type=sbom,...`, such as generator=<image> */
+const SBOM_ATTRS = /^[a-z][a-z0-9_-]*=[^\s,=]+(,[a-z][a-z0-9_-]*=[^\s,=]+)*$/i;
+/** '' (no SBOM), 'true' (buildx's default scanner) or the attributes of `--attest type=sbom,...` */
+function parseSbom(value) {
+    const lower = value.toLowerCase();
+    if (lower === '' || lower === 'false')
+        return '';
+    if (lower === 'true')
+        return 'true';
+    if (!SBOM_ATTRS.test(value) || /(^|,)type=/i.test(value)) {
+        throw new InputError('sbom', `'${value}' is not false, true or buildx's SBOM attributes such as generator=<image> (key=value, comma-separated)`);
+    }
+    return value;
 }
 function parseCache(read, component, platform) {
     const cache = oneOf(read, 'cache', ['gha', 'registry', 'local', 'none']);
@@ -38563,6 +38578,12 @@ function rewritesTimestamps(driver) {
 function defaultProvenance(env) {
     return env.noDefaultAttestations ? 'false' : 'mode=min';
 }
+/** `sbom: true` is buildx's shorthand; attributes (a generator image, scan options) go through `--attest`. */
+function sbomArgs(sbom) {
+    if (sbom === '')
+        return [];
+    return sbom === 'true' ? ['--sbom=true'] : ['--attest', `type=sbom,${sbom}`];
+}
 /** The one `docker buildx build` this run executes. */
 function buildArgv(config, o) {
     const argv = ['buildx', 'build', '--builder', o.builder, '--platform', formatPlatform(config.platform), '--file', config.file];
@@ -38585,6 +38606,7 @@ function buildArgv(config, o) {
     const provenance = config.provenance || (o.output.kind === 'layout' ? o.defaultProvenance : '');
     if (provenance)
         argv.push(`--provenance=${provenance}`);
+    argv.push(...sbomArgs(config.sbom));
     if (o.includeCacheFrom)
         for (const from of o.cache.from)
             argv.push('--cache-from', from);
@@ -39119,6 +39141,35 @@ async function create(step, docker, state) {
         if (step.buildkitdConfig)
             (0,external_node_fs_.rmSync)(step.buildkitdConfig.file, { force: true });
     }
+}
+/**
+ * From `docker info --format '{{json .DriverStatus}}'`: whether the engine keeps images in the
+ * containerd image store (it names its snapshotter there). Undefined when the answer is not JSON.
+ */
+function containerdImageStore(driverStatus) {
+    try {
+        const status = JSON.parse(driverStatus);
+        return Array.isArray(status) && status.some((pair) => Array.isArray(pair) && pair.includes('io.containerd.snapshotter.v1'));
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * The probe for attestations on the docker driver: only the containerd image store keeps them.
+ * Asked only when an SBOM is wanted there; undefined when docker info does not answer (buildx then says).
+ */
+async function probeContainerdStore(config, docker) {
+    if (config.driver !== 'docker' || config.sbom === '')
+        return undefined;
+    const info = await docker.probe(['info', '--format', '{{json .DriverStatus}}']);
+    return info.code === 0 ? containerdImageStore(info.stdout.trim()) : undefined;
+}
+/** A one-line refusal, before anything runs, of an SBOM the builder cannot attach. */
+function sbomProblem(config, containerdStore) {
+    if (config.sbom === '' || config.driver !== 'docker' || containerdStore !== false)
+        return undefined;
+    return "the docker driver attaches attestations only with the engine's containerd image store; turn that on (features.containerd-snapshotter in daemon.json), use driver: docker-container, or set sbom: false";
 }
 /** The probe the plan needs: what already answers to the builder name (nothing for the docker driver). */
 async function inspectBuilder(config, docker) {
@@ -40059,6 +40110,7 @@ function describeBuildPlan(plan) {
         `cache: ${cache.status === 'unavailable' ? 'gha unavailable, building without a cache' : `${cache.note}, ${plan.cacheWriteReason}`}`,
         describeSourceDate(plan),
         ...(plan.secrets.described.length ? [`secrets: ${plan.secrets.described.join(', ')}`] : []),
+        ...(config.sbom ? [`sbom: ${config.sbom === 'true' ? "buildx's default scanner" : config.sbom}`] : []),
         `qemu: ${qemu.install ? 'install' : 'no install'} (${qemu.reason})`,
         `builder: ${plan.builder.name} (${plan.builder.kind === 'create' ? 'created by this run' : plan.builder.kind === 'reuse' ? 'reused' : 'docker driver'})`,
         ...(config.dryRun ? ['dry-run: the commands below are printed, not run'] : [])
@@ -40293,7 +40345,11 @@ function fromMillis(ms) {
 
 
 
+
 function planBuild(config, github, env, probes) {
+    const sbom = sbomProblem(config, probes.containerdStore);
+    if (sbom)
+        throw new InputError('sbom', sbom);
     const push = decidePush(config.push, github);
     const warnings = push.warning ? [push.warning] : [];
     const notices = [];
@@ -40420,6 +40476,7 @@ async function runBuild(config, github, env, startedAt) {
         binfmtRegistered: binfmtRegistered(config.platform),
         existingBuilder: await inspectBuilder(config, docker),
         dockerContext: currentContext(env),
+        containerdStore: await probeContainerdStore(config, docker),
         credentials: registryCredentials(config, env.dockerConfigDir),
         workDir: (0,external_node_path_.join)(env.runnerTemp, `brokkr-build-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`),
         startedAt,

@@ -196,3 +196,49 @@ describe(`secrets, ssh, contexts and builder options ${title}`, () => {
     expect(creates()).toBeGreaterThan(0)
   }, 300_000)
 })
+
+describe(`SBOM and provenance with the docker-container driver ${title}`, () => {
+  it("attaches our generator's SPDX document and provenance to both platforms, and the index carries both", async () => {
+    const generator = engine.sbomGenerator
+    if (!generator) throw new Error('the stack has no SBOM generator image (stack.sh up writes BROKKR_CURRENT_SBOM_GENERATOR)')
+    const sha = newSha()
+    for (const platform of ['linux/amd64', 'linux/arm64']) {
+      const r = await build({ sha, inputs: { platform, sbom: `generator=${generator}`, provenance: 'mode=max', cache: 'none' } })
+      expect(resultExitCode(r)).toBe(0)
+      expect(r.main.stdout).toContain(`--attest type=sbom,generator=${generator}`)
+      expect(`${r.main.stdout}\n${r.main.stderr}`).toContain(`generating sbom using ${generator}`)
+    }
+    // BuildKit pushed through the bridge address; the action's own client reads the same registry on loopback
+    const m = await runAction({
+      engine: ENGINE,
+      cwd: workspace,
+      event: 'push',
+      sha,
+      dockerConfig,
+      secrets: [env.BROKKR_REGISTRY_PASSWORD],
+      inputs: {
+        mode: 'manifest',
+        component: 'broker',
+        image: `${engine.localRegistry}/${REPO}`,
+        username: env.BROKKR_REGISTRY_USER,
+        password: env.BROKKR_REGISTRY_PASSWORD
+      }
+    })
+    if (resultExitCode(m) !== 0) console.log(`manifest failed:\n${m.log}`)
+    expect(resultExitCode(m)).toBe(0)
+    // read back by a client that is not ours: buildx 0.29's imagetools
+    const reader = dockerEnv(makeDockerConfig({ engine: ENGINE, auth: true }), { engine: ENGINE })
+    const inspect = async (format: string) =>
+      JSON.parse((await docker(['buildx', 'imagetools', 'inspect', `${engine.localRegistry}/${REPO}:${sha}`, '--format', format], { env: reader })).stdout)
+    const sbom = await inspect('{{json .SBOM}}')
+    const provenance = await inspect('{{json .Provenance}}')
+    expect(Object.keys(sbom).sort()).toEqual(['linux/amd64', 'linux/arm64'])
+    expect(Object.keys(provenance).sort()).toEqual(['linux/amd64', 'linux/arm64'])
+    for (const platform of ['linux/amd64', 'linux/arm64']) {
+      expect(sbom[platform].SPDX).toMatchObject({ spdxVersion: 'SPDX-2.3', SPDXID: 'SPDXRef-DOCUMENT' })
+      expect(sbom[platform].SPDX.creationInfo.creators).toContain('Tool: brokkr-e2e-sbom-generator-1')
+      expect(sbom[platform].SPDX.files.map((f: any) => f.fileName)).toEqual(expect.arrayContaining(['./bin/busybox', './proof/secrets', './proof/src']))
+      expect(provenance[platform].SLSA).toMatchObject({ buildType: expect.any(String), invocation: expect.any(Object) })
+    }
+  }, 600_000)
+})

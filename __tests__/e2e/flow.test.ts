@@ -323,6 +323,45 @@ describe.each(ENGINES)('[engine %s]', (_title, name) => {
     })
   })
 
+  describe('SBOM and provenance', () => {
+    it("9. attaches our generator's SPDX document and provenance to both platforms, and the index carries both", async () => {
+      const generator = session.engine.sbomGenerator
+      if (!generator) throw new Error('the stack has no SBOM generator image (stack.sh up writes BROKKR_SBOM_GENERATOR)')
+      const sha = newSha()
+      for (const [platform] of ARCHES) {
+        const r = await run({ component: 'agent', platform, sha, inputs: { sbom: `generator=${generator}`, provenance: 'mode=max' } })
+        expect(r.main.code).toBe(0)
+        expect(r.main.stdout).toContain(`--attest type=sbom,generator=${generator}`)
+        expect(`${r.main.stdout}\n${r.main.stderr}`).toContain(`generating sbom using ${generator}`)
+      }
+      const m = await run({ mode: 'manifest', component: 'agent', sha })
+      expect(m.main.code).toBe(0)
+      // read back by a client that is not ours: the current buildx's imagetools
+      const reader = stackDockerEnv(stackDockerConfig({ engine: 'current', auth: true }), { engine: 'current' })
+      const inspect = async (format: string) =>
+        JSON.parse(
+          (await docker(['buildx', 'imagetools', 'inspect', `${session.engine.localRegistry}/${repo('agent')}:${sha}`, '--format', format], { env: reader }))
+            .stdout
+        )
+      const sbom = await inspect('{{json .SBOM}}')
+      const provenance = await inspect('{{json .Provenance}}')
+      expect(Object.keys(sbom).sort()).toEqual(['linux/amd64', 'linux/arm64'])
+      expect(Object.keys(provenance).sort()).toEqual(['linux/amd64', 'linux/arm64'])
+      for (const [platform] of ARCHES) {
+        const spdx = sbom[platform].SPDX
+        expect(spdx).toMatchObject({ spdxVersion: 'SPDX-2.3', dataLicense: 'CC0-1.0', SPDXID: 'SPDXRef-DOCUMENT' })
+        expect(spdx.creationInfo.creators).toContain('Tool: brokkr-e2e-sbom-generator-1')
+        // the files of that platform's image, kubectl stub and uname included
+        const files = spdx.files.map((f: any) => f.fileName)
+        expect(files).toEqual(expect.arrayContaining(['./bin/busybox', './usr/local/bin/kubectl', './etc/brokkr/uname']))
+        expect(provenance[platform].SLSA).toMatchObject({ buildType: expect.any(String), invocation: expect.any(Object) })
+      }
+      // each platform's SBOM names its own uname file: the documents are not one copied twice
+      const uname = (platform: string) => sbom[platform].SPDX.files.find((f: any) => f.fileName === './etc/brokkr/uname').checksums[0].checksumValue
+      expect(uname('linux/amd64')).not.toBe(uname('linux/arm64'))
+    })
+  })
+
   describe('dry-run', () => {
     it('8. prints the plan and exact commands in both modes and changes nothing', async () => {
       const dockerConfig = makeDockerConfig()

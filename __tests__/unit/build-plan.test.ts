@@ -1,7 +1,7 @@
-import { currentContext, parseInspect, shouldRemoveBuilder } from '../../src/buildx/builder.js'
+import { containerdImageStore, currentContext, parseInspect, shouldRemoveBuilder } from '../../src/buildx/builder.js'
 import type { GitHubContext } from '../../src/model/github.js'
 import { decidePush } from '../../src/model/push.js'
-import { buildResult, plannedCommands } from '../../src/plan/build-report.js'
+import { buildResult, describeBuildPlan, plannedCommands } from '../../src/plan/build-report.js'
 import { planBuild, type BuildProbes } from '../../src/plan/build.js'
 import { registryCredentials } from '../../src/registry/auth.js'
 import { configWith, envWith, pushToMain } from './helpers.js'
@@ -94,6 +94,57 @@ describe('the build command of every attempt', () => {
     const p = plan({ 'build-contexts': 'deps=../deps', 'no-cache': 'true', pull: 'true', 'secret-envs': 'x=V' }, { env: envWith({ V: 'v' }) })
     expect(p.attempts.argv.push!.join(' ')).toContain('--build-context deps=../deps --secret id=x,env=V --no-cache --pull')
     expect(plan({}, { github: { ...pushToMain, ref: 'refs/tags/v1.4.2' } }).attempts.argv.push).toContain('org.opencontainers.image.version=1.4.2')
+  })
+})
+
+describe('the SBOM', () => {
+  const generator = 'generator=registry.example/scanner:1'
+  it.each([
+    ['off by default', {}, []],
+    ['false', { sbom: 'false' }, []],
+    ["true: buildx's default scanner", { sbom: 'true' }, ['--sbom=true']],
+    ['TRUE', { sbom: 'TRUE' }, ['--sbom=true']],
+    ['a generator image', { sbom: generator }, ['--attest', `type=sbom,${generator}`]],
+    ['a generator and a scan option', { sbom: `${generator},scan-stage=true` }, ['--attest', `type=sbom,${generator},scan-stage=true`]]
+  ])('%s', (_name, inputs, expected) => {
+    const p = plan(inputs)
+    for (const argv of Object.values(p.attempts.argv)) {
+      const at = argv.findIndex((a) => a === '--attest' || a.startsWith('--sbom'))
+      expect(at < 0 ? [] : argv.slice(at, at + expected.length)).toEqual(expected)
+      // beside provenance, before the cache and the output
+      if (at >= 0) expect(at).toBeLessThan(argv.indexOf('--metadata-file'))
+    }
+    expect(describeBuildPlan(p).some((line) => line.startsWith('sbom: '))).toBe(expected.length > 0)
+  })
+
+  // the docker driver attaches attestations only with the containerd image store; the probe says
+  // which store the engine uses (undefined: docker info did not answer, buildx is left to say)
+  it.each([
+    ['docker driver, containerd store', { driver: 'docker' }, true, false],
+    ['docker driver, graph driver store', { driver: 'docker' }, false, true],
+    ['docker driver, store unknown', { driver: 'docker' }, undefined, false],
+    ['docker-container driver', { driver: 'docker-container' }, false, false],
+    ['remote driver', { driver: 'remote', endpoint: 'tcp://bk:1234' }, false, false]
+  ] as Array<[string, Record<string, string>, boolean | undefined, boolean]>)('sbom on the %s: refused %s', (_name, inputs, containerdStore, refused) => {
+    const make = () => plan({ sbom: generator, ...inputs }, { probes: { containerdStore } })
+    if (refused)
+      expect(make).toThrow(/^sbom: the docker driver attaches attestations only with the engine's containerd image store; .*driver: docker-container/)
+    else expect(make().attempts.argv.push).toContain(`type=sbom,${generator}`)
+    // without an SBOM the store does not matter
+    expect(plan(inputs, { probes: { containerdStore } }).attempts.argv.push).not.toContain('--attest')
+  })
+
+  it.each([
+    ['containerd image store (Docker 26, 28)', '[["driver-type","io.containerd.snapshotter.v1"]]', true],
+    [
+      'overlay2',
+      '[["Backing Filesystem","extfs"],["Supports d_type","true"],["Using metacopy","false"],["Native Overlay Diff","true"],["userxattr","false"]]',
+      false
+    ],
+    ['vfs: no status', 'null', false],
+    ['not JSON', 'template: :1: unexpected', undefined]
+  ])("reads the image store from docker info's DriverStatus: %s", (_name, status, expected) => {
+    expect(containerdImageStore(status)).toBe(expected)
   })
 })
 

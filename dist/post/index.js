@@ -32371,6 +32371,35 @@ async function create(step, docker, state) {
             rmSync(step.buildkitdConfig.file, { force: true });
     }
 }
+/**
+ * From `docker info --format '{{json .DriverStatus}}'`: whether the engine keeps images in the
+ * containerd image store (it names its snapshotter there). Undefined when the answer is not JSON.
+ */
+function containerdImageStore(driverStatus) {
+    try {
+        const status = JSON.parse(driverStatus);
+        return Array.isArray(status) && status.some((pair) => Array.isArray(pair) && pair.includes('io.containerd.snapshotter.v1'));
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * The probe for attestations on the docker driver: only the containerd image store keeps them.
+ * Asked only when an SBOM is wanted there; undefined when docker info does not answer (buildx then says).
+ */
+async function probeContainerdStore(config, docker) {
+    if (config.driver !== 'docker' || config.sbom === '')
+        return undefined;
+    const info = await docker.probe(['info', '--format', '{{json .DriverStatus}}']);
+    return info.code === 0 ? containerdImageStore(info.stdout.trim()) : undefined;
+}
+/** A one-line refusal, before anything runs, of an SBOM the builder cannot attach. */
+function sbomProblem(config, containerdStore) {
+    if (config.sbom === '' || config.driver !== 'docker' || containerdStore !== false)
+        return undefined;
+    return "the docker driver attaches attestations only with the engine's containerd image store; turn that on (features.containerd-snapshotter in daemon.json), use driver: docker-container, or set sbom: false";
+}
 /** The probe the plan needs: what already answers to the builder name (nothing for the docker driver). */
 async function inspectBuilder(config, docker) {
     if (config.driver === 'docker')

@@ -56,6 +56,12 @@ export function defaultProvenance(env: Pick<RunnerEnvironment, 'noDefaultAttesta
   return env.noDefaultAttestations ? 'false' : 'mode=min'
 }
 
+/** `sbom: true` is buildx's shorthand; attributes (a generator image, scan options) go through `--attest`. */
+export function sbomArgs(sbom: string): string[] {
+  if (sbom === '') return []
+  return sbom === 'true' ? ['--sbom=true'] : ['--attest', `type=sbom,${sbom}`]
+}
+
 /** The one `docker buildx build` this run executes. */
 export function buildArgv(config: BuildConfig, o: BuildArgvOptions): string[] {
   const argv = ['buildx', 'build', '--builder', o.builder, '--platform', formatPlatform(config.platform), '--file', config.file]
@@ -70,6 +76,7 @@ export function buildArgv(config: BuildConfig, o: BuildArgvOptions): string[] {
   if (config.pull) argv.push('--pull')
   const provenance = config.provenance || (o.output.kind === 'layout' ? o.defaultProvenance : '')
   if (provenance) argv.push(`--provenance=${provenance}`)
+  argv.push(...sbomArgs(config.sbom))
   if (o.includeCacheFrom) for (const from of o.cache.from) argv.push('--cache-from', from)
   for (const to of o.cache.to) argv.push('--cache-to', to)
   argv.push('--metadata-file', o.metadataFile)

@@ -121,6 +121,35 @@ async function create(step: Extract<BuilderStep, { kind: 'create' }>, docker: Do
   }
 }
 
+/**
+ * From `docker info --format '{{json .DriverStatus}}'`: whether the engine keeps images in the
+ * containerd image store (it names its snapshotter there). Undefined when the answer is not JSON.
+ */
+export function containerdImageStore(driverStatus: string): boolean | undefined {
+  try {
+    const status = JSON.parse(driverStatus)
+    return Array.isArray(status) && status.some((pair) => Array.isArray(pair) && pair.includes('io.containerd.snapshotter.v1'))
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The probe for attestations on the docker driver: only the containerd image store keeps them.
+ * Asked only when an SBOM is wanted there; undefined when docker info does not answer (buildx then says).
+ */
+export async function probeContainerdStore(config: BuildConfig, docker: Docker): Promise<boolean | undefined> {
+  if (config.driver !== 'docker' || config.sbom === '') return undefined
+  const info = await docker.probe(['info', '--format', '{{json .DriverStatus}}'])
+  return info.code === 0 ? containerdImageStore(info.stdout.trim()) : undefined
+}
+
+/** A one-line refusal, before anything runs, of an SBOM the builder cannot attach. */
+export function sbomProblem(config: BuildConfig, containerdStore: boolean | undefined): string | undefined {
+  if (config.sbom === '' || config.driver !== 'docker' || containerdStore !== false) return undefined
+  return "the docker driver attaches attestations only with the engine's containerd image store; turn that on (features.containerd-snapshotter in daemon.json), use driver: docker-container, or set sbom: false"
+}
+
 /** The probe the plan needs: what already answers to the builder name (nothing for the docker driver). */
 export async function inspectBuilder(config: BuildConfig, docker: Docker): Promise<ExistingBuilder | undefined> {
   if (config.driver === 'docker') return undefined

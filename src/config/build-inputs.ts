@@ -39,6 +39,7 @@ export function parseSources(read: InputReader, mode: Mode, component: string, e
   if (provenance !== '' && !/^[A-Za-z0-9=,._:/-]+$/.test(provenance)) {
     throw new InputError('provenance', `'${provenance}' is not a buildx provenance value such as false, mode=min or mode=max`)
   }
+  const sbom = parseSbom(read('sbom'))
   const buildContexts = lines(read('build-contexts'))
   for (const entry of buildContexts) {
     const eq = entry.indexOf('=')
@@ -46,7 +47,21 @@ export function parseSources(read: InputReader, mode: Mode, component: string, e
       throw new InputError('build-contexts', `'${entry}' is not name=source (a directory, docker-image://ref, a URL or target:stage; one per line)`)
     }
   }
-  return { context, file, buildArgs, labels, target, provenance, buildContexts, noCache: bool(read, 'no-cache'), pull: bool(read, 'pull') }
+  return { context, file, buildArgs, labels, target, provenance, sbom, buildContexts, noCache: bool(read, 'no-cache'), pull: bool(read, 'pull') }
+}
+
+/** `key=value` attributes of buildx's `--attest type=sbom,...`, such as generator=<image> */
+const SBOM_ATTRS = /^[a-z][a-z0-9_-]*=[^\s,=]+(,[a-z][a-z0-9_-]*=[^\s,=]+)*$/i
+
+/** '' (no SBOM), 'true' (buildx's default scanner) or the attributes of `--attest type=sbom,...` */
+function parseSbom(value: string): string {
+  const lower = value.toLowerCase()
+  if (lower === '' || lower === 'false') return ''
+  if (lower === 'true') return 'true'
+  if (!SBOM_ATTRS.test(value) || /(^|,)type=/i.test(value)) {
+    throw new InputError('sbom', `'${value}' is not false, true or buildx's SBOM attributes such as generator=<image> (key=value, comma-separated)`)
+  }
+  return value
 }
 
 export function parseCache(read: InputReader, component: string, platform: Platform | undefined) {

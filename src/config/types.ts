@@ -46,6 +46,8 @@ export interface BuildConfig extends BaseConfig {
   labels: string[]
   target: string
   provenance: string
+  /** '' (none), 'true' (buildx's default scanner) or `key=value,...` for `--attest type=sbom,...` */
+  sbom: string
   /** `name=value` for `--build-context` */
   buildContexts: string[]
   secrets: BuildSecret[]

@@ -20,6 +20,7 @@ export function describeBuildPlan(plan: BuildPlan): string[] {
     `cache: ${cache.status === 'unavailable' ? 'gha unavailable, building without a cache' : `${cache.note}, ${plan.cacheWriteReason}`}`,
     describeSourceDate(plan),
     ...(plan.secrets.described.length ? [`secrets: ${plan.secrets.described.join(', ')}`] : []),
+    ...(config.sbom ? [`sbom: ${config.sbom === 'true' ? "buildx's default scanner" : config.sbom}`] : []),
     `qemu: ${qemu.install ? 'install' : 'no install'} (${qemu.reason})`,
     `builder: ${plan.builder.name} (${plan.builder.kind === 'create' ? 'created by this run' : plan.builder.kind === 'reuse' ? 'reused' : 'docker driver'})`,
     ...(config.dryRun ? ['dry-run: the commands below are printed, not run'] : [])

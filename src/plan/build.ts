@@ -1,12 +1,13 @@
 import { join } from 'node:path'
 import { buildArgv, defaultProvenance, ociLabels, rewritesTimestamps, type Reproducible } from '../buildx/argv.js'
 import { firstAttempt, reachableAttempts, shapeOf, type Attempt, type AttemptShape } from '../buildx/attempts.js'
-import { decideBuilder, type BuilderStep, type ExistingBuilder } from '../buildx/builder.js'
+import { decideBuilder, sbomProblem, type BuilderStep, type ExistingBuilder } from '../buildx/builder.js'
 import { decideCacheWrite, localCacheKey, localCacheKeyPrefix, planCache, type CachePlan } from '../buildx/cache.js'
 import { decideQemu, type QemuDecision } from '../buildx/qemu.js'
 import { planSecrets } from '../buildx/secrets.js'
 import { ghaCacheAvailable, type RunnerEnvironment } from '../config/environment.js'
 import type { BuildConfig, Credentials } from '../config/types.js'
+import { InputError } from '../model/errors.js'
 import type { GitHubContext } from '../model/github.js'
 import { archImageTag, archRef } from '../model/image.js'
 import { decidePush, type PushDecision } from '../model/push.js'
@@ -24,6 +25,8 @@ export interface BuildProbes {
   existingBuilder?: ExistingBuilder
   /** the docker context, which is the builder of the docker driver */
   dockerContext: string
+  /** the docker driver's engine uses the containerd image store (asked only for an SBOM on that driver) */
+  containerdStore?: boolean
   /** credentials our own registry client can use: the inputs, or a login docker stored before */
   credentials?: Credentials
   /** a directory of this run's own (metadata file, OCI layout, buildkitd.toml), made by the executor */
@@ -79,6 +82,8 @@ export interface BuildPlan {
 }
 
 export function planBuild(config: BuildConfig, github: GitHubContext, env: RunnerEnvironment, probes: BuildProbes): BuildPlan {
+  const sbom = sbomProblem(config, probes.containerdStore)
+  if (sbom) throw new InputError('sbom', sbom)
   const push = decidePush(config.push, github)
   const warnings = push.warning ? [push.warning] : []
   const notices: string[] = []

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { withoutCacheFrom } from '../buildx/argv.js'
 import { CHANGE_NOTES, isFinal, nextAttempt, shapeOf, type Attempt } from '../buildx/attempts.js'
-import { currentContext, inspectBuilder, setUpBuilder } from '../buildx/builder.js'
+import { currentContext, inspectBuilder, probeContainerdStore, setUpBuilder } from '../buildx/builder.js'
 import { cacheActivity, cacheRateLimited } from '../buildx/buildkit-log.js'
 import { boundCacheExport, cacheWarnings, hasLocalCache, restoreLocalCache } from '../buildx/cache.js'
 import { binfmtRegistered, installQemu } from '../buildx/qemu.js'
@@ -35,6 +35,7 @@ export async function runBuild(config: BuildConfig, github: GitHubContext, env: 
     binfmtRegistered: binfmtRegistered(config.platform),
     existingBuilder: await inspectBuilder(config, docker),
     dockerContext: currentContext(env),
+    containerdStore: await probeContainerdStore(config, docker),
     credentials: registryCredentials(config, env.dockerConfigDir),
     workDir: join(env.runnerTemp, `brokkr-build-${randomBytes(4).toString('hex')}`),
     startedAt,

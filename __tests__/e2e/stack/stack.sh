@@ -39,6 +39,9 @@ BASE_REG_DIR=$STATE/base-registry
 BASE_REG_DATA=$CACHE/base-registry-data   # survives down/up
 BASE_TAG=brokkr-base/busybox:stable
 BASE_RECIPE="v2 amd64+arm64 no-provenance" # change to force a rebuild of the base image
+SBOM_GEN_TAG=brokkr-base/sbom-generator:1
+SBOM_GEN_DIR=$SCRIPT_DIR/sbom-generator     # Dockerfile + scan.sh (BuildKit's SBOM generator protocol)
+SBOM_GEN_RECIPE="v1 amd64+arm64 no-provenance"
 BUILDX_PLUGIN=$PREFIX/usr/libexec/docker/cli-plugins/docker-buildx
 # Buildkit RUN steps use dockerd's network named "bridge" by default, so dockerd needs a
 # bridge. We create our own (not docker0), with no iptables rules and no forwarding.
@@ -91,6 +94,8 @@ CUR_PKG_VERSIONS=
 BUILDKIT_VERSION=
 BUILDKIT_RUNC_VERSION=
 BUILDKIT_LOADED=0
+SBOM_GEN_IMAGE=
+CUR_SBOM_GEN_IMAGE=
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -886,6 +891,45 @@ ensure_current_base_image() {
   echo "$digest" >"$stamp"
 }
 
+# An SBOM generator image for `sbom: generator=...` (the default scanner lives on Docker Hub):
+# busybox plus sbom-generator/scan.sh, built like the base image and pushed next to it. Rebuilt
+# only when the recipe, scan.sh/Dockerfile or the busybox context change.
+sbom_gen_digest_in_registry() {
+  curl -s --noproxy '*' --max-time 5 -o /dev/null -D - \
+    -H 'Accept: application/vnd.oci.image.index.v1+json' \
+    -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
+    "http://127.0.0.1:$BASE_REG_PORT/v2/${SBOM_GEN_TAG%%:*}/manifests/${SBOM_GEN_TAG##*:}" 2>/dev/null |
+    tr -d '\r' | awk 'tolower($1) == "docker-content-digest:" {print $2}'
+}
+
+ensure_sbom_generator() {
+  local ctx=$CACHE/base-context remote=127.0.0.1:$BASE_REG_PORT/$SBOM_GEN_TAG want have stamp
+  SBOM_GEN_IMAGE=$remote
+  CUR_SBOM_GEN_IMAGE=$CUR_BRIDGE_IP:$BASE_REG_PORT/$SBOM_GEN_TAG
+  stamp=$CACHE/sbom-generator.$(printf '%s' "$ENGINE_HOST" | sha256sum | cut -c1-12).stamp
+  want=$( (echo "$SBOM_GEN_RECIPE"; cd "$SBOM_GEN_DIR" && sha256sum Dockerfile scan.sh; cd "$ctx" && find . -type f -print0 | sort -z | xargs -0 sha256sum) |
+    sha256sum | cut -c1-16)
+  have=$(dk image inspect -f '{{.Id}}' "$SBOM_GEN_TAG" 2>/dev/null || true)
+  if [[ -n $have && -f $stamp && "$(cat "$stamp")" == "$want $have" ]]; then
+    if [[ "$(sbom_gen_digest_in_registry)" == "$have" ]]; then return 0; fi
+  else
+    log "building $SBOM_GEN_TAG (linux/amd64 + linux/arm64)"
+    dk buildx build --builder default --platform linux/amd64,linux/arm64 --provenance=false --sbom=false \
+      --build-context "busybox=$ctx" -t "$SBOM_GEN_TAG" "$SBOM_GEN_DIR" >"$STATE/sbom-generator-build.log" 2>&1 ||
+      { tail -30 "$STATE/sbom-generator-build.log" >&2; die "SBOM generator image build failed"; }
+    local got
+    got=$(dk run --rm --network none -e BUILDKIT_SCAN_SOURCE=/etc -e BUILDKIT_SCAN_DESTINATION=/tmp "$SBOM_GEN_TAG" \
+      sh -c 'brokkr-sbom-scan && cat /tmp/etc.spdx.json' 2>&1) || die "SBOM generator does not run: $got"
+    [[ $got == *'"spdxVersion":"SPDX-2.3"'* ]] || die "SBOM generator wrote no SPDX 2.3 document: $got"
+    have=$(dk image inspect -f '{{.Id}}' "$SBOM_GEN_TAG")
+    echo "$want $have" >"$stamp"
+  fi
+  log "pushing $SBOM_GEN_TAG to $remote"
+  dk tag "$SBOM_GEN_TAG" "$remote"
+  dk push "$remote" >"$STATE/sbom-generator-push.log" 2>&1 || { tail -20 "$STATE/sbom-generator-push.log" >&2; die "push of $remote failed"; }
+  [[ "$(sbom_gen_digest_in_registry)" == "$have" ]] || die "$remote does not serve $have after the push"
+}
+
 # ---------------------------------------------------------------- BuildKit image
 env_value() { # FILE KEY -> value of KEY=... (quotes stripped)
   local v
@@ -948,6 +992,7 @@ write_env() {
     "BROKKR_BASE_IMAGE=$BASE_IMAGE"
     "BROKKR_BASE_REGISTRY=127.0.0.1:$BASE_REG_PORT"
     "BROKKR_BASE_IMAGE_LOCAL=$BASE_TAG"
+    "BROKKR_SBOM_GENERATOR=$SBOM_GEN_IMAGE"
     "BROKKR_STACK_STARTED=$started"
     "BROKKR_STACK_PIDS=$(alive_pids base-registry registry dockerd containerd)"
     "BROKKR_STACK_ENGINE=$ENGINE"
@@ -973,6 +1018,7 @@ write_env() {
       "BROKKR_CURRENT_REGISTRY=$CUR_BRIDGE_IP:$REG_PORT"
       "BROKKR_CURRENT_BASE_REGISTRY=$CUR_BRIDGE_IP:$BASE_REG_PORT"
       "BROKKR_CURRENT_BASE_IMAGE=$CUR_BASE_IMAGE"
+      "BROKKR_CURRENT_SBOM_GENERATOR=$CUR_SBOM_GEN_IMAGE"
       "BROKKR_CURRENT_PIDS=$(alive_pids current/fwd-base-registry current/fwd-registry current/dockerd current/containerd)"
     )
   fi
@@ -1042,6 +1088,7 @@ cmd_up() {
   ensure_registry
   ensure_base_registry
   ensure_base_image
+  ensure_sbom_generator
   if [[ $CURRENT_ENABLED != 0 ]]; then
     ensure_forwarder registry "$REG_PORT"
     ensure_forwarder base-registry "$BASE_REG_PORT"

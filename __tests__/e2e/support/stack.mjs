@@ -126,6 +126,7 @@ export const ENGINES = /** @type {const} */ (['previous', 'current'])
  *                                    storage and credentials as `registry`)
  * @property {string} baseImage       the base image by a registry reference reachable like `registry`
  * @property {string} baseRegistry    the base registry, reachable like `registry`
+ * @property {string|null} sbomGenerator  an SBOM generator image (BuildKit's protocol, SPDX 2.3), reachable like `registry`
  * @property {string} dockerVersion   e.g. 26.1.5+dfsg1 / 28.5.2+dfsg4
  * @property {string} buildxVersion   e.g. 0.13.1+ds1 / 0.29.1+ds1
  * @property {string|null} containerdVersion  current only (e.g. 2.1.9+ds1)
@@ -159,6 +160,7 @@ export function engineEnv(env, engine = 'previous') {
     localRegistry: e.BROKKR_REGISTRY,
     baseImage: v('BASE_IMAGE'),
     baseRegistry: v('BASE_REGISTRY'),
+    sbomGenerator: v('SBOM_GENERATOR') || null,
     dockerVersion: v('DOCKER_VERSION'),
     buildxVersion: v('BUILDX_VERSION'),
     containerdVersion: current ? e.BROKKR_CURRENT_CONTAINERD_VERSION : null,
