@@ -38717,6 +38717,69 @@ class BuildProgress {
         return outputs.length > 0 && outputs.every(([id]) => this.finished.has(id));
     }
 }
+/** BuildKit's step that fetches a cache backend's manifest before any Dockerfile step runs. */
+const CACHE_IMPORT = /^importing cache manifest from /;
+/** A blob's progress line (`sha256:<hex> 0B / 1.07MB 5.3s`, ` done` when complete) or its extraction. */
+const BLOB_PROGRESS = /^(?:extracting )?sha256:([0-9a-f]{64})(?: (\S+) \/ \S+)?.*?( done)?$/;
+/** Steps whose blobs come from a registry, not from the cache: base image pulls and BuildKit's own. */
+const NOT_A_CACHE_READ = /^(\[[^\]]+\] FROM |\[internal\]|\[auth\])/;
+/**
+ * Follows the reads of the build cache in a plain-progress log: the `importing cache manifest` step,
+ * and the layers of cached steps, which BuildKit downloads lazily from the cache backend when a
+ * later step needs them (under that step, whether or not it printed CACHED first). BuildKit retries
+ * a failing download with growing waits and gives up in no bounded time, so the only sign of a
+ * cache that cannot be read is a read that makes no progress.
+ */
+class CacheReads {
+    titles = new Map();
+    /** open reads by step id: what is read, and the bytes each blob has reached */
+    open = new Map();
+    lastProgress = 0;
+    observe(line, now) {
+        const step = /^#(\d+) (.*)$/.exec(line);
+        if (!step || step[1] === '0')
+            return;
+        const [, id, rest] = step;
+        if (/^(DONE|ERROR|CANCELED)\b/.test(rest)) {
+            this.open.delete(id);
+            return;
+        }
+        const blob = BLOB_PROGRESS.exec(rest);
+        if (blob) {
+            const title = this.titles.get(id) ?? '';
+            if (!title || NOT_A_CACHE_READ.test(title))
+                return;
+            const read = this.open.get(id) ?? { title, blobs: new Map() };
+            this.open.set(id, read);
+            const [, digest, bytes, done] = blob;
+            if (done)
+                read.blobs.delete(digest);
+            else if (read.blobs.get(digest) === bytes)
+                return;
+            else
+                read.blobs.set(digest, bytes ?? '');
+            this.lastProgress = now;
+            if (read.blobs.size === 0)
+                this.open.delete(id);
+            return;
+        }
+        if (this.titles.has(id))
+            return;
+        this.titles.set(id, rest);
+        if (CACHE_IMPORT.test(rest)) {
+            this.open.set(id, { title: rest, blobs: new Map() });
+            this.lastProgress = now;
+        }
+    }
+    /** what is being read now (a step's title), if anything */
+    get reading() {
+        return [...this.open.values()][0]?.title;
+    }
+    /** how long the open reads have made no progress, or undefined when nothing is being read */
+    idleFor(now) {
+        return this.open.size > 0 ? now - this.lastProgress : undefined;
+    }
+}
 /**
  * The cache service refused new entries for its rate limit (GitHub: 200 a minute per repository
  * since January 2026; 429 with Retry-After, Twirp `resource_exhausted`). BuildKit before v0.27
@@ -38754,15 +38817,23 @@ function cacheActivity(log) {
 
 
 function firstAttempt(push, layoutDir) {
-    return { output: push ? { kind: 'push' } : { kind: 'none' }, exportCache: true, layoutAllowed: true, layoutDir };
+    return { output: push ? { kind: 'push' } : { kind: 'none' }, exportCache: true, readCache: true, layoutAllowed: true, layoutDir };
 }
 function shapeOf(attempt) {
-    return `${attempt.output.kind}${attempt.exportCache ? '' : ', no cache export'}`;
+    return `${attempt.output.kind}${attempt.exportCache ? '' : ', no cache export'}${attempt.readCache ? '' : ', no cache read'}`;
 }
-/** Every shape a run can reach from its first attempt (see nextAttempt), first attempt first. */
-function reachableAttempts(first) {
+/**
+ * Every shape a run can reach from its first attempt (see nextAttempt and withoutCacheRead), first
+ * attempt first; those without a cache read only when there is a cache to read.
+ */
+function reachableAttempts(first, readsCache) {
     const outputs = first.output.kind === 'push' ? [first.output, { kind: 'layout', dir: first.layoutDir }] : [first.output];
-    return [true, false].flatMap((exportCache) => outputs.map((output) => ({ output, exportCache })));
+    const reads = readsCache ? [true, false] : [true];
+    return reads.flatMap((readCache) => [true, false].flatMap((exportCache) => outputs.map((output) => ({ output, exportCache, readCache }))));
+}
+/** The attempt after one whose cache read stalled past cache-timeout: the same, without reading the cache. */
+function withoutCacheRead(previous) {
+    return { ...previous, readCache: false, change: 'no-cache-read' };
 }
 /** What the engine may refuse: the docker driver on the classic image store exports neither cache nor layouts. */
 const NO_CACHE_EXPORT = /cache export is not supported/i;
@@ -38775,7 +38846,13 @@ const NO_LAYOUT_EXPORT = /oci exporter is not supported|exporter "?oci"? is not 
  */
 function nextAttempt(previous, failure) {
     const { log, errorText } = failure;
-    const base = { output: previous.output, exportCache: previous.exportCache, layoutAllowed: previous.layoutAllowed, layoutDir: previous.layoutDir };
+    const base = {
+        output: previous.output,
+        exportCache: previous.exportCache,
+        readCache: previous.readCache,
+        layoutAllowed: previous.layoutAllowed,
+        layoutDir: previous.layoutDir
+    };
     // a refused push stays refused whichever way we push
     if (classifyDockerOutput(errorText) === 'auth')
         return { final: 'auth' };
@@ -38797,6 +38874,7 @@ function isFinal(next) {
 const CHANGE_NOTES = {
     layout: 'exporting an OCI layout to push request by request',
     'no-cache-export': 'this engine cannot export build cache (docker driver on the classic image store): building without --cache-to',
+    'no-cache-read': 'reading the build cache made no progress within cache-timeout: building again without it (no --cache-from, --no-cache)',
     'push-again': 'this engine cannot export an OCI layout: pushing with BuildKit again',
     again: 'layers come from cache'
 };
@@ -39297,19 +39375,40 @@ async function saveLocalCache(dir, exportDir, key) {
     }
 }
 /**
- * Cache export comes after the result is written: past `timeoutMs`, stop waiting for it once the
- * result is out (at once when there is no result to write). Feed it every build log line.
+ * The build's wait on its cache, bounded by `timeoutMs` both ways. Reading: a cache read that makes
+ * no progress for that long stops the build (`readStalled` then names the read), to be run again
+ * without reading the cache. Export comes after the result is written: past `timeoutMs`, stop
+ * waiting for it once the result is out (at once when there is no result to write). Feed it every
+ * build log line.
  */
-function boundCacheExport(timeoutMs, writesResult) {
+function boundCache(timeoutMs, writesResult) {
     const progress = new BuildProgress();
-    let timer;
+    const reads = new CacheReads();
+    let exportTimer;
+    let readTimer;
     let overdue = false;
+    let readStalled;
     const resultOut = () => !writesResult || progress.outputWritten;
+    // (re)armed on every line: fires when the open reads have been idle for timeoutMs
+    const watchReads = (stop) => {
+        clearTimeout(readTimer);
+        const idle = reads.idleFor(Date.now());
+        if (idle === undefined || timeoutMs <= 0 || readStalled)
+            return;
+        readTimer = setTimeout(() => {
+            if ((reads.idleFor(Date.now()) ?? 0) < timeoutMs)
+                return watchReads(stop);
+            readStalled = reads.reading;
+            stop();
+        }, Math.max(0, timeoutMs - idle));
+    };
     return {
         onLine(line, stop) {
             progress.observe(line);
-            if (progress.cacheExportStarted && timer === undefined && timeoutMs > 0) {
-                timer = setTimeout(() => {
+            reads.observe(line, Date.now());
+            watchReads(stop);
+            if (progress.cacheExportStarted && exportTimer === undefined && timeoutMs > 0) {
+                exportTimer = setTimeout(() => {
                     overdue = true;
                     if (resultOut())
                         stop();
@@ -39318,10 +39417,21 @@ function boundCacheExport(timeoutMs, writesResult) {
             if (overdue && resultOut())
                 stop();
         },
+        /** the cache read that stalled and stopped the build, if one did */
+        get readStalled() {
+            return readStalled;
+        },
         dispose() {
-            clearTimeout(timer);
+            clearTimeout(exportTimer);
+            clearTimeout(readTimer);
         }
     };
+}
+/** Said when a stalled cache read stopped the build, before it runs again without reading the cache. */
+function cacheReadWarning(cache, stalled, timeoutMs) {
+    return (`Reading the ${cache.backend} build cache made no progress for cache-timeout (${formatDuration(timeoutMs)}) at "${stalled.slice(0, 120)}": ` +
+        'the build was stopped and runs again without reading the cache, so this image is built without cache hits. ' +
+        'The cache service may be failing; if it keeps happening, lower cache-timeout or set cache: none until it recovers');
 }
 /** Said once when the cache service turned down buildx's v1 protocol. */
 const LEGACY_CACHE_HINT = 'The GitHub Actions cache service refused the legacy v1 protocol (switched off on 2025-04-15), so this build ran without its gha cache: ' +
@@ -40098,6 +40208,8 @@ async function runPublishCheck(client, skipped) {
 
 
 
+
+
 // What a build plan says: its lines in the log, its commands in a dry run, and the outputs and
 // summary of the run that carried it out.
 /** The Plan group of the log. */
@@ -40128,14 +40240,16 @@ function describeSourceDate(plan) {
     return `created: ${d.created} (${SOURCE_DATE_ORIGINS[d.origin]}), SOURCE_DATE_EPOCH=${d.epoch}${rewrite}`;
 }
 /** When the build runs again in another shape, and why; the first attempt has no condition. */
-const ATTEMPT_CONDITIONS = {
-    push: '',
-    none: '',
-    layout: "if BuildKit's push fails midway, an OCI layout pushed request by request",
-    'push, no cache export': 'if the engine cannot export cache',
-    'none, no cache export': 'if the engine cannot export cache',
-    'layout, no cache export': 'if both'
-};
+function attemptCondition(shape, first) {
+    if (shape === first)
+        return '';
+    const reasons = [
+        ...(shape.startsWith('layout') ? ["BuildKit's push fails midway, an OCI layout pushed request by request"] : []),
+        ...(shape.includes('no cache export') ? ['the engine cannot export cache'] : []),
+        ...(shape.includes('no cache read') && !first.includes('no cache read') ? ['reading the cache makes no progress within cache-timeout'] : [])
+    ];
+    return reasons.map((reason) => `if ${reason}`).join('; ');
+}
 /** Every docker command the plan runs, in order, as a shell would take it; alternatives say when they run. */
 function plannedCommands(plan) {
     const docker = (argv) => `docker ${shellQuote(argv)}`;
@@ -40146,8 +40260,9 @@ function plannedCommands(plan) {
         commands.push(docker(plan.builder.argv));
     if (plan.builder.kind === 'reuse')
         commands.push(docker(['buildx', 'inspect', '--bootstrap', plan.builder.name]));
+    const first = shapeOf(plan.attempts.first);
     for (const [shape, argv] of Object.entries(plan.attempts.argv)) {
-        const condition = ATTEMPT_CONDITIONS[shape];
+        const condition = attemptCondition(shape, first);
         commands.push(condition ? `(${condition}) ${docker(argv)}` : docker(argv));
     }
     const { cleanup } = plan;
@@ -40187,7 +40302,7 @@ function buildResult(plan, outcome) {
                 ['publish check', describePublishCheck(outcome.publishCheck)],
                 [
                     'cache',
-                    `${cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`}${outcome.cacheRateLimited ? '; new entries refused by the rate limit (429)' : ''}`
+                    `${cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`}${outcome.cacheRateLimited ? '; new entries refused by the rate limit (429)' : ''}${outcome.cacheReadStalled ? `; reading it stalled, stopped after cache-timeout (${formatDuration(config.cacheTimeoutMs)}) and built without it` : ''}`
                 ],
                 ['cache scope', config.cacheScope],
                 ...row(outcome.activity && outcome.activity.steps > 0, 'cache activity', () => describeActivity(outcome.activity, cache.to.length > 0)),
@@ -40374,14 +40489,16 @@ function planBuild(config, github, env, probes) {
     const labels = ociLabels(config, github, sourceDate.created);
     const first = firstAttempt(push.push, (0,external_node_path_.join)(probes.workDir, 'oci'));
     const argv = {};
-    for (const shape of reachableAttempts(first)) {
-        argv[shapeOf(shape)] = buildArgv(config, {
+    for (const shape of reachableAttempts(first, cache.from.length > 0)) {
+        // without the cache means no lookup at all: a builder keeps what a stalled import already
+        // loaded, and would fetch those layers from the failing service again
+        argv[shapeOf(shape)] = buildArgv(shape.readCache ? config : { ...config, noCache: true }, {
             builder: builder.name,
             output: shape.output,
             metadataFile,
             labels,
             cache: shape.exportCache ? cache : { ...cache, to: [] },
-            includeCacheFrom: true,
+            includeCacheFrom: shape.readCache,
             defaultProvenance: defaultProvenance(env),
             secretArgs: secrets.args,
             reproducible: sourceDate.reproducible
@@ -40517,7 +40634,7 @@ async function executeBuild(plan, docker) {
             await group('Restore local build cache', () => restoreLocalCache(local.dir, local.key, local.prefix));
         // a local cache is read only when the restore brought one back
         const readsCache = !local || hasLocalCache(local.dir);
-        const { built, attempt } = await group(`Build ${plan.ref}`, () => buildWithRetries(plan, docker, retry, readsCache));
+        const { built, attempt, readStalled } = await group(`Build ${plan.ref}`, () => buildWithRetries(plan, docker, retry, readsCache));
         const log = `${built.stdout}\n${built.stderr}`;
         for (const warning of cacheWarnings(log, plan.cache, Boolean(built.stopped), config.cacheTimeoutMs))
             lib_core/* warning */.$e(warning);
@@ -40528,7 +40645,14 @@ async function executeBuild(plan, docker) {
             saveState(state);
         }
         lib_core/* info */.pq(plan.push.push ? `Pushed ${plan.ref}@${digest}` : `Built ${plan.ref} (not pushed: ${plan.push.reason})`);
-        return { digest, metadata, publishCheck, activity: cacheActivity(log), cacheRateLimited: plan.cache.backend === 'gha' && cacheRateLimited(log) };
+        return {
+            digest,
+            metadata,
+            publishCheck,
+            activity: cacheActivity(log),
+            cacheRateLimited: plan.cache.backend === 'gha' && cacheRateLimited(log),
+            ...(readStalled ? { cacheReadStalled: readStalled } : {})
+        };
     }
     finally {
         (0,external_node_fs_.rmSync)(plan.workDir, { recursive: true, force: true });
@@ -40537,17 +40661,29 @@ async function executeBuild(plan, docker) {
 /**
  * Runs `docker buildx build` until it succeeds or no retry is left. Each failure decides the next
  * attempt (nextAttempt), whose argv the plan already holds; the policy decides whether there is one
- * and when.
+ * and when. A cache read that stalls past cache-timeout is not a failure: the build runs again at
+ * once without reading the cache, once, and that does not use up a retry.
  */
 async function buildWithRetries(plan, docker, retry, readsCache) {
     let attempt = plan.attempts.first;
-    for (let retryNumber = 1;; retryNumber++) {
+    let readStalled;
+    for (let retryNumber = 1;;) {
         const planned = plan.attempts.argv[shapeOf(attempt)];
         const argv = readsCache ? planned : withoutCacheFrom(planned);
-        const bound = boundCacheExport(plan.config.cacheTimeoutMs, attempt.output.kind !== 'none');
+        const bound = boundCache(plan.config.cacheTimeoutMs, attempt.output.kind !== 'none');
         const built = await docker.run(argv, { stream: true, onLine: bound.onLine, env: plan.secrets.env }).finally(() => bound.dispose());
+        if (built.stopped && bound.readStalled && !attempt.readCache) {
+            throw new ClassifiedError(`docker buildx build made no progress for cache-timeout at "${bound.readStalled}", even without reading the cache`, 'transient');
+        }
+        if (built.stopped && bound.readStalled) {
+            readStalled = bound.readStalled;
+            lib_core/* warning */.$e(cacheReadWarning(plan.cache, readStalled, plan.config.cacheTimeoutMs));
+            attempt = withoutCacheRead(attempt);
+            lib_core/* info */.pq(CHANGE_NOTES['no-cache-read']);
+            continue;
+        }
         if (built.code === 0 || built.stopped)
-            return { built, attempt };
+            return { built, attempt, ...(readStalled ? { readStalled } : {}) };
         const errorText = lastErrorLines(built.stderr || built.stdout);
         const next = nextAttempt(attempt, { log: `${built.stdout}\n${built.stderr}`, errorText });
         const error = new ClassifiedError(`docker buildx build failed: ${errorText}`, isFinal(next) ? next.final : 'transient');
@@ -40557,6 +40693,7 @@ async function buildWithRetries(plan, docker, retry, readsCache) {
         retry.announce(error, retryNumber, delay, { warn: true, note: () => (next.change ? CHANGE_NOTES[next.change] : undefined) });
         await retry.pause(delay);
         attempt = next;
+        retryNumber++;
     }
 }
 /**

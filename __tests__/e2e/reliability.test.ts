@@ -29,6 +29,7 @@ import { mintRuntimeToken } from './support/cache-double.mjs'
 import { startCacheV2Double } from './support/cache-v2-double.mjs'
 import { startGitHubApiDouble } from './support/github-api-double.mjs'
 import { mapLimit } from '../support/processes.mjs'
+import { REPO_ROOT } from '../support/paths.mjs'
 
 type ActionResult = Awaited<ReturnType<typeof harness.runAction>>
 type RunOptions = NonNullable<Parameters<typeof harness.runAction>[0]>
@@ -1350,4 +1351,91 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
     )
     finish(r)
   }, 600_000)
+
+  describe('19. a cache that cannot be read: no job waits on it past cache-timeout', () => {
+    const CONTEXT = path.join(REPO_ROOT, '__tests__', 'fixtures', 'cache-read')
+    const cases = [
+      { n: '19a', driver: 'docker', fault: 'manifest', title: 'docker driver, every cache download failing: the cache manifest cannot be read' },
+      {
+        n: '19b',
+        driver: 'docker-container',
+        fault: 'manifest',
+        title: 'docker-container driver, every cache download failing: the cache manifest cannot be read'
+      },
+      {
+        n: '19c',
+        driver: 'docker-container',
+        fault: 'layers',
+        title: 'docker-container driver, cached layer downloads failing: the manifest reads, its layers do not'
+      }
+    ] as const
+    test.each(cases)(
+      '$n. $title',
+      async ({ n, driver, fault, title }) => {
+        const r = row(
+          n,
+          `${title}; cache: gha (warm scope), cache-mode: max, cache-timeout 15s`,
+          `a warm scope, the builder's own cache pruned, then the v2 cache double answers 503 to ${fault === 'manifest' ? 'every blob download' : 'the blob downloads of cached layers (keys buildkit-blob-*)'}; BuildKit retries for minutes`
+        )
+        const container = driver === 'docker-container'
+        const ee = engine()
+        const cache = await startCacheV2Double({ token: mintRuntimeToken({ scope: 'refs/heads/main' }), ...(container ? { host: ee.bridgeIp! } : {}) })
+        const dockerConfig = stack.makeDockerConfig({ engine: ENGINE, buildkitd: container })
+        const builder = `brokkr-e2e-read-${randomBytes(3).toString('hex')}`
+        const dockerAs = stack.dockerEnv(dockerConfig, { engine: ENGINE })
+        try {
+          proxy.configure({})
+          const unique = randomBytes(4).toString('hex')
+          const registry = container ? ee.registry : proxy.host
+          const inputs = (bust: string) => ({
+            registry,
+            image: `${registry}/${REPO}`,
+            driver,
+            ...(container ? { builder, 'keep-builder': 'true' } : {}),
+            context: '.',
+            file: 'Dockerfile',
+            'build-args': `BASE_IMAGE=${container ? ee.baseImage : env.BROKKR_BASE_IMAGE}\nUNIQUE=${unique}\nBUST=${bust}`,
+            cache: 'gha',
+            'cache-mode': 'max',
+            'cache-scope': `read-${unique}`,
+            'cache-timeout': '15s'
+          })
+          const opts = { cwd: CONTEXT, dockerConfig, cache: { url: cache.url, token: cache.token, version: 2 as const } }
+          const warm = await build(newSha(), 'linux/amd64', inputs('0'), opts)
+          if (harness.resultExitCode(warm) !== 0) throw new Error(`warm build failed:\n${tail(warm.log)}`)
+          // a fresh runner's builder holds nothing: everything cached must come from the service
+          const prune = container ? ['buildx', 'prune', '-af', '--builder', builder] : ['builder', 'prune', '-af']
+          await stack.docker(prune, { env: dockerAs })
+          const before = cache.requests.length
+          cache.configure({ blob: { status: 503, methods: ['download'], ...(fault === 'layers' ? { keyPrefix: 'buildkit-blob' } : {}) } })
+          const sha = newSha()
+          const b = await build(sha, 'linux/amd64', inputs('1'), opts)
+          const failedReads = cache.requests.slice(before).filter((q) => q.kind === 'blob' && q.op === 'download' && q.status === 503).length
+          const pushed = await registryTag(`${sha}-amd64`)
+          const readWarnings = warningsOf(b).filter((w) => /made no progress for cache-timeout/.test(w))
+          check(r, harness.resultExitCode(b) === 0, 'the build succeeds', firstError(b))
+          check(r, failedReads > 0, 'BuildKit really tried to read the cache and met the 503s', String(failedReads))
+          check(r, readWarnings.length === 1, 'one warning says the cache could not be read and what was done', warningsOf(b).join(' / '))
+          check(r, /building without --cache-from/.test(b.log), 'the log says the build runs again without reading the cache')
+          check(r, b.summary.includes('reading it stalled'), 'the summary says so')
+          check(
+            r,
+            pushed.status === 200 && pushed.digest === b.outputs.digest,
+            'a whole image is pushed under the arch tag',
+            `${pushed.status} ${pushed.digest} vs ${b.outputs.digest}`
+          )
+          // the stall is bounded by cache-timeout (15 s); the cold build itself takes seconds here
+          check(r, b.main.durationMs < 15_000 + 30_000, 'no wait on the cache much past cache-timeout', secs(b.main.durationMs))
+          const stalledAt = /at "([^"]*)"/.exec(readWarnings[0] ?? '')?.[1] ?? ''
+          r.did.push(`stopped the build at "${stalledAt}" after 15 s without progress, built again without --cache-from and pushed; one warning`)
+          r.figures.push(`warm ${secs(warm.main.durationMs)}; outage run ${secs(b.main.durationMs)}; ${failedReads} cache download(s) answered 503`)
+        } finally {
+          await cache.close()
+          if (container) await stack.docker(['buildx', 'rm', '--force', builder], { env: dockerAs, allowFail: true })
+        }
+        finish(r)
+      },
+      240_000
+    )
+  })
 })

@@ -1,4 +1,4 @@
-import { CHANGE_NOTES, firstAttempt, nextAttempt, type Attempt } from '../../src/buildx/attempts.js'
+import { CHANGE_NOTES, firstAttempt, nextAttempt, reachableAttempts, shapeOf, withoutCacheRead, type Attempt } from '../../src/buildx/attempts.js'
 
 const layoutDir = '/tmp/work/oci'
 const pushing = firstAttempt(true, layoutDir)
@@ -8,7 +8,7 @@ const pushError = 'ERROR: failed to push localhost:5000/a:s-amd64: unexpected st
 
 describe('build attempts', () => {
   it('starts with BuildKit pushing and exporting cache, or with no output when not pushing', () => {
-    expect(pushing).toEqual({ output: { kind: 'push' }, exportCache: true, layoutAllowed: true, layoutDir })
+    expect(pushing).toEqual({ output: { kind: 'push' }, exportCache: true, readCache: true, layoutAllowed: true, layoutDir })
     expect(firstAttempt(false, layoutDir).output).toEqual({ kind: 'none' })
   })
 
@@ -49,5 +49,26 @@ describe('build attempts', () => {
     expect(nextAttempt(pushing, { log: pushLog, errorText: 'ERROR: failed to push: 403 Forbidden' })).toEqual({ final: 'auth' })
     const failedStep = 'ERROR: process "/bin/sh -c cargo build" did not complete successfully: exit code: 101'
     expect(nextAttempt(pushing, { log: '#9 [build 3/5] RUN cargo build\n#9 ERROR: exit code: 101', errorText: failedStep })).toEqual({ final: 'fatal' })
+  })
+
+  it('reads the cache no more once a read stalled, and keeps that through later attempts', () => {
+    const cold = withoutCacheRead(pushing)
+    expect(cold).toEqual({ ...pushing, readCache: false, change: 'no-cache-read' })
+    expect(shapeOf(cold)).toBe('push, no cache read')
+    expect(nextAttempt(cold, { log: pushLog, errorText: pushError })).toMatchObject({ output: { kind: 'layout' }, readCache: false })
+  })
+
+  it('lists every shape a run can reach, the cache-less ones only when there is a cache to read', () => {
+    expect(reachableAttempts(pushing, true).map(shapeOf)).toEqual([
+      'push',
+      'layout',
+      'push, no cache export',
+      'layout, no cache export',
+      'push, no cache read',
+      'layout, no cache read',
+      'push, no cache export, no cache read',
+      'layout, no cache export, no cache read'
+    ])
+    expect(reachableAttempts(firstAttempt(false, layoutDir), false).map(shapeOf)).toEqual(['none', 'none, no cache export'])
   })
 })

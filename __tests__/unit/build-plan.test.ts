@@ -67,10 +67,23 @@ describe('the build command of every attempt', () => {
   })
 
   it('holds every shape the run can reach, and only those', () => {
-    expect(Object.keys(p.attempts.argv)).toEqual(['push', 'layout', 'push, no cache export', 'layout, no cache export'])
+    expect(Object.keys(p.attempts.argv)).toEqual([
+      'push',
+      'layout',
+      'push, no cache export',
+      'layout, no cache export',
+      'push, no cache read',
+      'layout, no cache read',
+      'push, no cache export, no cache read',
+      'layout, no cache export, no cache read'
+    ])
     expect(p.attempts.argv.layout!.slice(-3)).toEqual(['--output', 'type=oci,dest=/w/oci,tar=false,rewrite-timestamp=true', '.'])
     expect(p.attempts.argv['push, no cache export']).not.toContain('--cache-to')
-    expect(Object.keys(plan({ push: 'false' }).attempts.argv)).toEqual(['none', 'none, no cache export'])
+    const withoutRead = p.attempts.argv.push!.filter((a, i, all) => a !== '--cache-from' && all[i - 1] !== '--cache-from')
+    const cold = p.attempts.argv['push, no cache read']!
+    expect(cold.filter((a) => a !== '--no-cache')).toEqual(withoutRead)
+    expect(cold).toContain('--no-cache')
+    expect(Object.keys(plan({ push: 'false', cache: 'none' }).attempts.argv)).toEqual(['none', 'none, no cache export'])
   })
 
   it('keeps the result in the build cache when not pushing', () => {
@@ -293,6 +306,11 @@ describe('what a dry run prints and reports', () => {
     )
     expect(commands[4]).toMatch(
       /^\(if BuildKit's push fails midway, .*\) docker buildx build .*--output type=oci,dest=\/w\/oci,tar=false,rewrite-timestamp=true \.$/
+    )
+    expect(commands).toContainEqual(
+      expect.stringMatching(
+        /^\(if reading the cache makes no progress within cache-timeout\) docker buildx build (?!.*--cache-from).*--output type=image,push=true,rewrite-timestamp=true \.$/
+      )
     )
     expect(commands.slice(-2)).toEqual(['(post step) docker logout ghcr.io', '(post step) docker buildx rm brokkr-builder'])
     expect(JSON.stringify([commands, p.secrets.described])).not.toContain('hunter2')

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
-import { BuildProgress, cacheProblem, cacheRateLimited, classifyBuildFailure, refusedLegacyCacheProtocol } from '../../src/buildx/buildkit-log.js'
-import { cacheWarnings } from '../../src/buildx/cache.js'
+import { jest } from '@jest/globals'
+import { BuildProgress, CacheReads, cacheProblem, cacheRateLimited, classifyBuildFailure, refusedLegacyCacheProtocol } from '../../src/buildx/buildkit-log.js'
+import { boundCache, cacheWarnings } from '../../src/buildx/cache.js'
 
 describe('build failure classification', () => {
   const solveFailure = [
@@ -112,5 +113,108 @@ describe('a cache service at its rate limit', () => {
     const warnings = cacheWarnings(log, { ...gha, from: [...gha.from], to: [...gha.to] }, true, 20_000)
     expect(warnings).toHaveLength(1)
     expect(warnings[0]).toMatch(/at most 200 cache entries a minute .*stopped after cache-timeout \(20\.0 s\).*cache-mode: min, or fewer cache scopes/)
+  })
+})
+
+// A real log (docker-container builder, current engine): a warm gha scope, the builder's cache
+// pruned, then every blob download of the cache service answering 503. BuildKit prints the cached
+// step's two layers at 0 B every 5 s and never gives up.
+const stalledRead = readFileSync(new URL('../fixtures/build-logs/stalled-cache-read.txt', import.meta.url), 'utf8').split('\n')
+const ordinaryRead = readFileSync(new URL('../fixtures/build-logs/lazy-fetch.txt', import.meta.url), 'utf8').split('\n')
+/** The time BuildKit printed on a progress line (`... 10.4s`), in ms, or the last one seen. */
+const feed = (reads: CacheReads, lines: string[]) => {
+  let now = 0
+  for (const line of lines) {
+    const at = / (\d+\.\d)s(?: done)?$/.exec(line)
+    if (at && /sha256:/.test(line)) now = Math.max(now, Number(at[1]) * 1000)
+    reads.observe(line, now)
+  }
+  return now
+}
+
+describe('cache reads in a build log', () => {
+  it('sees a cached step whose layers make no progress, and names it', () => {
+    const reads = new CacheReads()
+    const last = feed(reads, stalledRead)
+    expect(last).toBe(35_900)
+    expect(reads.reading).toBe('[2/3] RUN head -c 300000 /dev/urandom > /cached.bin && echo "108b9e48" > /unique')
+    // 0 B at 0.2 s and still 0 B at 35.9 s: idle since the first line
+    expect(reads.idleFor(last)).toBe(35_700)
+  })
+
+  it('sees nothing open once an ordinary lazy fetch is done', () => {
+    const reads = new CacheReads()
+    feed(reads, ordinaryRead)
+    expect(reads.reading).toBeUndefined()
+    expect(reads.idleFor(60_000)).toBeUndefined()
+  })
+
+  it('counts growing bytes as progress, and a base image pull as no cache read', () => {
+    const reads = new CacheReads()
+    const blob = 'sha256:' + 'a'.repeat(64)
+    reads.observe('#5 [1/3] FROM registry/base:1', 0)
+    reads.observe(`#5 ${blob} 0B / 1MB 0.2s`, 0)
+    expect(reads.reading).toBeUndefined()
+    reads.observe('#6 [2/3] RUN make', 0)
+    reads.observe(`#6 ${blob} 0B / 1MB 0.2s`, 1000)
+    reads.observe(`#6 ${blob} 0B / 1MB 5.2s`, 6000)
+    expect(reads.idleFor(6000)).toBe(5000)
+    reads.observe(`#6 ${blob} 512kB / 1MB 10.2s`, 11_000)
+    expect(reads.idleFor(11_000)).toBe(0)
+    reads.observe(`#6 ${blob} 1MB / 1MB 11.0s done`, 12_000)
+    expect(reads.reading).toBeUndefined()
+  })
+
+  it('times the import of the cache manifest from its first line to its end', () => {
+    const reads = new CacheReads()
+    reads.observe('#5 importing cache manifest from gha:16997502781593405247', 2000)
+    expect(reads.reading).toBe('importing cache manifest from gha:16997502781593405247')
+    expect(reads.idleFor(92_000)).toBe(90_000)
+    reads.observe('#5 ERROR: failed to fetch', 93_000)
+    expect(reads.idleFor(93_000)).toBeUndefined()
+  })
+})
+
+describe('the bound on the cache', () => {
+  beforeEach(() => jest.useFakeTimers())
+  afterEach(() => jest.useRealTimers())
+
+  it('stops a build whose cache read makes no progress for cache-timeout, and says which read', () => {
+    const bound = boundCache(20_000, true)
+    const stop = jest.fn()
+    bound.onLine('#5 importing cache manifest from gha:1', stop)
+    jest.advanceTimersByTime(19_999)
+    expect(stop).not.toHaveBeenCalled()
+    jest.advanceTimersByTime(1)
+    expect(stop).toHaveBeenCalledTimes(1)
+    expect(bound.readStalled).toBe('importing cache manifest from gha:1')
+    bound.dispose()
+  })
+
+  it('lets a slow read go on while its bytes grow, and a build with no cache read run for ever', () => {
+    const bound = boundCache(20_000, true)
+    const stop = jest.fn()
+    const blob = 'sha256:' + 'b'.repeat(64)
+    bound.onLine('#6 [2/3] RUN make', stop)
+    for (let i = 1; i <= 10; i++) {
+      bound.onLine(`#6 ${blob} ${i}MB / 100MB ${i * 15}.0s`, stop)
+      jest.advanceTimersByTime(15_000)
+    }
+    bound.onLine(`#6 ${blob} 100MB / 100MB 160.0s done`, stop)
+    bound.onLine('#6 DONE 160.0s', stop)
+    bound.onLine('#7 [3/3] RUN cargo build --release', stop)
+    jest.advanceTimersByTime(3_600_000)
+    expect(stop).not.toHaveBeenCalled()
+    expect(bound.readStalled).toBeUndefined()
+    bound.dispose()
+  })
+
+  it('is off with cache-timeout 0', () => {
+    const bound = boundCache(0, true)
+    const stop = jest.fn()
+    bound.onLine('#5 importing cache manifest from gha:1', stop)
+    jest.advanceTimersByTime(3_600_000)
+    expect(stop).not.toHaveBeenCalled()
+    bound.dispose()
   })
 })

@@ -32615,6 +32615,69 @@ class buildkit_log_BuildProgress {
         return outputs.length > 0 && outputs.every(([id]) => this.finished.has(id));
     }
 }
+/** BuildKit's step that fetches a cache backend's manifest before any Dockerfile step runs. */
+const CACHE_IMPORT = /^importing cache manifest from /;
+/** A blob's progress line (`sha256:<hex> 0B / 1.07MB 5.3s`, ` done` when complete) or its extraction. */
+const BLOB_PROGRESS = /^(?:extracting )?sha256:([0-9a-f]{64})(?: (\S+) \/ \S+)?.*?( done)?$/;
+/** Steps whose blobs come from a registry, not from the cache: base image pulls and BuildKit's own. */
+const NOT_A_CACHE_READ = /^(\[[^\]]+\] FROM |\[internal\]|\[auth\])/;
+/**
+ * Follows the reads of the build cache in a plain-progress log: the `importing cache manifest` step,
+ * and the layers of cached steps, which BuildKit downloads lazily from the cache backend when a
+ * later step needs them (under that step, whether or not it printed CACHED first). BuildKit retries
+ * a failing download with growing waits and gives up in no bounded time, so the only sign of a
+ * cache that cannot be read is a read that makes no progress.
+ */
+class buildkit_log_CacheReads {
+    titles = new Map();
+    /** open reads by step id: what is read, and the bytes each blob has reached */
+    open = new Map();
+    lastProgress = 0;
+    observe(line, now) {
+        const step = /^#(\d+) (.*)$/.exec(line);
+        if (!step || step[1] === '0')
+            return;
+        const [, id, rest] = step;
+        if (/^(DONE|ERROR|CANCELED)\b/.test(rest)) {
+            this.open.delete(id);
+            return;
+        }
+        const blob = BLOB_PROGRESS.exec(rest);
+        if (blob) {
+            const title = this.titles.get(id) ?? '';
+            if (!title || NOT_A_CACHE_READ.test(title))
+                return;
+            const read = this.open.get(id) ?? { title, blobs: new Map() };
+            this.open.set(id, read);
+            const [, digest, bytes, done] = blob;
+            if (done)
+                read.blobs.delete(digest);
+            else if (read.blobs.get(digest) === bytes)
+                return;
+            else
+                read.blobs.set(digest, bytes ?? '');
+            this.lastProgress = now;
+            if (read.blobs.size === 0)
+                this.open.delete(id);
+            return;
+        }
+        if (this.titles.has(id))
+            return;
+        this.titles.set(id, rest);
+        if (CACHE_IMPORT.test(rest)) {
+            this.open.set(id, { title: rest, blobs: new Map() });
+            this.lastProgress = now;
+        }
+    }
+    /** what is being read now (a step's title), if anything */
+    get reading() {
+        return [...this.open.values()][0]?.title;
+    }
+    /** how long the open reads have made no progress, or undefined when nothing is being read */
+    idleFor(now) {
+        return this.open.size > 0 ? now - this.lastProgress : undefined;
+    }
+}
 /**
  * The cache service refused new entries for its rate limit (GitHub: 200 a minute per repository
  * since January 2026; 429 with Retry-After, Twirp `resource_exhausted`). BuildKit before v0.27
@@ -32766,19 +32829,40 @@ async function saveLocalCache(dir, exportDir, key) {
     }
 }
 /**
- * Cache export comes after the result is written: past `timeoutMs`, stop waiting for it once the
- * result is out (at once when there is no result to write). Feed it every build log line.
+ * The build's wait on its cache, bounded by `timeoutMs` both ways. Reading: a cache read that makes
+ * no progress for that long stops the build (`readStalled` then names the read), to be run again
+ * without reading the cache. Export comes after the result is written: past `timeoutMs`, stop
+ * waiting for it once the result is out (at once when there is no result to write). Feed it every
+ * build log line.
  */
-function boundCacheExport(timeoutMs, writesResult) {
+function boundCache(timeoutMs, writesResult) {
     const progress = new BuildProgress();
-    let timer;
+    const reads = new CacheReads();
+    let exportTimer;
+    let readTimer;
     let overdue = false;
+    let readStalled;
     const resultOut = () => !writesResult || progress.outputWritten;
+    // (re)armed on every line: fires when the open reads have been idle for timeoutMs
+    const watchReads = (stop) => {
+        clearTimeout(readTimer);
+        const idle = reads.idleFor(Date.now());
+        if (idle === undefined || timeoutMs <= 0 || readStalled)
+            return;
+        readTimer = setTimeout(() => {
+            if ((reads.idleFor(Date.now()) ?? 0) < timeoutMs)
+                return watchReads(stop);
+            readStalled = reads.reading;
+            stop();
+        }, Math.max(0, timeoutMs - idle));
+    };
     return {
         onLine(line, stop) {
             progress.observe(line);
-            if (progress.cacheExportStarted && timer === undefined && timeoutMs > 0) {
-                timer = setTimeout(() => {
+            reads.observe(line, Date.now());
+            watchReads(stop);
+            if (progress.cacheExportStarted && exportTimer === undefined && timeoutMs > 0) {
+                exportTimer = setTimeout(() => {
                     overdue = true;
                     if (resultOut())
                         stop();
@@ -32787,10 +32871,21 @@ function boundCacheExport(timeoutMs, writesResult) {
             if (overdue && resultOut())
                 stop();
         },
+        /** the cache read that stalled and stopped the build, if one did */
+        get readStalled() {
+            return readStalled;
+        },
         dispose() {
-            clearTimeout(timer);
+            clearTimeout(exportTimer);
+            clearTimeout(readTimer);
         }
     };
+}
+/** Said when a stalled cache read stopped the build, before it runs again without reading the cache. */
+function cacheReadWarning(cache, stalled, timeoutMs) {
+    return (`Reading the ${cache.backend} build cache made no progress for cache-timeout (${formatDuration(timeoutMs)}) at "${stalled.slice(0, 120)}": ` +
+        'the build was stopped and runs again without reading the cache, so this image is built without cache hits. ' +
+        'The cache service may be failing; if it keeps happening, lower cache-timeout or set cache: none until it recovers');
 }
 /** Said once when the cache service turned down buildx's v1 protocol. */
 const LEGACY_CACHE_HINT = (/* unused pure expression or super */ null && ('The GitHub Actions cache service refused the legacy v1 protocol (switched off on 2025-04-15), so this build ran without its gha cache: ' +

@@ -6,6 +6,8 @@ import type { BuildOutput } from './argv.js'
 export interface Attempt {
   output: BuildOutput
   exportCache: boolean
+  /** false once reading the cache stalled past cache-timeout (or when there is nothing to read) */
+  readCache: boolean
   /** false once the engine refused an OCI layout: never ask for one again */
   layoutAllowed: boolean
   /** where a layout goes when BuildKit's own push fails */
@@ -14,7 +16,7 @@ export interface Attempt {
   change?: AttemptChange
 }
 
-export type AttemptChange = 'layout' | 'no-cache-export' | 'push-again' | 'again'
+export type AttemptChange = 'layout' | 'no-cache-export' | 'no-cache-read' | 'push-again' | 'again'
 
 /** The final outcome when no other attempt can help. */
 export interface FinalOutcome {
@@ -29,20 +31,31 @@ export interface BuildFailure {
 }
 
 export function firstAttempt(push: boolean, layoutDir: string): Attempt {
-  return { output: push ? { kind: 'push' } : { kind: 'none' }, exportCache: true, layoutAllowed: true, layoutDir }
+  return { output: push ? { kind: 'push' } : { kind: 'none' }, exportCache: true, readCache: true, layoutAllowed: true, layoutDir }
 }
 
-/** An attempt's shape names its argv in the plan: where the result goes, and whether cache is exported. */
-export type AttemptShape = `${BuildOutput['kind']}${'' | ', no cache export'}`
+/** An attempt's shape names its argv in the plan: where the result goes, and whether cache is exported and read. */
+export type AttemptShape = `${BuildOutput['kind']}${'' | ', no cache export'}${'' | ', no cache read'}`
 
-export function shapeOf(attempt: Pick<Attempt, 'output' | 'exportCache'>): AttemptShape {
-  return `${attempt.output.kind}${attempt.exportCache ? '' : ', no cache export'}`
+export type ShapeOf = Pick<Attempt, 'output' | 'exportCache' | 'readCache'>
+
+export function shapeOf(attempt: ShapeOf): AttemptShape {
+  return `${attempt.output.kind}${attempt.exportCache ? '' : ', no cache export'}${attempt.readCache ? '' : ', no cache read'}`
 }
 
-/** Every shape a run can reach from its first attempt (see nextAttempt), first attempt first. */
-export function reachableAttempts(first: Attempt): Array<Pick<Attempt, 'output' | 'exportCache'>> {
+/**
+ * Every shape a run can reach from its first attempt (see nextAttempt and withoutCacheRead), first
+ * attempt first; those without a cache read only when there is a cache to read.
+ */
+export function reachableAttempts(first: Attempt, readsCache: boolean): ShapeOf[] {
   const outputs: BuildOutput[] = first.output.kind === 'push' ? [first.output, { kind: 'layout', dir: first.layoutDir }] : [first.output]
-  return [true, false].flatMap((exportCache) => outputs.map((output) => ({ output, exportCache })))
+  const reads = readsCache ? [true, false] : [true]
+  return reads.flatMap((readCache) => [true, false].flatMap((exportCache) => outputs.map((output) => ({ output, exportCache, readCache }))))
+}
+
+/** The attempt after one whose cache read stalled past cache-timeout: the same, without reading the cache. */
+export function withoutCacheRead(previous: Attempt): Attempt {
+  return { ...previous, readCache: false, change: 'no-cache-read' }
 }
 
 /** What the engine may refuse: the docker driver on the classic image store exports neither cache nor layouts. */
@@ -57,7 +70,13 @@ const NO_LAYOUT_EXPORT = /oci exporter is not supported|exporter "?oci"? is not 
  */
 export function nextAttempt(previous: Attempt, failure: BuildFailure): Attempt | FinalOutcome {
   const { log, errorText } = failure
-  const base: Attempt = { output: previous.output, exportCache: previous.exportCache, layoutAllowed: previous.layoutAllowed, layoutDir: previous.layoutDir }
+  const base: Attempt = {
+    output: previous.output,
+    exportCache: previous.exportCache,
+    readCache: previous.readCache,
+    layoutAllowed: previous.layoutAllowed,
+    layoutDir: previous.layoutDir
+  }
   // a refused push stays refused whichever way we push
   if (classifyDockerOutput(errorText) === 'auth') return { final: 'auth' }
   if (previous.exportCache && NO_CACHE_EXPORT.test(errorText)) return { ...base, exportCache: false, change: 'no-cache-export' }
@@ -79,6 +98,7 @@ export function isFinal(next: Attempt | FinalOutcome): next is FinalOutcome {
 export const CHANGE_NOTES: Record<AttemptChange, string> = {
   layout: 'exporting an OCI layout to push request by request',
   'no-cache-export': 'this engine cannot export build cache (docker driver on the classic image store): building without --cache-to',
+  'no-cache-read': 'reading the build cache made no progress within cache-timeout: building again without it (no --cache-from, --no-cache)',
   'push-again': 'this engine cannot export an OCI layout: pushing with BuildKit again',
   again: 'layers come from cache'
 }

@@ -88,6 +88,68 @@ export class BuildProgress {
   }
 }
 
+/** BuildKit's step that fetches a cache backend's manifest before any Dockerfile step runs. */
+const CACHE_IMPORT = /^importing cache manifest from /
+/** A blob's progress line (`sha256:<hex> 0B / 1.07MB 5.3s`, ` done` when complete) or its extraction. */
+const BLOB_PROGRESS = /^(?:extracting )?sha256:([0-9a-f]{64})(?: (\S+) \/ \S+)?.*?( done)?$/
+
+/** Steps whose blobs come from a registry, not from the cache: base image pulls and BuildKit's own. */
+const NOT_A_CACHE_READ = /^(\[[^\]]+\] FROM |\[internal\]|\[auth\])/
+
+/**
+ * Follows the reads of the build cache in a plain-progress log: the `importing cache manifest` step,
+ * and the layers of cached steps, which BuildKit downloads lazily from the cache backend when a
+ * later step needs them (under that step, whether or not it printed CACHED first). BuildKit retries
+ * a failing download with growing waits and gives up in no bounded time, so the only sign of a
+ * cache that cannot be read is a read that makes no progress.
+ */
+export class CacheReads {
+  private readonly titles = new Map<string, string>()
+  /** open reads by step id: what is read, and the bytes each blob has reached */
+  private readonly open = new Map<string, { title: string; blobs: Map<string, string> }>()
+  private lastProgress = 0
+
+  observe(line: string, now: number): void {
+    const step = /^#(\d+) (.*)$/.exec(line)
+    if (!step || step[1] === '0') return
+    const [, id, rest] = step
+    if (/^(DONE|ERROR|CANCELED)\b/.test(rest)) {
+      this.open.delete(id)
+      return
+    }
+    const blob = BLOB_PROGRESS.exec(rest)
+    if (blob) {
+      const title = this.titles.get(id) ?? ''
+      if (!title || NOT_A_CACHE_READ.test(title)) return
+      const read = this.open.get(id) ?? { title, blobs: new Map<string, string>() }
+      this.open.set(id, read)
+      const [, digest, bytes, done] = blob
+      if (done) read.blobs.delete(digest)
+      else if (read.blobs.get(digest) === bytes) return
+      else read.blobs.set(digest, bytes ?? '')
+      this.lastProgress = now
+      if (read.blobs.size === 0) this.open.delete(id)
+      return
+    }
+    if (this.titles.has(id)) return
+    this.titles.set(id, rest)
+    if (CACHE_IMPORT.test(rest)) {
+      this.open.set(id, { title: rest, blobs: new Map() })
+      this.lastProgress = now
+    }
+  }
+
+  /** what is being read now (a step's title), if anything */
+  get reading(): string | undefined {
+    return [...this.open.values()][0]?.title
+  }
+
+  /** how long the open reads have made no progress, or undefined when nothing is being read */
+  idleFor(now: number): number | undefined {
+    return this.open.size > 0 ? now - this.lastProgress : undefined
+  }
+}
+
 /**
  * The cache service refused new entries for its rate limit (GitHub: 200 a minute per repository
  * since January 2026; 429 with Retry-After, Twirp `resource_exhausted`). BuildKit before v0.27

@@ -6,10 +6,10 @@ import { formatDuration } from '../model/duration.js'
 import { archTag } from '../model/platform.js'
 import type { RunnerEnvironment } from '../config/environment.js'
 import { isPullRequestEvent, type GitHubContext } from '../model/github.js'
-import { BuildProgress, cacheProblem, cacheRateLimited, refusedLegacyCacheProtocol } from './buildkit-log.js'
+import { BuildProgress, CacheReads, cacheProblem, cacheRateLimited, refusedLegacyCacheProtocol } from './buildkit-log.js'
 
 // The build cache, all of it: which backend and where, the gha service check, the local cache's
-// restore and save, the bound on cache export, and what a broken cache is reported as.
+// restore and save, the bound on cache reads and export, and what a broken cache is reported as.
 
 export type CacheStatus = 'on' | 'unavailable' | 'off'
 
@@ -149,29 +149,65 @@ export async function saveLocalCache(dir: string, exportDir: string, key: string
 }
 
 /**
- * Cache export comes after the result is written: past `timeoutMs`, stop waiting for it once the
- * result is out (at once when there is no result to write). Feed it every build log line.
+ * The build's wait on its cache, bounded by `timeoutMs` both ways. Reading: a cache read that makes
+ * no progress for that long stops the build (`readStalled` then names the read), to be run again
+ * without reading the cache. Export comes after the result is written: past `timeoutMs`, stop
+ * waiting for it once the result is out (at once when there is no result to write). Feed it every
+ * build log line.
  */
-export function boundCacheExport(timeoutMs: number, writesResult: boolean) {
+export function boundCache(timeoutMs: number, writesResult: boolean) {
   const progress = new BuildProgress()
-  let timer: NodeJS.Timeout | undefined
+  const reads = new CacheReads()
+  let exportTimer: NodeJS.Timeout | undefined
+  let readTimer: NodeJS.Timeout | undefined
   let overdue = false
+  let readStalled: string | undefined
   const resultOut = () => !writesResult || progress.outputWritten
+  // (re)armed on every line: fires when the open reads have been idle for timeoutMs
+  const watchReads = (stop: () => void) => {
+    clearTimeout(readTimer)
+    const idle = reads.idleFor(Date.now())
+    if (idle === undefined || timeoutMs <= 0 || readStalled) return
+    readTimer = setTimeout(
+      () => {
+        if ((reads.idleFor(Date.now()) ?? 0) < timeoutMs) return watchReads(stop)
+        readStalled = reads.reading
+        stop()
+      },
+      Math.max(0, timeoutMs - idle)
+    )
+  }
   return {
     onLine(line: string, stop: () => void): void {
       progress.observe(line)
-      if (progress.cacheExportStarted && timer === undefined && timeoutMs > 0) {
-        timer = setTimeout(() => {
+      reads.observe(line, Date.now())
+      watchReads(stop)
+      if (progress.cacheExportStarted && exportTimer === undefined && timeoutMs > 0) {
+        exportTimer = setTimeout(() => {
           overdue = true
           if (resultOut()) stop()
         }, timeoutMs)
       }
       if (overdue && resultOut()) stop()
     },
+    /** the cache read that stalled and stopped the build, if one did */
+    get readStalled(): string | undefined {
+      return readStalled
+    },
     dispose(): void {
-      clearTimeout(timer)
+      clearTimeout(exportTimer)
+      clearTimeout(readTimer)
     }
   }
+}
+
+/** Said when a stalled cache read stopped the build, before it runs again without reading the cache. */
+export function cacheReadWarning(cache: CachePlan, stalled: string, timeoutMs: number): string {
+  return (
+    `Reading the ${cache.backend} build cache made no progress for cache-timeout (${formatDuration(timeoutMs)}) at "${stalled.slice(0, 120)}": ` +
+    'the build was stopped and runs again without reading the cache, so this image is built without cache hits. ' +
+    'The cache service may be failing; if it keeps happening, lower cache-timeout or set cache: none until it recovers'
+  )
 }
 
 /** Said once when the cache service turned down buildx's v1 protocol. */

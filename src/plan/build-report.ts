@@ -1,8 +1,9 @@
-import { type AttemptShape } from '../buildx/attempts.js'
+import { shapeOf, type AttemptShape } from '../buildx/attempts.js'
 import type { cacheActivity } from '../buildx/buildkit-log.js'
 import { loginArgv } from '../registry/auth.js'
 import { describePublishCheck, type PublishCheck } from '../registry/publish-check.js'
 import { archTag, formatPlatform } from '../model/platform.js'
+import { formatDuration } from '../model/duration.js'
 import { shellQuote } from '../runtime/docker.js'
 import type { RunResult } from '../runtime/report.js'
 import type { BuildPlan } from './build.js'
@@ -41,13 +42,14 @@ function describeSourceDate(plan: BuildPlan): string {
 }
 
 /** When the build runs again in another shape, and why; the first attempt has no condition. */
-const ATTEMPT_CONDITIONS: Record<AttemptShape, string> = {
-  push: '',
-  none: '',
-  layout: "if BuildKit's push fails midway, an OCI layout pushed request by request",
-  'push, no cache export': 'if the engine cannot export cache',
-  'none, no cache export': 'if the engine cannot export cache',
-  'layout, no cache export': 'if both'
+function attemptCondition(shape: AttemptShape, first: AttemptShape): string {
+  if (shape === first) return ''
+  const reasons = [
+    ...(shape.startsWith('layout') ? ["BuildKit's push fails midway, an OCI layout pushed request by request"] : []),
+    ...(shape.includes('no cache export') ? ['the engine cannot export cache'] : []),
+    ...(shape.includes('no cache read') && !first.includes('no cache read') ? ['reading the cache makes no progress within cache-timeout'] : [])
+  ]
+  return reasons.map((reason) => `if ${reason}`).join('; ')
 }
 
 /** Every docker command the plan runs, in order, as a shell would take it; alternatives say when they run. */
@@ -57,8 +59,9 @@ export function plannedCommands(plan: BuildPlan): string[] {
   if (plan.qemu.argv) commands.push(docker(plan.qemu.argv))
   if (plan.builder.kind === 'create') commands.push(docker(plan.builder.argv))
   if (plan.builder.kind === 'reuse') commands.push(docker(['buildx', 'inspect', '--bootstrap', plan.builder.name]))
+  const first = shapeOf(plan.attempts.first)
   for (const [shape, argv] of Object.entries(plan.attempts.argv) as Array<[AttemptShape, string[]]>) {
-    const condition = ATTEMPT_CONDITIONS[shape]
+    const condition = attemptCondition(shape, first)
     commands.push(condition ? `(${condition}) ${docker(argv)}` : docker(argv))
   }
   const { cleanup } = plan
@@ -76,6 +79,8 @@ export interface BuildOutcome {
   activity?: ReturnType<typeof cacheActivity>
   /** the cache service refused new entries for its rate limit */
   cacheRateLimited?: boolean
+  /** the cache read that made no progress within cache-timeout, after which the build ran without reading the cache */
+  cacheReadStalled?: string
 }
 
 export function buildResult(plan: BuildPlan, outcome: BuildOutcome): RunResult {
@@ -106,7 +111,7 @@ export function buildResult(plan: BuildPlan, outcome: BuildOutcome): RunResult {
         ['publish check', describePublishCheck(outcome.publishCheck)],
         [
           'cache',
-          `${cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`}${outcome.cacheRateLimited ? '; new entries refused by the rate limit (429)' : ''}`
+          `${cache.status === 'on' ? `${cache.backend}, ${cache.note}` : `${cache.backend} (${cache.status})`}${outcome.cacheRateLimited ? '; new entries refused by the rate limit (429)' : ''}${outcome.cacheReadStalled ? `; reading it stalled, stopped after cache-timeout (${formatDuration(config.cacheTimeoutMs)}) and built without it` : ''}`
         ],
         ['cache scope', config.cacheScope],
         ...row(outcome.activity && outcome.activity.steps > 0, 'cache activity', () => describeActivity(outcome.activity!, cache.to.length > 0)),

@@ -107,14 +107,16 @@ export function planBuild(config: BuildConfig, github: GitHubContext, env: Runne
   const labels = ociLabels(config, github, sourceDate.created)
   const first = firstAttempt(push.push, join(probes.workDir, 'oci'))
   const argv: Partial<Record<AttemptShape, string[]>> = {}
-  for (const shape of reachableAttempts(first)) {
-    argv[shapeOf(shape)] = buildArgv(config, {
+  for (const shape of reachableAttempts(first, cache.from.length > 0)) {
+    // without the cache means no lookup at all: a builder keeps what a stalled import already
+    // loaded, and would fetch those layers from the failing service again
+    argv[shapeOf(shape)] = buildArgv(shape.readCache ? config : { ...config, noCache: true }, {
       builder: builder.name,
       output: shape.output,
       metadataFile,
       labels,
       cache: shape.exportCache ? cache : { ...cache, to: [] },
-      includeCacheFrom: true,
+      includeCacheFrom: shape.readCache,
       defaultProvenance: defaultProvenance(env),
       secretArgs: secrets.args,
       reproducible: sourceDate.reproducible

@@ -3,10 +3,10 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { withoutCacheFrom } from '../buildx/argv.js'
-import { CHANGE_NOTES, isFinal, nextAttempt, shapeOf, type Attempt } from '../buildx/attempts.js'
+import { CHANGE_NOTES, isFinal, nextAttempt, shapeOf, withoutCacheRead, type Attempt } from '../buildx/attempts.js'
 import { currentContext, inspectBuilder, probeContainerdStore, setUpBuilder } from '../buildx/builder.js'
 import { cacheActivity, cacheRateLimited } from '../buildx/buildkit-log.js'
-import { boundCacheExport, cacheWarnings, hasLocalCache, restoreLocalCache } from '../buildx/cache.js'
+import { boundCache, cacheReadWarning, cacheWarnings, hasLocalCache, restoreLocalCache } from '../buildx/cache.js'
 import { binfmtRegistered, installQemu } from '../buildx/qemu.js'
 import type { RunnerEnvironment } from '../config/environment.js'
 import type { BuildConfig } from '../config/types.js'
@@ -71,7 +71,7 @@ export async function executeBuild(plan: BuildPlan, docker: Docker): Promise<Bui
     if (local) await group('Restore local build cache', () => restoreLocalCache(local.dir, local.key, local.prefix))
     // a local cache is read only when the restore brought one back
     const readsCache = !local || hasLocalCache(local.dir)
-    const { built, attempt } = await group(`Build ${plan.ref}`, () => buildWithRetries(plan, docker, retry, readsCache))
+    const { built, attempt, readStalled } = await group(`Build ${plan.ref}`, () => buildWithRetries(plan, docker, retry, readsCache))
     const log = `${built.stdout}\n${built.stderr}`
     for (const warning of cacheWarnings(log, plan.cache, Boolean(built.stopped), config.cacheTimeoutMs)) core.warning(warning)
     const metadata = built.stopped ? '{}' : readFileSync(plan.metadataFile, 'utf8')
@@ -81,7 +81,14 @@ export async function executeBuild(plan: BuildPlan, docker: Docker): Promise<Bui
       saveState(state)
     }
     core.info(plan.push.push ? `Pushed ${plan.ref}@${digest}` : `Built ${plan.ref} (not pushed: ${plan.push.reason})`)
-    return { digest, metadata, publishCheck, activity: cacheActivity(log), cacheRateLimited: plan.cache.backend === 'gha' && cacheRateLimited(log) }
+    return {
+      digest,
+      metadata,
+      publishCheck,
+      activity: cacheActivity(log),
+      cacheRateLimited: plan.cache.backend === 'gha' && cacheRateLimited(log),
+      ...(readStalled ? { cacheReadStalled: readStalled } : {})
+    }
   } finally {
     rmSync(plan.workDir, { recursive: true, force: true })
   }
@@ -90,16 +97,33 @@ export async function executeBuild(plan: BuildPlan, docker: Docker): Promise<Bui
 /**
  * Runs `docker buildx build` until it succeeds or no retry is left. Each failure decides the next
  * attempt (nextAttempt), whose argv the plan already holds; the policy decides whether there is one
- * and when.
+ * and when. A cache read that stalls past cache-timeout is not a failure: the build runs again at
+ * once without reading the cache, once, and that does not use up a retry.
  */
-async function buildWithRetries(plan: BuildPlan, docker: Docker, retry: RetryPolicy, readsCache: boolean): Promise<{ built: DockerResult; attempt: Attempt }> {
+async function buildWithRetries(
+  plan: BuildPlan,
+  docker: Docker,
+  retry: RetryPolicy,
+  readsCache: boolean
+): Promise<{ built: DockerResult; attempt: Attempt; readStalled?: string }> {
   let attempt = plan.attempts.first
-  for (let retryNumber = 1; ; retryNumber++) {
+  let readStalled: string | undefined
+  for (let retryNumber = 1; ;) {
     const planned = plan.attempts.argv[shapeOf(attempt)]!
     const argv = readsCache ? planned : withoutCacheFrom(planned)
-    const bound = boundCacheExport(plan.config.cacheTimeoutMs, attempt.output.kind !== 'none')
+    const bound = boundCache(plan.config.cacheTimeoutMs, attempt.output.kind !== 'none')
     const built = await docker.run(argv, { stream: true, onLine: bound.onLine, env: plan.secrets.env }).finally(() => bound.dispose())
-    if (built.code === 0 || built.stopped) return { built, attempt }
+    if (built.stopped && bound.readStalled && !attempt.readCache) {
+      throw new ClassifiedError(`docker buildx build made no progress for cache-timeout at "${bound.readStalled}", even without reading the cache`, 'transient')
+    }
+    if (built.stopped && bound.readStalled) {
+      readStalled = bound.readStalled
+      core.warning(cacheReadWarning(plan.cache, readStalled, plan.config.cacheTimeoutMs))
+      attempt = withoutCacheRead(attempt)
+      core.info(CHANGE_NOTES['no-cache-read'])
+      continue
+    }
+    if (built.code === 0 || built.stopped) return { built, attempt, ...(readStalled ? { readStalled } : {}) }
     const errorText = lastErrorLines(built.stderr || built.stdout)
     const next = nextAttempt(attempt, { log: `${built.stdout}\n${built.stderr}`, errorText })
     const error = new ClassifiedError(`docker buildx build failed: ${errorText}`, isFinal(next) ? next.final : 'transient')
@@ -108,6 +132,7 @@ async function buildWithRetries(plan: BuildPlan, docker: Docker, retry: RetryPol
     retry.announce(error, retryNumber, delay, { warn: true, note: () => (next.change ? CHANGE_NOTES[next.change] : undefined) })
     await retry.pause(delay)
     attempt = next
+    retryNumber++
   }
 }
 

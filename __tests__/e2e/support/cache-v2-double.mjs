@@ -23,9 +23,9 @@
 // January 2026), then 429 with Retry-After, as GitHub answers.
 //
 // Faults (`faults` option, configure()): `{api, blob}`, each a rule or a list of rules
-// `{status, methods}` (api default 500, blob default 503; `methods`: Twirp method names, or blob ops
-// ('upload', 'download', 'put-blob', 'put-block', 'put-block-list', 'get-properties') or HTTP methods;
-// without it every request). A faulted request is answered at once, never forwarded.
+// `{status, methods, keyPrefix}` (api default 500, blob default 503; `methods`: Twirp method names, or
+// blob ops ('upload', 'download', 'put-blob', 'put-block', 'put-block-list', 'get-properties') or HTTP
+// methods; without it every request; `keyPrefix`, blob rules only: entries whose key starts so). A faulted request is answered at once, never forwarded.
 // Requests are logged in `requests` (`kind` api|blob|legacy, Twirp `method` or blob `op`, `key`, ...).
 // Azurite runs under a watchdog that stops it when its parent dies, even by SIGKILL.
 
@@ -69,7 +69,8 @@ const AZURE_ERROR = {
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
 const withoutHopByHop = (headers) => Object.fromEntries(Object.entries(headers).filter(([k]) => !HOP_BY_HOP.has(k)))
 
-const rules = (list, status) => [].concat(list ?? []).map((r) => ({ status: Number(r.status ?? status), methods: r.methods && [].concat(r.methods) }))
+const rules = (list, status) =>
+  [].concat(list ?? []).map((r) => ({ status: Number(r.status ?? status), methods: r.methods && [].concat(r.methods), keyPrefix: r.keyPrefix }))
 const faultsFrom = (f = {}) => ({ api: rules(f.api, 500), blob: rules(f.blob, 503) })
 
 function twirpError(res, rec, status, code, msg, headers) {
@@ -151,7 +152,8 @@ export async function startCacheV2Double({ token = mintRuntimeToken(), host, fau
   const store = makeStore()
   const createTimes = []
   let cfg = faultsFrom(faults)
-  const pickFault = (list, names) => list.find((r) => !r.methods || names.some((n) => r.methods.includes(n)))
+  const pickFault = (list, names, key) =>
+    list.find((r) => (!r.methods || names.some((n) => r.methods.includes(n))) && (!r.keyPrefix || String(key ?? '').startsWith(r.keyPrefix)))
 
   function sas(req, blobName, permissions) {
     const now = Date.now()
@@ -258,7 +260,7 @@ export async function startCacheV2Double({ token = mintRuntimeToken(), host, fau
     if (e) Object.assign(rec, { entryId: e.id, key: e.key })
     const range = req.headers['x-ms-range'] ?? req.headers.range
     if (range) rec.range = String(range)
-    const fault = pickFault(cfg.blob, [rec.op, upload ? 'upload' : 'download', req.method])
+    const fault = pickFault(cfg.blob, [rec.op, upload ? 'upload' : 'download', req.method], e?.key)
     if (fault) {
       rec.fault = fault.status
       const [code, message] = AZURE_ERROR[fault.status] ?? ['InternalError', 'The server encountered an internal error. Please retry the request.']
