@@ -38874,7 +38874,7 @@ function isFinal(next) {
 const CHANGE_NOTES = {
     layout: 'exporting an OCI layout to push request by request',
     'no-cache-export': 'this engine cannot export build cache (docker driver on the classic image store): building without --cache-to',
-    'no-cache-read': 'reading the build cache made no progress within cache-timeout: building again without it (no --cache-from, --no-cache)',
+    'no-cache-read': 'reading the build cache made no progress within cache-timeout: building again without it (no --cache-from, --no-cache), on a fresh builder unless the driver is remote',
     'push-again': 'this engine cannot export an OCI layout: pushing with BuildKit again',
     again: 'layers come from cache'
 };
@@ -39163,6 +39163,21 @@ function decideBuilder(config, dockerContext, existing, workDir) {
             : {})
     };
 }
+/**
+ * The builder for a build that must not read the cache. A stalled cache import holds BuildKit's
+ * scheduler (its lazy cache manager resolves the import in a context no client cancels; seen in a
+ * goroutine dump of dockerd), so every later build on that BuildKit waits until its downloads give
+ * up: the docker driver's engine and a docker-container builder alike. A fresh docker-container
+ * builder is not held. A remote builder has no fresh twin: its cold build runs where it is.
+ */
+function decideColdBuilder(config, workDir) {
+    if (config.driver === 'remote')
+        return undefined;
+    const name = `brokkr-cold-${(0,external_node_path_.basename)(workDir).replace(/^brokkr-build-/, '')}`;
+    const buildkitdConfig = config.buildkitdConfig ? { file: (0,external_node_path_.join)(workDir, 'buildkitd-cold.toml'), text: config.buildkitdConfig } : undefined;
+    const cold = { ...config, builder: name, driver: 'docker-container', driverOpts: config.driver === 'docker-container' ? config.driverOpts : [] };
+    return { kind: 'create', name, argv: createBuilderArgv(cold, buildkitdConfig?.file), ...(buildkitdConfig ? { buildkitdConfig } : {}) };
+}
 /** `buildkitdConfigFile`: where the inline buildkitd.toml is written, when there is one. */
 function createBuilderArgv(config, buildkitdConfigFile) {
     if (config.driver === 'docker')
@@ -39201,8 +39216,12 @@ async function setUpBuilder(step, docker, state) {
         lib_core/* info */.pq(`builder ${step.name} (${step.kind === 'create' ? 'created' : step.kind === 'reuse' ? 'reused' : 'docker driver'})`);
     });
 }
-async function create(step, docker, state) {
-    state.builderCreated = step.name;
+/** Makes the cold builder (decideColdBuilder), remembered for the post step, which removes it whatever keep-builder says. */
+async function setUpColdBuilder(step, docker, state) {
+    await group(`Cold builder ${step.name}`, () => create(step, docker, state, 'coldBuilder'));
+}
+async function create(step, docker, state, key = 'builderCreated') {
+    state[key] = step.name;
     saveState(state);
     if (step.buildkitdConfig)
         (0,external_node_fs_.writeFileSync)(step.buildkitdConfig.file, step.buildkitdConfig.text, { mode: 0o600 });
@@ -39211,7 +39230,7 @@ async function create(step, docker, state) {
     }
     catch (error) {
         await docker.run(['buildx', 'rm', step.name]);
-        state.builderCreated = undefined;
+        state[key] = undefined;
         saveState(state);
         throw error;
     }
@@ -40261,8 +40280,14 @@ function plannedCommands(plan) {
     if (plan.builder.kind === 'reuse')
         commands.push(docker(['buildx', 'inspect', '--bootstrap', plan.builder.name]));
     const first = shapeOf(plan.attempts.first);
+    let cold = plan.coldBuilder;
     for (const [shape, argv] of Object.entries(plan.attempts.argv)) {
         const condition = attemptCondition(shape, first);
+        // the fresh builder is made right before the first build without the cache
+        if (cold && shape.includes('no cache read')) {
+            commands.push(`(${condition}) ${docker(cold.argv)}`);
+            cold = undefined;
+        }
         commands.push(condition ? `(${condition}) ${docker(argv)}` : docker(argv));
     }
     const { cleanup } = plan;
@@ -40270,6 +40295,8 @@ function plannedCommands(plan) {
         commands.push(`(post step) ${docker(['logout', registry])}`);
     if (cleanup.removeBuilder)
         commands.push(`(post step) ${docker(['buildx', 'rm', cleanup.removeBuilder])}`);
+    if (plan.coldBuilder)
+        commands.push(`(post step, if made) ${docker(['buildx', 'rm', plan.coldBuilder.name])}`);
     if (cleanup.saveLocalCache && plan.localCache)
         commands.push(`(post step) save ${plan.localCache.exportDir} to the Actions cache as ${plan.localCache.key}`);
     return commands;
@@ -40488,12 +40515,13 @@ function planBuild(config, github, env, probes) {
     notices.push(...sourceDate.notices);
     const labels = ociLabels(config, github, sourceDate.created);
     const first = firstAttempt(push.push, (0,external_node_path_.join)(probes.workDir, 'oci'));
+    const coldBuilder = cache.from.length > 0 ? decideColdBuilder(config, probes.workDir) : undefined;
     const argv = {};
     for (const shape of reachableAttempts(first, cache.from.length > 0)) {
         // without the cache means no lookup at all: a builder keeps what a stalled import already
         // loaded, and would fetch those layers from the failing service again
         argv[shapeOf(shape)] = buildArgv(shape.readCache ? config : { ...config, noCache: true }, {
-            builder: builder.name,
+            builder: shape.readCache ? builder.name : (coldBuilder?.name ?? builder.name),
             output: shape.output,
             metadataFile,
             labels,
@@ -40529,6 +40557,7 @@ function planBuild(config, github, env, probes) {
         workDir: probes.workDir,
         metadataFile,
         attempts: { first, argv },
+        ...(coldBuilder ? { coldBuilder } : {}),
         cleanup: {
             ...(builder.kind === 'create' && !config.keepBuilder ? { removeBuilder: builder.name } : {}),
             logout: logins.logins.map((l) => l.registry),
@@ -40634,7 +40663,7 @@ async function executeBuild(plan, docker) {
             await group('Restore local build cache', () => restoreLocalCache(local.dir, local.key, local.prefix));
         // a local cache is read only when the restore brought one back
         const readsCache = !local || hasLocalCache(local.dir);
-        const { built, attempt, readStalled } = await group(`Build ${plan.ref}`, () => buildWithRetries(plan, docker, retry, readsCache));
+        const { built, attempt, readStalled } = await group(`Build ${plan.ref}`, () => buildWithRetries(plan, docker, retry, { readsCache, state }));
         const log = `${built.stdout}\n${built.stderr}`;
         for (const warning of cacheWarnings(log, plan.cache, Boolean(built.stopped), config.cacheTimeoutMs))
             lib_core/* warning */.$e(warning);
@@ -40664,7 +40693,7 @@ async function executeBuild(plan, docker) {
  * and when. A cache read that stalls past cache-timeout is not a failure: the build runs again at
  * once without reading the cache, once, and that does not use up a retry.
  */
-async function buildWithRetries(plan, docker, retry, readsCache) {
+async function buildWithRetries(plan, docker, retry, { readsCache, state }) {
     let attempt = plan.attempts.first;
     let readStalled;
     for (let retryNumber = 1;;) {
@@ -40680,6 +40709,8 @@ async function buildWithRetries(plan, docker, retry, readsCache) {
             lib_core/* warning */.$e(cacheReadWarning(plan.cache, readStalled, plan.config.cacheTimeoutMs));
             attempt = withoutCacheRead(attempt);
             lib_core/* info */.pq(CHANGE_NOTES['no-cache-read']);
+            if (plan.coldBuilder)
+                await setUpColdBuilder(plan.coldBuilder, docker, state);
             continue;
         }
         if (built.code === 0 || built.stopped)

@@ -15,6 +15,9 @@ async function post(): Promise<void> {
   for (const registry of state.logins ?? []) {
     await step(`Log out of ${registry}`, () => docker.mustRun(`docker logout ${registry}`, ['logout', registry]))
   }
+  if (state.coldBuilder) {
+    await step(`Remove builder ${state.coldBuilder}`, () => docker.mustRun('docker buildx rm', ['buildx', 'rm', state.coldBuilder!]))
+  }
   if (shouldRemoveBuilder(state.builderCreated, state.keepBuilder)) {
     await step(`Remove builder ${state.builderCreated}`, () => docker.mustRun('docker buildx rm', ['buildx', 'rm', state.builderCreated!]))
   }

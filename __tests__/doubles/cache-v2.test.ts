@@ -210,6 +210,22 @@ describe('cache service v2 double', () => {
     expect((await twirp('FinalizeCacheEntryUpload', { key: 'faulted-blob', size_bytes: 1, version: goVersion })).status).toBe(404)
   })
 
+  it('a blob fault with keyPrefix fails the downloads of matching entries only (cached layers, not the cache manifest)', async () => {
+    for (const key of ['buildkit-blob-1-sha256:aa', 'index-scope-1']) {
+      const { signed_upload_url: url } = (await twirp('CreateCacheEntry', { key, version: goVersion })).json
+      await new BlockBlobClient(url).upload('x', 1)
+      expect((await twirp('FinalizeCacheEntryUpload', { key, size_bytes: 1, version: goVersion })).status).toBe(200)
+    }
+    double.configure({ blob: { status: 503, methods: ['download'], keyPrefix: 'buildkit-blob' } })
+    try {
+      const status = async (key: string) =>
+        (await fetch((await twirp('GetCacheEntryDownloadURL', { key, version: goVersion })).json.signed_download_url)).status
+      expect([await status('buildkit-blob-1-sha256:aa'), await status('index-scope-1')]).toEqual([503, 200])
+    } finally {
+      double.configure({})
+    }
+  })
+
   it(`creates at most ${ENTRIES_PER_MINUTE} entries a minute, then 429 resource_exhausted with Retry-After`, async () => {
     const token = mintRuntimeToken({ scope: 'refs/heads/busy' })
     let last: Awaited<ReturnType<typeof twirp>> | undefined

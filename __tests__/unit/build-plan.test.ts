@@ -81,7 +81,11 @@ describe('the build command of every attempt', () => {
     expect(p.attempts.argv['push, no cache export']).not.toContain('--cache-to')
     const withoutRead = p.attempts.argv.push!.filter((a, i, all) => a !== '--cache-from' && all[i - 1] !== '--cache-from')
     const cold = p.attempts.argv['push, no cache read']!
-    expect(cold.filter((a) => a !== '--no-cache')).toEqual(withoutRead)
+    // on a fresh builder: a stalled import holds the one it ran on
+    expect(cold.filter((a) => a !== '--no-cache')).toEqual(withoutRead.map((a) => (a === 'brokkr-builder' ? 'brokkr-cold-w' : a)))
+    expect(p.coldBuilder?.argv).toEqual(['buildx', 'create', '--name', 'brokkr-cold-w', '--driver', 'docker-container', '--bootstrap'])
+    expect(plan({ driver: 'remote', endpoint: 'tcp://buildkitd:1234' }).coldBuilder).toBeUndefined()
+    expect(plan({ cache: 'none' }).coldBuilder).toBeUndefined()
     expect(cold).toContain('--no-cache')
     expect(Object.keys(plan({ push: 'false', cache: 'none' }).attempts.argv)).toEqual(['none', 'none, no cache export'])
   })
@@ -312,7 +316,14 @@ describe('what a dry run prints and reports', () => {
         /^\(if reading the cache makes no progress within cache-timeout\) docker buildx build (?!.*--cache-from).*--output type=image,push=true,rewrite-timestamp=true \.$/
       )
     )
-    expect(commands.slice(-2)).toEqual(['(post step) docker logout ghcr.io', '(post step) docker buildx rm brokkr-builder'])
+    expect(commands).toContain(
+      '(if reading the cache makes no progress within cache-timeout) docker buildx create --name brokkr-cold-w --driver docker-container --bootstrap'
+    )
+    expect(commands.slice(-3)).toEqual([
+      '(post step) docker logout ghcr.io',
+      '(post step) docker buildx rm brokkr-builder',
+      '(post step, if made) docker buildx rm brokkr-cold-w'
+    ])
     expect(JSON.stringify([commands, p.secrets.described])).not.toContain('hunter2')
     expect(p.masks).toEqual(['hunter2'])
   })

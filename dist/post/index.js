@@ -32314,6 +32314,21 @@ function decideBuilder(config, dockerContext, existing, workDir) {
             : {})
     };
 }
+/**
+ * The builder for a build that must not read the cache. A stalled cache import holds BuildKit's
+ * scheduler (its lazy cache manager resolves the import in a context no client cancels; seen in a
+ * goroutine dump of dockerd), so every later build on that BuildKit waits until its downloads give
+ * up: the docker driver's engine and a docker-container builder alike. A fresh docker-container
+ * builder is not held. A remote builder has no fresh twin: its cold build runs where it is.
+ */
+function decideColdBuilder(config, workDir) {
+    if (config.driver === 'remote')
+        return undefined;
+    const name = `brokkr-cold-${basename(workDir).replace(/^brokkr-build-/, '')}`;
+    const buildkitdConfig = config.buildkitdConfig ? { file: join(workDir, 'buildkitd-cold.toml'), text: config.buildkitdConfig } : undefined;
+    const cold = { ...config, builder: name, driver: 'docker-container', driverOpts: config.driver === 'docker-container' ? config.driverOpts : [] };
+    return { kind: 'create', name, argv: createBuilderArgv(cold, buildkitdConfig?.file), ...(buildkitdConfig ? { buildkitdConfig } : {}) };
+}
 /** `buildkitdConfigFile`: where the inline buildkitd.toml is written, when there is one. */
 function createBuilderArgv(config, buildkitdConfigFile) {
     if (config.driver === 'docker')
@@ -32352,8 +32367,12 @@ async function setUpBuilder(step, docker, state) {
         core.info(`builder ${step.name} (${step.kind === 'create' ? 'created' : step.kind === 'reuse' ? 'reused' : 'docker driver'})`);
     });
 }
-async function create(step, docker, state) {
-    state.builderCreated = step.name;
+/** Makes the cold builder (decideColdBuilder), remembered for the post step, which removes it whatever keep-builder says. */
+async function setUpColdBuilder(step, docker, state) {
+    await group(`Cold builder ${step.name}`, () => create(step, docker, state, 'coldBuilder'));
+}
+async function create(step, docker, state, key = 'builderCreated') {
+    state[key] = step.name;
     saveState(state);
     if (step.buildkitdConfig)
         writeFileSync(step.buildkitdConfig.file, step.buildkitdConfig.text, { mode: 0o600 });
@@ -32362,7 +32381,7 @@ async function create(step, docker, state) {
     }
     catch (error) {
         await docker.run(['buildx', 'rm', step.name]);
-        state.builderCreated = undefined;
+        state[key] = undefined;
         saveState(state);
         throw error;
     }
@@ -32929,6 +32948,9 @@ async function post() {
     }
     for (const registry of state.logins ?? []) {
         await step(`Log out of ${registry}`, () => docker.mustRun(`docker logout ${registry}`, ['logout', registry]));
+    }
+    if (state.coldBuilder) {
+        await step(`Remove builder ${state.coldBuilder}`, () => docker.mustRun('docker buildx rm', ['buildx', 'rm', state.coldBuilder]));
     }
     if (shouldRemoveBuilder(state.builderCreated, state.keepBuilder)) {
         await step(`Remove builder ${state.builderCreated}`, () => docker.mustRun('docker buildx rm', ['buildx', 'rm', state.builderCreated]));

@@ -98,7 +98,8 @@ export function isFinal(next: Attempt | FinalOutcome): next is FinalOutcome {
 export const CHANGE_NOTES: Record<AttemptChange, string> = {
   layout: 'exporting an OCI layout to push request by request',
   'no-cache-export': 'this engine cannot export build cache (docker driver on the classic image store): building without --cache-to',
-  'no-cache-read': 'reading the build cache made no progress within cache-timeout: building again without it (no --cache-from, --no-cache)',
+  'no-cache-read':
+    'reading the build cache made no progress within cache-timeout: building again without it (no --cache-from, --no-cache), on a fresh builder unless the driver is remote',
   'push-again': 'this engine cannot export an OCI layout: pushing with BuildKit again',
   again: 'layers come from cache'
 }

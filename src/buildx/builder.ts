@@ -1,6 +1,6 @@
 import * as core from '@actions/core'
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import type { RunnerEnvironment } from '../config/environment.js'
 import type { BuildConfig } from '../config/types.js'
 import { ActionError } from '../model/errors.js'
@@ -35,10 +35,14 @@ export function parseInspect(stdout: string): ExistingBuilder {
  * The builder a run uses. `create` carries its whole `buildx create` argv and, when there is an
  * inline buildkitd.toml, the file the argv names and the text to write there first.
  */
-export type BuilderStep =
-  | { kind: 'docker-context'; name: string }
-  | { kind: 'reuse'; name: string; warning?: string }
-  | { kind: 'create'; name: string; argv: string[]; buildkitdConfig?: { file: string; text: string } }
+export type BuilderStep = { kind: 'docker-context'; name: string } | { kind: 'reuse'; name: string; warning?: string } | CreateBuilderStep
+
+export interface CreateBuilderStep {
+  kind: 'create'
+  name: string
+  argv: string[]
+  buildkitdConfig?: { file: string; text: string }
+}
 
 /**
  * Decides from what `buildx inspect` found. A builder of another driver under our name is refused
@@ -66,6 +70,21 @@ export function decideBuilder(config: BuildConfig, dockerContext: string, existi
         }
       : {})
   }
+}
+
+/**
+ * The builder for a build that must not read the cache. A stalled cache import holds BuildKit's
+ * scheduler (its lazy cache manager resolves the import in a context no client cancels; seen in a
+ * goroutine dump of dockerd), so every later build on that BuildKit waits until its downloads give
+ * up: the docker driver's engine and a docker-container builder alike. A fresh docker-container
+ * builder is not held. A remote builder has no fresh twin: its cold build runs where it is.
+ */
+export function decideColdBuilder(config: BuildConfig, workDir: string): CreateBuilderStep | undefined {
+  if (config.driver === 'remote') return undefined
+  const name = `brokkr-cold-${basename(workDir).replace(/^brokkr-build-/, '')}`
+  const buildkitdConfig = config.buildkitdConfig ? { file: join(workDir, 'buildkitd-cold.toml'), text: config.buildkitdConfig } : undefined
+  const cold = { ...config, builder: name, driver: 'docker-container' as const, driverOpts: config.driver === 'docker-container' ? config.driverOpts : [] }
+  return { kind: 'create', name, argv: createBuilderArgv(cold, buildkitdConfig?.file)!, ...(buildkitdConfig ? { buildkitdConfig } : {}) }
 }
 
 /** `buildkitdConfigFile`: where the inline buildkitd.toml is written, when there is one. */
@@ -105,15 +124,20 @@ export async function setUpBuilder(step: BuilderStep, docker: Docker, state: Pos
   })
 }
 
-async function create(step: Extract<BuilderStep, { kind: 'create' }>, docker: Docker, state: PostState): Promise<void> {
-  state.builderCreated = step.name
+/** Makes the cold builder (decideColdBuilder), remembered for the post step, which removes it whatever keep-builder says. */
+export async function setUpColdBuilder(step: CreateBuilderStep, docker: Docker, state: PostState): Promise<void> {
+  await group(`Cold builder ${step.name}`, () => create(step, docker, state, 'coldBuilder'))
+}
+
+async function create(step: CreateBuilderStep, docker: Docker, state: PostState, key: 'builderCreated' | 'coldBuilder' = 'builderCreated'): Promise<void> {
+  state[key] = step.name
   saveState(state)
   if (step.buildkitdConfig) writeFileSync(step.buildkitdConfig.file, step.buildkitdConfig.text, { mode: 0o600 })
   try {
     await docker.mustRun(`creating builder ${step.name}`, step.argv)
   } catch (error) {
     await docker.run(['buildx', 'rm', step.name])
-    state.builderCreated = undefined
+    state[key] = undefined
     saveState(state)
     throw error
   } finally {

@@ -60,13 +60,20 @@ export function plannedCommands(plan: BuildPlan): string[] {
   if (plan.builder.kind === 'create') commands.push(docker(plan.builder.argv))
   if (plan.builder.kind === 'reuse') commands.push(docker(['buildx', 'inspect', '--bootstrap', plan.builder.name]))
   const first = shapeOf(plan.attempts.first)
+  let cold = plan.coldBuilder
   for (const [shape, argv] of Object.entries(plan.attempts.argv) as Array<[AttemptShape, string[]]>) {
     const condition = attemptCondition(shape, first)
+    // the fresh builder is made right before the first build without the cache
+    if (cold && shape.includes('no cache read')) {
+      commands.push(`(${condition}) ${docker(cold.argv)}`)
+      cold = undefined
+    }
     commands.push(condition ? `(${condition}) ${docker(argv)}` : docker(argv))
   }
   const { cleanup } = plan
   for (const registry of cleanup.logout) commands.push(`(post step) ${docker(['logout', registry])}`)
   if (cleanup.removeBuilder) commands.push(`(post step) ${docker(['buildx', 'rm', cleanup.removeBuilder])}`)
+  if (plan.coldBuilder) commands.push(`(post step, if made) ${docker(['buildx', 'rm', plan.coldBuilder.name])}`)
   if (cleanup.saveLocalCache && plan.localCache) commands.push(`(post step) save ${plan.localCache.exportDir} to the Actions cache as ${plan.localCache.key}`)
   return commands
 }

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { buildArgv, defaultProvenance, ociLabels, rewritesTimestamps, type Reproducible } from '../buildx/argv.js'
 import { firstAttempt, reachableAttempts, shapeOf, type Attempt, type AttemptShape } from '../buildx/attempts.js'
-import { decideBuilder, sbomProblem, type BuilderStep, type ExistingBuilder } from '../buildx/builder.js'
+import { decideBuilder, decideColdBuilder, sbomProblem, type BuilderStep, type CreateBuilderStep, type ExistingBuilder } from '../buildx/builder.js'
 import { decideCacheWrite, localCacheKey, localCacheKeyPrefix, planCache, type CachePlan } from '../buildx/cache.js'
 import { decideQemu, type QemuDecision } from '../buildx/qemu.js'
 import { planSecrets } from '../buildx/secrets.js'
@@ -77,6 +77,8 @@ export interface BuildPlan {
   metadataFile: string
   /** the first attempt, and the argv of every attempt shape the run can reach from it */
   attempts: { first: Attempt; argv: Partial<Record<AttemptShape, string[]>> }
+  /** a fresh builder for the build without the cache, made only when a cache read stalls (see decideColdBuilder) */
+  coldBuilder?: CreateBuilderStep
   /** what the post step undoes or saves */
   cleanup: { removeBuilder?: string; logout: string[]; saveLocalCache: boolean }
 }
@@ -106,12 +108,13 @@ export function planBuild(config: BuildConfig, github: GitHubContext, env: Runne
   notices.push(...sourceDate.notices)
   const labels = ociLabels(config, github, sourceDate.created)
   const first = firstAttempt(push.push, join(probes.workDir, 'oci'))
+  const coldBuilder = cache.from.length > 0 ? decideColdBuilder(config, probes.workDir) : undefined
   const argv: Partial<Record<AttemptShape, string[]>> = {}
   for (const shape of reachableAttempts(first, cache.from.length > 0)) {
     // without the cache means no lookup at all: a builder keeps what a stalled import already
     // loaded, and would fetch those layers from the failing service again
     argv[shapeOf(shape)] = buildArgv(shape.readCache ? config : { ...config, noCache: true }, {
-      builder: builder.name,
+      builder: shape.readCache ? builder.name : (coldBuilder?.name ?? builder.name),
       output: shape.output,
       metadataFile,
       labels,
@@ -148,6 +151,7 @@ export function planBuild(config: BuildConfig, github: GitHubContext, env: Runne
     workDir: probes.workDir,
     metadataFile,
     attempts: { first, argv },
+    ...(coldBuilder ? { coldBuilder } : {}),
     cleanup: {
       ...(builder.kind === 'create' && !config.keepBuilder ? { removeBuilder: builder.name } : {}),
       logout: logins.logins.map((l) => l.registry),

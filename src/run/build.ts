@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { withoutCacheFrom } from '../buildx/argv.js'
 import { CHANGE_NOTES, isFinal, nextAttempt, shapeOf, withoutCacheRead, type Attempt } from '../buildx/attempts.js'
-import { currentContext, inspectBuilder, probeContainerdStore, setUpBuilder } from '../buildx/builder.js'
+import { currentContext, inspectBuilder, probeContainerdStore, setUpBuilder, setUpColdBuilder } from '../buildx/builder.js'
 import { cacheActivity, cacheRateLimited } from '../buildx/buildkit-log.js'
 import { boundCache, cacheReadWarning, cacheWarnings, hasLocalCache, restoreLocalCache } from '../buildx/cache.js'
 import { binfmtRegistered, installQemu } from '../buildx/qemu.js'
@@ -71,7 +71,7 @@ export async function executeBuild(plan: BuildPlan, docker: Docker): Promise<Bui
     if (local) await group('Restore local build cache', () => restoreLocalCache(local.dir, local.key, local.prefix))
     // a local cache is read only when the restore brought one back
     const readsCache = !local || hasLocalCache(local.dir)
-    const { built, attempt, readStalled } = await group(`Build ${plan.ref}`, () => buildWithRetries(plan, docker, retry, readsCache))
+    const { built, attempt, readStalled } = await group(`Build ${plan.ref}`, () => buildWithRetries(plan, docker, retry, { readsCache, state }))
     const log = `${built.stdout}\n${built.stderr}`
     for (const warning of cacheWarnings(log, plan.cache, Boolean(built.stopped), config.cacheTimeoutMs)) core.warning(warning)
     const metadata = built.stopped ? '{}' : readFileSync(plan.metadataFile, 'utf8')
@@ -104,7 +104,7 @@ async function buildWithRetries(
   plan: BuildPlan,
   docker: Docker,
   retry: RetryPolicy,
-  readsCache: boolean
+  { readsCache, state }: { readsCache: boolean; state: PostState }
 ): Promise<{ built: DockerResult; attempt: Attempt; readStalled?: string }> {
   let attempt = plan.attempts.first
   let readStalled: string | undefined
@@ -121,6 +121,7 @@ async function buildWithRetries(
       core.warning(cacheReadWarning(plan.cache, readStalled, plan.config.cacheTimeoutMs))
       attempt = withoutCacheRead(attempt)
       core.info(CHANGE_NOTES['no-cache-read'])
+      if (plan.coldBuilder) await setUpColdBuilder(plan.coldBuilder, docker, state)
       continue
     }
     if (built.code === 0 || built.stopped) return { built, attempt, ...(readStalled ? { readStalled } : {}) }

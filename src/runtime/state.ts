@@ -5,6 +5,8 @@ export interface PostState {
   /** name of a builder this run created, to remove unless keep-builder */
   builderCreated?: string
   keepBuilder?: boolean
+  /** a fresh builder made for a build without the cache after a cache read stalled: always removed */
+  coldBuilder?: string
   /** registries this run logged in to, to log out of */
   logins?: string[]
   /** cache: local, set only after a successful build */
