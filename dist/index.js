@@ -39741,14 +39741,17 @@ class RegistryClient {
         const mediaType = json.mediaType || res.headers.get('content-type')?.split(';')[0] || '';
         return { digest, mediaType, size: body.length, json };
     }
-    /** A JSON blob (an image config) by a digest we were handed: not-found may be lag, so it is retried too. */
-    async blobJson(digest) {
-        return this.retry.run(() => this.fetchBlobJson(digest), READ_AFTER_WRITE);
+    /**
+     * A JSON blob (an image config, an in-toto statement) by a digest we were handed: not-found may
+     * be lag, so it is retried too. With `maxBytes`, a larger blob is refused without reading it all.
+     */
+    async blobJson(digest, maxBytes) {
+        return this.retry.run(() => this.fetchBlobJson(digest, maxBytes), READ_AFTER_WRITE);
     }
-    async fetchBlobJson(digest) {
+    async fetchBlobJson(digest, maxBytes) {
         const what = this.describe(digest);
         const res = await this.request(`/v2/${this.repository}/blobs/${digest}`, { what });
-        const body = await readBody(res, what);
+        const body = maxBytes === undefined ? await readBody(res, what) : await readCappedBody(res, what, maxBytes);
         const actual = sha256(body);
         if (isDigest(digest) && actual !== digest)
             throw new DigestMismatchError(what, digest, actual);
@@ -39757,7 +39760,7 @@ class RegistryClient {
             return JSON.parse(text);
         }
         catch {
-            throw new ClassifiedError(`${what}: the image config is not JSON`, 'transient');
+            throw new ClassifiedError(`${what}: the blob is not JSON`, 'transient');
         }
     }
     async hasBlob(digest) {
@@ -39951,6 +39954,39 @@ async function readBody(res, what) {
     catch (error) {
         throw new ClassifiedError(`${what}: ${networkReason(error)}`, 'transient');
     }
+}
+/** Reads a body of at most `maxBytes`; a larger one is refused (fatal: it will not get smaller) and left unread. */
+async function readCappedBody(res, what, maxBytes) {
+    const tooLarge = () => new ClassifiedError(`${what}: the blob is larger than ${maxBytes} bytes; refusing to read it`, 'fatal');
+    const declared = Number(res.headers.get('content-length') ?? NaN);
+    if (declared > maxBytes) {
+        await res.body?.cancel().catch(() => undefined);
+        throw tooLarge();
+    }
+    if (!res.body)
+        return readBody(res, what);
+    const chunks = [];
+    let total = 0;
+    const reader = res.body.getReader();
+    try {
+        for (;;) {
+            const { done, value } = await reader.read();
+            if (done)
+                break;
+            total += value.byteLength;
+            if (total > maxBytes) {
+                await reader.cancel().catch(() => undefined);
+                throw tooLarge();
+            }
+            chunks.push(Buffer.from(value));
+        }
+    }
+    catch (error) {
+        if (error instanceof ClassifiedError)
+            throw error;
+        throw new ClassifiedError(`${what}: ${networkReason(error)}`, 'transient');
+    }
+    return Buffer.concat(chunks);
 }
 /**
  * A TLS failure (a plain-http registry spoken to over https, a certificate that does not verify)
@@ -40920,6 +40956,143 @@ async function verifySource(client, source, wait) {
     return { platform, manifestDigest: picked.digest, tagDigest: answer.digest, answer, ref, ...(created ? { created } : {}) };
 }
 
+;// CONCATENATED MODULE: ./src/manifest/attestations.ts
+
+
+
+// BuildKit's attestation storage (docs/attestations/attestation-storage.md in moby/buildkit): an
+// arch index holds the platform manifest and, per platform, an attestation manifest whose
+// descriptor says which manifest it is about (`vnd.docker.reference.digest`) and whose layers are
+// in-toto statements, each naming its subjects by digest.
+const IN_TOTO = 'application/vnd.in-toto+json';
+const REFERENCE_DIGEST = 'vnd.docker.reference.digest';
+const PREDICATE_TYPE = 'in-toto.io/predicate-type';
+/** BuildKit reads at most 40 MiB of an attestation before wrapping it in a statement; a little room for the wrapping */
+const MAX_STATEMENT_BYTES = 48 * 1024 * 1024;
+/** far more than BuildKit writes (one provenance, an SBOM per scanned target): bounds the requests per platform */
+const MAX_STATEMENTS = 32;
+const SLSA_V02 = 'https://slsa.dev/provenance/v0.2';
+const SLSA_V1 = 'https://slsa.dev/provenance/v1';
+/** the buildType BuildKit writes into its SLSA v0.2 and v1 predicates */
+const BUILDKIT_V02 = 'https://mobyproject.org/buildkit@v1';
+const BUILDKIT_V1 = 'https://github.com/moby/buildkit/blob/master/docs/attestations/slsa-definitions.md';
+const NOTHING_ATTACHED = { manifests: [], statements: [] };
+/**
+ * BuildKit's provenance `mode`: with mode=max it records the build's LLB definition
+ * (`buildConfig`: predicate.buildConfig in SLSA v0.2, buildDefinition.internalParameters.buildConfig
+ * in v1), which mode=min leaves out. Only a predicate of BuildKit's own buildType tells it.
+ */
+function provenanceMode(predicateType, predicate) {
+    if (predicateType === SLSA_V02 && predicate?.buildType === BUILDKIT_V02)
+        return predicate.buildConfig === undefined ? 'min' : 'max';
+    if (predicateType === SLSA_V1 && predicate?.buildDefinition?.buildType === BUILDKIT_V1) {
+        return predicate.buildDefinition.internalParameters?.buildConfig === undefined ? 'min' : 'max';
+    }
+    return undefined;
+}
+function kindOf(predicateType) {
+    if (predicateType.startsWith('https://slsa.dev/provenance/'))
+        return 'provenance';
+    if (predicateType === 'https://spdx.dev/Document')
+        return 'SBOM';
+    return predicateType;
+}
+/** `provenance (SLSA v0.2, mode=max), SBOM (SPDX)`; `none` when nothing is attached. */
+function describeAttached(attached) {
+    const parts = attached.statements.map(({ predicateType, mode }) => {
+        const kind = kindOf(predicateType);
+        if (kind === 'provenance') {
+            const version = predicateType.slice('https://slsa.dev/provenance/'.length);
+            return `provenance (SLSA ${version}, ${mode ? `mode=${mode}` : 'mode not told by the predicate'})`;
+        }
+        return kind === 'SBOM' ? 'SBOM (SPDX)' : kind;
+    });
+    return parts.length ? parts.join(', ') : 'none';
+}
+/** The sha256 digests an in-toto statement names as its subjects, as `sha256:<hex>`. */
+function subjectDigests(statement) {
+    const subjects = Array.isArray(statement?.subject) ? statement.subject : [];
+    return subjects
+        .map((s) => s?.digest?.sha256)
+        .filter((hex) => typeof hex === 'string')
+        .map((hex) => `sha256:${hex}`);
+}
+/** The descriptor of an attestation manifest must name the platform manifest beside it. */
+function referenceProblem(ref, entry, image) {
+    const named = entry.annotations?.[REFERENCE_DIGEST];
+    if (named === image)
+        return undefined;
+    return `${ref}: attestation manifest ${entry.digest} ${named ? `points at ${named}` : `names no image (no ${REFERENCE_DIGEST})`}, not at ${image} beside it`;
+}
+/** The attestation manifest itself: its OCI `subject`, when it has one, and at most MAX_STATEMENTS in-toto layers. */
+function attestationManifestProblem(ref, digest, manifest, image) {
+    const subject = manifest?.subject?.digest;
+    if (subject !== undefined && subject !== image)
+        return `${ref}: attestation manifest ${digest} has subject ${subject}, not ${image}`;
+    const layers = statementLayers(manifest);
+    if (layers.length > MAX_STATEMENTS)
+        return `${ref}: attestation manifest ${digest} holds ${layers.length} in-toto statements, more than ${MAX_STATEMENTS}`;
+    const large = layers.find((l) => typeof l.size === 'number' && l.size > MAX_STATEMENT_BYTES);
+    if (large)
+        return `${ref}: in-toto statement ${large.digest} of attestation manifest ${digest} is ${large.size} bytes, more than ${MAX_STATEMENT_BYTES}`;
+    return undefined;
+}
+/** Layers of other media types are ignored, as the storage format asks. */
+function statementLayers(manifest) {
+    return (Array.isArray(manifest?.layers) ? manifest.layers : []).filter((l) => l?.mediaType === IN_TOTO);
+}
+/**
+ * One statement (layer `layer` of attestation manifest `digest`): it must be an in-toto statement
+ * naming the platform manifest among its subjects (BuildKit names exactly it; the format lets a
+ * statement name objects within the image besides), of the predicate type its layer annotation says.
+ */
+function statementProblem(ref, where, statement, image) {
+    const at = `in-toto statement ${where.layer.digest} of attestation manifest ${where.manifest}`;
+    if (typeof statement?.predicateType !== 'string' || !Array.isArray(statement?.subject)) {
+        return `${ref}: ${at} is not an in-toto statement (no predicateType or subject)`;
+    }
+    const subjects = subjectDigests(statement);
+    if (!subjects.includes(image))
+        return `${ref}: ${at} is about ${subjects[0] ?? 'no sha256 digest'}, not ${image}`;
+    const annotated = where.layer.annotations?.[PREDICATE_TYPE];
+    if (annotated !== undefined && annotated !== statement.predicateType) {
+        return `${ref}: ${at} is ${statement.predicateType}, but its layer says ${annotated}`;
+    }
+    return undefined;
+}
+/**
+ * Checks every attestation manifest an arch image carries against the platform manifest beside it
+ * (`image`): one request for each attestation manifest and one per in-toto statement, each read
+ * by digest (so checked against it) and capped in size. Throws the first problem as one line; returns
+ * what is attached. A plain manifest (no index) carries nothing.
+ */
+async function checkAttestations(client, source) {
+    const { ref, answer, manifestDigest: image } = source;
+    if (!isIndex(answer))
+        return NOTHING_ATTACHED;
+    const fail = (problem) => new ActionError(`${problem}; the index was not written`);
+    const attached = { manifests: [], statements: [] };
+    for (const entry of answer.json.manifests.filter(isAttestation)) {
+        const reference = referenceProblem(ref, entry, image);
+        if (reference)
+            throw fail(reference);
+        const manifest = (await client.readBack(entry.digest)).json;
+        const problem = attestationManifestProblem(ref, entry.digest, manifest, image);
+        if (problem)
+            throw fail(problem);
+        for (const layer of statementLayers(manifest)) {
+            const statement = await client.blobJson(layer.digest, MAX_STATEMENT_BYTES);
+            const wrong = statementProblem(ref, { layer, manifest: entry.digest }, statement, image);
+            if (wrong)
+                throw fail(wrong);
+            const mode = provenanceMode(statement.predicateType, statement.predicate);
+            attached.statements.push({ predicateType: statement.predicateType, ...(mode ? { mode } : {}) });
+        }
+        attached.manifests.push(entry.digest);
+    }
+    return attached;
+}
+
 ;// CONCATENATED MODULE: ./src/manifest/compose.ts
 
 
@@ -41096,6 +41269,7 @@ async function decideMovingTags(registry, ours, orders, compare) {
 
 
 
+
 function planManifest(config, github, probes) {
     const push = decidePush(config.push, github);
     const tags = indexTags(config.sha, config.tags, config.autoTags, github);
@@ -41187,13 +41361,15 @@ function manifestResult(plan, outcome) {
                 ['digest', outcome.digest],
                 ['publish check', describePublishCheck(outcome.publishCheck)],
                 ['annotations', annotations.join('\n')],
-                ...outcome.sources.map((s) => [`source ${formatPlatform(s.platform)}`, `${s.ref}@${s.tagDigest}`])
+                ...outcome.sources.map((s) => [`source ${formatPlatform(s.platform)}`, `${s.ref}@${s.tagDigest}`]),
+                ...outcome.sources.map((s) => [`attached ${formatPlatform(s.platform)}`, describeAttached(s.attached ?? NOTHING_ATTACHED)])
             ]
         }
     };
 }
 
 ;// CONCATENATED MODULE: ./src/run/manifest.ts
+
 
 
 
@@ -41237,7 +41413,14 @@ async function executeManifest(plan, github, compare) {
         // one failed arch image ends the job: the other waits are called off rather than run to wait-timeout
         const stop = new AbortController();
         const wait = { deadline: Date.now() + config.waitTimeoutMs, waitTimeoutMs: config.waitTimeoutMs, signal: stop.signal };
-        return Promise.all(plan.sources.map((source) => verifySource(registry, source, wait))).catch((error) => {
+        // each attestation it carries is checked against the very platform manifest it sits beside
+        const verify = async (source) => {
+            const verified = await verifySource(registry, source, wait);
+            const attached = await checkAttestations(registry, verified);
+            lib_core/* info */.pq(`${verified.ref} carries ${describeAttached(attached)}`);
+            return { ...verified, attached };
+        };
+        return Promise.all(plan.sources.map(verify)).catch((error) => {
             stop.abort();
             throw error;
         });

@@ -336,6 +336,12 @@ describe.each(ENGINES)('[engine %s]', (_title, name) => {
       }
       const m = await run({ mode: 'manifest', component: 'agent', sha })
       expect(m.main.code).toBe(0)
+      // manifest mode checked both attestations and lists them per platform
+      for (const [platform] of ARCHES) {
+        const attached = m.summary.split('\n').find((line: string) => line.includes(`attached ${platform}`)) ?? ''
+        expect(attached).toContain('provenance (SLSA v0.2, mode=max)')
+        expect(attached).toContain('SBOM (SPDX)')
+      }
       // read back by a client that is not ours: the current buildx's imagetools
       const reader = stackDockerEnv(stackDockerConfig({ engine: 'current', auth: true }), { engine: 'current' })
       const inspect = async (format: string) =>

@@ -16,7 +16,7 @@
  *   flock /tmp/brokkr-stack.lock node --experimental-vm-modules node_modules/jest/bin/jest.js \
  *     --selectProjects e2e __tests__/e2e/reliability.test.ts
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -1452,4 +1452,152 @@ describeE2E(`reliability [engine: ${ENGINE}] (bundled action against the real st
       420_000
     )
   })
+
+  test('20. attestations that belong to another image are refused with nothing written; a correct index lists its provenance', async () => {
+    const r = row(
+      '20',
+      'arch images whose attestation belongs to another image',
+      'real arch images (amd64 `provenance: mode=max`, arm64 buildx default `mode=min`) in a repository of their own; a) as built; b) the arm64 arch index re-pushed under its arch tag with its attestation descriptor (`vnd.docker.reference.digest`) naming the amd64 image; c) the arm64 provenance statement re-pushed with its subject naming the amd64 image (new blob, attestation manifest and arch index under the arch tag)'
+    )
+    const OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
+    const repo = `reliability/attest-${randomBytes(4).toString('hex')}`
+    const repoImage = `${proxy.host}/${repo}`
+    const seed = newSha()
+    proxy.configure({})
+    for (const [platform, provenance] of [
+      ['linux/amd64', 'mode=max'],
+      ['linux/arm64', undefined]
+    ]) {
+      const b = await build(seed, platform!, { image: repoImage, provenance })
+      if (harness.resultExitCode(b) !== 0) throw new Error(`setup build ${platform} failed:\n${tail(b.log)}`)
+    }
+    const archIndex = async (sha: string, arch: string) => (await stack.registryManifest(repo, `${sha}-${arch}`)).manifest
+    const [amd64, arm64] = [await archIndex(seed, 'amd64'), await archIndex(seed, 'arm64')]
+    const imageOf = (index: any) => index.manifests.find((d: any) => d.platform?.os !== 'unknown').digest as string
+    const attestationOf = (index: any) => index.manifests.find((d: any) => d.platform?.os === 'unknown')
+    const [amdImage, armImage] = [imageOf(amd64), imageOf(arm64)]
+    const put = (sha: string, arch: string, index: any) => stack.registryPutManifest(repo, `${sha}-${arch}`, Buffer.from(JSON.stringify(index)), OCI_INDEX)
+    const attached = (res: ActionResult, platform: string) =>
+      new RegExp(`attached ${platform}</td>\\s*<td>(?:<code>)?([^<]*)`).exec(res.summary)?.[1] ?? '(no row)'
+    /** Tags other than arch tags: an index written under the sha or a moving tag. */
+    const indexTags = async () => (await stack.registryTags(repo)).filter((t) => !/-(amd64|arm64)$/.test(t))
+
+    // a) as built: both pass, the summary lists each platform's provenance and its mode
+    proxy.clearLog()
+    const a = await manifest(seed, { image: repoImage })
+    const aLog = [...proxy.log]
+    const pushed = await stack.registryManifest(repo, seed)
+    const carried = (pushed.manifest?.manifests ?? []).filter((d: any) => d.platform?.os === 'unknown')
+    check(r, harness.resultExitCode(a) === 0, 'a) the correct index is published', tail(a.log))
+    check(
+      r,
+      attached(a, 'linux/amd64') === 'provenance (SLSA v0.2, mode=max)',
+      'a) the summary lists the amd64 provenance as mode=max',
+      attached(a, 'linux/amd64')
+    )
+    check(
+      r,
+      attached(a, 'linux/arm64') === 'provenance (SLSA v0.2, mode=min)',
+      'a) the summary lists the arm64 provenance as mode=min',
+      attached(a, 'linux/arm64')
+    )
+    check(
+      r,
+      carried.length === 2 && carried.every((d: any) => [amdImage, armImage].includes(d.annotations?.['vnd.docker.reference.digest'])),
+      'a) the index carries both attestation manifests, each pointing at its platform',
+      JSON.stringify(carried)
+    )
+    // read back by a client that is not ours: buildx's own view of the index's provenance per platform
+    const inspect = await stack.docker(['buildx', 'imagetools', 'inspect', `${env.BROKKR_REGISTRY}/${repo}:${seed}`, '--format', '{{json .Provenance}}'], {
+      env: stack.dockerEnv(dockerConfig({ auth: true }), { engine: ENGINE }),
+      allowFail: true
+    })
+    let provenance: Record<string, any> = {}
+    try {
+      provenance = JSON.parse(inspect.stdout)
+    } catch {
+      // left empty: the check below names what buildx printed
+    }
+    check(
+      r,
+      provenance['linux/amd64']?.SLSA?.buildConfig !== undefined &&
+        provenance['linux/arm64']?.SLSA !== undefined &&
+        provenance['linux/arm64'].SLSA.buildConfig === undefined,
+      'a) buildx imagetools inspect reads provenance for both platforms from the index, with a build definition (mode=max) on amd64 only',
+      `${inspect.code} ${inspect.stderr.slice(0, 300)} ${Object.keys(provenance).join(',')}`
+    )
+    const reads = (kind: string, digest: string) => aLog.filter((e) => e.method === 'GET' && e.status === 200 && e.path.endsWith(`/${kind}/${digest}`)).length
+    const attestationReads: number[] = []
+    for (const index of [amd64, arm64]) {
+      const att = attestationOf(index)
+      attestationReads.push(reads('manifests', att.digest))
+      for (const layer of (await stack.registryManifest(repo, att.digest)).manifest.layers) attestationReads.push(reads('blobs', layer.digest))
+    }
+    check(
+      r,
+      attestationReads.every((n) => n === 1),
+      'a) each attestation manifest and statement read once',
+      attestationReads.join(',')
+    )
+    r.did.push(
+      `a) published; summary: amd64 "${attached(a, 'linux/amd64')}", arm64 "${attached(a, 'linux/arm64')}"; \`buildx imagetools inspect\` finds provenance for ${Object.keys(provenance).join(', ')}`
+    )
+    r.figures.push(`a) ${figures(a, aLog)}; attestation reads ${attestationReads.length} (one per manifest and statement)`)
+
+    const afterA = await indexTags()
+    const manifestPuts: string[] = []
+    const writesDuring = async (run: () => Promise<ActionResult>) => {
+      proxy.clearLog()
+      const res = await run()
+      manifestPuts.push(...proxy.log.filter((e) => e.method === 'PUT' && e.path.includes('/manifests/')).map((e) => e.path))
+      return res
+    }
+
+    // b) the arm64 attestation descriptor names the amd64 image
+    const b = newSha()
+    await put(b, 'amd64', amd64)
+    const spoiled = structuredClone(arm64)
+    attestationOf(spoiled).annotations['vnd.docker.reference.digest'] = amdImage
+    await put(b, 'arm64', spoiled)
+    const bRun = await writesDuring(() => manifest(b, { image: repoImage }))
+    const bLine = `${repoImage}:${b}-arm64: attestation manifest ${attestationOf(arm64).digest} points at ${amdImage}, not at ${armImage} beside it; the index was not written`
+    check(r, harness.resultExitCode(bRun) === 1, 'b) the run fails', tail(bRun.log))
+    check(r, errorsOf(bRun).length === 1 && errorsOf(bRun)[0] === bLine, 'b) one error line naming the image and both digests', errorsOf(bRun).join(' / '))
+
+    // c) the arm64 provenance statement is about the amd64 image
+    const c = newSha()
+    await put(c, 'amd64', amd64)
+    const armAttestation = (await stack.registryManifest(repo, attestationOf(arm64).digest)).manifest
+    const statement = JSON.parse(
+      Buffer.from(await (await stack.registryFetch(`/v2/${repo}/blobs/${armAttestation.layers[0].digest}`)).arrayBuffer()).toString('utf8')
+    )
+    statement.subject[0].digest.sha256 = amdImage.slice('sha256:'.length)
+    const statementBytes = Buffer.from(JSON.stringify(statement))
+    const statementDigest = await stack.registryPutBlob(repo, statementBytes)
+    const attestationBytes = Buffer.from(
+      JSON.stringify({ ...armAttestation, layers: [{ ...armAttestation.layers[0], digest: statementDigest, size: statementBytes.length }] })
+    )
+    const attestationDigest = `sha256:${createHash('sha256').update(attestationBytes).digest('hex')}`
+    await stack.registryPutManifest(repo, attestationDigest, attestationBytes, armAttestation.mediaType)
+    const lying = structuredClone(arm64)
+    Object.assign(attestationOf(lying), { digest: attestationDigest, size: attestationBytes.length })
+    await put(c, 'arm64', lying)
+    const cRun = await writesDuring(() => manifest(c, { image: repoImage }))
+    const cLine = `${repoImage}:${c}-arm64: in-toto statement ${statementDigest} of attestation manifest ${attestationDigest} is about ${amdImage}, not ${armImage}; the index was not written`
+    check(r, harness.resultExitCode(cRun) === 1, 'c) the run fails', tail(cRun.log))
+    check(r, errorsOf(cRun).length === 1 && errorsOf(cRun)[0] === cLine, 'c) one error line naming the image and both digests', errorsOf(cRun).join(' / '))
+
+    const written = await indexTags()
+    check(r, written.join() === afterA.join(), 'b), c) no index under their sha or a moving tag', `${written.join(',')} vs ${afterA.join(',')} after a)`)
+    check(r, manifestPuts.length === 0, 'b), c) the action wrote no manifest at all', manifestPuts.join(' / '))
+    const main = await stack.registryManifest(repo, 'main')
+    check(r, main.digest === pushed.digest, 'b), c) main still holds the index of a)', `${main.digest} vs ${pushed.digest}`)
+    r.did.push(
+      `b) failed: "${errorsOf(bRun)[0] ?? ''}"`,
+      `c) failed: "${errorsOf(cRun)[0] ?? ''}"`,
+      `b), c) index tags afterwards: ${written.join(', ')} (those of a) only), no manifest PUT by the action`
+    )
+    r.figures.push(`b) ${figures(bRun)}`, `c) ${figures(cRun)}`)
+    finish(r)
+  }, 420_000)
 })

@@ -3,7 +3,8 @@
  * bundles) against the real distribution registry (token auth) with the fault proxy in front.
  * No Docker: seconds.
  * Covers the manifest scenarios of docs/reliability.md (read-after-write lag, random faults, an
- * outage, wrong arch, a missing arch, auth, two runs at once) plus a digest mismatch.
+ * outage, wrong arch, a missing arch, auth, two runs at once) plus a digest mismatch and
+ * attestations that belong to another image.
  */
 import { jest } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
@@ -71,8 +72,18 @@ function config(sha: string, inputs: Record<string, string> = {}): ManifestConfi
   return parseConfig((name) => values[name] ?? '', { github: pushToMain, exists: () => true }) as ManifestConfig
 }
 
-/** What BuildKit pushes for one platform: an index of the image manifest and its attestation. */
-async function seedArchImage(sha: string, arch: string, configArch = arch): Promise<{ tag: string; image: string }> {
+/** How to spoil what an arch image carries: its attestation names another image, or its statement does. */
+interface Spoil {
+  reference?: string
+  subject?: string
+}
+
+/**
+ * What BuildKit pushes for one platform: an index of the image manifest and its attestation
+ * manifest (BuildKit's default, non-artifact form: an image config and one in-toto layer holding a
+ * SLSA v0.2 provenance statement about the image, mode=min).
+ */
+async function seedArchImage(sha: string, arch: string, configArch = arch, spoil: Spoil = {}): Promise<{ tag: string; image: string }> {
   const layer = await registry.putBlob(REPO, randomBytes(64))
   const configBlob = json({ architecture: configArch, os: 'linux', rootfs: { type: 'layers', diff_ids: [layer] } })
   const configDigest = await registry.putBlob(REPO, configBlob)
@@ -83,11 +94,26 @@ async function seedArchImage(sha: string, arch: string, configArch = arch): Prom
     layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer, size: 64 }]
   })
   const imageDigest = await registry.putManifest(REPO, digestOf(image), image, OCI_MANIFEST)
+  const statement = json({
+    _type: 'https://in-toto.io/Statement/v0.1',
+    predicateType: 'https://slsa.dev/provenance/v0.2',
+    subject: [{ name: `pkg:docker/${REPO}@${sha}-${arch}?platform=linux%2F${arch}`, digest: { sha256: (spoil.subject ?? imageDigest).slice(7) } }],
+    predicate: { builder: { id: '' }, buildType: 'https://mobyproject.org/buildkit@v1', invocation: { parameters: { frontend: 'dockerfile.v0' } } }
+  })
+  const statementDigest = await registry.putBlob(REPO, statement)
+  const attestationConfig = json({ architecture: 'unknown', os: 'unknown', config: {}, rootfs: { type: 'layers', diff_ids: [statementDigest] } })
   const attestation = json({
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
-    config: { mediaType: 'application/vnd.in-toto+json', digest: configDigest, size: configBlob.length },
-    layers: []
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: await registry.putBlob(REPO, attestationConfig), size: attestationConfig.length },
+    layers: [
+      {
+        mediaType: 'application/vnd.in-toto+json',
+        digest: statementDigest,
+        size: statement.length,
+        annotations: { 'in-toto.io/predicate-type': 'https://slsa.dev/provenance/v0.2' }
+      }
+    ]
   })
   const attestationDigest = await registry.putManifest(REPO, digestOf(attestation), attestation, OCI_MANIFEST)
   const index = json({
@@ -100,7 +126,7 @@ async function seedArchImage(sha: string, arch: string, configArch = arch): Prom
         digest: attestationDigest,
         size: attestation.length,
         platform: { architecture: 'unknown', os: 'unknown' },
-        annotations: { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': imageDigest }
+        annotations: { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': spoil.reference ?? imageDigest }
       }
     ]
   })
@@ -127,6 +153,49 @@ describe('manifest mode, in-process against the registry behind the fault proxy'
     expect(await digestAt(sha)).toBe(result.outputs.digest)
     expect(await digestAt('main')).toBe(result.outputs.digest)
     expect(await platformsOf(sha)).toEqual(['linux/amd64', 'linux/arm64'])
+  })
+
+  it('checks each attestation it carries (one read of its manifest, one per statement) and lists what is attached', async () => {
+    const sha = newSha()
+    await seedArchImage(sha, 'amd64')
+    await seedArchImage(sha, 'arm64')
+    proxy.clearLog()
+    const result = await runManifest(config(sha), pushToMain, readEnvironment({}))
+    expect(result.summary.rows).toContainEqual(['attached linux/amd64', 'provenance (SLSA v0.2, mode=min)'])
+    expect(result.summary.rows).toContainEqual(['attached linux/arm64', 'provenance (SLSA v0.2, mode=min)'])
+    const index = JSON.parse((await registry.manifest(REPO, sha))!.body.toString())
+    const attestations = index.manifests.filter((d: any) => d.platform.os === 'unknown')
+    expect(attestations).toHaveLength(2)
+    for (const d of attestations) {
+      const manifest = JSON.parse((await registry.manifest(REPO, d.digest))!.body.toString())
+      const reads = (kind: string, digest: string) => proxy.log.filter((e: any) => e.method === 'GET' && e.path.endsWith(`/${kind}/${digest}`)).length
+      expect(reads('manifests', d.digest)).toBe(1)
+      expect(reads('blobs', manifest.layers[0].digest)).toBe(1)
+    }
+  })
+
+  it.each([
+    ['its attestation manifest points at another image', 'reference', 'attestation manifest sha256:[0-9a-f]{64} points at @OTHER, not at @OURS beside it'],
+    [
+      'its in-toto statement is about another image',
+      'subject',
+      'in-toto statement sha256:[0-9a-f]{64} of attestation manifest sha256:[0-9a-f]{64} is about @OTHER, not @OURS'
+    ]
+  ])('refuses an arch image when %s: one line naming both digests, no tag written', async (_, what, line) => {
+    const sha = newSha()
+    const amd64 = (await seedArchImage(sha, 'amd64')).image
+    const mainBefore = await digestAt('main')
+    // the amd64 image's attestation, carried beside the arm64 image
+    const arm64 = (await seedArchImage(sha, 'arm64', 'arm64', { [what]: amd64 })).image
+    const error = await runManifest(config(sha), pushToMain, readEnvironment({})).catch((e: Error) => e)
+    expect(error).toBeInstanceOf(Error)
+    const message = (error as Error).message
+    expect(message.split('\n')).toHaveLength(1)
+    expect(message).toMatch(
+      new RegExp(`^${proxy.host}/${REPO}:${sha}-arm64: ${line.replace('@OTHER', amd64).replace('@OURS', arm64)}; the index was not written$`)
+    )
+    expect(await registry.manifest(REPO, sha)).toBeUndefined()
+    expect(await digestAt('main')).toBe(mainBefore)
   })
 
   it('waits out a read-after-write lag and a sibling job still building', async () => {

@@ -2,6 +2,7 @@
  * The registry client against the real distribution registry: one with htpasswd (Basic) auth
  * behind the fault proxy, one with token (Bearer) auth.
  */
+import * as http from 'node:http'
 import { RegistryClient } from '../../src/registry/client.js'
 import { ClassifiedError, DigestMismatchError, RegistryError } from '../../src/model/errors.js'
 import { RetryPolicy } from '../../src/registry/retry.js'
@@ -104,5 +105,43 @@ describe('registry client against the registry', () => {
     expect(error.message).toMatch(new RegExp(`@${asked}: the registry sent content whose digest is sha256:[0-9a-f]{64}, not ${asked}`))
     expect(proxy.log.filter((e: any) => e.path.includes('/blobs/')).length).toBe(1)
     expect((await client.manifest('abc1234-amd64')).json).toEqual(JSON.parse(config))
+  })
+
+  it('refuses a blob over the size asked for, fatal and never retried, and reads one under it', async () => {
+    const statement = Buffer.from(JSON.stringify({ predicateType: 'x', subject: [], padding: 'p'.repeat(2000) }))
+    const digest = await basic.putBlob('team/agent', statement)
+    const retry = new RetryPolicy({ retries: 5, backoff: { baseMs: 1, capMs: 1 }, info: () => {}, sleep: async () => {} })
+    const client = new RegistryClient(`${proxy.host}/team/agent`, proxy.host, creds, 'pull', retry)
+    const error = await failure(client.blobJson(digest, 1000))
+    expect(error).toMatchObject({ outcome: 'fatal', message: `${proxy.host}/team/agent@${digest}: the blob is larger than 1000 bytes; refusing to read it` })
+    // one read (after the Basic challenge), not six
+    expect(proxy.log.filter((e: any) => e.path.endsWith(`/blobs/${digest}`)).map((e: any) => e.status)).toEqual([401, 200])
+    expect((await client.blobJson(digest, statement.length)).predicateType).toBe('x')
+  })
+
+  it('stops reading a streamed blob (no Content-Length) once it passes the size asked for', async () => {
+    // a front that streams: chunked, without a length to refuse up front
+    let sent = 0
+    const server = http.createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream' })
+      const timer = setInterval(() => {
+        sent += 1024
+        if (sent > 1024 * 1024) {
+          clearInterval(timer)
+          res.end()
+        } else res.write(Buffer.alloc(1024, 0x20))
+      }, 1)
+      res.on('close', () => clearInterval(timer))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const host = `127.0.0.1:${(server.address() as { port: number }).port}`
+      const error = await failure(new RegistryClient(`${host}/team/agent`, host, undefined).blobJson(`sha256:${'d'.repeat(64)}`, 10_000))
+      expect(error).toMatchObject({ outcome: 'fatal', message: expect.stringMatching(/the blob is larger than 10000 bytes/) })
+      expect(sent).toBeLessThan(1024 * 1024)
+    } finally {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
   })
 })

@@ -1,4 +1,5 @@
 import type { ManifestConfig, Credentials } from '../config/types.js'
+import { describeAttached, NOTHING_ATTACHED, type Attached } from '../manifest/attestations.js'
 import { formatDuration } from '../model/duration.js'
 import type { GitHubContext } from '../model/github.js'
 import { archImageTag, archRef } from '../model/image.js'
@@ -87,7 +88,8 @@ export interface ManifestOutcome {
   platforms: string[]
   publishCheck: PublishCheck
   annotations: Record<string, string>
-  sources: Array<{ platform: Platform; ref: string; tagDigest: string }>
+  /** what each arch image was, and the attestations it carries, as checked */
+  sources: Array<{ platform: Platform; ref: string; tagDigest: string; attached?: Attached }>
   /** the tags written to the index, and what was decided for each moving tag */
   written: string[]
   verdicts: TagVerdict[]
@@ -136,7 +138,8 @@ export function manifestResult(plan: ManifestPlan, outcome?: ManifestOutcome): R
         ['digest', outcome.digest],
         ['publish check', describePublishCheck(outcome.publishCheck)],
         ['annotations', annotations.join('\n')],
-        ...outcome.sources.map((s): [string, string] => [`source ${formatPlatform(s.platform)}`, `${s.ref}@${s.tagDigest}`])
+        ...outcome.sources.map((s): [string, string] => [`source ${formatPlatform(s.platform)}`, `${s.ref}@${s.tagDigest}`]),
+        ...outcome.sources.map((s): [string, string] => [`attached ${formatPlatform(s.platform)}`, describeAttached(s.attached ?? NOTHING_ATTACHED)])
       ]
     }
   }

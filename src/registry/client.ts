@@ -111,22 +111,25 @@ export class RegistryClient {
     return { digest, mediaType, size: body.length, json }
   }
 
-  /** A JSON blob (an image config) by a digest we were handed: not-found may be lag, so it is retried too. */
-  async blobJson(digest: string): Promise<any> {
-    return this.retry.run(() => this.fetchBlobJson(digest), READ_AFTER_WRITE)
+  /**
+   * A JSON blob (an image config, an in-toto statement) by a digest we were handed: not-found may
+   * be lag, so it is retried too. With `maxBytes`, a larger blob is refused without reading it all.
+   */
+  async blobJson(digest: string, maxBytes?: number): Promise<any> {
+    return this.retry.run(() => this.fetchBlobJson(digest, maxBytes), READ_AFTER_WRITE)
   }
 
-  private async fetchBlobJson(digest: string): Promise<any> {
+  private async fetchBlobJson(digest: string, maxBytes?: number): Promise<any> {
     const what = this.describe(digest)
     const res = await this.request(`/v2/${this.repository}/blobs/${digest}`, { what })
-    const body = await readBody(res, what)
+    const body = maxBytes === undefined ? await readBody(res, what) : await readCappedBody(res, what, maxBytes)
     const actual = sha256(body)
     if (isDigest(digest) && actual !== digest) throw new DigestMismatchError(what, digest, actual)
     const text = body.toString('utf8')
     try {
       return JSON.parse(text)
     } catch {
-      throw new ClassifiedError(`${what}: the image config is not JSON`, 'transient')
+      throw new ClassifiedError(`${what}: the blob is not JSON`, 'transient')
     }
   }
 
@@ -314,6 +317,36 @@ async function readBody(res: Response, what: string): Promise<Buffer> {
   } catch (error) {
     throw new ClassifiedError(`${what}: ${networkReason(error)}`, 'transient')
   }
+}
+
+/** Reads a body of at most `maxBytes`; a larger one is refused (fatal: it will not get smaller) and left unread. */
+async function readCappedBody(res: Response, what: string, maxBytes: number): Promise<Buffer> {
+  const tooLarge = () => new ClassifiedError(`${what}: the blob is larger than ${maxBytes} bytes; refusing to read it`, 'fatal')
+  const declared = Number(res.headers.get('content-length') ?? NaN)
+  if (declared > maxBytes) {
+    await res.body?.cancel().catch(() => undefined)
+    throw tooLarge()
+  }
+  if (!res.body) return readBody(res, what)
+  const chunks: Buffer[] = []
+  let total = 0
+  const reader = res.body.getReader()
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      total += value.byteLength
+      if (total > maxBytes) {
+        await reader.cancel().catch(() => undefined)
+        throw tooLarge()
+      }
+      chunks.push(Buffer.from(value))
+    }
+  } catch (error) {
+    if (error instanceof ClassifiedError) throw error
+    throw new ClassifiedError(`${what}: ${networkReason(error)}`, 'transient')
+  }
+  return Buffer.concat(chunks)
 }
 
 /**

@@ -12,6 +12,7 @@ import { retryPolicy } from '../registry/retry.js'
 import { group } from '../runtime/log.js'
 import type { RunResult } from '../runtime/report.js'
 import { githubCompare, type CompareCommits } from '../github/compare.js'
+import { checkAttestations, describeAttached } from '../manifest/attestations.js'
 import { composeIndex } from '../manifest/compose.js'
 import { decideMovingTags } from '../manifest/moving-tags.js'
 import { listPlatforms, pushedIndexProblem, verifySource } from '../manifest/verify.js'
@@ -46,7 +47,14 @@ export async function executeManifest(plan: ManifestPlan, github: GitHubContext,
     // one failed arch image ends the job: the other waits are called off rather than run to wait-timeout
     const stop = new AbortController()
     const wait = { deadline: Date.now() + config.waitTimeoutMs, waitTimeoutMs: config.waitTimeoutMs, signal: stop.signal }
-    return Promise.all(plan.sources.map((source) => verifySource(registry, source, wait))).catch((error) => {
+    // each attestation it carries is checked against the very platform manifest it sits beside
+    const verify = async (source: ManifestPlan['sources'][number]) => {
+      const verified = await verifySource(registry, source, wait)
+      const attached = await checkAttestations(registry, verified)
+      core.info(`${verified.ref} carries ${describeAttached(attached)}`)
+      return { ...verified, attached }
+    }
+    return Promise.all(plan.sources.map(verify)).catch((error) => {
       stop.abort()
       throw error
     })

@@ -11,6 +11,7 @@
 //  stopStackIfStarted()   `stack.sh down`, only if this process's ensureStack started it
 
 import { execFile } from 'node:child_process'
+import * as crypto from 'node:crypto'
 import * as fs from 'node:fs'
 import * as net from 'node:net'
 import * as os from 'node:os'
@@ -335,6 +336,38 @@ export async function registryManifest(repo, ref) {
     mediaType: manifest?.mediaType ?? res.headers.get('content-type'),
     manifest
   }
+}
+
+/**
+ * Uploads a blob to the stack registry (one monolithic upload) and returns its digest.
+ * @param {string} repo
+ * @param {Buffer} bytes
+ * @returns {Promise<string>}
+ */
+export async function registryPutBlob(repo, bytes) {
+  const digest = `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`
+  const started = await registryFetch(`/v2/${repo}/blobs/uploads/`, { method: 'POST' })
+  const location = started.headers.get('location')
+  if (started.status !== 202 || !location) throw new Error(`POST /v2/${repo}/blobs/uploads/: HTTP ${started.status}`)
+  const url = new URL(location, `http://${stackEnv().BROKKR_REGISTRY}`)
+  url.searchParams.set('digest', digest)
+  const put = await registryFetch(url.pathname + url.search, { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream' }, body: bytes })
+  if (put.status !== 201) throw new Error(`PUT blob ${digest} to ${repo}: HTTP ${put.status}`)
+  return digest
+}
+
+/**
+ * Writes a manifest (or index) under a tag or its digest in the stack registry; returns its digest.
+ * @param {string} repo
+ * @param {string} ref   tag, or the digest of `bytes`
+ * @param {Buffer} bytes
+ * @param {string} mediaType
+ * @returns {Promise<string>}
+ */
+export async function registryPutManifest(repo, ref, bytes, mediaType) {
+  const put = await registryFetch(`/v2/${repo}/manifests/${ref}`, { method: 'PUT', headers: { 'Content-Type': mediaType }, body: bytes })
+  if (put.status !== 201) throw new Error(`PUT ${repo}:${ref}: HTTP ${put.status} ${await put.text()}`)
+  return /** @type {string} */ (put.headers.get('docker-content-digest'))
 }
 
 /**
