@@ -110,3 +110,18 @@ export function writeWithKeptBlocks(file, fresh) {
 export function writePipelineBlock(file, body) {
   fs.writeFileSync(file, withPipelineBlock(readOr(file), `${PIPELINE_BEGIN}\n${body.replace(/\s*$/, '')}\n${PIPELINE_END}`))
 }
+
+/**
+ * The most of these times that fall within any 60 s (the window a per-minute rate limit counts).
+ * @param {number[]} times  ms since 1970
+ * @returns {number}
+ */
+export function peakPerMinute(times) {
+  const t = [...times].sort((a, b) => a - b)
+  let peak = 0
+  for (let i = 0, j = 0; j < t.length; j++) {
+    while (t[j] - t[i] >= 60_000) i++
+    peak = Math.max(peak, j - i + 1)
+  }
+  return peak
+}

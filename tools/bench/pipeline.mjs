@@ -28,7 +28,7 @@ import * as path from 'node:path'
 
 import { REPO_ROOT } from '../../__tests__/support/paths.mjs'
 import { mapLimit, run as runProcess } from '../../__tests__/support/processes.mjs'
-import { cli, count, gitState, median, mib, rangeOf, runMain, sayer, secs, stats, table, writePipelineBlock } from './common.mjs'
+import { cli, count, gitState, median, mib, peakPerMinute, rangeOf, runMain, sayer, secs, stats, table, writePipelineBlock } from './common.mjs'
 import { COMPONENTS, PLATFORMS, changeSources, writeContext } from './pipeline-workload.mjs'
 import { cachedLayerFetches, stepCounts } from '../../__tests__/support/build-log.mjs'
 import { buildPushArgv, imagetoolsCreateArgv, imagetoolsInspectArgv, recipeBuilderName, recipeCache, removeBuilderArgv, setupBuildxArgv } from './recipe.mjs'
@@ -43,6 +43,8 @@ const USAGE = `usage: npm run bench:pipeline [-- --reps N] [--manifest-runs N] [
   --variants LIST      default A,B,C
   --rounds LIST        cold,warm,change,pr (default all; cold is always run first)
   --dep-steps N        CPU-heavy RUN steps of each dependency stage (default 4)
+  --entries-per-minute N  the cache double's CreateCacheEntry limit per rolling minute (default
+                       200, GitHub's per repository); lower it to see each variant at the limit
   --keep-logs DIR      write every build job's log there (kept)
   --json FILE          also save the raw figures there
   --render-only FILE   render (and write) the markdown from figures saved with --json; runs nothing
@@ -111,6 +113,7 @@ async function main() {
     variants: { type: 'string', default: 'A,B,C' },
     rounds: { type: 'string', default: ROUNDS.join(',') },
     'dep-steps': { type: 'string', default: '4' },
+    'entries-per-minute': { type: 'string', default: '200' },
     'keep-logs': { type: 'string' },
     json: { type: 'string' },
     'render-only': { type: 'string' },
@@ -123,6 +126,7 @@ async function main() {
   const variants = v.variants.split(',').map((s) => s.trim().toUpperCase())
   const rounds = ['cold', ...v.rounds.split(',').filter((r) => ROUNDS.includes(r) && r !== 'cold')]
   const depSteps = count(v['dep-steps'], 4, 1)
+  const entriesPerMinute = count(v['entries-per-minute'], 200, 1)
   const keepLogs = v['keep-logs'] ? path.resolve(v['keep-logs']) : null
   if (keepLogs) fs.mkdirSync(keepLogs, { recursive: true })
   const out = v['no-write'] ? null : path.resolve(v.out ?? path.join(REPO_ROOT, 'docs', 'benchmarks.md'))
@@ -216,7 +220,7 @@ async function main() {
   async function startDouble() {
     // listening on the bridge address itself: BuildKit in its container and the host both reach it
     // there, with no forwarder in between
-    const double = await startCacheV2Double({ host: engine.bridgeIp, token: mintRuntimeToken({ scope: 'refs/heads/main' }) })
+    const double = await startCacheV2Double({ host: engine.bridgeIp, token: mintRuntimeToken({ scope: 'refs/heads/main' }), entriesPerMinute })
     owned.closers.push(() => double.close())
     return { double, url: double.url.endsWith('/') ? double.url : `${double.url}/` }
   }
@@ -371,6 +375,13 @@ async function main() {
     // blob downloads as the cache double saw them (arrival to last byte)
     const downloads = cache.double.requests.slice(firstRequest).filter((q) => q.kind === 'blob' && q.op === 'download')
     p.blobDownloads = downloads.map((q) => ({ ms: q.ms, headMs: q.headMs, bytes: q.bytes, status: q.status }))
+    // the service's rate limit counts CreateCacheEntry per repository and rolling minute
+    const creates = cache.double.requests.slice(firstRequest).filter((q) => q.kind === 'api' && q.method === 'CreateCacheEntry')
+    p.entries = {
+      created: creates.filter((q) => q.status === 200).length,
+      refused: creates.filter((q) => q.status === 429).length,
+      peakPerMinute: peakPerMinute(creates.filter((q) => q.status === 200).map((q) => q.t))
+    }
     p.sha = sha
     p.digests = Object.fromEntries(jobs.map((j) => [`${j.component}/${archOf(j.platform)}`, j.digest]))
     results.pipelines.push(p)
@@ -514,7 +525,7 @@ async function main() {
   const wallS = (Date.now() - t0) / 1000
   const { dockerVersion, buildxVersion, buildkitVersion, registry } = engine
   const facts = { engine: { dockerVersion, buildxVersion, buildkitVersion, registry }, commit, wallS, date: new Date().toISOString() }
-  const figures = { results, ...facts, reps, variants, rounds, depSteps }
+  const figures = { results, ...facts, reps, variants, rounds, depSteps, entriesPerMinute }
   if (v.json) fs.writeFileSync(path.resolve(v.json), JSON.stringify(figures, null, 1))
   write(figures)
   if (out) say(`wrote the pipeline block of ${path.relative(process.cwd(), out) || out}`)
@@ -526,7 +537,7 @@ async function main() {
 // ---------------------------------------------------------------------------------------------
 // Markdown
 
-function render({ results, engine, commit, wallS, date, reps, variants, rounds, depSteps }) {
+function render({ results, engine, commit, wallS, date, reps, variants, rounds, depSteps, entriesPerMinute = 200 }) {
   const L = []
   const J = results.jobs
   const P = results.pipelines
@@ -604,16 +615,25 @@ function render({ results, engine, commit, wallS, date, reps, variants, rounds, 
         archMs('amd64'),
         archMs('arm64'),
         `${sum(js, (j) => j.counts.cached)}/${sum(js, (j) => j.counts.all)} (last rep: ${last.join(', ')})`,
-        mib(writtenOf(js))
+        mib(writtenOf(js)),
+        ps.every((p) => p.entries) ? `${median(ps.map((p) => p.entries.created))} / ${median(ps.map((p) => p.entries.peakPerMinute))}` : '—',
+        ps.every((p) => p.entries) ? String(sum(ps, (p) => p.entries.refused)) : '—'
       ])
     }
   }
   L.push('### Pipelines (medians over repetitions)', '')
   const pipeHead = ['round', 'variant', 'ok', 'build jobs (2 at a time)', 'manifest jobs', 'pipeline', 'A vs this', 'amd64 job', 'arm64 job']
-  L.push(table([...pipeHead, 'steps CACHED (all jobs; per job)', 'cache written per pipeline'], rows), '')
+  L.push(
+    table(
+      [...pipeHead, 'steps CACHED (all jobs; per job)', 'cache written per pipeline', 'cache entries created / peak per minute', '429s met (all reps)'],
+      rows
+    ),
+    ''
+  )
   L.push(
     '"A vs this" = median pipeline of A / median pipeline of the variant. Job times: median over the jobs of that arch and round, from the first command (A: the `node` main step) to the end of its post step. ' +
-      '"steps CACHED": Dockerfile steps (FROM excluded) shown as `CACHED` in the build log. "cache written": bytes of the cache entries the jobs of one pipeline committed to the cache service (finalized uploads).',
+      '"steps CACHED": Dockerfile steps (FROM excluded) shown as `CACHED` in the build log. "cache written": bytes of the cache entries the jobs of one pipeline committed to the cache service (finalized uploads). ' +
+      `"cache entries created / peak per minute": CreateCacheEntry calls the double accepted for one pipeline, and the most of them in any 60 s (median over repetitions); the double refuses more than ${entriesPerMinute} a rolling minute with 429 resource_exhausted and Retry-After (GitHub: 200 per repository). "429s met": its refusals over all repetitions.`,
     ''
   )
 
