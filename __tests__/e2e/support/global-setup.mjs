@@ -10,6 +10,7 @@
 // For the suites (jest workers inherit process.env set here):
 //   BROKKR_E2E_PIDFILE   processes started by tests are recorded here (see trackProcess in
 //                        __tests__/support/processes.mjs) and killed by teardown if still running
+//   BROKKR_E2E_TMP      scratch directories of the suites (removed whole by teardown)
 //   BROKKR_E2E_STACK=1   the stack is up (both engine generations: see engineEnv() in stack.mjs)
 
 import * as fs from 'node:fs'
@@ -28,6 +29,8 @@ export default async function globalSetup() {
   const pidFile = path.join(work, 'processes.jsonl')
   fs.writeFileSync(pidFile, '')
   process.env.BROKKR_E2E_PIDFILE = pidFile
+  // scratch directories of the suites (runner temp, tool cache, DOCKER_CONFIGs) go here
+  process.env.BROKKR_E2E_TMP = work
 
   const record = { pid: process.pid, work, pidFile, startedStack: false, stackEnvFile: stackEnvFile() }
   const save = () => fs.writeFileSync(setupRecordFile(), JSON.stringify(record, null, 2))

@@ -423,7 +423,9 @@ process.once('exit', () => {
 })
 
 function mkTemp(prefix) {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  // under the e2e run's own directory when there is one: global teardown removes it whole, as jest
+  // workers end without running exit handlers
+  const d = fs.mkdtempSync(path.join(process.env.BROKKR_E2E_TMP || os.tmpdir(), prefix))
   tempDirs.add(d)
   return d
 }

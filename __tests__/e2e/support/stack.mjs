@@ -239,7 +239,8 @@ export function buildkitdToml(hosts) {
 export function makeDockerConfig(o = {}) {
   const env = stackEnv()
   const ee = engineEnv(env, o.engine ?? 'previous')
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brokkr-docker-config-'))
+  // under the e2e run's own directory when there is one (global teardown removes it whole)
+  const dir = fs.mkdtempSync(path.join(process.env.BROKKR_E2E_TMP || os.tmpdir(), 'brokkr-docker-config-'))
   fs.mkdirSync(path.join(dir, 'cli-plugins'))
   if (ee.buildxPlugin) fs.symlinkSync(ee.buildxPlugin, path.join(dir, 'cli-plugins', 'docker-buildx'))
   const config = {}
