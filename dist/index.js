@@ -38084,6 +38084,10 @@ function parseSources(read, mode, component, env) {
     for (const arg of buildArgs) {
         if (!BUILD_ARG.test(arg))
             throw new InputError('build-args', `'${arg}' is not NAME=value (one per line)`);
+        const epoch = /^SOURCE_DATE_EPOCH=(.*)$/.exec(arg)?.[1];
+        if (epoch !== undefined && !/^\d{1,12}$/.test(epoch)) {
+            throw new InputError('build-args', `SOURCE_DATE_EPOCH='${epoch}' is not a whole number of seconds since 1970; set it to one or leave it out`);
+        }
     }
     const labels = lines(read('labels'));
     for (const label of labels) {
@@ -38564,9 +38568,13 @@ function ociLabels(config, github, created) {
     return [...Object.entries(imageMetadata(github, config.image, config.sha, created)).map(([k, v]) => `${k}=${v}`), ...config.labels];
 }
 /**
- * The image output clamps file times in the layers to SOURCE_DATE_EPOCH (BuildKit 0.13+), so files
- * a RUN step writes do not carry the build's time. The docker driver's image store unpacks every
- * image it builds, and BuildKit refuses rewrite-timestamp with unpack: there it stays off.
+ * The image output dates the config and history by the commit and clamps file times in the layers
+ * to it (`source-date-epoch`, `rewrite-timestamp`, BuildKit 0.13+), so files a RUN step writes do
+ * not carry the build's time. The time goes to the exporter, not to the frontend as a
+ * SOURCE_DATE_EPOCH build-arg: the Dockerfile frontend puts that into WORKDIR's mkdir, so a new
+ * commit time would miss the cache from the first WORKDIR on. The docker driver's image store
+ * unpacks every image it builds, and BuildKit refuses rewrite-timestamp with unpack: there both
+ * stay off.
  */
 function rewritesTimestamps(driver) {
     return driver !== 'docker';
@@ -38592,8 +38600,6 @@ function buildArgv(config, o) {
     argv.push('--tag', archRef(config.image, config.sha, config.platform));
     for (const arg of config.buildArgs)
         argv.push('--build-arg', arg);
-    if (o.reproducible?.sourceDateEpoch !== undefined)
-        argv.push('--build-arg', `SOURCE_DATE_EPOCH=${o.reproducible.sourceDateEpoch}`);
     for (const label of o.labels)
         argv.push('--label', label);
     for (const context of config.buildContexts)
@@ -38613,7 +38619,8 @@ function buildArgv(config, o) {
     for (const to of o.cache.to)
         argv.push('--cache-to', to);
     argv.push('--metadata-file', o.metadataFile);
-    const rewrite = o.reproducible?.rewriteTimestamps ? ',rewrite-timestamp=true' : '';
+    const epoch = o.reproducible?.sourceDateEpoch;
+    const rewrite = o.reproducible?.rewriteTimestamps ? `,rewrite-timestamp=true${epoch !== undefined ? `,source-date-epoch=${epoch}` : ''}` : '';
     if (o.output.kind === 'push')
         argv.push(...(rewrite ? ['--output', `type=image,push=true${rewrite}`] : ['--push']));
     else if (o.output.kind === 'layout')
@@ -38719,10 +38726,15 @@ class BuildProgress {
 }
 /** BuildKit's step that fetches a cache backend's manifest before any Dockerfile step runs. */
 const CACHE_IMPORT = /^importing cache manifest from /;
-/** A blob's progress line (`sha256:<hex> 0B / 1.07MB 5.3s`, ` done` when complete) or its extraction. */
-const BLOB_PROGRESS = /^(?:extracting )?sha256:([0-9a-f]{64})(?: (\S+) \/ \S+)?.*?( done)?$/;
-/** Steps whose blobs come from a registry, not from the cache: base image pulls and BuildKit's own. */
-const NOT_A_CACHE_READ = /^(\[[^\]]+\] FROM |\[internal\]|\[auth\])/;
+/** A blob's download progress (`sha256:<hex> 0B / 1.07MB 5.3s`, ` done` when complete). */
+const BLOB_PROGRESS = /^sha256:([0-9a-f]{64}) (\S+) \/ \S+.*?( done)?$/;
+/** Unpacking a downloaded layer: work, not a wait on the cache. */
+const EXTRACTING = /^extracting sha256:[0-9a-f]{64}\b/;
+/**
+ * Steps whose blobs come from a registry, not from the cache: base image pulls, a `# syntax=`
+ * frontend image, named contexts and BuildKit's own.
+ */
+const NOT_A_CACHE_READ = /^(\[[^\]]+\] FROM |\[internal\]|\[auth\]|\[context |docker-image:\/\/)/;
 /**
  * Follows the reads of the build cache in a plain-progress log: the `importing cache manifest` step,
  * and the layers of cached steps, which BuildKit downloads lazily from the cache backend when a
@@ -38744,23 +38756,33 @@ class CacheReads {
             this.open.delete(id);
             return;
         }
+        if (EXTRACTING.test(rest)) {
+            if (this.open.has(id))
+                this.lastProgress = now;
+            return;
+        }
         const blob = BLOB_PROGRESS.exec(rest);
         if (blob) {
             const title = this.titles.get(id) ?? '';
             if (!title || NOT_A_CACHE_READ.test(title))
                 return;
-            const read = this.open.get(id) ?? { title, blobs: new Map() };
-            this.open.set(id, read);
             const [, digest, bytes, done] = blob;
-            if (done)
-                read.blobs.delete(digest);
-            else if (read.blobs.get(digest) === bytes)
+            const read = this.open.get(id);
+            if (done) {
+                read?.blobs.delete(digest);
+                if (read && read.blobs.size === 0)
+                    this.open.delete(id);
+            }
+            else if (!read) {
+                this.open.set(id, { title, blobs: new Map([[digest, bytes]]) });
+            }
+            else if (read.blobs.get(digest) === bytes) {
                 return;
-            else
-                read.blobs.set(digest, bytes ?? '');
+            }
+            else {
+                read.blobs.set(digest, bytes);
+            }
             this.lastProgress = now;
-            if (read.blobs.size === 0)
-                this.open.delete(id);
             return;
         }
         if (this.titles.has(id))
@@ -39175,7 +39197,9 @@ function decideColdBuilder(config, workDir) {
         return undefined;
     const name = `brokkr-cold-${(0,external_node_path_.basename)(workDir).replace(/^brokkr-build-/, '')}`;
     const buildkitdConfig = config.buildkitdConfig ? { file: (0,external_node_path_.join)(workDir, 'buildkitd-cold.toml'), text: config.buildkitdConfig } : undefined;
-    const cold = { ...config, builder: name, driver: 'docker-container', driverOpts: config.driver === 'docker-container' ? config.driverOpts : [] };
+    // on the docker driver the engine's network, so registries on localhost answer as they did
+    const driverOpts = config.driver === 'docker-container' ? config.driverOpts : ['network=host'];
+    const cold = { ...config, builder: name, driver: 'docker-container', driverOpts };
     return { kind: 'create', name, argv: createBuilderArgv(cold, buildkitdConfig?.file), ...(buildkitdConfig ? { buildkitdConfig } : {}) };
 }
 /** `buildkitdConfigFile`: where the inline buildkitd.toml is written, when there is one. */
@@ -39218,7 +39242,9 @@ async function setUpBuilder(step, docker, state) {
 }
 /** Makes the cold builder (decideColdBuilder), remembered for the post step, which removes it whatever keep-builder says. */
 async function setUpColdBuilder(step, docker, state) {
-    await group(`Cold builder ${step.name}`, () => create(step, docker, state, 'coldBuilder'));
+    // inside the build's log group: groups do not nest
+    lib_core/* info */.pq(`Cold builder ${step.name}: a fresh docker-container builder for the build without the cache`);
+    await create(step, docker, state, 'coldBuilder');
 }
 async function create(step, docker, state, key = 'builderCreated') {
     state[key] = step.name;
@@ -39394,13 +39420,14 @@ async function saveLocalCache(dir, exportDir, key) {
     }
 }
 /**
- * The build's wait on its cache, bounded by `timeoutMs` both ways. Reading: a cache read that makes
- * no progress for that long stops the build (`readStalled` then names the read), to be run again
- * without reading the cache. Export comes after the result is written: past `timeoutMs`, stop
+ * The build's wait on its cache, bounded by `timeoutMs` both ways. Reading (`boundReads`, for a
+ * build that reads the cache): a cache read that makes no progress for that long stops the build
+ * (`readStalled` then names the read), to be run again without reading the cache. Export comes after the result is written: past `timeoutMs`, stop
  * waiting for it once the result is out (at once when there is no result to write). Feed it every
  * build log line.
  */
-function boundCache(timeoutMs, writesResult) {
+function boundCache(timeoutMs, o) {
+    const { writesResult, boundReads } = o;
     const progress = new BuildProgress();
     const reads = new CacheReads();
     let exportTimer;
@@ -39412,7 +39439,7 @@ function boundCache(timeoutMs, writesResult) {
     const watchReads = (stop) => {
         clearTimeout(readTimer);
         const idle = reads.idleFor(Date.now());
-        if (idle === undefined || timeoutMs <= 0 || readStalled)
+        if (idle === undefined || timeoutMs <= 0 || readStalled || !boundReads)
             return;
         readTimer = setTimeout(() => {
             if ((reads.idleFor(Date.now()) ?? 0) < timeoutMs)
@@ -39446,11 +39473,17 @@ function boundCache(timeoutMs, writesResult) {
         }
     };
 }
-/** Said when a stalled cache read stopped the build, before it runs again without reading the cache. */
-function cacheReadWarning(cache, stalled, timeoutMs) {
-    return (`Reading the ${cache.backend} build cache made no progress for cache-timeout (${formatDuration(timeoutMs)}) at "${stalled.slice(0, 120)}": ` +
-        'the build was stopped and runs again without reading the cache, so this image is built without cache hits. ' +
-        'The cache service may be failing; if it keeps happening, lower cache-timeout or set cache: none until it recovers');
+/**
+ * Said when a stalled cache read stopped the build, before it runs again without the cache on a
+ * fresh builder; or, for a remote builder (`remote`), why the run ends instead.
+ */
+function cacheReadWarning(cache, stalled, timeoutMs, remote) {
+    const what = `Reading the ${cache.backend} build cache made no progress for cache-timeout (${formatDuration(timeoutMs)}) at "${stalled.slice(0, 120)}"`;
+    if (remote) {
+        return `${what}: the build was stopped. The stalled read holds the remote builder's BuildKit until its downloads give up, so it cannot build again now; rerun the job later, or with cache: none until the cache service recovers`;
+    }
+    return (`${what}: the build was stopped and runs again without the cache on a fresh builder, so this image is built without cache hits. ` +
+        'The cache service may be failing; if it keeps happening, set cache: none until it recovers');
 }
 /** Said once when the cache service turned down buildx's v1 protocol. */
 const LEGACY_CACHE_HINT = 'The GitHub Actions cache service refused the legacy v1 protocol (switched off on 2025-04-15), so this build ran without its gha cache: ' +
@@ -40291,8 +40324,13 @@ const SOURCE_DATE_ORIGINS = {
 };
 function describeSourceDate(plan) {
     const d = plan.sourceDate;
-    const rewrite = plan.push.push ? `, layer timestamps ${d.rewriteTimestamps ? 'rewritten to it' : 'kept (docker driver)'}` : '';
-    return `created: ${d.created} (${SOURCE_DATE_ORIGINS[d.origin]}), SOURCE_DATE_EPOCH=${d.epoch}${rewrite}`;
+    const created = `created: ${d.created} (${SOURCE_DATE_ORIGINS[d.origin]})`;
+    if (!plan.push.push)
+        return created;
+    if (!d.rewriteTimestamps) {
+        return `${created}, the label only: the docker driver pushes with --push (its image store refuses rewrite-timestamp), so a rebuild without the cache pushes different layers`;
+    }
+    return `${created}, source-date-epoch=${d.epoch}, layer timestamps rewritten to it`;
 }
 /** When the build runs again in another shape, and why; the first attempt has no condition. */
 function attemptCondition(shape, first) {
@@ -40329,10 +40367,10 @@ function plannedCommands(plan) {
     const { cleanup } = plan;
     for (const registry of cleanup.logout)
         commands.push(`(post step) ${docker(['logout', registry])}`);
-    if (cleanup.removeBuilder)
-        commands.push(`(post step) ${docker(['buildx', 'rm', cleanup.removeBuilder])}`);
     if (plan.coldBuilder)
         commands.push(`(post step, if made) ${docker(['buildx', 'rm', plan.coldBuilder.name])}`);
+    if (cleanup.removeBuilder)
+        commands.push(`(post step) ${docker(['buildx', 'rm', cleanup.removeBuilder])}`);
     if (cleanup.saveLocalCache && plan.localCache)
         commands.push(`(post step) save ${plan.localCache.exportDir} to the Actions cache as ${plan.localCache.key}`);
     return commands;
@@ -40466,7 +40504,6 @@ function decidePush(setting, github) {
 }
 
 ;// CONCATENATED MODULE: ./src/model/source-date.ts
-
 const USER_EPOCH = /^SOURCE_DATE_EPOCH=(.*)$/;
 /**
  * The user's SOURCE_DATE_EPOCH build-arg wins (the last one, as buildx takes it); then the head
@@ -40480,8 +40517,7 @@ function decideSourceDate(i) {
         .filter((v) => v !== undefined)
         .pop();
     if (userArg !== undefined) {
-        if (!/^\d{1,12}$/.test(userArg))
-            throw new InputError('build-args', `SOURCE_DATE_EPOCH='${userArg}' is not a whole number of seconds since 1970`);
+        // parseSources checked it is whole seconds
         const epoch = Number(userArg);
         return { created: new Date(epoch * 1000).toISOString(), epoch, origin: 'build-args', fromBuildArgs: true };
     }
@@ -40602,8 +40638,8 @@ function planBuild(config, github, env, probes) {
     };
 }
 /**
- * Same commit, same image: the created label and SOURCE_DATE_EPOCH are the commit's time, and the
- * pushed image rewrites layer timestamps to it where the driver allows. Said when it cannot be so.
+ * Same commit, same image: the created label and the image output's source-date-epoch are the
+ * commit's time, and the pushed image rewrites layer timestamps to it where the driver allows.
  */
 function planSourceDate(config, github, probes, push) {
     const date = decideSourceDate({
@@ -40617,11 +40653,8 @@ function planSourceDate(config, github, probes, push) {
         ...(date.fromBuildArgs ? {} : { sourceDateEpoch: date.epoch }),
         rewriteTimestamps: rewritesTimestamps(config.driver)
     };
-    // an image that is not pushed is nobody's to compare
+    // an image that is not pushed is nobody's to compare; the docker driver's kept timestamps are said in the Plan group
     const notices = push && date.notice ? [date.notice] : [];
-    if (push && !reproducible.rewriteTimestamps) {
-        notices.push('The docker driver cannot rewrite layer timestamps (its image store unpacks what it builds, and BuildKit refuses rewrite-timestamp with unpack): files the build writes keep the time they were written, so a rebuild without the build cache pushes different layers. The docker-container driver gives the same image for the same commit.');
-    }
     return { date, reproducible, created: date.created, notices };
 }
 
@@ -40735,18 +40768,17 @@ async function buildWithRetries(plan, docker, retry, { readsCache, state }) {
     for (let retryNumber = 1;;) {
         const planned = plan.attempts.argv[shapeOf(attempt)];
         const argv = readsCache ? planned : withoutCacheFrom(planned);
-        const bound = boundCache(plan.config.cacheTimeoutMs, attempt.output.kind !== 'none');
+        const bound = boundCache(plan.config.cacheTimeoutMs, { writesResult: attempt.output.kind !== 'none', boundReads: attempt.readCache });
         const built = await docker.run(argv, { stream: true, onLine: bound.onLine, env: plan.secrets.env }).finally(() => bound.dispose());
-        if (built.stopped && bound.readStalled && !attempt.readCache) {
-            throw new ClassifiedError(`docker buildx build made no progress for cache-timeout at "${bound.readStalled}", even without reading the cache`, 'transient');
-        }
         if (built.stopped && bound.readStalled) {
             readStalled = bound.readStalled;
+            // the stalled import holds its BuildKit: a remote builder has no fresh twin to build on
+            if (!plan.coldBuilder)
+                throw new ActionError(cacheReadWarning(plan.cache, readStalled, plan.config.cacheTimeoutMs, 'remote'));
             lib_core/* warning */.$e(cacheReadWarning(plan.cache, readStalled, plan.config.cacheTimeoutMs));
             attempt = withoutCacheRead(attempt);
             lib_core/* info */.pq(CHANGE_NOTES['no-cache-read']);
-            if (plan.coldBuilder)
-                await setUpColdBuilder(plan.coldBuilder, docker, state);
+            await setUpColdBuilder(plan.coldBuilder, docker, state);
             continue;
         }
         if (built.code === 0 || built.stopped)

@@ -54,7 +54,6 @@ describe('the build command of every attempt', () => {
     expect(p.attempts.argv.push).toEqual([
       'buildx', 'build', '--builder', 'brokkr-builder', '--platform', 'linux/arm64', '--file', 'docker/Dockerfile.agent',
       '--target', 'runtime', '--tag', 'ghcr.io/colliery-io/brokkr-agent:abc1234-arm64', '--build-arg', 'RUST_VERSION=1.80',
-      '--build-arg', 'SOURCE_DATE_EPOCH=1767175200',
       '--label', 'org.opencontainers.image.source=https://github.com/colliery-io/brokkr',
       '--label', 'org.opencontainers.image.revision=abc1234',
       '--label', 'org.opencontainers.image.created=2025-12-31T10:00:00.000Z',
@@ -62,7 +61,7 @@ describe('the build command of every attempt', () => {
       '--label', 'org.opencontainers.image.version=main',
       '--label', 'team=core', '--provenance=mode=max',
       '--cache-from', 'type=gha,scope=agent-arm64', '--cache-to', 'type=gha,scope=agent-arm64,mode=max,ignore-error=true',
-      '--metadata-file', '/w/metadata.json', '--output', 'type=image,push=true,rewrite-timestamp=true', '.'
+      '--metadata-file', '/w/metadata.json', '--output', 'type=image,push=true,rewrite-timestamp=true,source-date-epoch=1767175200', '.'
     ])
   })
 
@@ -77,7 +76,7 @@ describe('the build command of every attempt', () => {
       'push, no cache export, no cache read',
       'layout, no cache export, no cache read'
     ])
-    expect(p.attempts.argv.layout!.slice(-3)).toEqual(['--output', 'type=oci,dest=/w/oci,tar=false,rewrite-timestamp=true', '.'])
+    expect(p.attempts.argv.layout!.slice(-3)).toEqual(['--output', 'type=oci,dest=/w/oci,tar=false,rewrite-timestamp=true,source-date-epoch=1767175200', '.'])
     expect(p.attempts.argv['push, no cache export']).not.toContain('--cache-to')
     const withoutRead = p.attempts.argv.push!.filter((a, i, all) => a !== '--cache-from' && all[i - 1] !== '--cache-from')
     const cold = p.attempts.argv['push, no cache read']!
@@ -85,6 +84,18 @@ describe('the build command of every attempt', () => {
     expect(cold.filter((a) => a !== '--no-cache')).toEqual(withoutRead.map((a) => (a === 'brokkr-builder' ? 'brokkr-cold-w' : a)))
     expect(p.coldBuilder?.argv).toEqual(['buildx', 'create', '--name', 'brokkr-cold-w', '--driver', 'docker-container', '--bootstrap'])
     expect(plan({ driver: 'remote', endpoint: 'tcp://buildkitd:1234' }).coldBuilder).toBeUndefined()
+    // on the docker driver the fresh builder shares the engine's network (registries on localhost)
+    expect(plan({ driver: 'docker' }).coldBuilder?.argv).toEqual([
+      'buildx',
+      'create',
+      '--name',
+      'brokkr-cold-w',
+      '--driver',
+      'docker-container',
+      '--driver-opt',
+      'network=host',
+      '--bootstrap'
+    ])
     expect(plan({ cache: 'none' }).coldBuilder).toBeUndefined()
     expect(cold).toContain('--no-cache')
     expect(Object.keys(plan({ push: 'false', cache: 'none' }).attempts.argv)).toEqual(['none', 'none, no cache export'])
@@ -306,14 +317,14 @@ describe('what a dry run prints and reports', () => {
     expect(commands[1]).toBe('docker run --privileged --rm tonistiigi/binfmt:latest --install arm64')
     expect(commands[2]).toBe('docker buildx create --name brokkr-builder --driver docker-container --bootstrap')
     expect(commands[3]).toMatch(
-      /^docker buildx build --builder brokkr-builder .*--secret id=token,env=BROKKR_BUILD_SECRET_0 .*--output type=image,push=true,rewrite-timestamp=true \.$/
+      /^docker buildx build --builder brokkr-builder .*--secret id=token,env=BROKKR_BUILD_SECRET_0 .*--output type=image,push=true,rewrite-timestamp=true,source-date-epoch=\d+ \.$/
     )
     expect(commands[4]).toMatch(
-      /^\(if BuildKit's push fails midway, .*\) docker buildx build .*--output type=oci,dest=\/w\/oci,tar=false,rewrite-timestamp=true \.$/
+      /^\(if BuildKit's push fails midway, .*\) docker buildx build .*--output type=oci,dest=\/w\/oci,tar=false,rewrite-timestamp=true,source-date-epoch=\d+ \.$/
     )
     expect(commands).toContainEqual(
       expect.stringMatching(
-        /^\(if reading the cache makes no progress within cache-timeout\) docker buildx build (?!.*--cache-from).*--output type=image,push=true,rewrite-timestamp=true \.$/
+        /^\(if reading the cache makes no progress within cache-timeout\) docker buildx build (?!.*--cache-from).*--output type=image,push=true,rewrite-timestamp=true,source-date-epoch=\d+ \.$/
       )
     )
     expect(commands).toContain(
@@ -321,8 +332,8 @@ describe('what a dry run prints and reports', () => {
     )
     expect(commands.slice(-3)).toEqual([
       '(post step) docker logout ghcr.io',
-      '(post step) docker buildx rm brokkr-builder',
-      '(post step, if made) docker buildx rm brokkr-cold-w'
+      '(post step, if made) docker buildx rm brokkr-cold-w',
+      '(post step) docker buildx rm brokkr-builder'
     ])
     expect(JSON.stringify([commands, p.secrets.described])).not.toContain('hunter2')
     expect(p.masks).toEqual(['hunter2'])

@@ -165,6 +165,24 @@ describe('cache reads in a build log', () => {
     expect(reads.reading).toBeUndefined()
   })
 
+  it('counts extraction as progress, and opens no read for it, a frontend image or a named context', () => {
+    const reads = new CacheReads()
+    const blob = 'sha256:' + 'c'.repeat(64)
+    reads.observe('#6 [2/3] RUN make', 0)
+    reads.observe(`#6 ${blob} 1MB / 1MB 0.2s done`, 1000)
+    reads.observe(`#6 extracting ${blob} 0.1s`, 900_000)
+    expect(reads.idleFor(900_000)).toBeUndefined()
+    reads.observe('#7 [3/3] RUN unpack', 900_000)
+    reads.observe(`#7 ${blob} 0B / 9GB 0.2s`, 900_000)
+    reads.observe(`#7 extracting ${blob} 30.0s`, 930_000)
+    expect(reads.idleFor(930_000)).toBe(0)
+    reads.observe('#1 docker-image://docker.io/docker/dockerfile:1', 0)
+    reads.observe(`#1 ${blob} 0B / 1MB 0.2s`, 0)
+    reads.observe('#2 [context shared] load .dockerignore', 0)
+    reads.observe(`#2 ${blob} 0B / 1MB 0.2s`, 0)
+    expect(reads.reading).toBe('[3/3] RUN unpack')
+  })
+
   it('times the import of the cache manifest from its first line to its end', () => {
     const reads = new CacheReads()
     reads.observe('#5 importing cache manifest from gha:16997502781593405247', 2000)
@@ -180,7 +198,7 @@ describe('the bound on the cache', () => {
   afterEach(() => jest.useRealTimers())
 
   it('stops a build whose cache read makes no progress for cache-timeout, and says which read', () => {
-    const bound = boundCache(20_000, true)
+    const bound = boundCache(20_000, { writesResult: true, boundReads: true })
     const stop = jest.fn()
     bound.onLine('#5 importing cache manifest from gha:1', stop)
     jest.advanceTimersByTime(19_999)
@@ -192,7 +210,7 @@ describe('the bound on the cache', () => {
   })
 
   it('lets a slow read go on while its bytes grow, and a build with no cache read run for ever', () => {
-    const bound = boundCache(20_000, true)
+    const bound = boundCache(20_000, { writesResult: true, boundReads: true })
     const stop = jest.fn()
     const blob = 'sha256:' + 'b'.repeat(64)
     bound.onLine('#6 [2/3] RUN make', stop)
@@ -209,8 +227,17 @@ describe('the bound on the cache', () => {
     bound.dispose()
   })
 
+  it('does not bound the reads of a build that reads no cache (its stall is not the cache)', () => {
+    const bound = boundCache(20_000, { writesResult: true, boundReads: false })
+    const stop = jest.fn()
+    bound.onLine('#5 importing cache manifest from gha:1', stop)
+    jest.advanceTimersByTime(3_600_000)
+    expect(stop).not.toHaveBeenCalled()
+    bound.dispose()
+  })
+
   it('is off with cache-timeout 0', () => {
-    const bound = boundCache(0, true)
+    const bound = boundCache(0, { writesResult: true, boundReads: true })
     const stop = jest.fn()
     bound.onLine('#5 importing cache manifest from gha:1', stop)
     jest.advanceTimersByTime(3_600_000)

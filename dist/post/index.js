@@ -32326,7 +32326,9 @@ function decideColdBuilder(config, workDir) {
         return undefined;
     const name = `brokkr-cold-${basename(workDir).replace(/^brokkr-build-/, '')}`;
     const buildkitdConfig = config.buildkitdConfig ? { file: join(workDir, 'buildkitd-cold.toml'), text: config.buildkitdConfig } : undefined;
-    const cold = { ...config, builder: name, driver: 'docker-container', driverOpts: config.driver === 'docker-container' ? config.driverOpts : [] };
+    // on the docker driver the engine's network, so registries on localhost answer as they did
+    const driverOpts = config.driver === 'docker-container' ? config.driverOpts : ['network=host'];
+    const cold = { ...config, builder: name, driver: 'docker-container', driverOpts };
     return { kind: 'create', name, argv: createBuilderArgv(cold, buildkitdConfig?.file), ...(buildkitdConfig ? { buildkitdConfig } : {}) };
 }
 /** `buildkitdConfigFile`: where the inline buildkitd.toml is written, when there is one. */
@@ -32369,7 +32371,9 @@ async function setUpBuilder(step, docker, state) {
 }
 /** Makes the cold builder (decideColdBuilder), remembered for the post step, which removes it whatever keep-builder says. */
 async function setUpColdBuilder(step, docker, state) {
-    await group(`Cold builder ${step.name}`, () => create(step, docker, state, 'coldBuilder'));
+    // inside the build's log group: groups do not nest
+    core.info(`Cold builder ${step.name}: a fresh docker-container builder for the build without the cache`);
+    await create(step, docker, state, 'coldBuilder');
 }
 async function create(step, docker, state, key = 'builderCreated') {
     state[key] = step.name;
@@ -32636,10 +32640,15 @@ class buildkit_log_BuildProgress {
 }
 /** BuildKit's step that fetches a cache backend's manifest before any Dockerfile step runs. */
 const CACHE_IMPORT = /^importing cache manifest from /;
-/** A blob's progress line (`sha256:<hex> 0B / 1.07MB 5.3s`, ` done` when complete) or its extraction. */
-const BLOB_PROGRESS = /^(?:extracting )?sha256:([0-9a-f]{64})(?: (\S+) \/ \S+)?.*?( done)?$/;
-/** Steps whose blobs come from a registry, not from the cache: base image pulls and BuildKit's own. */
-const NOT_A_CACHE_READ = /^(\[[^\]]+\] FROM |\[internal\]|\[auth\])/;
+/** A blob's download progress (`sha256:<hex> 0B / 1.07MB 5.3s`, ` done` when complete). */
+const BLOB_PROGRESS = /^sha256:([0-9a-f]{64}) (\S+) \/ \S+.*?( done)?$/;
+/** Unpacking a downloaded layer: work, not a wait on the cache. */
+const EXTRACTING = /^extracting sha256:[0-9a-f]{64}\b/;
+/**
+ * Steps whose blobs come from a registry, not from the cache: base image pulls, a `# syntax=`
+ * frontend image, named contexts and BuildKit's own.
+ */
+const NOT_A_CACHE_READ = /^(\[[^\]]+\] FROM |\[internal\]|\[auth\]|\[context |docker-image:\/\/)/;
 /**
  * Follows the reads of the build cache in a plain-progress log: the `importing cache manifest` step,
  * and the layers of cached steps, which BuildKit downloads lazily from the cache backend when a
@@ -32661,23 +32670,33 @@ class buildkit_log_CacheReads {
             this.open.delete(id);
             return;
         }
+        if (EXTRACTING.test(rest)) {
+            if (this.open.has(id))
+                this.lastProgress = now;
+            return;
+        }
         const blob = BLOB_PROGRESS.exec(rest);
         if (blob) {
             const title = this.titles.get(id) ?? '';
             if (!title || NOT_A_CACHE_READ.test(title))
                 return;
-            const read = this.open.get(id) ?? { title, blobs: new Map() };
-            this.open.set(id, read);
             const [, digest, bytes, done] = blob;
-            if (done)
-                read.blobs.delete(digest);
-            else if (read.blobs.get(digest) === bytes)
+            const read = this.open.get(id);
+            if (done) {
+                read?.blobs.delete(digest);
+                if (read && read.blobs.size === 0)
+                    this.open.delete(id);
+            }
+            else if (!read) {
+                this.open.set(id, { title, blobs: new Map([[digest, bytes]]) });
+            }
+            else if (read.blobs.get(digest) === bytes) {
                 return;
-            else
-                read.blobs.set(digest, bytes ?? '');
+            }
+            else {
+                read.blobs.set(digest, bytes);
+            }
             this.lastProgress = now;
-            if (read.blobs.size === 0)
-                this.open.delete(id);
             return;
         }
         if (this.titles.has(id))
@@ -32848,13 +32867,14 @@ async function saveLocalCache(dir, exportDir, key) {
     }
 }
 /**
- * The build's wait on its cache, bounded by `timeoutMs` both ways. Reading: a cache read that makes
- * no progress for that long stops the build (`readStalled` then names the read), to be run again
- * without reading the cache. Export comes after the result is written: past `timeoutMs`, stop
+ * The build's wait on its cache, bounded by `timeoutMs` both ways. Reading (`boundReads`, for a
+ * build that reads the cache): a cache read that makes no progress for that long stops the build
+ * (`readStalled` then names the read), to be run again without reading the cache. Export comes after the result is written: past `timeoutMs`, stop
  * waiting for it once the result is out (at once when there is no result to write). Feed it every
  * build log line.
  */
-function boundCache(timeoutMs, writesResult) {
+function boundCache(timeoutMs, o) {
+    const { writesResult, boundReads } = o;
     const progress = new BuildProgress();
     const reads = new CacheReads();
     let exportTimer;
@@ -32866,7 +32886,7 @@ function boundCache(timeoutMs, writesResult) {
     const watchReads = (stop) => {
         clearTimeout(readTimer);
         const idle = reads.idleFor(Date.now());
-        if (idle === undefined || timeoutMs <= 0 || readStalled)
+        if (idle === undefined || timeoutMs <= 0 || readStalled || !boundReads)
             return;
         readTimer = setTimeout(() => {
             if ((reads.idleFor(Date.now()) ?? 0) < timeoutMs)
@@ -32900,11 +32920,17 @@ function boundCache(timeoutMs, writesResult) {
         }
     };
 }
-/** Said when a stalled cache read stopped the build, before it runs again without reading the cache. */
-function cacheReadWarning(cache, stalled, timeoutMs) {
-    return (`Reading the ${cache.backend} build cache made no progress for cache-timeout (${formatDuration(timeoutMs)}) at "${stalled.slice(0, 120)}": ` +
-        'the build was stopped and runs again without reading the cache, so this image is built without cache hits. ' +
-        'The cache service may be failing; if it keeps happening, lower cache-timeout or set cache: none until it recovers');
+/**
+ * Said when a stalled cache read stopped the build, before it runs again without the cache on a
+ * fresh builder; or, for a remote builder (`remote`), why the run ends instead.
+ */
+function cacheReadWarning(cache, stalled, timeoutMs, remote) {
+    const what = `Reading the ${cache.backend} build cache made no progress for cache-timeout (${formatDuration(timeoutMs)}) at "${stalled.slice(0, 120)}"`;
+    if (remote) {
+        return `${what}: the build was stopped. The stalled read holds the remote builder's BuildKit until its downloads give up, so it cannot build again now; rerun the job later, or with cache: none until the cache service recovers`;
+    }
+    return (`${what}: the build was stopped and runs again without the cache on a fresh builder, so this image is built without cache hits. ` +
+        'The cache service may be failing; if it keeps happening, set cache: none until it recovers');
 }
 /** Said once when the cache service turned down buildx's v1 protocol. */
 const LEGACY_CACHE_HINT = (/* unused pure expression or super */ null && ('The GitHub Actions cache service refused the legacy v1 protocol (switched off on 2025-04-15), so this build ran without its gha cache: ' +

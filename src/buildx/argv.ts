@@ -34,15 +34,19 @@ export interface BuildArgvOptions {
 }
 
 export interface Reproducible {
-  /** SOURCE_DATE_EPOCH to pass; undefined when the user's build-args carry it */
+  /** the commit's time for the image output; undefined when the user's SOURCE_DATE_EPOCH build-arg carries it */
   sourceDateEpoch?: number
   rewriteTimestamps: boolean
 }
 
 /**
- * The image output clamps file times in the layers to SOURCE_DATE_EPOCH (BuildKit 0.13+), so files
- * a RUN step writes do not carry the build's time. The docker driver's image store unpacks every
- * image it builds, and BuildKit refuses rewrite-timestamp with unpack: there it stays off.
+ * The image output dates the config and history by the commit and clamps file times in the layers
+ * to it (`source-date-epoch`, `rewrite-timestamp`, BuildKit 0.13+), so files a RUN step writes do
+ * not carry the build's time. The time goes to the exporter, not to the frontend as a
+ * SOURCE_DATE_EPOCH build-arg: the Dockerfile frontend puts that into WORKDIR's mkdir, so a new
+ * commit time would miss the cache from the first WORKDIR on. The docker driver's image store
+ * unpacks every image it builds, and BuildKit refuses rewrite-timestamp with unpack: there both
+ * stay off.
  */
 export function rewritesTimestamps(driver: BuildConfig['driver']): boolean {
   return driver !== 'docker'
@@ -68,7 +72,6 @@ export function buildArgv(config: BuildConfig, o: BuildArgvOptions): string[] {
   if (config.target) argv.push('--target', config.target)
   argv.push('--tag', archRef(config.image, config.sha, config.platform))
   for (const arg of config.buildArgs) argv.push('--build-arg', arg)
-  if (o.reproducible?.sourceDateEpoch !== undefined) argv.push('--build-arg', `SOURCE_DATE_EPOCH=${o.reproducible.sourceDateEpoch}`)
   for (const label of o.labels) argv.push('--label', label)
   for (const context of config.buildContexts) argv.push('--build-context', context)
   argv.push(...o.secretArgs)
@@ -80,7 +83,8 @@ export function buildArgv(config: BuildConfig, o: BuildArgvOptions): string[] {
   if (o.includeCacheFrom) for (const from of o.cache.from) argv.push('--cache-from', from)
   for (const to of o.cache.to) argv.push('--cache-to', to)
   argv.push('--metadata-file', o.metadataFile)
-  const rewrite = o.reproducible?.rewriteTimestamps ? ',rewrite-timestamp=true' : ''
+  const epoch = o.reproducible?.sourceDateEpoch
+  const rewrite = o.reproducible?.rewriteTimestamps ? `,rewrite-timestamp=true${epoch !== undefined ? `,source-date-epoch=${epoch}` : ''}` : ''
   if (o.output.kind === 'push') argv.push(...(rewrite ? ['--output', `type=image,push=true${rewrite}`] : ['--push']))
   else if (o.output.kind === 'layout') argv.push('--output', `type=oci,dest=${o.output.dir},tar=false${rewrite}`)
   // without a push the result stays in the build cache: nothing is loaded or exported

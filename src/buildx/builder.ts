@@ -83,7 +83,9 @@ export function decideColdBuilder(config: BuildConfig, workDir: string): CreateB
   if (config.driver === 'remote') return undefined
   const name = `brokkr-cold-${basename(workDir).replace(/^brokkr-build-/, '')}`
   const buildkitdConfig = config.buildkitdConfig ? { file: join(workDir, 'buildkitd-cold.toml'), text: config.buildkitdConfig } : undefined
-  const cold = { ...config, builder: name, driver: 'docker-container' as const, driverOpts: config.driver === 'docker-container' ? config.driverOpts : [] }
+  // on the docker driver the engine's network, so registries on localhost answer as they did
+  const driverOpts = config.driver === 'docker-container' ? config.driverOpts : ['network=host']
+  const cold = { ...config, builder: name, driver: 'docker-container' as const, driverOpts }
   return { kind: 'create', name, argv: createBuilderArgv(cold, buildkitdConfig?.file)!, ...(buildkitdConfig ? { buildkitdConfig } : {}) }
 }
 
@@ -126,7 +128,9 @@ export async function setUpBuilder(step: BuilderStep, docker: Docker, state: Pos
 
 /** Makes the cold builder (decideColdBuilder), remembered for the post step, which removes it whatever keep-builder says. */
 export async function setUpColdBuilder(step: CreateBuilderStep, docker: Docker, state: PostState): Promise<void> {
-  await group(`Cold builder ${step.name}`, () => create(step, docker, state, 'coldBuilder'))
+  // inside the build's log group: groups do not nest
+  core.info(`Cold builder ${step.name}: a fresh docker-container builder for the build without the cache`)
+  await create(step, docker, state, 'coldBuilder')
 }
 
 async function create(step: CreateBuilderStep, docker: Docker, state: PostState, key: 'builderCreated' | 'coldBuilder' = 'builderCreated'): Promise<void> {

@@ -90,11 +90,16 @@ export class BuildProgress {
 
 /** BuildKit's step that fetches a cache backend's manifest before any Dockerfile step runs. */
 const CACHE_IMPORT = /^importing cache manifest from /
-/** A blob's progress line (`sha256:<hex> 0B / 1.07MB 5.3s`, ` done` when complete) or its extraction. */
-const BLOB_PROGRESS = /^(?:extracting )?sha256:([0-9a-f]{64})(?: (\S+) \/ \S+)?.*?( done)?$/
+/** A blob's download progress (`sha256:<hex> 0B / 1.07MB 5.3s`, ` done` when complete). */
+const BLOB_PROGRESS = /^sha256:([0-9a-f]{64}) (\S+) \/ \S+.*?( done)?$/
+/** Unpacking a downloaded layer: work, not a wait on the cache. */
+const EXTRACTING = /^extracting sha256:[0-9a-f]{64}\b/
 
-/** Steps whose blobs come from a registry, not from the cache: base image pulls and BuildKit's own. */
-const NOT_A_CACHE_READ = /^(\[[^\]]+\] FROM |\[internal\]|\[auth\])/
+/**
+ * Steps whose blobs come from a registry, not from the cache: base image pulls, a `# syntax=`
+ * frontend image, named contexts and BuildKit's own.
+ */
+const NOT_A_CACHE_READ = /^(\[[^\]]+\] FROM |\[internal\]|\[auth\]|\[context |docker-image:\/\/)/
 
 /**
  * Follows the reads of the build cache in a plain-progress log: the `importing cache manifest` step,
@@ -117,18 +122,27 @@ export class CacheReads {
       this.open.delete(id)
       return
     }
+    if (EXTRACTING.test(rest)) {
+      if (this.open.has(id)) this.lastProgress = now
+      return
+    }
     const blob = BLOB_PROGRESS.exec(rest)
     if (blob) {
       const title = this.titles.get(id) ?? ''
       if (!title || NOT_A_CACHE_READ.test(title)) return
-      const read = this.open.get(id) ?? { title, blobs: new Map<string, string>() }
-      this.open.set(id, read)
       const [, digest, bytes, done] = blob
-      if (done) read.blobs.delete(digest)
-      else if (read.blobs.get(digest) === bytes) return
-      else read.blobs.set(digest, bytes ?? '')
+      const read = this.open.get(id)
+      if (done) {
+        read?.blobs.delete(digest)
+        if (read && read.blobs.size === 0) this.open.delete(id)
+      } else if (!read) {
+        this.open.set(id, { title, blobs: new Map([[digest, bytes]]) })
+      } else if (read.blobs.get(digest) === bytes) {
+        return
+      } else {
+        read.blobs.set(digest, bytes)
+      }
       this.lastProgress = now
-      if (read.blobs.size === 0) this.open.delete(id)
       return
     }
     if (this.titles.has(id)) return

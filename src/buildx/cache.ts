@@ -149,13 +149,14 @@ export async function saveLocalCache(dir: string, exportDir: string, key: string
 }
 
 /**
- * The build's wait on its cache, bounded by `timeoutMs` both ways. Reading: a cache read that makes
- * no progress for that long stops the build (`readStalled` then names the read), to be run again
- * without reading the cache. Export comes after the result is written: past `timeoutMs`, stop
+ * The build's wait on its cache, bounded by `timeoutMs` both ways. Reading (`boundReads`, for a
+ * build that reads the cache): a cache read that makes no progress for that long stops the build
+ * (`readStalled` then names the read), to be run again without reading the cache. Export comes after the result is written: past `timeoutMs`, stop
  * waiting for it once the result is out (at once when there is no result to write). Feed it every
  * build log line.
  */
-export function boundCache(timeoutMs: number, writesResult: boolean) {
+export function boundCache(timeoutMs: number, o: { writesResult: boolean; boundReads: boolean }) {
+  const { writesResult, boundReads } = o
   const progress = new BuildProgress()
   const reads = new CacheReads()
   let exportTimer: NodeJS.Timeout | undefined
@@ -167,7 +168,7 @@ export function boundCache(timeoutMs: number, writesResult: boolean) {
   const watchReads = (stop: () => void) => {
     clearTimeout(readTimer)
     const idle = reads.idleFor(Date.now())
-    if (idle === undefined || timeoutMs <= 0 || readStalled) return
+    if (idle === undefined || timeoutMs <= 0 || readStalled || !boundReads) return
     readTimer = setTimeout(
       () => {
         if ((reads.idleFor(Date.now()) ?? 0) < timeoutMs) return watchReads(stop)
@@ -201,12 +202,18 @@ export function boundCache(timeoutMs: number, writesResult: boolean) {
   }
 }
 
-/** Said when a stalled cache read stopped the build, before it runs again without reading the cache. */
-export function cacheReadWarning(cache: CachePlan, stalled: string, timeoutMs: number): string {
+/**
+ * Said when a stalled cache read stopped the build, before it runs again without the cache on a
+ * fresh builder; or, for a remote builder (`remote`), why the run ends instead.
+ */
+export function cacheReadWarning(cache: CachePlan, stalled: string, timeoutMs: number, remote?: 'remote'): string {
+  const what = `Reading the ${cache.backend} build cache made no progress for cache-timeout (${formatDuration(timeoutMs)}) at "${stalled.slice(0, 120)}"`
+  if (remote) {
+    return `${what}: the build was stopped. The stalled read holds the remote builder's BuildKit until its downloads give up, so it cannot build again now; rerun the job later, or with cache: none until the cache service recovers`
+  }
   return (
-    `Reading the ${cache.backend} build cache made no progress for cache-timeout (${formatDuration(timeoutMs)}) at "${stalled.slice(0, 120)}": ` +
-    'the build was stopped and runs again without reading the cache, so this image is built without cache hits. ' +
-    'The cache service may be failing; if it keeps happening, lower cache-timeout or set cache: none until it recovers'
+    `${what}: the build was stopped and runs again without the cache on a fresh builder, so this image is built without cache hits. ` +
+    'The cache service may be failing; if it keeps happening, set cache: none until it recovers'
   )
 }
 

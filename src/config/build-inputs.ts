@@ -28,6 +28,10 @@ export function parseSources(read: InputReader, mode: Mode, component: string, e
   const buildArgs = lines(read('build-args'))
   for (const arg of buildArgs) {
     if (!BUILD_ARG.test(arg)) throw new InputError('build-args', `'${arg}' is not NAME=value (one per line)`)
+    const epoch = /^SOURCE_DATE_EPOCH=(.*)$/.exec(arg)?.[1]
+    if (epoch !== undefined && !/^\d{1,12}$/.test(epoch)) {
+      throw new InputError('build-args', `SOURCE_DATE_EPOCH='${epoch}' is not a whole number of seconds since 1970; set it to one or leave it out`)
+    }
   }
   const labels = lines(read('labels'))
   for (const label of labels) {

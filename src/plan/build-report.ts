@@ -37,8 +37,12 @@ const SOURCE_DATE_ORIGINS: Record<BuildPlan['sourceDate']['origin'], string> = {
 
 function describeSourceDate(plan: BuildPlan): string {
   const d = plan.sourceDate
-  const rewrite = plan.push.push ? `, layer timestamps ${d.rewriteTimestamps ? 'rewritten to it' : 'kept (docker driver)'}` : ''
-  return `created: ${d.created} (${SOURCE_DATE_ORIGINS[d.origin]}), SOURCE_DATE_EPOCH=${d.epoch}${rewrite}`
+  const created = `created: ${d.created} (${SOURCE_DATE_ORIGINS[d.origin]})`
+  if (!plan.push.push) return created
+  if (!d.rewriteTimestamps) {
+    return `${created}, the label only: the docker driver pushes with --push (its image store refuses rewrite-timestamp), so a rebuild without the cache pushes different layers`
+  }
+  return `${created}, source-date-epoch=${d.epoch}, layer timestamps rewritten to it`
 }
 
 /** When the build runs again in another shape, and why; the first attempt has no condition. */
@@ -72,8 +76,8 @@ export function plannedCommands(plan: BuildPlan): string[] {
   }
   const { cleanup } = plan
   for (const registry of cleanup.logout) commands.push(`(post step) ${docker(['logout', registry])}`)
-  if (cleanup.removeBuilder) commands.push(`(post step) ${docker(['buildx', 'rm', cleanup.removeBuilder])}`)
   if (plan.coldBuilder) commands.push(`(post step, if made) ${docker(['buildx', 'rm', plan.coldBuilder.name])}`)
+  if (cleanup.removeBuilder) commands.push(`(post step) ${docker(['buildx', 'rm', cleanup.removeBuilder])}`)
   if (cleanup.saveLocalCache && plan.localCache) commands.push(`(post step) save ${plan.localCache.exportDir} to the Actions cache as ${plan.localCache.key}`)
   return commands
 }

@@ -161,8 +161,8 @@ export function planBuild(config: BuildConfig, github: GitHubContext, env: Runne
 }
 
 /**
- * Same commit, same image: the created label and SOURCE_DATE_EPOCH are the commit's time, and the
- * pushed image rewrites layer timestamps to it where the driver allows. Said when it cannot be so.
+ * Same commit, same image: the created label and the image output's source-date-epoch are the
+ * commit's time, and the pushed image rewrites layer timestamps to it where the driver allows.
  */
 function planSourceDate(config: BuildConfig, github: GitHubContext, probes: BuildProbes, push: boolean) {
   const date = decideSourceDate({
@@ -176,12 +176,7 @@ function planSourceDate(config: BuildConfig, github: GitHubContext, probes: Buil
     ...(date.fromBuildArgs ? {} : { sourceDateEpoch: date.epoch }),
     rewriteTimestamps: rewritesTimestamps(config.driver)
   }
-  // an image that is not pushed is nobody's to compare
+  // an image that is not pushed is nobody's to compare; the docker driver's kept timestamps are said in the Plan group
   const notices = push && date.notice ? [date.notice] : []
-  if (push && !reproducible.rewriteTimestamps) {
-    notices.push(
-      'The docker driver cannot rewrite layer timestamps (its image store unpacks what it builds, and BuildKit refuses rewrite-timestamp with unpack): files the build writes keep the time they were written, so a rebuild without the build cache pushes different layers. The docker-container driver gives the same image for the same commit.'
-    )
-  }
   return { date, reproducible, created: date.created, notices }
 }

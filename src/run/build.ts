@@ -10,7 +10,7 @@ import { boundCache, cacheReadWarning, cacheWarnings, hasLocalCache, restoreLoca
 import { binfmtRegistered, installQemu } from '../buildx/qemu.js'
 import type { RunnerEnvironment } from '../config/environment.js'
 import type { BuildConfig } from '../config/types.js'
-import { ClassifiedError } from '../model/errors.js'
+import { ActionError, ClassifiedError } from '../model/errors.js'
 import type { GitHubContext } from '../model/github.js'
 import { gitCommitTime } from '../github/commit-time.js'
 import { explainAuthFailure, logIn, registryCredentials } from '../registry/auth.js'
@@ -111,17 +111,16 @@ async function buildWithRetries(
   for (let retryNumber = 1; ;) {
     const planned = plan.attempts.argv[shapeOf(attempt)]!
     const argv = readsCache ? planned : withoutCacheFrom(planned)
-    const bound = boundCache(plan.config.cacheTimeoutMs, attempt.output.kind !== 'none')
+    const bound = boundCache(plan.config.cacheTimeoutMs, { writesResult: attempt.output.kind !== 'none', boundReads: attempt.readCache })
     const built = await docker.run(argv, { stream: true, onLine: bound.onLine, env: plan.secrets.env }).finally(() => bound.dispose())
-    if (built.stopped && bound.readStalled && !attempt.readCache) {
-      throw new ClassifiedError(`docker buildx build made no progress for cache-timeout at "${bound.readStalled}", even without reading the cache`, 'transient')
-    }
     if (built.stopped && bound.readStalled) {
       readStalled = bound.readStalled
+      // the stalled import holds its BuildKit: a remote builder has no fresh twin to build on
+      if (!plan.coldBuilder) throw new ActionError(cacheReadWarning(plan.cache, readStalled, plan.config.cacheTimeoutMs, 'remote'))
       core.warning(cacheReadWarning(plan.cache, readStalled, plan.config.cacheTimeoutMs))
       attempt = withoutCacheRead(attempt)
       core.info(CHANGE_NOTES['no-cache-read'])
-      if (plan.coldBuilder) await setUpColdBuilder(plan.coldBuilder, docker, state)
+      await setUpColdBuilder(plan.coldBuilder, docker, state)
       continue
     }
     if (built.code === 0 || built.stopped) return { built, attempt, ...(readStalled ? { readStalled } : {}) }
