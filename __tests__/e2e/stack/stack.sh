@@ -832,11 +832,12 @@ ensure_forwarder() { # NAME PORT
 }
 
 # ---------------------------------------------------------------- base image
-base_digest_in_registry() { # prints the index digest the base registry serves for the tag
+digest_in_base_registry() { # TAG: prints the index digest the base registry serves for it
+  local tag=$1
   curl -s --noproxy '*' --max-time 5 -o /dev/null -D - \
     -H 'Accept: application/vnd.oci.image.index.v1+json' \
     -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
-    "http://127.0.0.1:$BASE_REG_PORT/v2/${BASE_TAG%%:*}/manifests/${BASE_TAG##*:}" 2>/dev/null |
+    "http://127.0.0.1:$BASE_REG_PORT/v2/${tag%%:*}/manifests/${tag##*:}" 2>/dev/null |
     tr -d '\r' | awk 'tolower($1) == "docker-content-digest:" {print $2}'
 }
 
@@ -847,7 +848,7 @@ ensure_base_image() {
   want=$( (echo "$BASE_RECIPE"; cd "$ctx" && find . -type f -print0 | sort -z | xargs -0 sha256sum; find . -type l | sort) | sha256sum | cut -c1-16)
   have=$(dk image inspect -f '{{.Id}}' "$BASE_TAG" 2>/dev/null || true)
   if [[ -n $have && -f $stamp && "$(cat "$stamp")" == "$want $have" ]]; then
-    if [[ "$(base_digest_in_registry)" == "$have" ]]; then return 0; fi
+    if [[ "$(digest_in_base_registry "$BASE_TAG")" == "$have" ]]; then return 0; fi
   else
     log "building $BASE_TAG (linux/amd64 + linux/arm64) into the engine's image store"
     dk buildx build --builder default --platform linux/amd64,linux/arm64 --provenance=false --sbom=false \
@@ -864,7 +865,7 @@ ensure_base_image() {
   log "pushing $BASE_TAG to $remote"
   dk tag "$BASE_TAG" "$remote"
   dk push "$remote" >"$STATE/base-push.log" 2>&1 || { tail -20 "$STATE/base-push.log" >&2; die "push of $remote failed"; }
-  [[ "$(base_digest_in_registry)" == "$have" ]] || die "$remote does not serve $have after the push"
+  [[ "$(digest_in_base_registry "$BASE_TAG")" == "$have" ]] || die "$remote does not serve $have after the push"
 }
 
 # The current engine pulls the base image (both platforms) from the base registry and
@@ -872,7 +873,7 @@ ensure_base_image() {
 ensure_current_base_image() {
   local remote=127.0.0.1:$BASE_REG_PORT/$BASE_TAG digest have stamp=$CUR/base-image.stamp got arch
   CUR_BASE_IMAGE=$CUR_BRIDGE_IP:$BASE_REG_PORT/$BASE_TAG
-  digest=$(base_digest_in_registry)
+  digest=$(digest_in_base_registry "$BASE_TAG")
   [[ -n $digest ]] || die "base registry does not serve $BASE_TAG"
   have=$(dkc image inspect -f '{{.Id}}' "$BASE_TAG" 2>/dev/null || true)
   if [[ $have == "$digest" && "$(cat "$stamp" 2>/dev/null || true)" == "$digest" ]]; then return 0; fi
@@ -894,14 +895,6 @@ ensure_current_base_image() {
 # An SBOM generator image for `sbom: generator=...` (the default scanner lives on Docker Hub):
 # busybox plus sbom-generator/scan.sh, built like the base image and pushed next to it. Rebuilt
 # only when the recipe, scan.sh/Dockerfile or the busybox context change.
-sbom_gen_digest_in_registry() {
-  curl -s --noproxy '*' --max-time 5 -o /dev/null -D - \
-    -H 'Accept: application/vnd.oci.image.index.v1+json' \
-    -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
-    "http://127.0.0.1:$BASE_REG_PORT/v2/${SBOM_GEN_TAG%%:*}/manifests/${SBOM_GEN_TAG##*:}" 2>/dev/null |
-    tr -d '\r' | awk 'tolower($1) == "docker-content-digest:" {print $2}'
-}
-
 ensure_sbom_generator() {
   local ctx=$CACHE/base-context remote=127.0.0.1:$BASE_REG_PORT/$SBOM_GEN_TAG want have stamp
   SBOM_GEN_IMAGE=$remote
@@ -911,7 +904,7 @@ ensure_sbom_generator() {
     sha256sum | cut -c1-16)
   have=$(dk image inspect -f '{{.Id}}' "$SBOM_GEN_TAG" 2>/dev/null || true)
   if [[ -n $have && -f $stamp && "$(cat "$stamp")" == "$want $have" ]]; then
-    if [[ "$(sbom_gen_digest_in_registry)" == "$have" ]]; then return 0; fi
+    if [[ "$(digest_in_base_registry "$SBOM_GEN_TAG")" == "$have" ]]; then return 0; fi
   else
     log "building $SBOM_GEN_TAG (linux/amd64 + linux/arm64)"
     dk buildx build --builder default --platform linux/amd64,linux/arm64 --provenance=false --sbom=false \
@@ -927,7 +920,7 @@ ensure_sbom_generator() {
   log "pushing $SBOM_GEN_TAG to $remote"
   dk tag "$SBOM_GEN_TAG" "$remote"
   dk push "$remote" >"$STATE/sbom-generator-push.log" 2>&1 || { tail -20 "$STATE/sbom-generator-push.log" >&2; die "push of $remote failed"; }
-  [[ "$(sbom_gen_digest_in_registry)" == "$have" ]] || die "$remote does not serve $have after the push"
+  [[ "$(digest_in_base_registry "$SBOM_GEN_TAG")" == "$have" ]] || die "$remote does not serve $have after the push"
 }
 
 # ---------------------------------------------------------------- BuildKit image
